@@ -1,0 +1,90 @@
+"""consentapp: a consent and newsletter subscription manager that keeps privacy promises."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from config import Config, load_config
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _resource_dir(name: str) -> str:
+    """Top-level folder in a checkout, or the copy shipped inside the wheel."""
+    shipped = PACKAGE_DIR / name
+    return str(shipped if shipped.is_dir() else PACKAGE_DIR.parent / name)
+
+
+def create_app(
+    config: Config | str | None = None, overrides: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the app from a profile name, a Config object, or the environment."""
+    cfg = config if isinstance(config, Config) else load_config(config)
+    app = Flask(
+        __name__,
+        template_folder=_resource_dir("templates"),
+        static_folder=_resource_dir("static"),
+        instance_path=str(cfg.INSTANCE_PATH),
+    )
+    app.config.from_object(cfg)
+    if overrides:
+        app.config.update(overrides)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    if app.config["TRUSTED_PROXY_COUNT"] > 0:
+        hops = app.config["TRUSTED_PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
+
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind the extension singletons to this app."""
+    from consentapp import i18n
+    from consentapp.extensions import babel, csrf, db, limiter, mail, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_resource_dir("migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=i18n.select_locale,
+        default_translation_directories=str(PACKAGE_DIR / "translations"),
+    )
+    limiter.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount each area of the site at its prefix."""
+    from consentapp import public
+
+    app.register_blueprint(public.bp)
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Security headers, language memory and error pages."""
+    from consentapp import errors, form_fields, i18n, security
+
+    security.init_app(app)
+    form_fields.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+
+
+def register_commands(app: Flask) -> None:
+    """`flask --app wsgi ...` commands."""
+    from consentapp import cli
+
+    cli.init_app(app)

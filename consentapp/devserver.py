@@ -1,0 +1,59 @@
+"""`make run`: the mail sink, the worker and the web server together, stopped together."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+WEB_HOST = "127.0.0.1"
+WEB_PORT = "5000"
+
+
+def _flask(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+
+
+def main() -> int:
+    """Start the three processes; end all of them when one ends or on Ctrl-C."""
+    env = dict(os.environ)
+    env.setdefault("CONSENTAPP_ENV", "development")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    sink_port = env.setdefault("MAIL_PORT", "8025")
+    env.setdefault("MAIL_SERVER", "127.0.0.1")
+    commands = {
+        "mail sink": _flask("mail-sink", "--port", sink_port),
+        "worker": _flask("worker"),
+        "web": _flask("run", "--host", WEB_HOST, "--port", WEB_PORT, "--no-reload"),
+    }
+    processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603
+    time.sleep(1.5)
+    print(
+        "\n"
+        f"  consentapp is running on http://{WEB_HOST}:{WEB_PORT}\n"
+        f"  Mail goes to the local sink on port {sink_port}; every mail is printed here.\n"
+        "  Press Ctrl-C to stop.\n",
+        flush=True,
+    )
+    try:
+        while all(process.poll() is None for process in processes.values()):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    failed = [name for name, process in processes.items() if process.returncode not in (0, -15)]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

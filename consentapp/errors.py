@@ -1,0 +1,74 @@
+"""Error pages: a friendly page with the right status, never a traceback."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, render_template
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, ServiceUnavailable
+
+from consentapp.services.notices import NoticeMissing
+
+TITLES = {
+    400: _l("This request could not be understood"),
+    403: _l("You are not allowed to open this page"),
+    404: _l("Page not found"),
+    405: _l("This page cannot be used like that"),
+    413: _l("What you sent is too large"),
+    415: _l("This kind of content is not accepted"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong on our side"),
+    503: _l("This site is not available yet"),
+}
+
+EXPLANATIONS = {
+    400: _l("Check what you entered and try again."),
+    403: _l("If you think you should have access, contact us."),
+    404: _l("The address may be mistyped, or the page no longer exists."),
+    405: _l("Go back and use the buttons on the page."),
+    413: _l("Shorten your message and try again."),
+    415: _l("Send the form from our website."),
+    429: _l("Please wait a while before you try again."),
+    500: _l("We have been notified. Please try again later."),
+    503: _l("Please try again later."),
+}
+
+
+def render_error(error: HTTPException) -> tuple[str, int]:
+    """Render `errors/error.html` for any HTTP error."""
+    code = error.code or 500
+    return (
+        render_template(
+            "errors/error.html",
+            code=code,
+            title=TITLES.get(code, error.name),
+            explanation=EXPLANATIONS.get(code, ""),
+        ),
+        code,
+    )
+
+
+def render_csrf_error(error: CSRFError) -> tuple[str, int]:
+    """A stale form: say so plainly rather than 'bad request'."""
+    return (
+        render_template(
+            "errors/error.html",
+            code=400,
+            title=_l("This form has expired"),
+            explanation=_l("Go back, reload the page and send the form again."),
+        ),
+        400,
+    )
+
+
+def render_not_set_up(error: NoticeMissing) -> tuple[str, int]:
+    """No privacy notice yet: forms must not collect data without one."""
+    current_app.logger.error("%s", error)
+    return render_error(ServiceUnavailable())
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers; unhandled exceptions reach the 500 page through Flask."""
+    app.register_error_handler(CSRFError, render_csrf_error)
+    app.register_error_handler(HTTPException, render_error)
+    app.register_error_handler(NoticeMissing, render_not_set_up)

@@ -1,0 +1,26 @@
+"""Extension instances, created unbound and bound to the app in `create_app`."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_babel import Babel
+from flask_limiter import Limiter
+from flask_mail import Mail
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from flask_wtf.csrf import CSRFProtect
+
+from consentapp.models.base import Base
+
+
+def client_address() -> str:
+    """The client address as the WSGI server saw it (after a trusted ProxyFix only)."""
+    return request.remote_addr or "unknown"
+
+
+db = SQLAlchemy(model_class=Base)
+migrate = Migrate()
+csrf = CSRFProtect()
+mail = Mail()
+babel = Babel()
+limiter = Limiter(key_func=client_address)

@@ -1,0 +1,1 @@
+"""Mail: rendering text + HTML pairs, the outbox, and delivery by the worker."""

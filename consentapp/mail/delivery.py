@@ -1,0 +1,232 @@
+"""Delivering the outbox: claim due rows with a lease, send, record the outcome.
+
+Each row is committed as sent right after the SMTP server accepts it, so a crash
+re-sends at most the one message that was in flight. Temporary failures (connection
+refused, timeouts, 4xx replies) are retried with exponential backoff; permanent
+ones (5xx for the recipient or the content) are recorded and not retried.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import smtplib
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_mail import Connection, Message
+
+from consentapp.extensions import db
+from consentapp.models import OutboundEmail, OutboundStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+MAX_ERROR_LENGTH = 1000
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        """Rows this pass took a decision on."""
+        return self.sent + self.retrying + self.failed
+
+
+class PermanentFailure(Exception):
+    """The server refused this message for good (5xx for the recipient or content)."""
+
+
+class TimeoutConnection(Connection):  # type: ignore[misc]
+    """Flask-Mail's connection with a socket timeout, so a stuck server cannot hang us."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        timeout = current_app.config["MAIL_TIMEOUT"]
+        host: smtplib.SMTP
+        if self.mail.use_ssl:
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=timeout)
+        else:
+            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+    def close(self) -> None:
+        """Say goodbye, ignoring a server that already went away."""
+        if self.host is not None:
+            try:
+                self.host.quit()
+            except (smtplib.SMTPException, OSError):
+                self.host.close()
+            self.host = None
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s after the first failure, doubling, never more than an hour."""
+    delay = FIRST_RETRY * (2 ** max(attempts - 1, 0))
+    return min(delay, LONGEST_RETRY)
+
+
+def claim_due(now: datetime, limit: int) -> list[OutboundEmail]:
+    """Take up to `limit` due rows for this pass; no other worker gets them meanwhile."""
+    claimable = sa.or_(
+        sa.and_(
+            OutboundEmail.status == OutboundStatus.PENDING.value,
+            OutboundEmail.next_attempt_at <= now,
+        ),
+        sa.and_(
+            OutboundEmail.status == OutboundStatus.SENDING.value,
+            OutboundEmail.lease_until < now,
+        ),
+    )
+    candidates = (
+        sa.select(OutboundEmail.id)
+        .where(claimable)
+        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
+        .limit(limit)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list(db.session.scalars(candidates))
+    if not ids:
+        db.session.rollback()
+        return []
+    token = secrets.token_hex(8)
+    db.session.execute(
+        sa.update(OutboundEmail)
+        .where(OutboundEmail.id.in_(ids), claimable)
+        .values(
+            status=OutboundStatus.SENDING.value,
+            lease_until=now + LEASE,
+            claim_token=token,
+        )
+    )
+    db.session.commit()
+    rows = db.session.scalars(
+        sa.select(OutboundEmail)
+        .where(OutboundEmail.claim_token == token)
+        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
+    )
+    return list(rows)
+
+
+def build_message(row: OutboundEmail) -> Message:
+    """The Flask-Mail message for an outbox row, keeping the row's Message-ID."""
+    headers = dict(row.headers or {})
+    reply_to = headers.pop("Reply-To", None)
+    message = Message(
+        subject=row.subject,
+        recipients=[row.to_address],
+        body=row.body_text,
+        html=row.body_html,
+        reply_to=reply_to,
+        extra_headers=headers or None,
+    )
+    message.msgId = row.message_id
+    return message
+
+
+def _classify(exc: Exception) -> bool:
+    """True when the failure is permanent for this message."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPDataError):
+        return exc.smtp_code >= 500
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+
+
+def _record_success(row: OutboundEmail) -> None:
+    row.status = OutboundStatus.SENT.value
+    row.attempts += 1
+    row.sent_at = utcnow()
+    row.last_error = None
+    row.lease_until = None
+    row.claim_token = None
+
+
+def _record_failure(row: OutboundEmail, exc: Exception, now: datetime, permanent: bool) -> None:
+    row.attempts += 1
+    row.last_error = _describe(exc)
+    row.lease_until = None
+    row.claim_token = None
+    if permanent:
+        row.status = OutboundStatus.FAILED.value
+    else:
+        row.status = OutboundStatus.PENDING.value
+        row.next_attempt_at = now + retry_delay(row.attempts)
+
+
+def _release(rows: list[OutboundEmail]) -> None:
+    """Give untried rows back without counting an attempt."""
+    for row in rows:
+        row.status = OutboundStatus.PENDING.value
+        row.lease_until = None
+        row.claim_token = None
+
+
+TEMPORARY_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
+
+
+def deliver_due(now: datetime | None = None, limit: int | None = None) -> DeliveryReport:
+    """One delivery pass over the due outbox rows, on one reused SMTP connection."""
+    now = now or utcnow()
+    limit = limit or current_app.config["MAIL_BATCH_SIZE"]
+    report = DeliveryReport()
+    rows = claim_due(now, limit)
+    if not rows:
+        return report
+
+    connection = TimeoutConnection(current_app.extensions["mail"])
+    try:
+        connection.host = connection.configure_host()
+    except TEMPORARY_ERRORS as exc:
+        for row in rows:
+            _record_failure(row, exc, now, permanent=False)
+        db.session.commit()
+        report.retrying = len(rows)
+        report.errors.append(_describe(exc))
+        log.warning("SMTP server unavailable, %d mails wait: %s", len(rows), exc)
+        return report
+
+    try:
+        for index, row in enumerate(rows):
+            try:
+                connection.send(build_message(row))
+            except TEMPORARY_ERRORS as exc:
+                permanent = _classify(exc)
+                _record_failure(row, exc, now, permanent=permanent)
+                report.errors.append(_describe(exc))
+                if permanent:
+                    report.failed += 1
+                else:
+                    report.retrying += 1
+                    if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
+                        _release(rows[index + 1 :])
+                        db.session.commit()
+                        break
+            else:
+                _record_success(row)
+                report.sent += 1
+            db.session.commit()
+    finally:
+        connection.close()
+    return report

@@ -1,0 +1,74 @@
+"""Putting mail in the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from email.utils import make_msgid, parseaddr
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import LazyString
+
+from consentapp.extensions import db
+from consentapp.mail.render import render_mail
+from consentapp.models import OutboundEmail, utcnow
+
+_HEADER_BREAK = re.compile(r"[\r\n]")
+
+
+class HeaderInjection(ValueError):
+    """A value bound for a mail header holds a line break."""
+
+
+def _check_header(value: str) -> str:
+    if _HEADER_BREAK.search(value):
+        raise HeaderInjection("line break in a mail header value")
+    return value
+
+
+def message_id_domain() -> str:
+    """The domain part of our Message-IDs: the sender's domain."""
+    _, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    return address.rpartition("@")[2] or "localhost"
+
+
+def queue_email(
+    *,
+    to: str,
+    template: str,
+    language: str,
+    subject: LazyString | str,
+    context: dict[str, Any] | None = None,
+    contact_id: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> OutboundEmail:
+    """Render a mail and add it to the outbox; the caller commits it with its change."""
+    rendered = render_mail(template, language, subject, **(context or {}))
+    extra = {name: _check_header(value) for name, value in (headers or {}).items()}
+    row = OutboundEmail(
+        kind=template,
+        contact_id=contact_id,
+        to_address=_check_header(to),
+        subject=_check_header(rendered.subject),
+        body_text=rendered.text,
+        body_html=rendered.html,
+        headers=extra,
+        message_id=make_msgid(domain=message_id_domain()),
+    )
+    db.session.add(row)
+    return row
+
+
+def recent_mail_count(to: str, kind: str, within: timedelta) -> int:
+    """How many mails of `kind` went into the outbox for `to` in the last `within`."""
+    since = utcnow() - within
+    count = db.session.scalar(
+        sa.select(sa.func.count(OutboundEmail.id)).where(
+            OutboundEmail.to_address == to,
+            OutboundEmail.kind == kind,
+            OutboundEmail.created_at >= since,
+        )
+    )
+    return int(count or 0)

@@ -1,0 +1,73 @@
+"""A local SMTP server that keeps and shows every mail: for `make run` and the tests."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections.abc import Callable
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+
+class MailSink:
+    """aiosmtpd handler that stores each received message and can report it."""
+
+    def __init__(self, on_message: Callable[[EmailMessage, Envelope], None] | None = None):
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[Envelope] = []
+        self.on_message = on_message
+        self.lock = threading.Lock()
+        self.received = threading.Condition(self.lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
+        """Called by aiosmtpd for each message accepted."""
+        raw = envelope.original_content or envelope.content
+        assert isinstance(raw, bytes)
+        message = email.message_from_bytes(raw, policy=default_policy)
+        assert isinstance(message, EmailMessage)
+        with self.received:
+            self.messages.append(message)
+            self.envelopes.append(envelope)
+            self.received.notify_all()
+        if self.on_message:
+            self.on_message(message, envelope)
+        return "250 Message accepted for delivery"
+
+    def clear(self) -> None:
+        """Forget what was received so far."""
+        with self.lock:
+            self.messages.clear()
+            self.envelopes.clear()
+
+
+def start_sink(
+    host: str, port: int, handler: MailSink
+) -> Controller:
+    """Start an SMTP server on host:port in a background thread."""
+    controller = Controller(handler, hostname=host, port=port, ready_timeout=10)
+    controller.start()
+    return controller
+
+
+def print_message(message: EmailMessage, envelope: Envelope) -> None:
+    """Show a received mail on the terminal: headers that matter and the text part."""
+    body = message.get_body(preferencelist=("plain",))
+    text = body.get_content() if body is not None else "(no text part)"
+    rule = "-" * 72
+    lines = [
+        rule,
+        f"MAIL to {', '.join(envelope.rcpt_tos)}",
+        f"Subject: {message['Subject']}",
+        f"From: {message['From']}",
+    ]
+    lines += [
+        f"{name}: {message[name]}"
+        for name in ("Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post")
+        if message[name]
+    ]
+    lines += ["", text.rstrip(), rule]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,72 @@
+"""People who contacted the company, and the messages they sent."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consentapp.models.base import Base, new_public_id, utcnow
+
+
+class Contact(Base):
+    """A person's contact details: exactly the fields the privacy notice names (P9)."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200), default="")
+    company: Mapped[str] = mapped_column(sa.String(200), default="")
+    address: Mapped[str] = mapped_column(sa.String(500), default="")
+    phone: Mapped[str] = mapped_column(sa.String(40), default="")
+    fax: Mapped[str] = mapped_column(sa.String(40), default="")
+    language: Mapped[str] = mapped_column(sa.String(8), default="nl")
+    source_channel: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    inquiries: Mapped[list[Inquiry]] = relationship(
+        back_populates="contact", order_by="Inquiry.created_at"
+    )
+
+    def __repr__(self) -> str:
+        return f"<Contact {self.public_id}>"
+
+
+class InquiryStatus(enum.StrEnum):
+    """Where a contact-form message stands in the staff inbox."""
+
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    DONE = "done"
+
+
+class Inquiry(Base):
+    """A contact-form message with the details exactly as the visitor submitted them.
+
+    The submitted details are kept here, never copied over an existing contact:
+    anyone can type anyone's address, so staff review differences by hand.
+    """
+
+    __tablename__ = "inquiries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
+    message: Mapped[str] = mapped_column(sa.Text)
+    submitted: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    status: Mapped[str] = mapped_column(sa.String(16), default=InquiryStatus.NEW.value, index=True)
+    language: Mapped[str] = mapped_column(sa.String(8))
+    channel: Mapped[str] = mapped_column(sa.String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    contact: Mapped[Contact] = relationship(back_populates="inquiries")
+
+    def __repr__(self) -> str:
+        return f"<Inquiry {self.public_id} {self.status}>"

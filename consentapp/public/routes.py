@@ -1,0 +1,154 @@
+"""Views for the public pages: thin, the rules live in services."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import (
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from markupsafe import Markup
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.cookies import site_cookies
+from consentapp.extensions import db, limiter
+from consentapp.i18n import current_language
+from consentapp.models import PrivacyNotice, Topic
+from consentapp.notice_render import render_markdown
+from consentapp.public import bp
+from consentapp.public.forms import ContactForm
+from consentapp.services import notices
+from consentapp.services.consent import Origin
+from consentapp.services.inquiries import InquirySubmission, submit_inquiry
+
+FORM_MIMETYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def require_form_body() -> None:
+    """A form POST must come as a form: anything else is a 415, not a guess."""
+    if request.method == "POST" and request.mimetype not in FORM_MIMETYPES:
+        abort(415)
+
+
+def active_topics() -> list[Topic]:
+    """Topics visitors can choose, in display order."""
+    return list(
+        db.session.scalars(
+            sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
+        )
+    )
+
+
+@bp.get("/")
+def home() -> str:
+    """The landing page."""
+    return render_template("public/home.html")
+
+
+def _contact_rate_limit() -> str:
+    return str(current_app.config["CONTACT_RATE_LIMIT"])
+
+
+@bp.route("/contact", methods=["GET", "POST"])
+@limiter.limit(_contact_rate_limit, methods=["POST"])
+def contact() -> str | BaseResponse | tuple[str, int]:
+    """The contact form; a valid submission redirects to the thank-you page."""
+    require_form_body()
+    language = current_language()
+    topics = active_topics()
+    form = ContactForm()
+    form.topics.choices = [(topic.slug, topic.label(language)) for topic in topics]
+    notice = notices.current_notice(language)
+
+    if request.method == "GET":
+        form.notice_version.data = str(notice.version)
+        return render_template("public/contact.html", form=form, notice=notice)
+
+    if not form.validate():
+        return render_template("public/contact.html", form=form, notice=notice), 400
+    if form.website.data:
+        # A bot filled the hidden field: answer as if all went well, keep nothing.
+        return redirect(url_for("public.contact_thanks"))
+
+    shown = _notice_shown(form.notice_version.data, language) or notice
+    submit_inquiry(
+        InquirySubmission(
+            name=form.name.data or "",
+            email=form.email.data or "",
+            message=form.message.data or "",
+            company=form.company.data or "",
+            address=form.address.data or "",
+            phone=form.phone.data or "",
+            fax=form.fax.data or "",
+            subscribe=bool(form.subscribe.data),
+            topics=list(form.topics.data or []),
+        ),
+        language=language,
+        notice=shown,
+        origin=Origin.from_request(request),
+    )
+    return redirect(url_for("public.contact_thanks"))
+
+
+def _notice_shown(raw_version: str | None, language: str) -> PrivacyNotice | None:
+    """The version linked from the form the visitor filled in, if it names a real one."""
+    if not raw_version or not raw_version.isdigit():
+        return None
+    return notices.find_notice(int(raw_version), language)
+
+
+@bp.get("/contact/thanks")
+def contact_thanks() -> str:
+    """Shown after a contact-form submission (and, silently, to bots)."""
+    return render_template("public/contact_thanks.html")
+
+
+@bp.get("/privacy")
+def privacy() -> str:
+    """The privacy notice in force."""
+    notice = notices.current_notice(current_language())
+    return _render_notice(notice, is_current=True)
+
+
+@bp.get("/privacy/<int:version>")
+def privacy_version(version: int) -> str:
+    """An earlier (or the current) version of the notice, kept online for good."""
+    notice = notices.find_notice(version, current_language())
+    if notice is None:
+        abort(404)
+    return _render_notice(notice, is_current=version == notices.latest_version())
+
+
+def _render_notice(notice: PrivacyNotice, is_current: bool) -> str:
+    return render_template(
+        "public/privacy.html",
+        notice=notice,
+        body=Markup(render_markdown(notice.text)),
+        is_current=is_current,
+        versions=notices.all_versions(current_language()),
+    )
+
+
+@bp.get("/cookies")
+def cookies() -> str:
+    """Every cookie the site sets, with its purpose and lifetime."""
+    return render_template(
+        "public/cookies.html", cookies=site_cookies(current_app.config["SESSION_COOKIE_NAME"])
+    )
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    """Liveness for operators: 200 when the database answers, 503 when it does not."""
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError:
+        db.session.rollback()
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok"), 200

@@ -1,0 +1,1 @@
+"""The verbs of the app: each service applies a rule and records it in the same transaction."""

@@ -1,0 +1,155 @@
+"""Contact-form intake: store the message, record the consent, queue the two mails."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.exc import IntegrityError
+
+from consentapp.extensions import db
+from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.models import (
+    ConsentAction,
+    ConsentChannel,
+    ConsentPurpose,
+    Contact,
+    Inquiry,
+    PrivacyNotice,
+    utcnow,
+)
+from consentapp.services.consent import Origin, record_consent
+from consentapp.services.contact_details import normalise_email, normalise_phone
+
+# A double click or a reload re-sends the same message: keep one.
+DUPLICATE_WINDOW = timedelta(minutes=10)
+# Anyone can type anyone's address: cap the acknowledgements one address receives.
+ACKNOWLEDGEMENTS_PER_HOUR = 3
+
+
+@dataclass(frozen=True)
+class InquirySubmission:
+    """The contact form's fields exactly as the visitor sent them."""
+
+    name: str
+    email: str
+    message: str
+    company: str = ""
+    address: str = ""
+    phone: str = ""
+    fax: str = ""
+    subscribe: bool = False
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class InquiryResult:
+    """The stored inquiry, and whether this submission created it."""
+
+    inquiry: Inquiry
+    created: bool
+
+
+def _find_or_create_contact(submission: InquirySubmission, email: str, language: str) -> Contact:
+    """An existing contact is never overwritten from the public form."""
+    contact = db.session.scalar(sa.select(Contact).where(Contact.email == email))
+    if contact is not None:
+        return contact
+    contact = Contact(
+        email=email,
+        name=submission.name.strip(),
+        company=submission.company.strip(),
+        address=submission.address.strip(),
+        phone=normalise_phone(submission.phone),
+        fax=normalise_phone(submission.fax),
+        language=language,
+        source_channel=ConsentChannel.WEB_FORM.value,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(contact)
+    except IntegrityError:
+        # The same new address arrived twice at once; the other request created it.
+        existing = db.session.scalar(sa.select(Contact).where(Contact.email == email))
+        assert existing is not None
+        return existing
+    return contact
+
+
+def _recent_duplicate(contact: Contact, message: str) -> Inquiry | None:
+    since = utcnow() - DUPLICATE_WINDOW
+    return db.session.scalar(
+        sa.select(Inquiry).where(
+            Inquiry.contact_id == contact.id,
+            Inquiry.message == message,
+            Inquiry.created_at >= since,
+        )
+    )
+
+
+def submit_inquiry(
+    submission: InquirySubmission, language: str, notice: PrivacyNotice, origin: Origin
+) -> InquiryResult:
+    """Store a contact-form message with its consent record and queue its mails.
+
+    Everything is committed in one transaction: the inquiry, the ledger row and
+    both outbox rows exist together or not at all.
+    """
+    email = normalise_email(submission.email)
+    message = submission.message.strip()
+    contact = _find_or_create_contact(submission, email, language)
+    duplicate = _recent_duplicate(contact, message) if contact.id else None
+    if duplicate is not None:
+        db.session.rollback()
+        return InquiryResult(inquiry=duplicate, created=False)
+
+    inquiry = Inquiry(
+        contact=contact,
+        message=message,
+        submitted=asdict(submission),
+        language=language,
+        channel=ConsentChannel.WEB_FORM.value,
+    )
+    db.session.add(inquiry)
+    db.session.flush()
+    record_consent(
+        contact=contact,
+        purpose=ConsentPurpose.CONTACT.value,
+        action=ConsentAction.GIVEN.value,
+        channel=ConsentChannel.WEB_FORM.value,
+        notice=notice,
+        origin=origin,
+        details={"inquiry": inquiry.public_id},
+    )
+    _queue_inquiry_mails(inquiry, email, language)
+    db.session.commit()
+    return InquiryResult(inquiry=inquiry, created=True)
+
+
+def _queue_inquiry_mails(inquiry: Inquiry, email: str, language: str) -> None:
+    """A neutral acknowledgement to the visitor and the full message to staff.
+
+    The acknowledgement repeats nothing the visitor typed, so the form cannot be
+    used to send someone else a message in the company's name.
+    """
+    config = current_app.config
+    if recent_mail_count(email, "contact_ack", timedelta(hours=1)) < ACKNOWLEDGEMENTS_PER_HOUR:
+        queue_email(
+            to=email,
+            template="contact_ack",
+            language=language,
+            subject=_l("We received your message"),
+            context={"reference": inquiry.public_id, "org_name": config["ORG_NAME"]},
+            contact_id=inquiry.contact_id,
+        )
+    queue_email(
+        to=config["STAFF_NOTIFY_EMAIL"],
+        template="staff_new_inquiry",
+        language=config["BABEL_DEFAULT_LOCALE"],
+        subject=_l("New contact-form message from %(name)s", name=inquiry.submitted["name"]),
+        context={"inquiry": inquiry, "submitted": inquiry.submitted},
+        headers={"Reply-To": email},
+    )

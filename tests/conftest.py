@@ -1,0 +1,149 @@
+"""Fixtures: the app on each database backend, a real SMTP server, clients, helpers.
+
+Every test that uses `app` runs twice: on SQLite and on a real PostgreSQL server
+started for the session. `CONSENTAPP_TEST_POSTGRES=required` (set by CI) turns a
+missing PostgreSQL into a failure instead of a skip; `=off` skips that backend.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from flask_migrate import upgrade
+
+from config import TestingConfig
+from consentapp import create_app
+from consentapp.cli import seed_notice, seed_topics
+from consentapp.extensions import db, limiter
+from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
+
+POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def make_app(database_url: str, smtp_port: int, instance: Path, **overrides: object) -> Flask:
+    """An app in the testing profile, pointed at a database and the test SMTP server."""
+    config = TestingConfig(
+        {
+            "CONSENTAPP_INSTANCE": str(instance),
+            "DATABASE_URL": database_url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(smtp_port),
+            "MAIL_TIMEOUT": "5",
+            "STAFF_NOTIFY_EMAIL": "office@crm.example",
+            "ORG_EMAIL": "privacy@crm.example",
+            "BASE_URL": "http://localhost",
+        }
+    )
+    return create_app(config, overrides=overrides or None)
+
+
+def migrate_to_head(database_url: str, instance: Path) -> None:
+    """Build the schema with the migrations, as production does."""
+    app = make_app(database_url, 25, instance)
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SMTPServer]:
+    """A real SMTP server (aiosmtpd) for the whole session."""
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file; each test works on its own copy."""
+    root = tmp_path_factory.mktemp("sqlite-template")
+    path = root / "template.sqlite3"
+    migrate_to_head(f"sqlite:///{path}", root / "instance")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real PostgreSQL server for the session, with a migrated database."""
+    if POSTGRES_MODE == "off":
+        pytest.skip("PostgreSQL backend switched off (CONSENTAPP_TEST_POSTGRES=off)")
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        if POSTGRES_MODE == "required":
+            pytest.fail("PostgreSQL is required (CONSENTAPP_TEST_POSTGRES=required) but not installed")
+        pytest.skip("PostgreSQL is not installed")
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        url = server.create_database("consentapp_test")
+        migrate_to_head(url, tmp_path_factory.mktemp("pg-instance"))
+        yield url
+    finally:
+        server.stop()
+
+
+def _empty_postgres(url: str) -> None:
+    """Empty every table between tests; the ledger's guards are bypassed for this only."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            tables = [
+                name
+                for name in sa.inspect(connection).get_table_names()
+                if name != "alembic_version"
+            ]
+            connection.execute(sa.text("SET session_replication_role = replica"))
+            connection.execute(
+                sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+            )
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A migrated, empty database on the backend this run of the test uses."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.sqlite3"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    _empty_postgres(url)
+    return url
+
+
+@pytest.fixture
+def app(database_url: str, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Flask]:
+    """The app on a fresh, seeded database, with an empty mailbox and rate limits reset."""
+    application = make_app(database_url, smtp_server.port, tmp_path / "instance")
+    smtp_server.reset()
+    with application.app_context():
+        limiter.reset()
+        seed_topics()
+        seed_notice()
+        db.session.commit()
+    yield application
+    with application.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """A browser-like test client."""
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    """Runs `flask` commands against the app."""
+    return app.test_cli_runner()

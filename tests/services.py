@@ -1,0 +1,167 @@
+"""Real servers for the test session: PostgreSQL and an SMTP server (aiosmtpd).
+
+Each starts once per session on a free port in a temporary directory and is
+stopped at the end. PostgreSQL refuses to run as root, so as root it runs as the
+`postgres` user.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from email.message import EmailMessage
+from pathlib import Path
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+from consentapp.mail.sink import MailSink, start_sink
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RejectingSink(MailSink):
+    """A sink that refuses chosen recipients with a permanent 550, like a real server."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reject: set[str] = set()
+
+    async def handle_RCPT(
+        self, server: object, session: object, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if address.lower() in self.reject:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+class SMTPServer:
+    """An aiosmtpd server on a fixed free port that tests can stop and start again."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.handler = RejectingSink()
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        if self.controller is None:
+            self.controller = start_sink("127.0.0.1", self.port, self.handler)
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return self.handler.messages
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages whose envelope named `address` as a recipient."""
+        return [
+            message
+            for message, envelope in zip(self.handler.messages, self.handler.envelopes, strict=True)
+            if address in envelope.rcpt_tos
+        ]
+
+    def reset(self) -> None:
+        self.handler.clear()
+        self.handler.reject.clear()
+        self.start()
+
+
+def find_postgres_bindir() -> Path | None:
+    """The directory holding initdb and pg_ctl, if PostgreSQL is installed."""
+    for name in ("initdb", "pg_ctl"):
+        found = shutil.which(name)
+        if found and Path(found).resolve().parent.joinpath("pg_ctl").exists():
+            return Path(found).resolve().parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)
+    return Path(candidates[0]).parent if candidates else None
+
+
+class PostgresServer:
+    """A throw-away PostgreSQL cluster: fsync off, trust auth, loopback only."""
+
+    def __init__(self, bindir: Path) -> None:
+        self.bindir = bindir
+        self.port = free_port()
+        self.root = Path(tempfile.mkdtemp(prefix="consentapp-pg-"))
+        self.datadir = self.root / "data"
+        self.run_as: list[str] = []
+        if os.geteuid() == 0:
+            user = pwd.getpwnam("postgres")
+            os.chown(self.root, user.pw_uid, user.pw_gid)
+            self.run_as = ["runuser", "-u", "postgres", "--"]
+
+    def _run(self, args: Sequence[str]) -> None:
+        subprocess.run([*self.run_as, *args], check=True, capture_output=True, cwd=self.root)
+
+    def start(self) -> None:
+        self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.datadir),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ]
+        )
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c max_connections=200"
+        )
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.datadir),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "server.log"),
+                "-w",
+                "start",
+            ]
+        )
+
+    def create_database(self, name: str) -> str:
+        """Create database `name` and return its SQLAlchemy URL."""
+        self._run(
+            [
+                str(self.bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ]
+        )
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        try:
+            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"])
+        finally:
+            shutil.rmtree(self.root, ignore_errors=True)
