@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 import sqlalchemy as sa
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from consentapp.extensions import db
 from consentapp.models import Topic
@@ -64,6 +65,7 @@ def seed_notice() -> bool:
 
 
 @click.command("seed")
+@with_appcontext
 def seed_command() -> None:
     """Add what a first run needs (topics, first privacy notice). Safe to run again."""
     topics_added = seed_topics()
@@ -78,6 +80,7 @@ def seed_command() -> None:
 
 
 @click.command("publish-notice")
+@with_appcontext
 @click.option("--nl", "nl_file", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--en", "en_file", type=click.Path(exists=True, dir_okay=False), required=True)
 def publish_notice_command(nl_file: str, en_file: str) -> None:
@@ -95,6 +98,7 @@ def publish_notice_command(nl_file: str, en_file: str) -> None:
 
 
 @click.command("worker")
+@with_appcontext
 @click.option("--once", is_flag=True, help="Run one pass and exit (for cron or scripts).")
 def worker_command(once: bool) -> None:
     """Deliver the outbox and run periodic jobs until stopped (no broker needed)."""

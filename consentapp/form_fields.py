@@ -50,7 +50,8 @@ def field_attrs(field: Field, hint: bool = False, **extra: Any) -> dict[str, Any
     """HTML attributes for a field: maxlength from its Length rule, ARIA links to
     its hint and errors; `extra` values that are None are left out."""
     attrs = {name: value for name, value in extra.items() if value is not None}
-    for validator in field.validators:
+    validators: list[object] = list(field.validators)
+    for validator in validators:
         if isinstance(validator, Length) and validator.max not in (None, -1):
             attrs["maxlength"] = validator.max
     described = []

@@ -79,7 +79,9 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     bindir = find_postgres_bindir()
     if bindir is None:
         if POSTGRES_MODE == "required":
-            pytest.fail("PostgreSQL is required (CONSENTAPP_TEST_POSTGRES=required) but not installed")
+            pytest.fail(
+                "PostgreSQL is required (CONSENTAPP_TEST_POSTGRES=required) but not installed"
+            )
         pytest.skip("PostgreSQL is not installed")
     server = PostgresServer(bindir)
     server.start()
@@ -102,9 +104,7 @@ def _empty_postgres(url: str) -> None:
                 if name != "alembic_version"
             ]
             connection.execute(sa.text("SET session_replication_role = replica"))
-            connection.execute(
-                sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-            )
+            connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     finally:
         engine.dispose()
 

@@ -162,6 +162,8 @@ class PostgresServer:
 
     def stop(self) -> None:
         try:
-            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"])
+            self._run(
+                [str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"]
+            )
         finally:
             shutil.rmtree(self.root, ignore_errors=True)

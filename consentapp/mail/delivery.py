@@ -49,7 +49,7 @@ class PermanentFailure(Exception):
     """The server refused this message for good (5xx for the recipient or content)."""
 
 
-class TimeoutConnection(Connection):  # type: ignore[misc]
+class TimeoutConnection(Connection):
     """Flask-Mail's connection with a socket timeout, so a stuck server cannot hang us."""
 
     def configure_host(self) -> smtplib.SMTP:
@@ -77,8 +77,8 @@ class TimeoutConnection(Connection):  # type: ignore[misc]
 
 def retry_delay(attempts: int) -> timedelta:
     """30 s after the first failure, doubling, never more than an hour."""
-    delay = FIRST_RETRY * (2 ** max(attempts - 1, 0))
-    return min(delay, LONGEST_RETRY)
+    doublings = min(max(attempts - 1, 0), 16)
+    return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
 
 
 def claim_due(now: datetime, limit: int) -> list[OutboundEmail]:

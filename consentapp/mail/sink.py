@@ -44,9 +44,7 @@ class MailSink:
             self.envelopes.clear()
 
 
-def start_sink(
-    host: str, port: int, handler: MailSink
-) -> Controller:
+def start_sink(host: str, port: int, handler: MailSink) -> Controller:
     """Start an SMTP server on host:port in a background thread."""
     controller = Controller(handler, hostname=host, port=port, ready_timeout=10)
     controller.start()

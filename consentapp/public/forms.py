@@ -27,18 +27,14 @@ from consentapp.form_fields import (
 class ContactForm(FlaskForm):
     """`/contact`: name, e-mail and message are required; the rest is optional."""
 
-    name = StringField(
-        _l("Name"), validators=[InputRequired(), Length(max=200), single_line]
-    )
+    name = StringField(_l("Name"), validators=[InputRequired(), Length(max=200), single_line])
     email = EmailField(
         _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
     )
     company = StringField(
         _l("Company or office"), validators=[Optional(), Length(max=200), single_line]
     )
-    address = TextAreaField(
-        _l("Address"), validators=[Optional(), Length(max=500), free_text]
-    )
+    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500), free_text])
     phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
     fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
     message = TextAreaField(

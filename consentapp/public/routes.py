@@ -13,7 +13,6 @@ from flask import (
     request,
     url_for,
 )
-from markupsafe import Markup
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.cookies import site_cookies
@@ -129,7 +128,7 @@ def _render_notice(notice: PrivacyNotice, is_current: bool) -> str:
     return render_template(
         "public/privacy.html",
         notice=notice,
-        body=Markup(render_markdown(notice.text)),
+        body=render_markdown(notice.text),
         is_current=is_current,
         versions=notices.all_versions(current_language()),
     )

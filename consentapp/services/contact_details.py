@@ -30,9 +30,7 @@ def normalise_email(raw: str) -> str:
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=False)
     except EmailNotValidError as exc:
-        raise InvalidDetail(
-            _l("Enter a valid e-mail address, such as name@example.com.")
-        ) from exc
+        raise InvalidDetail(_l("Enter a valid e-mail address, such as name@example.com.")) from exc
     return result.normalized.lower()
 
 

@@ -1,0 +1,171 @@
+"""The outbox: a mail is a row first, and the worker delivers it exactly once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from consentapp.extensions import db
+from consentapp.mail.delivery import LEASE, claim_due, retry_delay
+from consentapp.mail.outbox import HeaderInjection, queue_email
+from consentapp.models import OutboundEmail, utcnow
+from tests.helpers import deliver, post_form
+from tests.services import SMTPServer
+from tests.test_contact import VALID
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def queue(app: Flask, to: str = "reader@example.be") -> int:
+    with app.app_context():
+        row = queue_email(
+            to=to,
+            template="contact_ack",
+            language="nl",
+            subject="Test",
+            context={"reference": "ref", "org_name": "CRM"},
+        )
+        db.session.commit()
+        return row.id
+
+
+def row(app: Flask, row_id: int) -> OutboundEmail:
+    with app.app_context():
+        found = db.session.get(OutboundEmail, row_id)
+        assert found is not None
+        db.session.expunge(found)
+        return found
+
+
+def test_request_never_talks_to_smtp(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    smtp_server.stop()
+    response = post_form(client, "/contact", VALID)
+    assert response.status_code == 302
+    with app.app_context():
+        statuses = db.session.scalars(sa.select(OutboundEmail.status)).all()
+    assert statuses == ["pending", "pending"]
+
+
+def test_smtp_down_then_up_delivers_exactly_once(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    smtp_server.stop()
+    post_form(client, "/contact", VALID)
+    start = utcnow()
+
+    report = deliver(app, now=start)
+    assert (report.sent, report.retrying) == (0, 2)
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboundEmail)).all()
+        assert all(r.status == "pending" and r.attempts == 1 for r in rows)
+        assert all("Connection refused" in (r.last_error or "") for r in rows)
+        assert all(r.next_attempt_at >= start + timedelta(seconds=30) for r in rows)
+
+    smtp_server.start()
+    assert deliver(app, now=start + timedelta(seconds=5)).handled == 0, "backoff respected"
+    report = deliver(app, now=start + timedelta(seconds=31))
+    assert report.sent == 2
+    assert deliver(app, now=start + timedelta(hours=2)).handled == 0
+    assert len(smtp_server.messages) == 2
+    with app.app_context():
+        rows = db.session.scalars(sa.select(OutboundEmail)).all()
+        assert all(r.status == "sent" and r.attempts == 2 and r.sent_at for r in rows)
+        assert all(r.last_error is None for r in rows)
+
+
+def test_message_id_is_fixed_by_the_row(app: Flask, smtp_server: SMTPServer) -> None:
+    row_id = queue(app)
+    deliver(app)
+    [message] = smtp_server.messages
+    assert message["Message-ID"] == row(app, row_id).message_id
+
+
+def test_permanent_refusal_is_recorded_and_not_retried(app: Flask, smtp_server: SMTPServer) -> None:
+    smtp_server.handler.reject.add("gone@example.be")
+    gone = queue(app, "gone@example.be")
+    fine = queue(app, "reader@example.be")
+    report = deliver(app)
+    assert (report.sent, report.failed) == (1, 1)
+    failed = row(app, gone)
+    assert failed.status == "failed"
+    assert failed.last_error is not None and "550" in failed.last_error
+    assert row(app, fine).status == "sent"
+    assert deliver(app, now=utcnow() + timedelta(days=1)).handled == 0
+
+
+def test_backoff_doubles_up_to_an_hour() -> None:
+    assert retry_delay(1) == timedelta(seconds=30)
+    assert retry_delay(2) == timedelta(seconds=60)
+    assert retry_delay(5) == timedelta(seconds=480)
+    assert retry_delay(30) == timedelta(hours=1)
+
+
+def test_claimed_row_is_not_claimed_twice_until_its_lease_runs_out(app: Flask) -> None:
+    row_id = queue(app)
+    now = utcnow()
+    with app.app_context():
+        assert [r.id for r in claim_due(now, 10)] == [row_id]
+        assert claim_due(now, 10) == [], "a second worker gets nothing meanwhile"
+        # The first worker died mid-send: after the lease the row is taken again.
+        assert [r.id for r in claim_due(now + LEASE + timedelta(seconds=1), 10)] == [row_id]
+
+
+def test_crashed_send_is_delivered_after_the_lease(app: Flask, smtp_server: SMTPServer) -> None:
+    queue(app)
+    now = utcnow()
+    with app.app_context():
+        claim_due(now, 10)  # a worker claims the row and dies
+    assert deliver(app, now=now).handled == 0
+    assert deliver(app, now=now + LEASE + timedelta(seconds=1)).sent == 1
+    assert len(smtp_server.messages) == 1
+
+
+def test_header_injection_never_reaches_the_outbox(app: Flask) -> None:
+    with app.app_context():
+        for bad in ({"to": "a@example.be\r\nBcc: b@example.be"}, {"subject": "Hi\nBcc: x"}):
+            kwargs = {"to": "a@example.be", "subject": "Hi", **bad}
+            try:
+                queue_email(
+                    template="contact_ack",
+                    language="nl",
+                    context={"reference": "r", "org_name": "CRM"},
+                    **kwargs,
+                )
+            except HeaderInjection:
+                pass
+            else:
+                raise AssertionError(f"accepted {bad}")
+        db.session.rollback()
+        assert db.session.scalar(sa.select(sa.func.count(OutboundEmail.id))) == 0
+
+
+def test_worker_command_delivers_the_outbox(app: Flask, smtp_server: SMTPServer) -> None:
+    queue(app)
+    env = {
+        **os.environ,
+        "CONSENTAPP_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "CONSENTAPP_INSTANCE": app.instance_path,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker", "--once"],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(smtp_server.messages) == 1
