@@ -155,3 +155,22 @@ def test_seed_is_idempotent(app: Flask, runner: FlaskCliRunner) -> None:
         versions = db.session.scalars(sa.select(PrivacyNotice.version)).all()
         assert versions == [1, 1]
     assert "already published" in result.output
+
+
+def test_html_in_a_notice_is_shown_as_text_not_run(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    evil = '<script>alert(1)</script> <img src=x onerror="alert(2)">'
+    runner.invoke(
+        args=[
+            "publish-notice",
+            "--nl",
+            str(write_notice(tmp_path / "nl.md", "Privacyverklaring", evil)),
+            "--en",
+            str(write_notice(tmp_path / "en.md", "Privacy notice", evil)),
+        ]
+    )
+    html = client.get("/privacy").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img" not in html
