@@ -147,3 +147,18 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """Runs `flask` commands against the app."""
     return app.test_cli_runner()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say how many tests ran on each database backend, so a skipped backend shows."""
+    outcomes: dict[str, dict[str, int]] = {backend: {} for backend in BACKENDS}
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for backend in BACKENDS:
+                if f"[{backend}" in getattr(report, "nodeid", ""):
+                    counts = outcomes[backend]
+                    counts[outcome] = counts.get(outcome, 0) + 1
+    terminalreporter.section("database backends")
+    for backend, counts in outcomes.items():
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "none"
+        terminalreporter.write_line(f"{backend}: {summary}")

@@ -61,26 +61,26 @@ def test_rendered_notice_is_the_hashed_text(app: Flask, client: FlaskClient) -> 
             assert f"<h2>{heading}</h2>" in html
 
 
-def write_notice(path: Path, title: str, body: str) -> Path:
-    path.write_text(f"# {title}\n\n{body}\n", encoding="utf-8")
-    return path
+def publish(runner: FlaskCliRunner, folder: Path, nl_body: str, en_body: str) -> str:
+    """Publish a new notice version through the command operators use."""
+    paths = []
+    for language, title, body in (
+        ("nl", "Privacyverklaring", nl_body),
+        ("en", "Privacy notice", en_body),
+    ):
+        path = folder / f"{language}.md"
+        path.write_text(f"# {title}\n\n{body}\n", encoding="utf-8")
+        paths += [f"--{language}", str(path)]
+    result = runner.invoke(args=["publish-notice", *paths])
+    assert result.exit_code == 0, result.output
+    return result.output
 
 
 def test_new_version_keeps_the_old_one_online(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     first = shown_fingerprint(client, "/privacy")
-    result = runner.invoke(
-        args=[
-            "publish-notice",
-            "--nl",
-            str(write_notice(tmp_path / "nl.md", "Privacyverklaring", "Versie twee.")),
-            "--en",
-            str(write_notice(tmp_path / "en.md", "Privacy notice", "Version two.")),
-        ]
-    )
-    assert result.exit_code == 0, result.output
-    assert "version 2" in result.output
+    assert "version 2" in publish(runner, tmp_path, "Versie twee.", "Version two.")
     current = client.get("/privacy").get_data(as_text=True)
     assert "Versie twee." in current
     old = client.get("/privacy/1")
@@ -93,15 +93,7 @@ def test_new_version_keeps_the_old_one_online(
 def test_contact_form_posted_against_an_older_version_records_that_version(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
-    runner.invoke(
-        args=[
-            "publish-notice",
-            "--nl",
-            str(write_notice(tmp_path / "nl.md", "Privacyverklaring", "Twee.")),
-            "--en",
-            str(write_notice(tmp_path / "en.md", "Privacy notice", "Two.")),
-        ]
-    )
+    publish(runner, tmp_path, "Twee.", "Two.")
     post_form(client, "/contact", {**VALID, "notice_version": "1"})
     post_form(client, "/contact", {**VALID, "notice_version": "999", "message": "Tweede vraag"})
     with app.app_context():
@@ -161,15 +153,7 @@ def test_html_in_a_notice_is_shown_as_text_not_run(
     app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     evil = '<script>alert(1)</script> <img src=x onerror="alert(2)">'
-    runner.invoke(
-        args=[
-            "publish-notice",
-            "--nl",
-            str(write_notice(tmp_path / "nl.md", "Privacyverklaring", evil)),
-            "--en",
-            str(write_notice(tmp_path / "en.md", "Privacy notice", evil)),
-        ]
-    )
+    publish(runner, tmp_path, evil, evil)
     html = client.get("/privacy").get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
