@@ -90,6 +90,9 @@ class Config:
         self.RATELIMIT_ENABLED = _bool(env.get("RATELIMIT_ENABLED"), True)
         self.RATELIMIT_HEADERS_ENABLED = True
         self.CONTACT_RATE_LIMIT = env.get("CONTACT_RATE_LIMIT") or "5 per minute;20 per hour"
+        self.SUBSCRIBE_RATE_LIMIT = env.get("SUBSCRIBE_RATE_LIMIT") or "5 per minute;20 per hour"
+        self.UNCONFIRMED_RETENTION_DAYS = _int(env, "UNCONFIRMED_RETENTION_DAYS", 30)
+        self.PURGE_INTERVAL_MINUTES = _int(env, "PURGE_INTERVAL_MINUTES", 60)
 
         # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
         self.TRUSTED_PROXY_COUNT = _int(env, "TRUSTED_PROXY_COUNT", 0)
@@ -155,6 +158,7 @@ class DevelopmentConfig(Config):
 class TestingConfig(Config):
     """The test suite: the fixtures point the database and mail at their own servers."""
 
+    __test__ = False  # not a pytest test class
     ENV_NAME = "testing"
     TESTING = True
     DEFAULT_MAIL_SERVER = "127.0.0.1"

@@ -68,9 +68,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import public
+    from consentapp import public, subscriptions
 
     app.register_blueprint(public.bp)
+    app.register_blueprint(subscriptions.bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -109,6 +109,25 @@ def worker_command(once: bool) -> None:
     run_worker(app, once=once)
 
 
+@click.command("purge-unconfirmed")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Age in days (default: UNCONFIRMED_RETENTION_DAYS).",
+)
+@with_appcontext
+def purge_unconfirmed_command(days: int | None) -> None:
+    """Remove sign-ups never confirmed in time, with their personal data."""
+    from datetime import timedelta
+
+    from consentapp.services.subscriptions import purge_unconfirmed
+
+    age = timedelta(days=days) if days is not None else None
+    removed = purge_unconfirmed(age)
+    click.echo(f"Unconfirmed sign-ups removed: {removed} contact(s).")
+
+
 @click.command("mail-sink")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8025, show_default=True, type=int)
@@ -129,5 +148,11 @@ def mail_sink_command(host: str, port: int) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
-    for command in (seed_command, publish_notice_command, worker_command, mail_sink_command):
+    for command in (
+        seed_command,
+        publish_notice_command,
+        worker_command,
+        purge_unconfirmed_command,
+        mail_sink_command,
+    ):
         app.cli.add_command(command)

@@ -8,6 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from consentapp.services.notices import NoticeMissing
+from consentapp.tokens import TokenInvalid
 
 TITLES = {
     400: _l("This request could not be understood"),
@@ -67,8 +68,14 @@ def render_not_set_up(error: NoticeMissing) -> tuple[str, int]:
     return render_error(ServiceUnavailable())
 
 
+def render_bad_link(error: TokenInvalid) -> tuple[str, int]:
+    """A tampered, foreign or outdated link: say so kindly and show the way forward."""
+    return render_template("subscriptions/link_problem.html", kind="invalid"), 400
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers; unhandled exceptions reach the 500 page through Flask."""
     app.register_error_handler(CSRFError, render_csrf_error)
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(NoticeMissing, render_not_set_up)
+    app.register_error_handler(TokenInvalid, render_bad_link)

@@ -3,13 +3,15 @@ checks, a checkbox list, and the HTML attributes fields render with."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
 from wtforms import Field, SelectMultipleField, widgets
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import Length, ValidationError
 
+from consentapp.models import Topic
 from consentapp.services.contact_details import (
     InvalidDetail,
     check_single_line,
@@ -44,6 +46,16 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = widgets.ListWidget(prefix_label=False)
     option_widget = widgets.CheckboxInput()
+
+
+def topic_choices(topics: Iterable[Topic], language: str) -> list[Any]:
+    """Checkbox choices for topics, labelled in `language`."""
+    return [SelectChoice(topic.slug, topic.label(language)) for topic in topics]
+
+
+def language_choices() -> list[Any]:
+    """The languages mails can be sent in, each named in itself."""
+    return [SelectChoice("nl", "Nederlands"), SelectChoice("en", "English")]
 
 
 def field_attrs(field: Field, hint: bool = False, **extra: Any) -> dict[str, Any]:

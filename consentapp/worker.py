@@ -5,23 +5,53 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 from flask import Flask
 
 from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, deliver_due
+from consentapp.services.subscriptions import purge_unconfirmed
 
 log = logging.getLogger(__name__)
 
 
 def run_pass(app: Flask) -> DeliveryReport:
-    """One round of every job; returns what mail delivery did."""
+    """One round of mail delivery."""
     with app.app_context():
         try:
             return deliver_due()
         finally:
             db.session.remove()
+
+
+def run_purges(app: Flask) -> int:
+    """The periodic clean-up: sign-ups never confirmed in time."""
+    with app.app_context():
+        try:
+            removed = purge_unconfirmed()
+        finally:
+            db.session.remove()
+    if removed:
+        log.info("worker: removed %d unconfirmed sign-ups", removed)
+    return removed
+
+
+class PeriodicJob:
+    """Runs a job at most once per interval (first at start-up)."""
+
+    def __init__(self, interval_seconds: float) -> None:
+        self.interval = interval_seconds
+        self.last: float | None = None
+
+    def due(self) -> bool:
+        """True (and the clock restarts) when the interval has passed."""
+        now = time.monotonic()
+        if self.last is None or now - self.last >= self.interval:
+            self.last = now
+            return True
+        return False
 
 
 def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = None) -> None:
@@ -38,18 +68,22 @@ def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = No
 
     poll = app.config["WORKER_POLL_SECONDS"]
     batch = app.config["MAIL_BATCH_SIZE"]
+    purges = PeriodicJob(app.config["PURGE_INTERVAL_MINUTES"] * 60)
     while not stop.is_set():
         try:
+            if purges.due():
+                run_purges(app)
             report = run_pass(app)
         except Exception:  # a bad pass must not end the worker
-            log.exception("worker: delivery pass failed")
+            log.exception("worker: pass failed")
             report = DeliveryReport()
         if report.handled:
             log.info(
-                "worker: sent %d, retrying %d, failed %d",
+                "worker: sent %d, retrying %d, failed %d, cancelled %d",
                 report.sent,
                 report.retrying,
                 report.failed,
+                report.cancelled,
             )
         if once:
             return

@@ -155,7 +155,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for outcome in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(outcome, []):
             for backend in BACKENDS:
-                if f"[{backend}" in getattr(report, "nodeid", ""):
+                nodeid = getattr(report, "nodeid", "")
+                if f"[{backend}]" in nodeid or f"[{backend}-" in nodeid:
                     counts = outcomes[backend]
                     counts[outcome] = counts.get(outcome, 0) + 1
     terminalreporter.section("database backends")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from email.message import EmailMessage
 from typing import Any
 
 from flask import Flask
@@ -40,3 +41,31 @@ def error_messages(response: TestResponse) -> list[str]:
     html = response.get_data(as_text=True)
     blocks = re.findall(r'<ul class="field-errors"[^>]*>(.*?)</ul>', html, flags=re.S)
     return [item.strip() for block in blocks for item in re.findall(r"<li>(.*?)</li>", block)]
+
+
+def text_of(message: EmailMessage) -> str:
+    """The plain-text part of a received mail."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None, "mail has no text part"
+    return str(part.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    """The HTML part of a received mail."""
+    part = message.get_body(preferencelist=("html",))
+    assert part is not None, "mail has no HTML part"
+    return str(part.get_content())
+
+
+def link_in(message: EmailMessage, path_prefix: str) -> str:
+    """The path of the first link in the mail's text that starts with `path_prefix`."""
+    for url in re.findall(r"https?://\S+", text_of(message)):
+        path = re.sub(r"^https?://[^/]+", "", url)
+        if path.startswith(path_prefix):
+            return path
+    raise AssertionError(f"no {path_prefix} link in: {text_of(message)}")
+
+
+def without_csrf(html: str) -> str:
+    """A page with its CSRF token blanked, to compare two answers."""
+    return CSRF.sub('name="csrf_token" type="hidden" value=""', html)

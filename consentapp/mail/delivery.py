@@ -21,6 +21,7 @@ from flask_mail import Connection, Message
 
 from consentapp.extensions import db
 from consentapp.models import OutboundEmail, OutboundStatus, utcnow
+from consentapp.services.subscriptions import consent_still_given
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,13 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    cancelled: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
         """Rows this pass took a decision on."""
-        return self.sent + self.retrying + self.failed
+        return self.sent + self.retrying + self.failed + self.cancelled
 
 
 class PermanentFailure(Exception):
@@ -175,6 +177,14 @@ def _record_failure(row: OutboundEmail, exc: Exception, now: datetime, permanent
         row.next_attempt_at = now + retry_delay(row.attempts)
 
 
+def _cancel(row: OutboundEmail) -> None:
+    """Consent was withdrawn after the mail was queued: it must not go out."""
+    row.status = OutboundStatus.CANCELLED.value
+    row.last_error = "consent withdrawn before sending"
+    row.lease_until = None
+    row.claim_token = None
+
+
 def _release(rows: list[OutboundEmail]) -> None:
     """Give untried rows back without counting an attempt."""
     for row in rows:
@@ -209,6 +219,11 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
 
     try:
         for index, row in enumerate(rows):
+            if row.requires_subscription and not consent_still_given(row):
+                _cancel(row)
+                report.cancelled += 1
+                db.session.commit()
+                continue
             try:
                 connection.send(build_message(row))
             except TEMPORARY_ERRORS as exc:

@@ -43,13 +43,21 @@ def queue_email(
     context: dict[str, Any] | None = None,
     contact_id: int | None = None,
     headers: dict[str, str] | None = None,
+    requires_subscription: bool = False,
+    topic_id: int | None = None,
 ) -> OutboundEmail:
-    """Render a mail and add it to the outbox; the caller commits it with its change."""
+    """Render a mail and add it to the outbox; the caller commits it with its change.
+
+    With `requires_subscription`, the worker sends it only if consent (to
+    `topic_id`, or to any topic) still stands just before sending.
+    """
     rendered = render_mail(template, language, subject, **(context or {}))
     extra = {name: _check_header(value) for name, value in (headers or {}).items()}
     row = OutboundEmail(
         kind=template,
         contact_id=contact_id,
+        requires_subscription=requires_subscription,
+        topic_id=topic_id,
         to_address=_check_header(to),
         subject=_check_header(rendered.subject),
         body_text=rendered.text,
@@ -61,13 +69,14 @@ def queue_email(
     return row
 
 
-def recent_mail_count(to: str, kind: str, within: timedelta) -> int:
-    """How many mails of `kind` went into the outbox for `to` in the last `within`."""
+def recent_mail_count(to: str, kinds: str | tuple[str, ...], within: timedelta) -> int:
+    """How many mails of `kinds` went into the outbox for `to` in the last `within`."""
     since = utcnow() - within
+    wanted = (kinds,) if isinstance(kinds, str) else kinds
     count = db.session.scalar(
         sa.select(sa.func.count(OutboundEmail.id)).where(
             OutboundEmail.to_address == to,
-            OutboundEmail.kind == kind,
+            OutboundEmail.kind.in_(wanted),
             OutboundEmail.created_at >= since,
         )
     )

@@ -46,6 +46,7 @@ class ConsentAction(enum.StrEnum):
     CONFIRMED = "confirmed"
     WITHDRAWN = "withdrawn"
     RECTIFIED = "rectified"
+    EXPIRED = "expired"
 
 
 class ConsentChannel(enum.StrEnum):

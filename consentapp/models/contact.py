@@ -26,6 +26,9 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(sa.String(40), default="")
     fax: Mapped[str] = mapped_column(sa.String(40), default="")
     language: Mapped[str] = mapped_column(sa.String(8), default="nl")
+    # A new address waiting for verification; it replaces `email` only when verified.
+    pending_email: Mapped[str | None] = mapped_column(sa.String(254))
+    pending_email_requested_at: Mapped[datetime | None]
     source_channel: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -19,10 +19,15 @@ class OutboundStatus(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
 
 class OutboundEmail(Base):
     """A mail waiting for, or done with, delivery.
+
+    A mail that needs consent (`requires_subscription`) is sent only if, just
+    before sending, the contact still has a confirmed subscription: to `topic_id`,
+    or to any topic when `topic_id` is empty. Otherwise it is cancelled.
 
     The worker claims due rows with a lease: if it dies mid-send, the lease runs out
     and another pass takes the row again. `message_id` is fixed when the row is
@@ -38,6 +43,8 @@ class OutboundEmail(Base):
     contact_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("contacts.id", ondelete="SET NULL"), index=True
     )
+    requires_subscription: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    topic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("topics.id"))
     to_address: Mapped[str] = mapped_column(sa.String(254), index=True)
     subject: Mapped[str] = mapped_column(sa.String(300))
     body_text: Mapped[str] = mapped_column(sa.Text)

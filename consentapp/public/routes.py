@@ -17,37 +17,28 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.cookies import site_cookies
 from consentapp.extensions import db, limiter
+from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language
-from consentapp.models import PrivacyNotice, Topic
+from consentapp.models import PrivacyNotice
 from consentapp.notice_render import render_markdown
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
+from consentapp.request_checks import require_form_body
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
-
-FORM_MIMETYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
-
-
-def require_form_body() -> None:
-    """A form POST must come as a form: anything else is a 415, not a guess."""
-    if request.method == "POST" and request.mimetype not in FORM_MIMETYPES:
-        abort(415)
-
-
-def active_topics() -> list[Topic]:
-    """Topics visitors can choose, in display order."""
-    return list(
-        db.session.scalars(
-            sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
-        )
-    )
+from consentapp.services.subscriptions import active_topics
 
 
 @bp.get("/")
 def home() -> str:
-    """The landing page."""
-    return render_template("public/home.html")
+    """The landing page, with the subscribe form."""
+    from consentapp.subscriptions.routes import subscribe_form
+
+    notice = notices.current_notice(current_language())
+    form = subscribe_form()
+    form.notice_version.data = str(notice.version)
+    return render_template("public/home.html", form=form, notice=notice, topics=active_topics())
 
 
 def _contact_rate_limit() -> str:
@@ -62,7 +53,7 @@ def contact() -> str | BaseResponse | tuple[str, int]:
     language = current_language()
     topics = active_topics()
     form = ContactForm()
-    form.topics.choices = [(topic.slug, topic.label(language)) for topic in topics]
+    form.topics.choices = topic_choices(topics, language)
     notice = notices.current_notice(language)
 
     if request.method == "GET":
@@ -75,7 +66,7 @@ def contact() -> str | BaseResponse | tuple[str, int]:
         # A bot filled the hidden field: answer as if all went well, keep nothing.
         return redirect(url_for("public.contact_thanks"))
 
-    shown = _notice_shown(form.notice_version.data, language) or notice
+    shown = notices.notice_shown(form.notice_version.data, language) or notice
     submit_inquiry(
         InquirySubmission(
             name=form.name.data or "",
@@ -93,13 +84,6 @@ def contact() -> str | BaseResponse | tuple[str, int]:
         origin=Origin.from_request(request),
     )
     return redirect(url_for("public.contact_thanks"))
-
-
-def _notice_shown(raw_version: str | None, language: str) -> PrivacyNotice | None:
-    """The version linked from the form the visitor filled in, if it names a real one."""
-    if not raw_version or not raw_version.isdigit():
-        return None
-    return notices.find_notice(int(raw_version), language)
 
 
 @bp.get("/contact/thanks")

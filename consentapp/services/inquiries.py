@@ -8,7 +8,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
-from sqlalchemy.exc import IntegrityError
 
 from consentapp.extensions import db
 from consentapp.mail.outbox import queue_email, recent_mail_count
@@ -22,7 +21,9 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services.consent import Origin, record_consent
-from consentapp.services.contact_details import normalise_email, normalise_phone
+from consentapp.services.contact_details import normalise_email
+from consentapp.services.contacts import find_or_create_contact
+from consentapp.services.subscriptions import request_in_transaction
 
 # A double click or a reload re-sends the same message: keep one.
 DUPLICATE_WINDOW = timedelta(minutes=10)
@@ -53,32 +54,6 @@ class InquiryResult:
     created: bool
 
 
-def _find_or_create_contact(submission: InquirySubmission, email: str, language: str) -> Contact:
-    """An existing contact is never overwritten from the public form."""
-    contact = db.session.scalar(sa.select(Contact).where(Contact.email == email))
-    if contact is not None:
-        return contact
-    contact = Contact(
-        email=email,
-        name=submission.name.strip(),
-        company=submission.company.strip(),
-        address=submission.address.strip(),
-        phone=normalise_phone(submission.phone),
-        fax=normalise_phone(submission.fax),
-        language=language,
-        source_channel=ConsentChannel.WEB_FORM.value,
-    )
-    try:
-        with db.session.begin_nested():
-            db.session.add(contact)
-    except IntegrityError:
-        # The same new address arrived twice at once; the other request created it.
-        existing = db.session.scalar(sa.select(Contact).where(Contact.email == email))
-        assert existing is not None
-        return existing
-    return contact
-
-
 def _recent_duplicate(contact: Contact, message: str) -> Inquiry | None:
     since = utcnow() - DUPLICATE_WINDOW
     return db.session.scalar(
@@ -95,12 +70,22 @@ def submit_inquiry(
 ) -> InquiryResult:
     """Store a contact-form message with its consent record and queue its mails.
 
-    Everything is committed in one transaction: the inquiry, the ledger row and
-    both outbox rows exist together or not at all.
+    Everything is committed in one transaction: the inquiry, the ledger rows and
+    the outbox rows exist together or not at all. A ticked newsletter box starts
+    the double opt-in for the chosen topics, as the subscribe form does.
     """
     email = normalise_email(submission.email)
     message = submission.message.strip()
-    contact = _find_or_create_contact(submission, email, language)
+    contact = find_or_create_contact(
+        email,
+        language,
+        ConsentChannel.WEB_FORM.value,
+        name=submission.name,
+        company=submission.company,
+        address=submission.address,
+        phone=submission.phone,
+        fax=submission.fax,
+    )
     duplicate = _recent_duplicate(contact, message) if contact.id else None
     if duplicate is not None:
         db.session.rollback()
@@ -124,6 +109,15 @@ def submit_inquiry(
         origin=origin,
         details={"inquiry": inquiry.public_id},
     )
+    if submission.subscribe and submission.topics:
+        request_in_transaction(
+            email=email,
+            name=submission.name,
+            topic_slugs=submission.topics,
+            language=language,
+            origin=origin,
+            notice=notice,
+        )
     _queue_inquiry_mails(inquiry, email, language)
     db.session.commit()
     return InquiryResult(inquiry=inquiry, created=True)

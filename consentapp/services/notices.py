@@ -33,6 +33,13 @@ def find_notice(version: int, language: str) -> PrivacyNotice | None:
     return by_language.get(language) or by_language.get(default)
 
 
+def notice_shown(raw_version: str | None, language: str) -> PrivacyNotice | None:
+    """The version a form page linked to (its hidden field), if it names a real one."""
+    if not raw_version or not raw_version.isdigit():
+        return None
+    return find_notice(int(raw_version), language)
+
+
 def current_notice(language: str) -> PrivacyNotice:
     """The notice in force, in `language` where it exists."""
     version = latest_version()

@@ -1,0 +1,235 @@
+"""The preferences page: topics, language, contact details and address (P11, P14).
+
+The page is reached only through a mailed link, so changes made there are made by
+the owner of the address: adding a topic is a confirmed opt-in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+
+from flask_babel import lazy_gettext as _l
+
+from consentapp.extensions import db
+from consentapp.links import external_url
+from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.mail.render import render_mail
+from consentapp.models import (
+    ConsentAction,
+    ConsentChannel,
+    ConsentPurpose,
+    Contact,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+from consentapp.services import notices
+from consentapp.services.consent import Origin, record_consent
+from consentapp.services.contact_details import normalise_phone
+from consentapp.services.contacts import find_contact, find_contact_by_public_id
+from consentapp.services.subscriptions import (
+    LINK_MAILS_PER_HOUR,
+    subscriptions_of,
+    topics_by_slug,
+    withdraw,
+)
+from consentapp.tokens import (
+    Purpose,
+    Token,
+    TokenInvalid,
+    address_hash,
+    address_matches,
+    make_token,
+    read_token,
+    token_contact,
+)
+
+EDITABLE_FIELDS = ("name", "company", "address", "phone", "fax")
+PHONE_FIELDS = ("phone", "fax")
+
+
+class AddressInUse(Exception):
+    """The new address already belongs to another contact."""
+
+
+def send_preferences_link(email: str, language: str) -> None:
+    """Mail a one-day preferences link to a known address; nothing to an unknown one.
+
+    The mail is rendered either way, so both paths cost the same.
+    """
+    contact = find_contact(email)
+    subject = _l("Your link to manage your subscriptions")
+    if contact is None:
+        render_mail("preferences_link", language, subject, preferences_url="", valid_hours=24)
+        return
+    if recent_mail_count(contact.email, "preferences_link", timedelta(hours=1)) >= (
+        LINK_MAILS_PER_HOUR
+    ):
+        return
+    token = make_token(Purpose.PREFERENCES_REQUEST, contact)
+    queue_email(
+        to=contact.email,
+        template="preferences_link",
+        language=language,
+        subject=subject,
+        context={
+            "preferences_url": external_url("subscriptions.preferences", token=token),
+            "valid_hours": 24,
+        },
+        contact_id=contact.id,
+    )
+    db.session.commit()
+
+
+def read_preferences_token(raw: str) -> tuple[Token, Contact]:
+    """A footer link (lasting) or a requested link (one day). Raises TokenError."""
+    try:
+        token = read_token(Purpose.PREFERENCES, raw)
+    except TokenInvalid:
+        token = read_token(Purpose.PREFERENCES_REQUEST, raw)
+    return token, token_contact(token, find_contact_by_public_id(token.public_id))
+
+
+def update_topics(
+    contact: Contact, wanted: Sequence[str], origin: Origin, language: str
+) -> tuple[list[str], list[str]]:
+    """Switch topics on and off; returns (added, removed) slugs. The caller commits."""
+    topics = topics_by_slug(wanted)
+    current = subscriptions_of(contact)
+    notice = notices.current_notice(language)
+    now = utcnow()
+    added: list[str] = []
+    for topic in topics:
+        sub = current.get(topic.slug)
+        if sub is not None and sub.status == SubscriptionStatus.CONFIRMED.value:
+            continue
+        if sub is None:
+            sub = Subscription(contact=contact, topic=topic)
+            db.session.add(sub)
+        sub.status = SubscriptionStatus.CONFIRMED.value
+        sub.requested_at = sub.requested_at or now
+        sub.confirmed_at = now
+        sub.unsubscribed_at = None
+        added.append(topic.slug)
+        record_consent(
+            contact=contact,
+            purpose=ConsentPurpose.NEWSLETTER.value,
+            action=ConsentAction.CONFIRMED.value,
+            channel=ConsentChannel.WEB_FORM.value,
+            notice=notice,
+            origin=origin,
+            topic_id=topic.id,
+            details={"via": "preferences link"},
+        )
+    wanted_set = {topic.slug for topic in topics}
+    to_stop = [slug for slug in current if slug not in wanted_set]
+    removed = withdraw(contact, to_stop, ConsentChannel.WEB_FORM.value, origin, language)
+    return added, [topic.slug for topic in removed]
+
+
+def rectify(
+    contact: Contact, changes: Mapping[str, str], origin: Origin, language: str
+) -> list[str]:
+    """Correct contact details; each changed field is a rectification in the ledger.
+
+    The ledger names the field, not the old or new value, so it holds no copy of
+    personal data that an erasure would have to chase. The caller commits.
+    """
+    notice = notices.current_notice(language)
+    changed: list[str] = []
+    for field in EDITABLE_FIELDS:
+        if field not in changes:
+            continue
+        value = changes[field].strip()
+        if field in PHONE_FIELDS:
+            value = normalise_phone(value)
+        if getattr(contact, field) == value:
+            continue
+        setattr(contact, field, value)
+        changed.append(field)
+        record_consent(
+            contact=contact,
+            purpose=ConsentPurpose.CONTACT.value,
+            action=ConsentAction.RECTIFIED.value,
+            channel=ConsentChannel.WEB_FORM.value,
+            notice=notice,
+            origin=origin,
+            details={"field": field, "via": "preferences link"},
+        )
+    return changed
+
+
+def set_language(contact: Contact, language: str) -> bool:
+    """The language of future mails. The caller commits."""
+    if contact.language == language:
+        return False
+    contact.language = language
+    return True
+
+
+def request_email_change(contact: Contact, new_email: str, language: str) -> None:
+    """Send a verification link to the new address and tell the old one.
+
+    Nothing changes until the new address is verified.
+    """
+    if new_email == contact.email:
+        return
+    contact.pending_email = new_email
+    contact.pending_email_requested_at = utcnow()
+    token = make_token(Purpose.EMAIL_CHANGE, contact, n=address_hash(new_email))
+    queue_email(
+        to=new_email,
+        template="email_change_verify",
+        language=language,
+        subject=_l("Please confirm your new e-mail address"),
+        context={"verify_url": external_url("subscriptions.verify_email", token=token)},
+        contact_id=contact.id,
+    )
+    queue_email(
+        to=contact.email,
+        template="email_change_notice",
+        language=language,
+        subject=_l("A change of your e-mail address was requested"),
+        context={"masked_new": mask_email(new_email)},
+        contact_id=contact.id,
+    )
+    db.session.commit()
+
+
+def read_email_change(raw: str) -> tuple[Token, Contact]:
+    """Verify an address-change link; it dies once used or when superseded."""
+    token = read_token(Purpose.EMAIL_CHANGE, raw)
+    contact = token_contact(token, find_contact_by_public_id(token.public_id))
+    pending = contact.pending_email
+    if not pending or not address_matches(pending, str(token.payload.get("n", ""))):
+        raise TokenInvalid("no such pending address change")
+    return token, contact
+
+
+def apply_email_change(raw: str, origin: Origin, language: str) -> Contact:
+    """Replace the address with the verified one; every earlier link dies with it."""
+    _, contact = read_email_change(raw)
+    new_email = str(contact.pending_email)
+    if find_contact(new_email) is not None:
+        raise AddressInUse(new_email)
+    contact.email = new_email
+    contact.pending_email = None
+    contact.pending_email_requested_at = None
+    record_consent(
+        contact=contact,
+        purpose=ConsentPurpose.CONTACT.value,
+        action=ConsentAction.RECTIFIED.value,
+        channel=ConsentChannel.WEB_FORM.value,
+        notice=notices.current_notice(language),
+        origin=origin,
+        details={"field": "email", "via": "verification link"},
+    )
+    db.session.commit()
+    return contact
+
+
+def mask_email(email: str) -> str:
+    """`j***@example.be`: enough to recognise, not enough to harvest."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

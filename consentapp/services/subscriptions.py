@@ -1,0 +1,428 @@
+"""The subscription lifecycle: request, double opt-in, withdrawal, expiry (P7, P10).
+
+Every change to a subscription writes its ledger row in the same transaction, with
+the privacy-notice version in force.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import lazy_gettext as _l
+
+from consentapp.extensions import db
+from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
+from consentapp.links import unsubscribe_url as make_unsubscribe_url
+from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.models import (
+    ConsentAction,
+    ConsentChannel,
+    ConsentEvent,
+    ConsentPurpose,
+    Contact,
+    Inquiry,
+    OutboundEmail,
+    PrivacyNotice,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+    utcnow,
+)
+from consentapp.services import notices
+from consentapp.services.consent import Origin, record_consent
+from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
+from consentapp.tokens import (
+    Purpose,
+    Token,
+    address_matches,
+    make_token,
+    read_token,
+    token_contact,
+)
+
+# Link mails one address may receive per hour, whoever asks: the forms cannot be
+# used to flood someone's mailbox.
+LINK_MAILS_PER_HOUR = 3
+CONFIRMATION_KINDS = ("subscribe_confirm", "subscribe_already")
+
+ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
+
+
+class UnknownTopic(ValueError):
+    """A topic slug that does not exist or is not offered."""
+
+
+class ConfirmOutcome(enum.Enum):
+    """What a confirmation link did."""
+
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    NOTHING_PENDING = "nothing_pending"
+
+
+@dataclass(frozen=True)
+class ConfirmResult:
+    """The outcome and the topics it concerns."""
+
+    outcome: ConfirmOutcome
+    topics: list[Topic]
+    contact: Contact
+
+
+def active_topics() -> list[Topic]:
+    """Topics people can choose, in display order."""
+    return list(
+        db.session.scalars(
+            sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
+        )
+    )
+
+
+def topics_by_slug(slugs: Iterable[str]) -> list[Topic]:
+    """The active topics named by `slugs`, in display order; unknown slugs raise."""
+    wanted = set(slugs)
+    topics = [topic for topic in active_topics() if topic.slug in wanted]
+    if len(topics) != len(wanted):
+        known = {topic.slug for topic in topics}
+        raise UnknownTopic(", ".join(sorted(wanted - known)))
+    return topics
+
+
+def subscriptions_of(contact: Contact) -> dict[str, Subscription]:
+    """The contact's subscriptions by topic slug."""
+    rows = db.session.scalars(
+        sa.select(Subscription).join(Topic).where(Subscription.contact_id == contact.id)
+    )
+    return {row.topic.slug: row for row in rows}
+
+
+def confirmed_slugs(contact: Contact) -> list[str]:
+    """Slugs of the topics the contact currently receives."""
+    return [
+        slug
+        for slug, sub in subscriptions_of(contact).items()
+        if sub.status == SubscriptionStatus.CONFIRMED.value
+    ]
+
+
+def _link_mails_allowed(email: str, kinds: tuple[str, ...]) -> bool:
+    return recent_mail_count(email, kinds, timedelta(hours=1)) < LINK_MAILS_PER_HOUR
+
+
+def _notice_for(language: str) -> PrivacyNotice:
+    return notices.current_notice(language)
+
+
+def request_in_transaction(
+    *,
+    email: str,
+    name: str,
+    topic_slugs: Sequence[str],
+    language: str,
+    origin: Origin | None,
+    notice: PrivacyNotice,
+    channel: str = ConsentChannel.WEB_FORM.value,
+) -> None:
+    """Record a subscription request and queue its confirmation mail, without committing.
+
+    Topics already confirmed stay as they are. The answer to the person is the same
+    whatever happens here, so nothing tells whether the address was known.
+    """
+    topics = topics_by_slug(topic_slugs)
+    contact = find_or_create_contact(email, language, channel, name=name)
+    db.session.flush()
+    existing = subscriptions_of(contact)
+    now = utcnow()
+    to_confirm: list[Topic] = []
+    for topic in topics:
+        sub = existing.get(topic.slug)
+        if sub is not None and sub.status == SubscriptionStatus.CONFIRMED.value:
+            continue
+        if sub is None:
+            sub = Subscription(contact=contact, topic=topic)
+            db.session.add(sub)
+        sub.status = SubscriptionStatus.PENDING.value
+        sub.requested_at = now
+        to_confirm.append(topic)
+        record_consent(
+            contact=contact,
+            purpose=ConsentPurpose.NEWSLETTER.value,
+            action=ConsentAction.REQUESTED.value,
+            channel=channel,
+            notice=notice,
+            origin=origin,
+            topic_id=topic.id,
+            details={"topics": [t.slug for t in topics], "language": language},
+        )
+    if not _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
+        return
+    if to_confirm:
+        _queue_confirmation(contact, to_confirm, language)
+    else:
+        queue_email(
+            to=contact.email,
+            template="subscribe_already",
+            language=language,
+            subject=_l("You are already subscribed"),
+            context={"preferences_url": preferences_url(contact)},
+            contact_id=contact.id,
+        )
+
+
+def request_subscription(
+    *,
+    email: str,
+    name: str,
+    topic_slugs: Sequence[str],
+    language: str,
+    origin: Origin | None,
+    notice: PrivacyNotice,
+) -> None:
+    """Step 1 of the double opt-in, from the subscribe form."""
+    request_in_transaction(
+        email=email,
+        name=name,
+        topic_slugs=topic_slugs,
+        language=language,
+        origin=origin,
+        notice=notice,
+    )
+    db.session.commit()
+
+
+def _queue_confirmation(contact: Contact, topics: list[Topic], language: str) -> None:
+    token = make_token(Purpose.CONFIRM, contact, t=[topic.slug for topic in topics], l=language)
+    queue_email(
+        to=contact.email,
+        template="subscribe_confirm",
+        language=language,
+        subject=_l("Please confirm your subscription"),
+        context={
+            "confirm_url": external_url("subscriptions.confirm", token=token),
+            "topics": [topic.label(language) for topic in topics],
+            "valid_days": 7,
+        },
+        contact_id=contact.id,
+    )
+
+
+def resend_confirmation(payload: dict[str, object]) -> None:
+    """An expired confirmation link was used: send a fresh one if still relevant."""
+    contact = find_contact_by_public_id(str(payload.get("c", "")))
+    if contact is None or not address_matches(contact.email, str(payload.get("h", ""))):
+        return
+    raw_slugs = payload.get("t")
+    slugs = [str(slug) for slug in raw_slugs] if isinstance(raw_slugs, list) else []
+    pending = [
+        sub.topic
+        for slug, sub in subscriptions_of(contact).items()
+        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
+    ]
+    language = str(payload.get("l") or contact.language)
+    if pending and _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
+        _queue_confirmation(contact, pending, language)
+        db.session.commit()
+
+
+def read_confirmation(raw: str) -> tuple[Token, Contact]:
+    """Verify a confirmation link (raises TokenInvalid / TokenExpired)."""
+    token = read_token(Purpose.CONFIRM, raw)
+    contact = token_contact(token, find_contact_by_public_id(token.public_id))
+    return token, contact
+
+
+def pending_topic_labels(token: Token, contact: Contact, language: str) -> list[str]:
+    """Labels of the topics a confirmation link would confirm now."""
+    slugs = token.payload.get("t") or []
+    return [
+        sub.topic.label(language)
+        for slug, sub in subscriptions_of(contact).items()
+        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
+    ]
+
+
+def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResult:
+    """Step 2 of the double opt-in: confirm the link's pending topics, send a welcome."""
+    token, contact = read_confirmation(raw)
+    slugs = [str(slug) for slug in token.payload.get("t") or []]
+    subs = subscriptions_of(contact)
+    chosen = [subs[slug] for slug in slugs if slug in subs]
+    pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING.value]
+    if not pending:
+        confirmed = [sub.topic for sub in chosen if sub.status == "confirmed"]
+        outcome = ConfirmOutcome.ALREADY_CONFIRMED if confirmed else ConfirmOutcome.NOTHING_PENDING
+        return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
+
+    notice = _notice_for(language)
+    now = utcnow()
+    for sub in pending:
+        sub.status = SubscriptionStatus.CONFIRMED.value
+        sub.confirmed_at = now
+        sub.unsubscribed_at = None
+        record_consent(
+            contact=contact,
+            purpose=ConsentPurpose.NEWSLETTER.value,
+            action=ConsentAction.CONFIRMED.value,
+            channel=ConsentChannel.WEB_FORM.value,
+            notice=notice,
+            origin=origin,
+            topic_id=sub.topic_id,
+            details={"link_signed_at": token.issued_at.isoformat(), "via": "confirmation link"},
+        )
+    topics = [sub.topic for sub in pending]
+    _queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))
+    db.session.commit()
+    return ConfirmResult(outcome=ConfirmOutcome.CONFIRMED, topics=topics, contact=contact)
+
+
+def _queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None:
+    """The welcome mail carries the one-click unsubscribe headers, like a newsletter."""
+    unsubscribe = make_unsubscribe_url(contact)
+    queue_email(
+        to=contact.email,
+        template="welcome",
+        language=language,
+        subject=_l("Welcome: your subscription is confirmed"),
+        context={
+            "topics": [topic.label(language) for topic in topics],
+            "unsubscribe_url": unsubscribe,
+            "preferences_url": preferences_url(contact),
+        },
+        contact_id=contact.id,
+        headers=list_unsubscribe_headers(unsubscribe),
+        requires_subscription=True,
+    )
+
+
+def withdraw(
+    contact: Contact,
+    topic_slugs: Sequence[str] | None,
+    channel: str,
+    origin: Origin | None,
+    language: str,
+) -> list[Topic]:
+    """Stop `topic_slugs` (all topics when None) at once; returns what was stopped.
+
+    Idempotent: topics already stopped write nothing. The caller commits.
+    """
+    notice = _notice_for(language)
+    now = utcnow()
+    stopped: list[Topic] = []
+    for slug, sub in sorted(subscriptions_of(contact).items()):
+        if topic_slugs is not None and slug not in topic_slugs:
+            continue
+        if sub.status not in ACTIVE:
+            continue
+        sub.status = SubscriptionStatus.UNSUBSCRIBED.value
+        sub.unsubscribed_at = now
+        stopped.append(sub.topic)
+        record_consent(
+            contact=contact,
+            purpose=ConsentPurpose.NEWSLETTER.value,
+            action=ConsentAction.WITHDRAWN.value,
+            channel=channel,
+            notice=notice,
+            origin=origin,
+            topic_id=sub.topic_id,
+        )
+    return stopped
+
+
+def read_unsubscribe(raw: str) -> tuple[Token, Contact]:
+    """Verify an unsubscribe link (raises TokenInvalid; these links do not expire)."""
+    token = read_token(Purpose.UNSUBSCRIBE, raw)
+    contact = token_contact(token, find_contact_by_public_id(token.public_id))
+    return token, contact
+
+
+def unsubscribe(raw: str, channel: str, origin: Origin) -> tuple[Contact, list[Topic]]:
+    """The one-click target: withdraw the link's topics now, whatever the request carried."""
+    token, contact = read_unsubscribe(raw)
+    slugs = token.payload.get("t")
+    chosen = [str(slug) for slug in slugs] if isinstance(slugs, list) else None
+    stopped = withdraw(contact, chosen, channel, origin, contact.language)
+    db.session.commit()
+    return contact, stopped
+
+
+def consent_still_given(row: OutboundEmail) -> bool:
+    """Checked by the worker just before sending a mail that needs consent."""
+    if row.contact_id is None:
+        return False
+    query = sa.select(sa.func.count(Subscription.id)).where(
+        Subscription.contact_id == row.contact_id,
+        Subscription.status == SubscriptionStatus.CONFIRMED.value,
+    )
+    if row.topic_id is not None:
+        query = query.where(Subscription.topic_id == row.topic_id)
+    return bool(db.session.scalar(query))
+
+
+def purge_unconfirmed(older_than: timedelta | None = None) -> int:
+    """Remove sign-ups never confirmed within the retention period (P10).
+
+    The pending subscriptions go, with an "expired" ledger row each; a contact that
+    has nothing else (no subscription, no message) goes with its mails, and the
+    client addresses in its ledger rows are blanked. The ledger keeps the
+    pseudonymous history. Returns how many contacts were removed.
+    """
+    if older_than is None:
+        older_than = timedelta(days=current_app.config["UNCONFIRMED_RETENTION_DAYS"])
+    cutoff = utcnow() - older_than
+    stale = list(
+        db.session.scalars(
+            sa.select(Subscription).where(
+                Subscription.status == SubscriptionStatus.PENDING.value,
+                Subscription.requested_at < cutoff,
+            )
+        )
+    )
+    touched: dict[int, Contact] = {}
+    for sub in stale:
+        touched[sub.contact_id] = sub.contact
+        record_consent(
+            contact=sub.contact,
+            purpose=ConsentPurpose.NEWSLETTER.value,
+            action=ConsentAction.EXPIRED.value,
+            channel=ConsentChannel.WEB_FORM.value,
+            notice=None,
+            topic_id=sub.topic_id,
+            details={"reason": "not confirmed in time"},
+        )
+        db.session.delete(sub)
+    db.session.flush()
+    removed = 0
+    for contact in touched.values():
+        if _holds_nothing_else(contact):
+            remove_contact_data(contact)
+            removed += 1
+    db.session.commit()
+    return removed
+
+
+def _holds_nothing_else(contact: Contact) -> bool:
+    if contact.source_channel != ConsentChannel.WEB_FORM.value:
+        return False
+    has_subscription = db.session.scalar(
+        sa.select(sa.func.count(Subscription.id)).where(Subscription.contact_id == contact.id)
+    )
+    has_inquiry = db.session.scalar(
+        sa.select(sa.func.count(Inquiry.id)).where(Inquiry.contact_id == contact.id)
+    )
+    return not has_subscription and not has_inquiry
+
+
+def remove_contact_data(contact: Contact) -> None:
+    """Delete a contact and its mails, blank its ledger rows' client data. No commit."""
+    db.session.execute(sa.delete(OutboundEmail).where(OutboundEmail.contact_id == contact.id))
+    db.session.execute(
+        sa.update(ConsentEvent)
+        .where(ConsentEvent.subject_id == contact.public_id)
+        .values(client_address=None, user_agent=None)
+    )
+    db.session.delete(contact)

@@ -1,0 +1,318 @@
+"""Views for the subscriber's pages: validate, call a service, render."""
+
+from __future__ import annotations
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.extensions import csrf, db, limiter
+from consentapp.form_fields import topic_choices
+from consentapp.i18n import current_language, supported_languages
+from consentapp.links import preferences_url
+from consentapp.models import ConsentChannel, Contact
+from consentapp.request_checks import require_form_body
+from consentapp.services import notices
+from consentapp.services.consent import Origin
+from consentapp.services.contact_details import normalise_email
+from consentapp.services.preferences import (
+    AddressInUse,
+    apply_email_change,
+    read_email_change,
+    read_preferences_token,
+    rectify,
+    request_email_change,
+    send_preferences_link,
+    set_language,
+    update_topics,
+)
+from consentapp.services.subscriptions import (
+    ConfirmOutcome,
+    active_topics,
+    confirm_subscription,
+    confirmed_slugs,
+    pending_topic_labels,
+    read_confirmation,
+    read_unsubscribe,
+    request_subscription,
+    resend_confirmation,
+    withdraw,
+)
+from consentapp.services.subscriptions import unsubscribe as unsubscribe_service
+from consentapp.subscriptions import bp
+from consentapp.subscriptions.forms import (
+    AddressForm,
+    ButtonForm,
+    EmailChangeForm,
+    PreferencesForm,
+    SubscribeForm,
+)
+from consentapp.tokens import TokenExpired
+
+View = str | BaseResponse | tuple[str, int]
+
+ONE_CLICK_MIMETYPES = {"", "application/x-www-form-urlencoded", "multipart/form-data"}
+
+
+def _form_rate_limit() -> str:
+    return str(current_app.config["SUBSCRIBE_RATE_LIMIT"])
+
+
+def chosen_language(value: str | None) -> str:
+    """A language picked in a form, or the page's language when none (or a bad one) was."""
+    return value if value in supported_languages() else current_language()
+
+
+def link_problem(kind: str, status: int, **context: object) -> tuple[str, int]:
+    """The friendly page for a link that cannot be used, with a way forward."""
+    return render_template("subscriptions/link_problem.html", kind=kind, **context), status
+
+
+def subscribe_form() -> SubscribeForm:
+    """The subscribe form with the topics on offer, in the page's language."""
+    language = current_language()
+    form = SubscribeForm()
+    form.topics.choices = topic_choices(active_topics(), language)
+    if not form.is_submitted():
+        form.language.data = language
+    return form
+
+
+@bp.route("/subscribe", methods=["GET", "POST"])
+@limiter.limit(_form_rate_limit, methods=["POST"])
+def subscribe() -> View:
+    """Double opt-in, step 1. The answer never tells whether the address was known."""
+    require_form_body()
+    form = subscribe_form()
+    language = current_language()
+    notice = notices.current_notice(language)
+    if request.method == "GET":
+        form.notice_version.data = str(notice.version)
+        return render_template(
+            "subscriptions/subscribe.html", form=form, notice=notice, topics=active_topics()
+        )
+    if not form.validate():
+        return render_template(
+            "subscriptions/subscribe.html", form=form, notice=notice, topics=active_topics()
+        ), 400
+    if not form.website.data:
+        shown = notices.notice_shown(form.notice_version.data, language) or notice
+        request_subscription(
+            email=normalise_email(form.email.data or ""),
+            name=form.name.data or "",
+            topic_slugs=list(form.topics.data or []),
+            language=chosen_language(form.language.data),
+            origin=Origin.from_request(request),
+            notice=shown,
+        )
+    return render_template("subscriptions/check_mail.html", reason="subscribe")
+
+
+@bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str) -> View:
+    """GET shows one Confirm button (link scanners only GET); POST confirms."""
+    require_form_body()
+    form = ButtonForm()
+    try:
+        parsed, contact = read_confirmation(token)
+    except TokenExpired as expired:
+        if request.method == "POST" and form.validate():
+            resend_confirmation(expired.payload)
+            return render_template("subscriptions/check_mail.html", reason="resend")
+        return link_problem("confirm_expired", 410, form=form)
+
+    if request.method == "GET" or not form.validate():
+        status = 200 if request.method == "GET" else 400
+        return render_template(
+            "subscriptions/confirm.html",
+            form=form,
+            contact=contact,
+            topics=pending_topic_labels(parsed, contact, current_language()),
+            notice=notices.current_notice(current_language()),
+        ), status
+
+    result = confirm_subscription(token, Origin.from_request(request), current_language())
+    if result.outcome is ConfirmOutcome.CONFIRMED:
+        return render_template(
+            "subscriptions/confirmed.html",
+            topics=result.topics,
+            preferences_url=preferences_url(result.contact),
+        )
+    if result.outcome is ConfirmOutcome.ALREADY_CONFIRMED:
+        return link_problem(
+            "already_confirmed", 409, preferences_url=preferences_url(result.contact)
+        )
+    return link_problem("nothing_pending", 410)
+
+
+@bp.route("/unsubscribe/<token>", methods=["GET", "POST"])
+def unsubscribe(token: str) -> View:
+    """GET: one button. POST: unsubscribe at once.
+
+    The POST is the RFC 8058 one-click target that mail providers call: it needs
+    no CSRF token and no cookie (deliberately exempt from CSRF), answers 200 and
+    never redirects, and is idempotent.
+    """
+    if request.method == "GET":
+        _, contact = read_unsubscribe(token)
+        return render_template(
+            "subscriptions/unsubscribe.html", preferences_url=preferences_url(contact)
+        )
+    if request.mimetype not in ONE_CLICK_MIMETYPES:
+        abort(415)
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    channel = ConsentChannel.ONE_CLICK if one_click else ConsentChannel.WEB_FORM
+    contact, _stopped = unsubscribe_service(token, channel.value, Origin.from_request(request))
+    return render_template("subscriptions/unsubscribed.html", contact_language=contact.language)
+
+
+# RFC 8058: mail providers POST here without a token or cookie, by design.
+csrf.exempt(unsubscribe)
+
+
+@bp.route("/preferences", methods=["GET", "POST"])
+@limiter.limit(_form_rate_limit, methods=["POST"])
+def request_preferences() -> View:
+    """Ask for a preferences link; the same answer for known and unknown addresses."""
+    require_form_body()
+    form = AddressForm()
+    if request.method == "GET":
+        return render_template("subscriptions/preferences_request.html", form=form)
+    if not form.validate():
+        return render_template("subscriptions/preferences_request.html", form=form), 400
+    if not form.website.data:
+        send_preferences_link(normalise_email(form.email.data or ""), current_language())
+    return render_template("subscriptions/check_mail.html", reason="preferences")
+
+
+def _preferences_page(
+    token: str, contact: Contact, form: PreferencesForm, email_form: EmailChangeForm
+) -> str:
+    return render_template(
+        "subscriptions/preferences.html",
+        token=token,
+        contact=contact,
+        form=form,
+        email_form=email_form,
+        stop_form=ButtonForm(),
+        topics=active_topics(),
+    )
+
+
+def _preferences_form(contact: Contact) -> PreferencesForm:
+    language = current_language()
+    form = PreferencesForm()
+    form.topics.choices = topic_choices(active_topics(), language)
+    if not form.is_submitted():
+        form.topics.data = confirmed_slugs(contact)
+        form.language.data = contact.language
+        for field in ("name", "company", "address", "phone", "fax"):
+            getattr(form, field).data = getattr(contact, field)
+    return form
+
+
+def _open_preferences(token: str) -> Contact | tuple[str, int]:
+    try:
+        _, contact = read_preferences_token(token)
+    except TokenExpired:
+        return link_problem("preferences_expired", 410)
+    return contact
+
+
+@bp.route("/preferences/<token>", methods=["GET", "POST"])
+def preferences(token: str) -> View:
+    """Topics, language and contact details, reached through a mailed link."""
+    require_form_body()
+    opened = _open_preferences(token)
+    if not isinstance(opened, Contact):
+        return opened
+    contact = opened
+    form = _preferences_form(contact)
+    if request.method == "GET":
+        return _preferences_page(token, contact, form, EmailChangeForm())
+    if not form.validate():
+        return _preferences_page(token, contact, form, EmailChangeForm()), 400
+
+    origin = Origin.from_request(request)
+    language = current_language()
+    added, removed = update_topics(contact, list(form.topics.data or []), origin, language)
+    changed_language = set_language(contact, chosen_language(form.language.data))
+    corrected = rectify(
+        contact,
+        {
+            field: getattr(form, field).data or ""
+            for field in ("name", "company", "address", "phone", "fax")
+        },
+        origin,
+        language,
+    )
+    db.session.commit()
+    if added or removed or changed_language or corrected:
+        flash(_("Your choices are saved."), "success")
+    else:
+        flash(_("Nothing changed."), "info")
+    return redirect(url_for("subscriptions.preferences", token=token))
+
+
+@bp.post("/preferences/<token>/email")
+def change_email(token: str) -> View:
+    """Start an address change: nothing changes before the new address is verified."""
+    require_form_body()
+    opened = _open_preferences(token)
+    if not isinstance(opened, Contact):
+        return opened
+    contact = opened
+    email_form = EmailChangeForm()
+    if not email_form.validate():
+        return _preferences_page(token, contact, _preferences_form(contact), email_form), 400
+    request_email_change(
+        contact, normalise_email(email_form.new_email.data or ""), current_language()
+    )
+    flash(
+        _("We sent a confirmation link to the new address. Until you use it, nothing changes."),
+        "info",
+    )
+    return redirect(url_for("subscriptions.preferences", token=token))
+
+
+@bp.post("/preferences/<token>/unsubscribe-all")
+def unsubscribe_all(token: str) -> View:
+    """Stop every newsletter at once."""
+    require_form_body()
+    opened = _open_preferences(token)
+    if not isinstance(opened, Contact):
+        return opened
+    if not ButtonForm().validate():
+        return redirect(url_for("subscriptions.preferences", token=token))
+    withdraw(
+        opened,
+        None,
+        ConsentChannel.WEB_FORM.value,
+        Origin.from_request(request),
+        current_language(),
+    )
+    db.session.commit()
+    return render_template("subscriptions/unsubscribed.html", contact_language=opened.language)
+
+
+@bp.route("/preferences/email/<token>", methods=["GET", "POST"])
+def verify_email(token: str) -> View:
+    """The link sent to a new address: GET shows a button, POST applies the change."""
+    require_form_body()
+    form = ButtonForm()
+    try:
+        _, contact = read_email_change(token)
+    except TokenExpired:
+        return link_problem("email_change_expired", 410)
+    if request.method == "GET" or not form.validate():
+        return render_template("subscriptions/verify_email.html", form=form), (
+            200 if request.method == "GET" else 400
+        )
+    try:
+        contact = apply_email_change(token, Origin.from_request(request), current_language())
+    except AddressInUse:
+        db.session.rollback()
+        return link_problem("address_in_use", 409)
+    return render_template(
+        "subscriptions/email_changed.html", preferences_url=preferences_url(contact)
+    )

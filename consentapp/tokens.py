@@ -1,0 +1,132 @@
+"""Signed links: one itsdangerous serializer per purpose, each with its own salt.
+
+Links are signed with SECRET_KEY and verified with it and SECRET_KEY_FALLBACKS, so a
+key can be rotated without breaking links already mailed. A payload carries the
+contact's random public id and a keyed hash of the address, never the address: when
+the address changes or the contact is erased, every link issued before dies.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from consentapp.models import Contact
+
+
+class Purpose(enum.StrEnum):
+    """What a link may be used for; a token for one purpose is refused for another."""
+
+    CONFIRM = "subscribe-confirm"
+    UNSUBSCRIBE = "unsubscribe"
+    PREFERENCES = "preferences"
+    PREFERENCES_REQUEST = "preferences-request"
+    EMAIL_CHANGE = "email-change"
+
+
+# None: the link does not expire (it dies with the address or the contact).
+LIFETIMES: dict[Purpose, timedelta | None] = {
+    Purpose.CONFIRM: timedelta(days=7),
+    Purpose.UNSUBSCRIBE: None,
+    Purpose.PREFERENCES: None,
+    Purpose.PREFERENCES_REQUEST: timedelta(days=1),
+    Purpose.EMAIL_CHANGE: timedelta(days=1),
+}
+
+ADDRESS_HASH_LENGTH = 24
+
+
+class TokenError(Exception):
+    """A link that cannot be used."""
+
+
+class TokenInvalid(TokenError):
+    """Tampered, signed with an unknown key, for another purpose, or for an old address."""
+
+
+class TokenExpired(TokenError):
+    """Genuine but too old; `payload` lets the page offer a fresh link."""
+
+    def __init__(self, payload: dict[str, Any]) -> None:
+        super().__init__("link expired")
+        self.payload = payload
+
+
+@dataclass(frozen=True)
+class Token:
+    """A verified link: its payload and when it was signed."""
+
+    payload: dict[str, Any]
+    issued_at: datetime
+
+    @property
+    def public_id(self) -> str:
+        """The contact this link was made for."""
+        return str(self.payload["c"])
+
+
+def _keys() -> list[str]:
+    """Verification keys, the signing key last (itsdangerous signs with the last)."""
+    config = current_app.config
+    return [*config["SECRET_KEY_FALLBACKS"], config["SECRET_KEY"]]
+
+
+def _serializer(purpose: Purpose) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(_keys(), salt=f"consentapp.{purpose.value}")
+
+
+def address_hash(email: str, key: str | None = None) -> str:
+    """Keyed hash of an address: ties a link to the address without revealing it."""
+    secret = key if key is not None else current_app.config["SECRET_KEY"]
+    digest = hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()
+    return digest[:ADDRESS_HASH_LENGTH]
+
+
+def address_matches(email: str, expected: str) -> bool:
+    """Whether `expected` is this address's hash under the current or an older key."""
+    return any(hmac.compare_digest(address_hash(email, key), expected) for key in _keys())
+
+
+def make_token(purpose: Purpose, contact: Contact, **extra: Any) -> str:
+    """Sign a link for `contact`; `extra` adds purpose-specific fields."""
+    payload = {"c": contact.public_id, "h": address_hash(contact.email), **extra}
+    return str(_serializer(purpose).dumps(payload))
+
+
+def read_token(purpose: Purpose, token: str) -> Token:
+    """Verify signature, purpose and age. Raises TokenInvalid or TokenExpired."""
+    serializer = _serializer(purpose)
+    lifetime = LIFETIMES[purpose]
+    max_age = int(lifetime.total_seconds()) if lifetime else None
+    try:
+        payload, signed = serializer.loads(token, max_age=max_age, return_timestamp=True)
+    except SignatureExpired as exc:
+        # The signature was valid; only the age failed, so the payload can be trusted.
+        if not isinstance(exc.payload, bytes):
+            raise TokenInvalid("malformed expired payload") from exc
+        try:
+            expired = serializer.load_payload(exc.payload)
+        except BadSignature as bad:
+            raise TokenInvalid("malformed expired payload") from bad
+        if not isinstance(expired, dict) or not isinstance(expired.get("c"), str):
+            raise TokenInvalid("malformed expired payload") from exc
+        raise TokenExpired(expired) from exc
+    except BadSignature as exc:
+        raise TokenInvalid("bad signature") from exc
+    if not isinstance(payload, dict) or not isinstance(payload.get("c"), str):
+        raise TokenInvalid("malformed payload")
+    return Token(payload=payload, issued_at=signed.astimezone(UTC))
+
+
+def token_contact(token: Token, contact: Contact | None) -> Contact:
+    """The contact a verified link belongs to, if it still has the link's address."""
+    if contact is None or not address_matches(contact.email, str(token.payload.get("h", ""))):
+        raise TokenInvalid("contact gone or address changed")
+    return contact

@@ -1,0 +1,289 @@
+"""The preferences page, address changes, key rotation and expiry of unconfirmed sign-ups."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from config import TestingConfig
+from consentapp import create_app
+from consentapp.extensions import db
+from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, utcnow
+from consentapp.tokens import Purpose, make_token
+from tests.helpers import csrf_token, deliver, link_in, post_form
+from tests.services import SMTPServer
+from tests.test_subscriptions import (
+    ADDRESS,
+    confirm,
+    confirmation_link,
+    ledger,
+    subscribe,
+    subscribed,
+    welcome_mail,
+)
+
+NEW_ADDRESS = "lies.nieuw@example.be"
+
+
+@pytest.fixture
+def prefs_path(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> str:
+    """A confirmed subscriber of product-updates; the preferences link from the welcome."""
+    subscribe(client)
+    assert confirm(client, confirmation_link(app, smtp_server)) == 200
+    deliver(app)
+    return link_in(welcome_mail(smtp_server), "/preferences/")  # type: ignore[arg-type]
+
+
+def save(client: FlaskClient, path: str, **fields: object) -> None:
+    data = {
+        "topics": ["product-updates"],
+        "language": "nl",
+        "name": "Lies",
+        "company": "",
+        "address": "",
+        "phone": "",
+        "fax": "",
+        **fields,
+    }
+    response = post_form(client, path, data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+
+
+def contact(app: Flask) -> Contact:
+    with app.app_context():
+        found = db.session.scalar(sa.select(Contact))
+        assert found is not None
+        db.session.expunge(found)
+        return found
+
+
+def test_requested_link_opens_the_preferences(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, prefs_path: str
+) -> None:
+    smtp_server.handler.clear()
+    post_form(client, "/preferences", {"email": ADDRESS})
+    deliver(app)
+    [mail] = smtp_server.to(ADDRESS)
+    page = client.get(link_in(mail, "/preferences/"))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert ADDRESS in html
+    assert re.search(r'<input checked[^>]*value="product-updates"', html)
+
+
+def test_adding_a_topic_is_a_confirmed_opt_in(
+    app: Flask, client: FlaskClient, prefs_path: str
+) -> None:
+    save(client, prefs_path, topics=["product-updates", "company-news"])
+    assert subscribed(app) == {"product-updates": "confirmed", "company-news": "confirmed"}
+    assert ledger(app)[-1] == ("confirmed", "web_form", "company-news")
+    with app.app_context():
+        event = db.session.scalars(sa.select(ConsentEvent).order_by(ConsentEvent.id.desc())).first()
+        assert event is not None and event.details == {"via": "preferences link"}
+        assert event.notice_version == 1
+
+
+def test_removing_a_topic_withdraws_it(app: Flask, client: FlaskClient, prefs_path: str) -> None:
+    save(client, prefs_path, topics=[])
+    assert subscribed(app) == {"product-updates": "unsubscribed"}
+    assert ledger(app)[-1] == ("withdrawn", "web_form", "product-updates")
+
+
+def test_unknown_topic_on_preferences_is_a_400(
+    app: Flask, client: FlaskClient, prefs_path: str
+) -> None:
+    token = csrf_token(client, prefs_path)
+    response = client.post(prefs_path, data={"csrf_token": token, "topics": "nope"})
+    assert response.status_code == 400
+    assert subscribed(app) == {"product-updates": "confirmed"}
+
+
+def test_corrections_are_recorded_field_by_field(
+    app: Flask, client: FlaskClient, prefs_path: str
+) -> None:
+    save(client, prefs_path, name="Lies Peeters", phone="0470 12 34 56", language="en")
+    person = contact(app)
+    assert (person.name, person.phone, person.language) == ("Lies Peeters", "+32470123456", "en")
+    with app.app_context():
+        fields = [
+            e.details["field"]
+            for e in db.session.scalars(
+                sa.select(ConsentEvent).where(ConsentEvent.action == "rectified")
+            )
+        ]
+    assert fields == ["name", "phone"]
+
+
+def test_bad_details_are_refused_and_nothing_changes(
+    app: Flask, client: FlaskClient, prefs_path: str
+) -> None:
+    token = csrf_token(client, prefs_path)
+    response = client.post(
+        prefs_path,
+        data={"csrf_token": token, "topics": "product-updates", "name": "x" * 300, "phone": "12"},
+    )
+    assert response.status_code == 400
+    assert contact(app).name == "Lies"
+
+
+def test_unsubscribe_from_everything(app: Flask, client: FlaskClient, prefs_path: str) -> None:
+    save(client, prefs_path, topics=["product-updates", "service-news"])
+    token = csrf_token(client, prefs_path)
+    response = client.post(prefs_path + "/unsubscribe-all", data={"csrf_token": token})
+    assert response.status_code == 200
+    assert set(subscribed(app).values()) == {"unsubscribed"}
+
+
+def test_email_change_is_verified_first_and_kills_old_links(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, prefs_path: str
+) -> None:
+    unsubscribe_path = link_in(welcome_mail(smtp_server), "/unsubscribe/")  # type: ignore[arg-type]
+    smtp_server.handler.clear()
+    token = csrf_token(client, prefs_path)
+    response = client.post(
+        prefs_path + "/email", data={"csrf_token": token, "new_email": NEW_ADDRESS}
+    )
+    assert response.status_code == 302
+    deliver(app)
+    [verify_mail] = smtp_server.to(NEW_ADDRESS)
+    [notice_mail] = smtp_server.to(ADDRESS)
+    assert "l***@example.be" in notice_mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert contact(app).email == ADDRESS, "nothing changes before verification"
+    assert client.get(prefs_path).status_code == 200, "old links live until then"
+
+    verify_path = link_in(verify_mail, "/preferences/email/")
+    assert client.get(verify_path).status_code == 200
+    assert contact(app).email == ADDRESS, "GET does not change the address"
+    token = csrf_token(client, verify_path)
+    assert client.post(verify_path, data={"csrf_token": token}).status_code == 200
+    assert contact(app).email == NEW_ADDRESS
+    assert ("rectified", "web_form", None) in ledger(app)
+
+    assert client.get(prefs_path).status_code == 400
+    assert app.test_client(use_cookies=False).post(unsubscribe_path).status_code == 400
+    assert client.get(verify_path).status_code == 400, "used once"
+    assert subscribed(app, NEW_ADDRESS) == {"product-updates": "confirmed"}
+
+
+def test_email_change_to_an_address_in_use_is_refused_kindly(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, prefs_path: str
+) -> None:
+    subscribe(app.test_client(), NEW_ADDRESS)
+    smtp_server.handler.clear()
+    token = csrf_token(client, prefs_path)
+    client.post(prefs_path + "/email", data={"csrf_token": token, "new_email": NEW_ADDRESS})
+    deliver(app)
+    [verify_mail] = [m for m in smtp_server.to(NEW_ADDRESS) if "/preferences/email/" in str(m)]
+    verify_path = link_in(verify_mail, "/preferences/email/")
+    token = csrf_token(client, verify_path)
+    response = client.post(verify_path, data={"csrf_token": token})
+    assert response.status_code == 409
+    assert contact_emails(app) == {ADDRESS, NEW_ADDRESS}
+
+
+def contact_emails(app: Flask) -> set[str]:
+    with app.app_context():
+        return set(db.session.scalars(sa.select(Contact.email)))
+
+
+def _app_with_keys(app: Flask, secret: str, fallbacks: str) -> Flask:
+    config = TestingConfig(
+        {
+            "CONSENTAPP_INSTANCE": app.instance_path,
+            "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+            "SECRET_KEY": secret,
+            "SECRET_KEY_FALLBACKS": fallbacks,
+        }
+    )
+    return create_app(config)
+
+
+def test_links_survive_key_rotation_and_die_with_a_removed_key(
+    app: Flask, client: FlaskClient, prefs_path: str
+) -> None:
+    old_key = app.config["SECRET_KEY"]
+    rotated = _app_with_keys(app, "a-brand-new-secret-key-of-enough-length-123", old_key)
+    assert rotated.test_client().get(prefs_path).status_code == 200
+    with rotated.app_context():
+        person = db.session.scalar(sa.select(Contact))
+        assert person is not None
+        fresh = make_token(Purpose.PREFERENCES, person)
+    assert rotated.test_client().get(f"/preferences/{fresh}").status_code == 200
+    removed = _app_with_keys(app, "a-brand-new-secret-key-of-enough-length-123", "")
+    response = removed.test_client().get(prefs_path)
+    assert response.status_code == 400
+    assert "Deze link is niet geldig" in response.get_data(as_text=True)
+    for rotated_app in (rotated, removed):
+        with rotated_app.app_context():
+            db.engine.dispose()
+
+
+def _age_pending(app: Flask, days: int) -> None:
+    with app.app_context():
+        db.session.execute(
+            sa.update(Subscription)
+            .where(Subscription.status == "pending")
+            .values(requested_at=utcnow() - timedelta(days=days))
+        )
+        db.session.commit()
+
+
+def test_unconfirmed_sign_ups_expire_with_their_personal_data(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, runner: FlaskCliRunner
+) -> None:
+    subscribe(client, "stale@example.be")
+    deliver(app)
+    _age_pending(app, 31)
+    subscribe(app.test_client(), "fresh@example.be")
+
+    result = runner.invoke(args=["purge-unconfirmed"])
+    assert result.exit_code == 0, result.output
+    assert "1" in result.output
+    assert contact_emails(app) == {"fresh@example.be"}
+    with app.app_context():
+        leftovers = db.session.scalar(
+            sa.select(sa.func.count(OutboundEmail.id)).where(
+                OutboundEmail.to_address == "stale@example.be"
+            )
+        )
+        assert leftovers == 0
+        events = db.session.scalars(sa.select(ConsentEvent).order_by(ConsentEvent.id)).all()
+        stale = [e for e in events if e.subject_id == events[0].subject_id]
+        fresh = [e for e in events if e.subject_id != events[0].subject_id]
+        assert [e.action for e in stale] == ["requested", "expired"]
+        assert all(e.client_address is None and e.user_agent is None for e in stale)
+        assert [e.action for e in fresh] == ["requested"]
+        assert fresh[0].client_address is not None, "others keep theirs"
+
+
+def test_confirmed_and_recent_sign_ups_are_kept(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, prefs_path: str, tmp_path: Path
+) -> None:
+    subscribe(app.test_client(), "recent@example.be")
+    _age_pending(app, 29)
+    with app.app_context():
+        from consentapp.services.subscriptions import purge_unconfirmed
+
+        assert purge_unconfirmed() == 0
+    assert contact_emails(app) == {ADDRESS, "recent@example.be"}
+
+
+def test_contact_form_contacts_lose_only_the_expired_request(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    from tests.test_contact import VALID
+
+    post_form(client, "/contact", {**VALID, "subscribe": "y", "topics": ["service-news"]})
+    _age_pending(app, 40)
+    with app.app_context():
+        from consentapp.services.subscriptions import purge_unconfirmed
+
+        assert purge_unconfirmed() == 0
+    assert contact_emails(app) == {"els.janssens@example.be"}
+    assert subscribed(app, "els.janssens@example.be") == {}
