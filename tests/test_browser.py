@@ -1,0 +1,144 @@
+"""Real Chromium (Debian's, driven by Playwright) against the app on a real HTTP server.
+
+Skipped when Chromium or Playwright is missing, unless CONSENTAPP_TEST_BROWSER=required
+(set by CI), which makes that a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from tests.helpers import deliver, link_in
+from tests.services import SMTPServer
+from tests.test_subscriptions import subscribed
+
+CHROMIUM = os.environ.get("CONSENTAPP_CHROMIUM", "/usr/bin/chromium")
+BROWSER_MODE = os.environ.get("CONSENTAPP_TEST_BROWSER", "auto").strip().lower()
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _unavailable(reason: str) -> None:
+    if BROWSER_MODE == "required":
+        pytest.fail(f"browser tests are required (CONSENTAPP_TEST_BROWSER=required): {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session."""
+    if BROWSER_MODE == "off":
+        pytest.skip("browser tests switched off (CONSENTAPP_TEST_BROWSER=off)")
+    if not shutil.which(CHROMIUM):
+        _unavailable(f"no Chromium at {CHROMIUM}")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def live_url(app: Flask) -> Iterator[str]:
+    """The app on a real HTTP server on a free port, for this test."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh Dutch-speaking browser tab. The test fails on a console error (a CSP
+    violation included) or a stylesheet, image or script that does not load; pages
+    themselves may answer 4xx on purpose (a refused form)."""
+    context = browser.new_context(locale="nl-BE", viewport={"width": 1100, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    errors: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            errors.append(message.text)
+
+    def on_response(response: Any) -> None:
+        if response.request.resource_type != "document" and response.status >= 400:
+            errors.append(f"{response.status} {response.url}")
+
+    tab.on("console", on_console)
+    tab.on("response", on_response)
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    yield tab
+    context.close()
+    assert errors == [], errors
+
+
+def test_subscribe_confirm_choose_and_unsubscribe_in_a_browser(
+    app: Flask, smtp_server: SMTPServer, live_url: str, page: Any
+) -> None:
+    page.goto(live_url + "/")
+    page.get_by_label("Productupdates").check()
+    page.locator("#email").fill("browser@example.be")
+    page.get_by_role("button", name="Inschrijven").click()
+    page.get_by_role("heading", name="Kijk in uw mailbox").wait_for()
+
+    deliver(app)
+    [confirm_mail] = smtp_server.to("browser@example.be")
+    page.goto(live_url + link_in(confirm_mail, "/subscribe/confirm/"))
+    assert subscribed(app, "browser@example.be") == {"product-updates": "pending"}
+    page.get_by_role("button", name="Bevestig mijn inschrijving").click()
+    page.get_by_role("heading", name="bevestigd").wait_for()
+    assert subscribed(app, "browser@example.be") == {"product-updates": "confirmed"}
+
+    deliver(app)
+    welcome = smtp_server.to("browser@example.be")[-1]
+    page.goto(live_url + link_in(welcome, "/preferences/"))
+    page.get_by_label("Bedrijfsnieuws").check()
+    page.get_by_role("button", name="Opslaan").click()
+    page.get_by_text("Uw keuzes zijn opgeslagen").wait_for()
+    assert subscribed(app, "browser@example.be") == {
+        "product-updates": "confirmed",
+        "company-news": "confirmed",
+    }
+
+    page.goto(live_url + link_in(welcome, "/unsubscribe/"))
+    page.get_by_role("button", name="Uitschrijven").click()
+    page.get_by_role("heading", name="U bent uitgeschreven").wait_for()
+    assert set(subscribed(app, "browser@example.be").values()) == {"unsubscribed"}
+
+
+def test_contact_form_in_a_browser(
+    app: Flask, smtp_server: SMTPServer, live_url: str, page: Any
+) -> None:
+    page.goto(live_url + "/contact")
+    page.locator("#name").fill("Jef Browser")
+    page.locator("#email").fill("jef@example")
+    page.locator("#message").fill("Werkt het formulier in een echte browser?")
+    page.get_by_role("button", name="Bericht versturen").click()
+    page.get_by_text("Vul een geldig e-mailadres in").wait_for()
+    assert page.locator("#message").input_value() == "Werkt het formulier in een echte browser?"
+    page.locator("#email").fill("jef@example.be")
+    page.get_by_role("button", name="Bericht versturen").click()
+    page.get_by_role("heading", name="Bedankt voor uw bericht").wait_for()
+    deliver(app)
+    assert len(smtp_server.to("jef@example.be")) == 1
