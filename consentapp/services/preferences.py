@@ -20,7 +20,6 @@ from consentapp.models import (
     ConsentChannel,
     ConsentPurpose,
     Contact,
-    Subscription,
     SubscriptionStatus,
     utcnow,
 )
@@ -30,6 +29,8 @@ from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.subscriptions import (
     LINK_MAILS_PER_HOUR,
+    change_subscription,
+    subscription_for,
     subscriptions_of,
     topics_by_slug,
     withdraw,
@@ -98,28 +99,19 @@ def update_topics(
     topics = topics_by_slug(wanted)
     current = subscriptions_of(contact)
     notice = notices.current_notice(language)
-    now = utcnow()
     added: list[str] = []
     for topic in topics:
-        sub = current.get(topic.slug)
-        if sub is not None and sub.status == SubscriptionStatus.CONFIRMED.value:
+        sub = subscription_for(contact, topic, current)
+        if sub.status == SubscriptionStatus.CONFIRMED.value:
             continue
-        if sub is None:
-            sub = Subscription(contact=contact, topic=topic)
-            db.session.add(sub)
-        sub.status = SubscriptionStatus.CONFIRMED.value
-        sub.requested_at = sub.requested_at or now
-        sub.confirmed_at = now
-        sub.unsubscribed_at = None
         added.append(topic.slug)
-        record_consent(
-            contact=contact,
-            purpose=ConsentPurpose.NEWSLETTER.value,
-            action=ConsentAction.CONFIRMED.value,
+        change_subscription(
+            sub,
+            SubscriptionStatus.CONFIRMED,
+            action=ConsentAction.CONFIRMED,
             channel=ConsentChannel.WEB_FORM.value,
             notice=notice,
             origin=origin,
-            topic_id=topic.id,
             details={"via": "preferences link"},
         )
     wanted_set = {topic.slug for topic in topics}

@@ -110,6 +110,50 @@ def confirmed_slugs(contact: Contact) -> list[str]:
     ]
 
 
+def subscription_for(
+    contact: Contact, topic: Topic, existing: dict[str, Subscription]
+) -> Subscription:
+    """The contact's subscription to `topic`, added to the session if it is new."""
+    sub = existing.get(topic.slug)
+    if sub is None:
+        sub = Subscription(contact=contact, topic=topic)
+        db.session.add(sub)
+        existing[topic.slug] = sub
+    return sub
+
+
+def change_subscription(
+    sub: Subscription,
+    status: SubscriptionStatus,
+    *,
+    action: ConsentAction,
+    channel: str,
+    notice: PrivacyNotice | None,
+    origin: Origin | None,
+    details: dict[str, object] | None = None,
+) -> None:
+    """Move a subscription to `status` and write its ledger row, in one transaction."""
+    now = utcnow()
+    sub.status = status.value
+    if status is SubscriptionStatus.PENDING:
+        sub.requested_at = now
+    elif status is SubscriptionStatus.CONFIRMED:
+        sub.confirmed_at = now
+        sub.unsubscribed_at = None
+    else:
+        sub.unsubscribed_at = now
+    record_consent(
+        contact=sub.contact,
+        purpose=ConsentPurpose.NEWSLETTER.value,
+        action=action.value,
+        channel=channel,
+        notice=notice,
+        origin=origin,
+        topic_id=sub.topic.id,
+        details=dict(details) if details else None,
+    )
+
+
 def _link_mails_allowed(email: str, kinds: tuple[str, ...]) -> bool:
     return recent_mail_count(email, kinds, timedelta(hours=1)) < LINK_MAILS_PER_HOUR
 
@@ -137,26 +181,19 @@ def request_in_transaction(
     contact = find_or_create_contact(email, language, channel, name=name)
     db.session.flush()
     existing = subscriptions_of(contact)
-    now = utcnow()
     to_confirm: list[Topic] = []
     for topic in topics:
-        sub = existing.get(topic.slug)
-        if sub is not None and sub.status == SubscriptionStatus.CONFIRMED.value:
+        sub = subscription_for(contact, topic, existing)
+        if sub.status == SubscriptionStatus.CONFIRMED.value:
             continue
-        if sub is None:
-            sub = Subscription(contact=contact, topic=topic)
-            db.session.add(sub)
-        sub.status = SubscriptionStatus.PENDING.value
-        sub.requested_at = now
         to_confirm.append(topic)
-        record_consent(
-            contact=contact,
-            purpose=ConsentPurpose.NEWSLETTER.value,
-            action=ConsentAction.REQUESTED.value,
+        change_subscription(
+            sub,
+            SubscriptionStatus.PENDING,
+            action=ConsentAction.REQUESTED,
             channel=channel,
             notice=notice,
             origin=origin,
-            topic_id=topic.id,
             details={"topics": [t.slug for t in topics], "language": language},
         )
     if not _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
@@ -259,19 +296,14 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
         return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
 
     notice = _notice_for(language)
-    now = utcnow()
     for sub in pending:
-        sub.status = SubscriptionStatus.CONFIRMED.value
-        sub.confirmed_at = now
-        sub.unsubscribed_at = None
-        record_consent(
-            contact=contact,
-            purpose=ConsentPurpose.NEWSLETTER.value,
-            action=ConsentAction.CONFIRMED.value,
+        change_subscription(
+            sub,
+            SubscriptionStatus.CONFIRMED,
+            action=ConsentAction.CONFIRMED,
             channel=ConsentChannel.WEB_FORM.value,
             notice=notice,
             origin=origin,
-            topic_id=sub.topic_id,
             details={"link_signed_at": token.issued_at.isoformat(), "via": "confirmation link"},
         )
     topics = [sub.topic for sub in pending]
@@ -311,24 +343,20 @@ def withdraw(
     Idempotent: topics already stopped write nothing. The caller commits.
     """
     notice = _notice_for(language)
-    now = utcnow()
     stopped: list[Topic] = []
     for slug, sub in sorted(subscriptions_of(contact).items()):
         if topic_slugs is not None and slug not in topic_slugs:
             continue
         if sub.status not in ACTIVE:
             continue
-        sub.status = SubscriptionStatus.UNSUBSCRIBED.value
-        sub.unsubscribed_at = now
         stopped.append(sub.topic)
-        record_consent(
-            contact=contact,
-            purpose=ConsentPurpose.NEWSLETTER.value,
-            action=ConsentAction.WITHDRAWN.value,
+        change_subscription(
+            sub,
+            SubscriptionStatus.UNSUBSCRIBED,
+            action=ConsentAction.WITHDRAWN,
             channel=channel,
             notice=notice,
             origin=origin,
-            topic_id=sub.topic_id,
         )
     return stopped
 
