@@ -25,6 +25,7 @@ run: export CONSENTAPP_ENV ?= development
 run: install
 	$(FLASK) db upgrade
 	$(FLASK) seed
+	$(FLASK) bootstrap-admin
 	$(BIN)/python -m consentapp.devserver
 
 test: install

@@ -91,6 +91,10 @@ class Config:
         self.RATELIMIT_HEADERS_ENABLED = True
         self.CONTACT_RATE_LIMIT = env.get("CONTACT_RATE_LIMIT") or "5 per minute;20 per hour"
         self.SUBSCRIBE_RATE_LIMIT = env.get("SUBSCRIBE_RATE_LIMIT") or "5 per minute;20 per hour"
+        self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour"
+        self.STAFF_LOCKOUT_AFTER = _int(env, "STAFF_LOCKOUT_AFTER", 5)
+        self.STAFF_IDLE_MINUTES = _int(env, "STAFF_IDLE_MINUTES", 30)
+        self.IMPORT_MAX_BYTES = _int(env, "IMPORT_MAX_BYTES", 20 * 1024 * 1024)
         self.UNCONFIRMED_RETENTION_DAYS = _int(env, "UNCONFIRMED_RETENTION_DAYS", 30)
         self.PURGE_INTERVAL_MINUTES = _int(env, "PURGE_INTERVAL_MINUTES", 60)
 

@@ -52,7 +52,8 @@ def create_app(
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons to this app."""
     from consentapp import i18n
-    from consentapp.extensions import babel, csrf, db, limiter, mail, migrate
+    from consentapp.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
+    from consentapp.services.staff_accounts import load_session_user
 
     db.init_app(app)
     migrate.init_app(app, db, directory=_resource_dir("migrations"))
@@ -64,14 +65,19 @@ def register_extensions(app: Flask) -> None:
         default_translation_directories=str(PACKAGE_DIR / "translations"),
     )
     limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "staff.login"
+    login_manager.session_protection = "basic"
+    login_manager.user_loader(load_session_user)
 
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import public, subscriptions
+    from consentapp import public, staff, subscriptions
 
     app.register_blueprint(public.bp)
     app.register_blueprint(subscriptions.bp)
+    app.register_blueprint(staff.bp, url_prefix="/staff")
 
 
 def register_request_hooks(app: Flask) -> None:

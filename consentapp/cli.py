@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -128,6 +129,74 @@ def purge_unconfirmed_command(days: int | None) -> None:
     click.echo(f"Unconfirmed sign-ups removed: {removed} contact(s).")
 
 
+@click.command("create-staff")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "staff"]), required=True)
+@click.option("--name", default="", help="Full name shown in lists and the audit log.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@with_appcontext
+def create_staff_command(email: str, role: str, name: str, password_stdin: bool) -> None:
+    """Create a staff account (password from a prompt, or stdin with --password-stdin)."""
+    from consentapp.services.staff_accounts import AccountError, create_staff
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = create_staff(email, role, password, name)
+    except (AccountError, ValueError) as exc:
+        db.session.rollback()
+        raise click.ClickException(str(getattr(exc, "message", exc))) from exc
+    db.session.commit()
+    click.echo(f"Created {user.role} account {user.email}.")
+
+
+@click.command("bootstrap-admin")
+@with_appcontext
+def bootstrap_admin_command() -> None:
+    """Development: on a database without staff, create an admin and print how to log in."""
+    import secrets
+
+    from consentapp.models import StaffUser
+    from consentapp.services.staff_accounts import create_staff
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if app.config["ENV_NAME"] == "production":
+        raise click.ClickException("bootstrap-admin is for development; use create-staff.")
+    saved = Path(app.instance_path) / "dev-admin-login"
+    if db.session.scalar(sa.select(sa.func.count(StaffUser.id))) == 0:
+        email = "admin@example.com"
+        password = secrets.token_urlsafe(12)
+        create_staff(email, "admin", password, "Admin")
+        db.session.commit()
+        saved.write_text(f"{email}\n{password}\n")
+        saved.chmod(0o600)
+    if saved.exists():
+        email, password = saved.read_text().split()[:2]
+        click.echo(f"Staff login: {app.config['BASE_URL']}/staff/login  {email} / {password}")
+    else:
+        click.echo("Staff accounts exist already; log in with yours.")
+
+
+@click.command("audit-verify")
+@with_appcontext
+def audit_verify_command() -> None:
+    """Check the audit log's hash chain; name the first broken entry (exit 1 if any)."""
+    from consentapp.services.audit import verify_chain
+
+    report = verify_chain()
+    if report.ok:
+        click.echo(f"Audit log intact: {report.checked} entries. Head hash: {report.head_hash}")
+        return
+    click.echo(
+        f"Audit log BROKEN at entry {report.broken_id}: {report.problem} "
+        f"({report.checked} entries before it are intact).",
+        err=True,
+    )
+    raise SystemExit(1)
+
+
 @click.command("mail-sink")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8025, show_default=True, type=int)
@@ -153,6 +222,9 @@ def init_app(app: Flask) -> None:
         publish_notice_command,
         worker_command,
         purge_unconfirmed_command,
+        create_staff_command,
+        bootstrap_admin_command,
+        audit_verify_command,
         mail_sink_command,
     ):
         app.cli.add_command(command)

@@ -25,7 +25,8 @@ def site_cookies(session_cookie_name: str) -> list[CookieInfo]:
             name=session_cookie_name,
             purpose=_l(
                 "Keeps the security token that protects our forms against forgery, "
-                "and the language you chose. Set when you open a form or switch language."
+                "the language you chose and, for staff, the login. Set when you open a "
+                "form or switch language."
             ),
             lifetime=_l("Until you close your browser"),
         ),

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = "5000"
@@ -14,6 +15,17 @@ WEB_PORT = "5000"
 
 def _flask(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+
+
+def staff_login_line() -> str:
+    """How to log in to the staff area, if `flask bootstrap-admin` created the account."""
+    instance = Path(os.environ.get("CONSENTAPP_INSTANCE", Path.cwd() / "instance"))
+    saved = instance / "dev-admin-login"
+    if not saved.exists():
+        return ""
+    email, password = saved.read_text().split()[:2]
+    url = f"http://{WEB_HOST}:{WEB_PORT}/staff/login"
+    return f"  Staff area: {url}  e-mail {email}  password {password}\n"
 
 
 def main() -> int:
@@ -34,6 +46,7 @@ def main() -> int:
         "\n"
         f"  consentapp is running on http://{WEB_HOST}:{WEB_PORT}\n"
         f"  Mail goes to the local sink on port {sink_port}; every mail is printed here.\n"
+        f"{staff_login_line()}"
         "  Press Ctrl-C to stop.\n",
         flush=True,
     )

@@ -53,6 +53,11 @@ def topic_choices(topics: Iterable[Topic], language: str) -> list[Any]:
     return [SelectChoice(topic.slug, topic.label(language)) for topic in topics]
 
 
+def choices(pairs: Iterable[tuple[str, Any]]) -> list[Any]:
+    """Select choices from (value, label) pairs; labels may be lazy strings."""
+    return [SelectChoice(value, str(label)) for value, label in pairs]
+
+
 def language_choices() -> list[Any]:
     """The languages mails can be sent in, each named in itself."""
     return [SelectChoice("nl", "Nederlands"), SelectChoice("en", "English")]

@@ -22,6 +22,7 @@ from config import TestingConfig
 from consentapp import create_app
 from consentapp.cli import seed_notice, seed_topics
 from consentapp.extensions import db, limiter
+from consentapp.models import GENESIS_HASH
 from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
 
 POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
@@ -105,6 +106,10 @@ def _empty_postgres(url: str) -> None:
             ]
             connection.execute(sa.text("SET session_replication_role = replica"))
             connection.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            connection.execute(
+                sa.text("INSERT INTO audit_head (id, last_id, last_hash) VALUES (1, 0, :genesis)"),
+                {"genesis": GENESIS_HASH},
+            )
     finally:
         engine.dispose()
 
@@ -147,6 +152,52 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """Runs `flask` commands against the app."""
     return app.test_cli_runner()
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+def make_staff(app: Flask, email: str, role: str) -> int:
+    """Create a staff account through the service staff use."""
+    from consentapp.services.staff_accounts import create_staff
+
+    with app.app_context():
+        user = create_staff(email, role, STAFF_PASSWORD, name=email.split("@")[0].title())
+        db.session.commit()
+        return user.id
+
+
+@pytest.fixture
+def admin_id(app: Flask) -> int:
+    """An admin account."""
+    return make_staff(app, "admin@crm.example", "admin")
+
+
+@pytest.fixture
+def staff_id(app: Flask) -> int:
+    """A staff (non-admin) account."""
+    return make_staff(app, "staff@crm.example", "staff")
+
+
+def log_in(client: FlaskClient, email: str, password: str = STAFF_PASSWORD) -> FlaskClient:
+    """Log in through the login form."""
+    from tests.helpers import post_form
+
+    response = post_form(client, "/staff/login", {"email": email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    return client
+
+
+@pytest.fixture
+def admin_client(app: Flask, admin_id: int) -> FlaskClient:
+    """A client logged in as the admin."""
+    return log_in(app.test_client(), "admin@crm.example")
+
+
+@pytest.fixture
+def staff_client(app: Flask, staff_id: int) -> FlaskClient:
+    """A client logged in as a staff member (not admin)."""
+    return log_in(app.test_client(), "staff@crm.example")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

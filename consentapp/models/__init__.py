@@ -1,5 +1,6 @@
 """The data model. Import models from here."""
 
+from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonical_json
 from consentapp.models.base import Base, new_public_id, utcnow
 from consentapp.models.consent import (
     ConsentAction,
@@ -10,11 +11,16 @@ from consentapp.models.consent import (
     PrivacyNotice,
     text_sha256,
 )
-from consentapp.models.contact import Contact, Inquiry, InquiryStatus
+from consentapp.models.contact import Contact, Inquiry, InquiryNote, InquiryStatus
 from consentapp.models.outbox import OutboundEmail, OutboundStatus
+from consentapp.models.staff import Role, Setting, StaffUser
+from consentapp.models.suppression import Suppression
 from consentapp.models.topics import Subscription, SubscriptionStatus, Topic
 
 __all__ = [
+    "GENESIS_HASH",
+    "AuditEntry",
+    "AuditHead",
     "Base",
     "ConsentAction",
     "ConsentChannel",
@@ -23,13 +29,19 @@ __all__ = [
     "Contact",
     "ImmutableRowError",
     "Inquiry",
+    "InquiryNote",
     "InquiryStatus",
     "OutboundEmail",
     "OutboundStatus",
     "PrivacyNotice",
+    "Role",
+    "Setting",
+    "StaffUser",
     "Subscription",
     "SubscriptionStatus",
+    "Suppression",
     "Topic",
+    "canonical_json",
     "new_public_id",
     "text_sha256",
     "utcnow",

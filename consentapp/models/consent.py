@@ -78,7 +78,10 @@ class ConsentEvent(Base):
     """
 
     __tablename__ = "consent_events"
-    __table_args__ = (sa.Index("ix_consent_events_subject", "subject_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_consent_events_subject", "subject_id", "occurred_at"),
+        sa.Index("ix_consent_events_action", "purpose", "action", "occurred_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -64,12 +64,32 @@ class Inquiry(Base):
     message: Mapped[str] = mapped_column(sa.Text)
     submitted: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(16), default=InquiryStatus.NEW.value, index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     language: Mapped[str] = mapped_column(sa.String(8))
     channel: Mapped[str] = mapped_column(sa.String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     contact: Mapped[Contact] = relationship(back_populates="inquiries")
+    notes: Mapped[list[InquiryNote]] = relationship(
+        back_populates="inquiry", order_by="InquiryNote.created_at"
+    )
 
     def __repr__(self) -> str:
         return f"<Inquiry {self.public_id} {self.status}>"
+
+
+class InquiryNote(Base):
+    """An internal note by staff on an inquiry; never shown to the visitor."""
+
+    __tablename__ = "inquiry_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    inquiry_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("inquiries.id", ondelete="CASCADE"), index=True
+    )
+    author_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    inquiry: Mapped[Inquiry] = relationship(back_populates="notes")

@@ -7,7 +7,7 @@ the privacy-notice version in force.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,6 +36,7 @@ from consentapp.models import (
 from consentapp.services import notices
 from consentapp.services.consent import Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
+from consentapp.services.suppression import lift as lift_suppression
 from consentapp.tokens import (
     Purpose,
     Token,
@@ -130,7 +131,8 @@ def change_subscription(
     channel: str,
     notice: PrivacyNotice | None,
     origin: Origin | None,
-    details: dict[str, object] | None = None,
+    details: Mapping[str, object] | None = None,
+    evidence: str | None = None,
 ) -> None:
     """Move a subscription to `status` and write its ledger row, in one transaction."""
     now = utcnow()
@@ -150,6 +152,7 @@ def change_subscription(
         notice=notice,
         origin=origin,
         topic_id=sub.topic.id,
+        evidence=evidence,
         details=dict(details) if details else None,
     )
 
@@ -169,8 +172,11 @@ def request_in_transaction(
     topic_slugs: Sequence[str],
     language: str,
     origin: Origin | None,
-    notice: PrivacyNotice,
+    notice: PrivacyNotice | None,
     channel: str = ConsentChannel.WEB_FORM.value,
+    evidence: str | None = None,
+    send_mail: bool = True,
+    contact: Contact | None = None,
 ) -> None:
     """Record a subscription request and queue its confirmation mail, without committing.
 
@@ -178,7 +184,8 @@ def request_in_transaction(
     whatever happens here, so nothing tells whether the address was known.
     """
     topics = topics_by_slug(topic_slugs)
-    contact = find_or_create_contact(email, language, channel, name=name)
+    if contact is None:
+        contact = find_or_create_contact(email, language, channel, name=name)
     db.session.flush()
     existing = subscriptions_of(contact)
     to_confirm: list[Topic] = []
@@ -194,9 +201,10 @@ def request_in_transaction(
             channel=channel,
             notice=notice,
             origin=origin,
+            evidence=evidence,
             details={"topics": [t.slug for t in topics], "language": language},
         )
-    if not _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
+    if not send_mail or not _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
         return
     if to_confirm:
         _queue_confirmation(contact, to_confirm, language)
@@ -296,6 +304,13 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
         return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
 
     notice = _notice_for(language)
+    details: dict[str, object] = {
+        "link_signed_at": token.issued_at.isoformat(),
+        "via": "confirmation link",
+    }
+    if lift_suppression(contact.email):
+        # The person's own new opt-in is new consent: it ends an earlier suppression.
+        details["suppression_lifted"] = True
     for sub in pending:
         change_subscription(
             sub,
@@ -304,7 +319,7 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
             channel=ConsentChannel.WEB_FORM.value,
             notice=notice,
             origin=origin,
-            details={"link_signed_at": token.issued_at.isoformat(), "via": "confirmation link"},
+            details=details,
         )
     topics = [sub.topic for sub in pending]
     _queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))

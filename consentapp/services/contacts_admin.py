@@ -1,0 +1,339 @@
+"""What staff do with contacts: find, correct, unsubscribe, record offline consent (P1, P2).
+
+Every change writes its ledger row and its audit entry in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from consentapp.extensions import db
+from consentapp.models import (
+    AuditEntry,
+    ConsentAction,
+    ConsentChannel,
+    ConsentEvent,
+    ConsentPurpose,
+    Contact,
+    Inquiry,
+    OutboundEmail,
+    StaffUser,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+from consentapp.services import audit, notices
+from consentapp.services.consent import record_consent
+from consentapp.services.contact_details import normalise_email, normalise_phone
+from consentapp.services.contacts import find_contact, find_or_create_contact
+from consentapp.services.subscriptions import (
+    change_subscription,
+    request_in_transaction,
+    subscription_for,
+    subscriptions_of,
+    topics_by_slug,
+    withdraw,
+)
+from consentapp.services.suppression import check_not_suppressed
+
+EDITABLE = ("email", "name", "company", "address", "phone", "fax", "language")
+SORTS = {
+    "name": Contact.name,
+    "email": Contact.email,
+    "company": Contact.company,
+    "created": Contact.created_at.desc(),
+}
+OFFLINE_CHANNELS = (
+    ConsentChannel.AGREEMENT.value,
+    ConsentChannel.EMAIL.value,
+    ConsentChannel.PHONE.value,
+)
+
+
+class AddressTaken(ValueError):
+    """Another contact already has this address."""
+
+
+@dataclass(frozen=True)
+class ContactPage:
+    """One page of a contact search."""
+
+    contacts: list[Contact]
+    page: int
+    has_next: bool
+
+
+def search_contacts(
+    query: str = "",
+    topic: str = "",
+    status: str = "",
+    sort: str = "name",
+    page: int = 1,
+    per_page: int = 50,
+) -> ContactPage:
+    """Search by name, e-mail or company; filter by topic and status; one page.
+
+    No total count: on a million contacts a count per page view costs more than it
+    tells, so paging asks for one row more than it shows.
+    """
+    statement = sa.select(Contact)
+    term = query.strip().lower()
+    if term:
+        pattern = f"%{term.replace('%', '').replace('_', '')}%"
+        statement = statement.where(
+            sa.or_(
+                Contact.email.like(pattern),
+                sa.func.lower(Contact.name).like(pattern),
+                sa.func.lower(Contact.company).like(pattern),
+            )
+        )
+    if topic or status:
+        subscription = sa.select(Subscription.contact_id).join(Topic)
+        if topic:
+            subscription = subscription.where(Topic.slug == topic)
+        if status:
+            subscription = subscription.where(Subscription.status == status)
+        statement = statement.where(Contact.id.in_(subscription))
+    order = SORTS.get(sort, Contact.name)
+    page = max(page, 1)
+    rows = list(
+        db.session.scalars(
+            statement.order_by(order, Contact.id).offset((page - 1) * per_page).limit(per_page + 1)
+        )
+    )
+    return ContactPage(contacts=rows[:per_page], page=page, has_next=len(rows) > per_page)
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    """Everything the contact page shows about one person."""
+
+    contact: Contact
+    subscriptions: dict[str, Subscription]
+    events: list[ConsentEvent]
+    inquiries: list[Inquiry]
+    mails: list[OutboundEmail]
+    trail: list[AuditEntry]
+
+
+def open_contact(public_id: str, actor: StaffUser) -> ContactRecord | None:
+    """Load a contact for a staff member and log the view. Commits the audit entry."""
+    contact = db.session.scalar(sa.select(Contact).where(Contact.public_id == public_id))
+    if contact is None:
+        return None
+    audit.record("contact.view", target_type="contact", target_id=contact.public_id, actor=actor)
+    db.session.commit()
+    return ContactRecord(
+        contact=contact,
+        subscriptions=subscriptions_of(contact),
+        events=list(
+            db.session.scalars(
+                sa.select(ConsentEvent)
+                .where(ConsentEvent.subject_id == contact.public_id)
+                .order_by(ConsentEvent.occurred_at.desc(), ConsentEvent.id.desc())
+            )
+        ),
+        inquiries=list(contact.inquiries),
+        mails=list(
+            db.session.scalars(
+                sa.select(OutboundEmail)
+                .where(OutboundEmail.contact_id == contact.id)
+                .order_by(OutboundEmail.created_at.desc())
+                .limit(100)
+            )
+        ),
+        trail=list(
+            db.session.scalars(
+                sa.select(AuditEntry)
+                .where(AuditEntry.target_type == "contact", AuditEntry.target_id == public_id)
+                .order_by(AuditEntry.id.desc())
+                .limit(100)
+            )
+        ),
+    )
+
+
+def rectify_by_staff(
+    contact: Contact, changes: Mapping[str, str], reason: str, actor: StaffUser
+) -> list[str]:
+    """Correct fields with a stated reason: a ledger row per field, one audit entry.
+
+    A new address must be free and not suppressed; it ends the old mailed links.
+    Commits when something changed.
+    """
+    changed: list[str] = []
+    for field in EDITABLE:
+        if field not in changes:
+            continue
+        value = changes[field].strip()
+        if field == "email":
+            value = normalise_email(value)
+            if value != contact.email:
+                if find_contact(value) is not None:
+                    raise AddressTaken(value)
+                check_not_suppressed(value)
+        elif field in ("phone", "fax"):
+            value = normalise_phone(value)
+        if getattr(contact, field) != value:
+            setattr(contact, field, value)
+            changed.append(field)
+    if not changed:
+        return changed
+    notice = notices.current_notice(contact.language)
+    for field in changed:
+        record_consent(
+            contact=contact,
+            purpose=ConsentPurpose.CONTACT.value,
+            action=ConsentAction.RECTIFIED.value,
+            channel=ConsentChannel.STAFF.value,
+            notice=notice,
+            details={"field": field, "by": actor.email},
+        )
+    audit.record(
+        "contact.edit",
+        target_type="contact",
+        target_id=contact.public_id,
+        details={"fields": changed, "reason": reason},
+        actor=actor,
+    )
+    db.session.commit()
+    return changed
+
+
+def unsubscribe_by_staff(
+    contact: Contact, slugs: Sequence[str] | None, reason: str, actor: StaffUser
+) -> list[str]:
+    """Withdraw topics on the person's behalf (asked by phone, say). Commits."""
+    stopped = withdraw(contact, slugs, ConsentChannel.STAFF.value, None, contact.language)
+    names = [topic.slug for topic in stopped]
+    audit.record(
+        "contact.unsubscribe",
+        target_type="contact",
+        target_id=contact.public_id,
+        details={"topics": names, "reason": reason},
+        actor=actor,
+    )
+    db.session.commit()
+    return names
+
+
+@dataclass(frozen=True)
+class OfflineConsent:
+    """A contact or consent that reached us by agreement, e-mail or phone."""
+
+    email: str
+    channel: str
+    obtained_on: date
+    evidence: str
+    language: str = "nl"
+    name: str = ""
+    company: str = ""
+    phone: str = ""
+    topics: tuple[str, ...] = ()
+    send_confirmation: bool = True
+    agreement_covers_newsletters: bool = False
+
+
+@dataclass(frozen=True)
+class CaptureResult:
+    """What recording an offline consent did."""
+
+    contact: Contact
+    created: bool
+    confirmed: list[str]
+    pending: list[str]
+
+
+def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> CaptureResult:
+    """Record the contact and its consent with channel and evidence (P1). Commits.
+
+    Newsletter topics become confirmed at once only when the evidence is a signed
+    agreement that itself contains the newsletter consent, and staff say so;
+    otherwise they wait for the person's double opt-in (mailed unless told not to).
+    """
+    if consent.channel not in OFFLINE_CHANNELS:
+        raise ValueError(f"unknown offline channel {consent.channel!r}")
+    if not consent.evidence.strip():
+        raise ValueError("evidence is required")
+    email = normalise_email(consent.email)
+    check_not_suppressed(email)
+    existing = find_contact(email)
+    contact = existing or find_or_create_contact(
+        email,
+        consent.language,
+        consent.channel,
+        name=consent.name,
+        company=consent.company,
+        phone=consent.phone,
+    )
+    db.session.flush()
+    notice = notices.current_notice(contact.language)
+    details = {"obtained_on": consent.obtained_on.isoformat(), "recorded_by": actor.email}
+    record_consent(
+        contact=contact,
+        purpose=ConsentPurpose.CONTACT.value,
+        action=ConsentAction.GIVEN.value,
+        channel=consent.channel,
+        notice=notice,
+        evidence=consent.evidence,
+        details=details,
+    )
+    topics = topics_by_slug(consent.topics)
+    direct = (
+        consent.channel == ConsentChannel.AGREEMENT.value and consent.agreement_covers_newsletters
+    )
+    confirmed: list[str] = []
+    pending: list[str] = []
+    if direct:
+        current = subscriptions_of(contact)
+        for topic in topics:
+            sub = subscription_for(contact, topic, current)
+            if sub.status == SubscriptionStatus.CONFIRMED.value:
+                continue
+            change_subscription(
+                sub,
+                SubscriptionStatus.CONFIRMED,
+                action=ConsentAction.CONFIRMED,
+                channel=consent.channel,
+                notice=notice,
+                origin=None,
+                evidence=consent.evidence,
+                details=details,
+            )
+            confirmed.append(topic.slug)
+    elif topics:
+        request_in_transaction(
+            email=email,
+            name=consent.name,
+            topic_slugs=[topic.slug for topic in topics],
+            language=contact.language,
+            origin=None,
+            notice=notice,
+            channel=consent.channel,
+            evidence=consent.evidence,
+            send_mail=consent.send_confirmation,
+            contact=contact,
+        )
+        pending = [topic.slug for topic in topics]
+    audit.record(
+        "consent.capture",
+        target_type="contact",
+        target_id=contact.public_id,
+        details={
+            "channel": consent.channel,
+            "evidence": consent.evidence,
+            "obtained_on": consent.obtained_on.isoformat(),
+            "confirmed": confirmed,
+            "pending": pending,
+            "new_contact": existing is None,
+        },
+        actor=actor,
+    )
+    db.session.commit()
+    return CaptureResult(
+        contact=contact, created=existing is None, confirmed=confirmed, pending=pending
+    )

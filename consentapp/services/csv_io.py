@@ -1,0 +1,436 @@
+"""CSV export (only the chosen fields, streamed) and CSV import (with consent evidence).
+
+Import policy: rows are checked one by one; good rows are committed together in one
+transaction, bad rows are skipped and reported with their line numbers and reasons,
+suppressed addresses are skipped and reported. A file with no good row commits
+nothing. An import never creates a confirmed newsletter consent without evidence:
+topics are confirmed at once only for rows whose channel is a signed agreement that
+contains the newsletter consent (and staff say so); all others wait for the
+person's double opt-in.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app
+
+from consentapp.extensions import db
+from consentapp.models import (
+    ConsentAction,
+    ConsentChannel,
+    ConsentPurpose,
+    Contact,
+    StaffUser,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+)
+from consentapp.services import audit, notices
+from consentapp.services.consent import record_consent
+from consentapp.services.contact_details import (
+    InvalidDetail,
+    check_single_line,
+    check_text,
+    normalise_email,
+    normalise_phone,
+)
+from consentapp.services.contacts import find_contact
+from consentapp.services.subscriptions import (
+    change_subscription,
+    request_in_transaction,
+    subscription_for,
+    subscriptions_of,
+    topics_by_slug,
+)
+from consentapp.services.suppression import is_suppressed
+
+EXPORT_FIELDS = (
+    "email",
+    "name",
+    "company",
+    "address",
+    "phone",
+    "fax",
+    "language",
+    "created_at",
+    "subscriptions",
+)
+IMPORT_FIELDS = ("email", "name", "company", "address", "phone", "fax", "language")
+FIELD_LIMITS = {"name": 200, "company": 200, "address": 500, "phone": 40, "fax": 40}
+IMPORT_CHANNELS = (
+    ConsentChannel.AGREEMENT.value,
+    ConsentChannel.EMAIL.value,
+    ConsentChannel.PHONE.value,
+    ConsentChannel.WEB_FORM.value,
+)
+EXPORT_BATCH = 1000
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+# Cells starting with these are formulas to a spreadsheet: neutralise them.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A cell a spreadsheet will show as text, never run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def _csv_line(values: Iterable[object]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow([safe_cell(value) for value in values])
+    return buffer.getvalue()
+
+
+def _export_filter(topic: str, status: str) -> sa.ColumnElement[bool] | None:
+    if not topic and not status:
+        return None
+    chosen = sa.select(Subscription.contact_id).join(Topic)
+    if topic:
+        chosen = chosen.where(Topic.slug == topic)
+    if status:
+        chosen = chosen.where(Subscription.status == status)
+    return Contact.id.in_(chosen)
+
+
+def export_contacts(fields: Sequence[str], topic: str = "", status: str = "") -> Iterator[str]:
+    """CSV lines, header first, fetched in batches by id so memory stays flat."""
+    chosen = [name for name in EXPORT_FIELDS if name in fields]
+    yield _csv_line(chosen)
+    condition = _export_filter(topic, status)
+    last_id = 0
+    while True:
+        statement = sa.select(Contact).where(Contact.id > last_id)
+        if condition is not None:
+            statement = statement.where(condition)
+        batch = list(db.session.scalars(statement.order_by(Contact.id).limit(EXPORT_BATCH)))
+        if not batch:
+            return
+        topics_by_contact = (
+            _subscriptions_for([c.id for c in batch]) if "subscriptions" in chosen else {}
+        )
+        for contact in batch:
+            row: list[object] = []
+            for name in chosen:
+                if name == "subscriptions":
+                    row.append(";".join(topics_by_contact.get(contact.id, [])))
+                elif name == "created_at":
+                    row.append(contact.created_at.isoformat(timespec="seconds"))
+                else:
+                    row.append(getattr(contact, name))
+            yield _csv_line(row)
+        last_id = batch[-1].id
+        db.session.expunge_all()
+
+
+def _subscriptions_for(contact_ids: list[int]) -> dict[int, list[str]]:
+    rows = db.session.execute(
+        sa.select(Subscription.contact_id, Topic.slug, Subscription.status)
+        .join(Topic)
+        .where(Subscription.contact_id.in_(contact_ids))
+        .order_by(Topic.position)
+    )
+    result: dict[int, list[str]] = {}
+    for contact_id, slug, status in rows:
+        result.setdefault(contact_id, []).append(f"{slug}:{status}")
+    return result
+
+
+def record_export(
+    fields: Sequence[str], topic: str, status: str, purpose: str, actor: StaffUser
+) -> None:
+    """Audit an export before it starts. Commits."""
+    audit.record(
+        "contacts.export",
+        details={"fields": list(fields), "topic": topic, "status": status, "purpose": purpose},
+        actor=actor,
+    )
+    db.session.commit()
+
+
+# Import -------------------------------------------------------------------------
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read; `str()` says why, for the person uploading."""
+
+
+@dataclass(frozen=True)
+class UploadedCsv:
+    """A parsed upload: its column names and rows (lists of cells)."""
+
+    name: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+def _uploads_dir() -> Path:
+    path = Path(current_app.instance_path) / "imports"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def parse_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
+    """Decode (UTF-8, with or without BOM), detect the delimiter, split header and rows."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ImportFileError(
+            "The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again."
+        ) from exc
+    if "\x00" in text:
+        raise ImportFileError("The file contains binary data; upload a CSV text file.")
+    if not text.strip():
+        raise ImportFileError("The file is empty.")
+    sample = text[:8192]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    try:
+        table = [
+            row
+            for row in csv.reader(io.StringIO(text), dialect)
+            if any(cell.strip() for cell in row)
+        ]
+    except csv.Error as exc:
+        raise ImportFileError(f"The file is not valid CSV: {exc}.") from exc
+    if len(table) < 2:
+        raise ImportFileError("The file needs a header line and at least one row.")
+    columns = [cell.strip() for cell in table[0]]
+    if len(set(columns)) != len(columns) or not all(columns):
+        raise ImportFileError("Every column needs a name of its own in the first line.")
+    return columns, table[1:]
+
+
+def store_upload(data: bytes) -> UploadedCsv:
+    """Check and keep an upload for the mapping step."""
+    if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
+        raise ImportFileError("The file is too large.")
+    columns, rows = parse_csv(data)
+    name = secrets.token_urlsafe(18)
+    (_uploads_dir() / f"{name}.csv").write_bytes(data)
+    return UploadedCsv(name=name, columns=columns, rows=rows)
+
+
+def load_upload(name: str) -> UploadedCsv:
+    """An upload kept by `store_upload`."""
+    path = _uploads_dir() / f"{name}.csv"
+    if not UPLOAD_NAME.match(name) or not path.is_file():
+        raise ImportFileError("This upload is no longer available; upload the file again.")
+    columns, rows = parse_csv(path.read_bytes())
+    return UploadedCsv(name=name, columns=columns, rows=rows)
+
+
+def discard_upload(name: str) -> None:
+    """Remove a kept upload (it holds personal data)."""
+    if UPLOAD_NAME.match(name):
+        (_uploads_dir() / f"{name}.csv").unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class ImportMapping:
+    """Which column (by name) holds each field, and the consent the rows rest on."""
+
+    columns: dict[str, str]
+    channel_column: str = ""
+    channel: str = ""
+    evidence_column: str = ""
+    evidence: str = ""
+    topics: tuple[str, ...] = ()
+    send_confirmation: bool = True
+    agreement_covers_newsletters: bool = False
+
+
+@dataclass
+class ImportReport:
+    """What an import did, row by row where something went wrong."""
+
+    created: int = 0
+    existing: int = 0
+    confirmed: int = 0
+    requested: int = 0
+    suppressed: list[int] = field(default_factory=list)
+    bad: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def imported(self) -> int:
+        return self.created + self.existing
+
+
+class RowProblem(ValueError):
+    """Why one row cannot be imported."""
+
+
+def _cell(row: list[str], columns: list[str], name: str) -> str:
+    if not name:
+        return ""
+    index = columns.index(name)
+    return row[index].strip() if index < len(row) else ""
+
+
+def _row_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
+    values = {f: _cell(row, upload.columns, mapping.columns.get(f, "")) for f in IMPORT_FIELDS}
+    try:
+        values["email"] = normalise_email(values["email"])
+    except InvalidDetail as exc:
+        raise RowProblem(f"e-mail address: {exc.message}") from exc
+    for name, limit in FIELD_LIMITS.items():
+        if len(values[name]) > limit:
+            raise RowProblem(f"{name}: longer than {limit} characters")
+    try:
+        for name in ("name", "company"):
+            values[name] = check_single_line(values[name])
+        values["address"] = check_text(values["address"])
+        for name in ("phone", "fax"):
+            values[name] = normalise_phone(values[name])
+    except InvalidDetail as exc:
+        raise RowProblem(str(exc.message)) from exc
+    language = values["language"].lower() or "nl"
+    if language not in current_app.config["LANGUAGES"]:
+        raise RowProblem(f"language: {values['language']!r} is not nl or en")
+    values["language"] = language
+    values.update(_consent_values(row, upload, mapping))
+    return values
+
+
+def _consent_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
+    channel = (_cell(row, upload.columns, mapping.channel_column) or mapping.channel).lower()
+    if channel not in IMPORT_CHANNELS:
+        raise RowProblem(
+            f"consent channel: {channel or 'missing'} (use {', '.join(IMPORT_CHANNELS)})"
+        )
+    evidence = _cell(row, upload.columns, mapping.evidence_column) or mapping.evidence.strip()
+    if not evidence:
+        raise RowProblem("no consent evidence")
+    if len(evidence) > 300:
+        raise RowProblem("evidence: longer than 300 characters")
+    return {"channel": channel, "evidence": evidence}
+
+
+def check_mapping(upload: UploadedCsv, mapping: ImportMapping) -> None:
+    """The mapping names existing columns and says where e-mail, channel, evidence come from."""
+    named = [*mapping.columns.values(), mapping.channel_column, mapping.evidence_column]
+    for column in named:
+        if column and column not in upload.columns:
+            raise ImportFileError(f"There is no column {column!r} in the file.")
+    if not mapping.columns.get("email"):
+        raise ImportFileError("Choose the column that holds the e-mail address.")
+    if not mapping.channel_column and mapping.channel not in IMPORT_CHANNELS:
+        raise ImportFileError("Choose a consent channel: a column, or one for every row.")
+    if not mapping.evidence_column and not mapping.evidence.strip():
+        raise ImportFileError("Give the consent evidence: a column, or one for every row.")
+    topics_by_slug(mapping.topics)
+
+
+def run_import(upload: UploadedCsv, mapping: ImportMapping, actor: StaffUser) -> ImportReport:
+    """Import the good rows in one transaction; report the rest. Commits."""
+    check_mapping(upload, mapping)
+    topics = topics_by_slug(mapping.topics)
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    for line, row in enumerate(upload.rows, start=2):
+        try:
+            values = _row_values(row, upload, mapping)
+        except RowProblem as problem:
+            report.bad.append((line, str(problem)))
+            continue
+        email = values["email"]
+        if email in seen:
+            report.bad.append((line, f"same address as line {seen[email]}"))
+            continue
+        seen[email] = line
+        if is_suppressed(email):
+            report.suppressed.append(line)
+            continue
+        _import_row(values, topics, mapping, report)
+    audit.record(
+        "contacts.import",
+        details={
+            "rows": len(upload.rows),
+            "created": report.created,
+            "existing": report.existing,
+            "confirmed": report.confirmed,
+            "requested": report.requested,
+            "suppressed": len(report.suppressed),
+            "bad": len(report.bad),
+            "topics": list(mapping.topics),
+        },
+        actor=actor,
+    )
+    db.session.commit()
+    return report
+
+
+def _import_row(
+    values: dict[str, str], topics: list[Topic], mapping: ImportMapping, report: ImportReport
+) -> None:
+    contact = find_contact(values["email"])
+    if contact is None:
+        contact = Contact(
+            email=values["email"],
+            name=values["name"],
+            company=values["company"],
+            address=values["address"],
+            phone=values["phone"],
+            fax=values["fax"],
+            language=values["language"],
+            source_channel=values["channel"],
+        )
+        db.session.add(contact)
+        db.session.flush()
+        report.created += 1
+    else:
+        report.existing += 1  # an import never overwrites stored details
+    notice = notices.current_notice(contact.language)
+    record_consent(
+        contact=contact,
+        purpose=ConsentPurpose.CONTACT.value,
+        action=ConsentAction.GIVEN.value,
+        channel=values["channel"],
+        notice=notice,
+        evidence=values["evidence"],
+        details={"via": "import"},
+    )
+    if not topics:
+        return
+    direct = (
+        values["channel"] == ConsentChannel.AGREEMENT.value and mapping.agreement_covers_newsletters
+    )
+    if direct:
+        current = subscriptions_of(contact)
+        for topic in topics:
+            sub = subscription_for(contact, topic, current)
+            if sub.status != SubscriptionStatus.CONFIRMED.value:
+                change_subscription(
+                    sub,
+                    SubscriptionStatus.CONFIRMED,
+                    action=ConsentAction.CONFIRMED,
+                    channel=values["channel"],
+                    notice=notice,
+                    origin=None,
+                    evidence=values["evidence"],
+                    details={"via": "import"},
+                )
+        report.confirmed += 1
+        return
+    request_in_transaction(
+        email=contact.email,
+        name=contact.name,
+        topic_slugs=[topic.slug for topic in topics],
+        language=contact.language,
+        origin=None,
+        notice=notice,
+        channel=values["channel"],
+        evidence=values["evidence"],
+        send_mail=mapping.send_confirmation,
+        contact=contact,
+    )
+    report.requested += 1

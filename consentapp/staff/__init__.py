@@ -1,0 +1,64 @@
+"""The staff area: every page needs a login; admin-only pages also need the admin role."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, flash, redirect, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, logout_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.extensions import csrf, login_manager
+from consentapp.services.staff_accounts import must_set_up_totp, record_logout
+
+bp = Blueprint("staff", __name__)
+
+# Reachable without a session: the two login steps.
+OPEN_ENDPOINTS = frozenset({"staff.login", "staff.login_totp"})
+# Reachable while an admin still has to set up the mandatory second factor.
+TOTP_SETUP_ENDPOINTS = frozenset({"staff.totp_setup", "staff.logout"})
+SEEN_KEY = "staff_seen"
+
+
+@bp.before_request
+def require_staff() -> BaseResponse | None:
+    """Login, idle timeout, mandatory second factor and CSRF for the whole area."""
+    if request.method == "POST":
+        csrf.protect()
+    if request.endpoint in OPEN_ENDPOINTS:
+        return None
+    if not current_user.is_authenticated:
+        response: BaseResponse = login_manager.unauthorized()
+        return response
+    now = time.time()
+    idle_limit = current_app.config["STAFF_IDLE_MINUTES"] * 60
+    seen = session.get(SEEN_KEY)
+    if isinstance(seen, (int, float)) and now - seen > idle_limit:
+        record_logout(current_user._get_current_object(), reason="logout.idle")
+        logout_user()
+        session.clear()
+        flash(_("You were logged out after a period without activity."), "info")
+        return redirect(url_for("staff.login", next=request.full_path.rstrip("?")))
+    session[SEEN_KEY] = now
+    if must_set_up_totp(current_user) and request.endpoint not in TOTP_SETUP_ENDPOINTS:
+        flash(_("Admins must set up a second factor before going on."), "info")
+        return redirect(url_for("staff.totp_setup"))
+    return None
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Pages with personal data stay out of every cache."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+from consentapp.staff import (  # noqa: E402,F401
+    audit_views,
+    auth,
+    contacts,
+    dashboard,
+    inquiries,
+    users,
+)

@@ -1,0 +1,58 @@
+"""The audit log, with filters: admins only."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import sqlalchemy as sa
+from flask import render_template, request
+
+from consentapp.extensions import db
+from consentapp.models import AuditEntry, StaffUser
+from consentapp.services.audit import verify_chain
+from consentapp.staff import bp
+from consentapp.staff.access import admin_required
+
+PER_PAGE = 100
+
+
+def _day(value: str) -> datetime | None:
+    try:
+        return datetime.combine(datetime.strptime(value, "%Y-%m-%d").date(), time.min).astimezone()
+    except ValueError:
+        return None
+
+
+@bp.get("/audit")
+@admin_required
+def audit_log() -> str:
+    """Newest first; filter by staff member, action, target and dates."""
+    args = request.args
+    statement = sa.select(AuditEntry)
+    actor = args.get("actor", "")
+    if actor.isdigit():
+        statement = statement.where(AuditEntry.actor_id == int(actor))
+    action = args.get("action", "").strip()[:64]
+    if action:
+        statement = statement.where(AuditEntry.action.like(f"{action.replace('%', '')}%"))
+    target = args.get("target", "").strip()[:64]
+    if target:
+        statement = statement.where(AuditEntry.target_id == target)
+    since, until = _day(args.get("since", "")), _day(args.get("until", ""))
+    if since:
+        statement = statement.where(AuditEntry.occurred_at >= since)
+    if until:
+        statement = statement.where(AuditEntry.occurred_at < until + timedelta(days=1))
+    before = args.get("before", "")
+    if before.isdigit():
+        statement = statement.where(AuditEntry.id < int(before))
+    rows = list(db.session.scalars(statement.order_by(AuditEntry.id.desc()).limit(PER_PAGE + 1)))
+    staff = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)).all()
+    return render_template(
+        "staff/audit.html",
+        entries=rows[:PER_PAGE],
+        next_before=rows[PER_PAGE - 1].id if len(rows) > PER_PAGE else None,
+        staff=staff,
+        filters={k: args.get(k, "") for k in ("actor", "action", "target", "since", "until")},
+        chain=verify_chain() if args.get("verify") == "1" else None,
+    )

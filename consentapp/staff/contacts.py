@@ -1,0 +1,310 @@
+"""Contacts in the staff area: search, the contact page, edits, consent capture, CSV."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.form_fields import choices, topic_choices
+from consentapp.i18n import current_language
+from consentapp.models import Contact, StaffUser, SubscriptionStatus
+from consentapp.services.contact_details import InvalidDetail
+from consentapp.services.contacts import find_contact_by_public_id
+from consentapp.services.contacts_admin import (
+    EDITABLE,
+    AddressTaken,
+    OfflineConsent,
+    open_contact,
+    record_offline_consent,
+    rectify_by_staff,
+    search_contacts,
+    unsubscribe_by_staff,
+)
+from consentapp.services.csv_io import (
+    EXPORT_FIELDS,
+    IMPORT_CHANNELS,
+    IMPORT_FIELDS,
+    ImportFileError,
+    ImportMapping,
+    discard_upload,
+    export_contacts,
+    load_upload,
+    record_export,
+    run_import,
+    store_upload,
+)
+from consentapp.services.subscriptions import active_topics
+from consentapp.services.suppression import Suppressed
+from consentapp.staff import bp
+from consentapp.staff.forms import (
+    OFFLINE_CHANNELS,
+    ButtonForm,
+    ContactEditForm,
+    ExportForm,
+    ImportMappingForm,
+    ImportUploadForm,
+    OfflineConsentForm,
+)
+
+View = str | BaseResponse | tuple[str, int]
+STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)]
+
+
+def _actor() -> StaffUser:
+    user: StaffUser = current_user._get_current_object()
+    return user
+
+
+def _page_number() -> int:
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+
+
+@bp.get("/contacts")
+def contacts() -> str:
+    """Search, filter, sort and page through contacts."""
+    query = request.args.get("q", "")[:200]
+    topic = request.args.get("topic", "")
+    status = request.args.get("status", "")
+    sort = request.args.get("sort", "name")
+    topics = active_topics()
+    if topic not in {t.slug for t in topics}:
+        topic = ""
+    if status not in {s.value for s in SubscriptionStatus}:
+        status = ""
+    result = search_contacts(query, topic, status, sort, _page_number())
+    return render_template(
+        "staff/contacts.html",
+        result=result,
+        query=query,
+        topic=topic,
+        status=status,
+        sort=sort,
+        topics=topics,
+        statuses=[s.value for s in SubscriptionStatus],
+    )
+
+
+def _load(public_id: str) -> Contact:
+    contact = find_contact_by_public_id(public_id)
+    if contact is None:
+        abort(404)
+    return contact
+
+
+@bp.get("/contacts/<public_id>")
+def contact(public_id: str) -> str:
+    """All we hold about one person; the view itself is audited."""
+    record = open_contact(public_id, _actor())
+    if record is None:
+        abort(404)
+    return render_template(
+        "staff/contact.html",
+        record=record,
+        topics=active_topics(),
+        button=ButtonForm(),
+    )
+
+
+@bp.route("/contacts/<public_id>/edit", methods=["GET", "POST"])
+def edit_contact(public_id: str) -> View:
+    """Rectification by staff, with a reason."""
+    person = _load(public_id)
+    form = ContactEditForm(obj=person if request.method == "GET" else None)
+    if request.method == "GET":
+        form.reason.data = ""
+        return render_template("staff/contact_edit.html", form=form, contact=person)
+    if form.validate():
+        changes = {name: getattr(form, name).data or "" for name in EDITABLE}
+        try:
+            changed = rectify_by_staff(person, changes, form.reason.data or "", _actor())
+        except AddressTaken:
+            form.email.errors = [_("Another contact already has this address.")]
+        except Suppressed:
+            form.email.errors = [_("This address was erased or objected; it cannot be added.")]
+        except InvalidDetail as exc:
+            form.email.errors = [str(exc.message)]
+        else:
+            flash(
+                _("Saved: %(fields)s.", fields=", ".join(changed))
+                if changed
+                else _("Nothing changed."),
+                "success" if changed else "info",
+            )
+            return redirect(url_for("staff.contact", public_id=person.public_id))
+    return render_template("staff/contact_edit.html", form=form, contact=person), 400
+
+
+@bp.post("/contacts/<public_id>/unsubscribe")
+def unsubscribe_contact(public_id: str) -> BaseResponse:
+    """Stop one topic (or all) on the person's behalf."""
+    person = _load(public_id)
+    topic = request.form.get("topic", "")
+    reason = request.form.get("reason", "").strip()[:300] or _("asked us to")
+    known = {t.slug for t in active_topics()}
+    if topic and topic not in known:
+        abort(400)
+    stopped = unsubscribe_by_staff(person, [topic] if topic else None, reason, _actor())
+    flash(
+        _("Unsubscribed from: %(topics)s.", topics=", ".join(stopped))
+        if stopped
+        else _("There was nothing to unsubscribe."),
+        "success" if stopped else "info",
+    )
+    return redirect(url_for("staff.contact", public_id=person.public_id))
+
+
+@bp.route("/consent/new", methods=["GET", "POST"])
+def record_consent_view() -> View:
+    """Record a contact or consent obtained by agreement, e-mail or phone (P1)."""
+    form = OfflineConsentForm()
+    form.channel.choices = choices(OFFLINE_CHANNELS)
+    form.topics.choices = topic_choices(active_topics(), current_language())
+    if request.method == "GET":
+        form.email.data = request.args.get("email", "")[:254]
+        form.obtained_on.data = date.today()
+        return render_template("staff/consent_new.html", form=form, topics=active_topics())
+    if form.validate():
+        try:
+            result = record_offline_consent(
+                OfflineConsent(
+                    email=form.email.data or "",
+                    channel=form.channel.data or "",
+                    obtained_on=form.obtained_on.data or date.today(),
+                    evidence=form.evidence.data or "",
+                    language=form.language.data or "nl",
+                    name=form.name.data or "",
+                    company=form.company.data or "",
+                    phone=form.phone.data or "",
+                    topics=tuple(form.topics.data or ()),
+                    send_confirmation=bool(form.send_confirmation.data),
+                    agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
+                ),
+                _actor(),
+            )
+        except Suppressed:
+            form.email.errors = [
+                _("This address was erased or objected; it cannot be added by staff.")
+            ]
+        else:
+            flash(_("The consent is recorded."), "success")
+            if result.pending:
+                flash(
+                    _(
+                        "Newsletters wait for the person's confirmation: %(topics)s.",
+                        topics=", ".join(result.pending),
+                    ),
+                    "info",
+                )
+            return redirect(url_for("staff.contact", public_id=result.contact.public_id))
+    return render_template("staff/consent_new.html", form=form, topics=active_topics()), 400
+
+
+# Export ---------------------------------------------------------------------------
+
+
+def _export_form() -> ExportForm:
+    form = ExportForm()
+    form.fields.choices = choices((name, name) for name in EXPORT_FIELDS)
+    form.topic.choices = choices([("", "—"), *((t.slug, t.slug) for t in active_topics())])
+    form.status.choices = choices(STATUS_CHOICES)
+    return form
+
+
+@bp.route("/contacts/export", methods=["GET", "POST"])
+def export() -> View | Response:
+    """A CSV of the chosen fields only (P3), streamed; the export is audited first."""
+    form = _export_form()
+    if request.method == "GET" or not form.validate():
+        status = 200 if request.method == "GET" else 400
+        return render_template("staff/export.html", form=form), status
+    fields = list(form.fields.data or [])
+    topic, status_filter = form.topic.data or "", form.status.data or ""
+    record_export(fields, topic, status_filter, form.purpose.data or "", _actor())
+    filename = f"contacts-{date.today().isoformat()}.csv"
+    return Response(
+        stream_with_context(export_contacts(fields, topic, status_filter)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# Import ---------------------------------------------------------------------------
+
+
+@bp.route("/contacts/import", methods=["GET", "POST"])
+def import_upload() -> View:
+    """Step 1: upload a CSV file (UTF-8)."""
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    request.max_content_length = limit + 64 * 1024
+    form = ImportUploadForm()
+    if request.method == "GET":
+        return render_template("staff/import_upload.html", form=form, limit=limit)
+    if not form.validate():
+        return render_template("staff/import_upload.html", form=form, limit=limit), 400
+    try:
+        upload = store_upload(form.file.data.read())
+    except ImportFileError as exc:
+        form.file.errors = [str(exc)]
+        return render_template("staff/import_upload.html", form=form, limit=limit), 400
+    return redirect(url_for("staff.import_mapping", upload=upload.name))
+
+
+def _mapping_form(columns: list[str]) -> ImportMappingForm:
+    form = ImportMappingForm()
+    column_choices = choices([("", "—"), *((c, c) for c in columns)])
+    for name in (*IMPORT_FIELDS, "channel_column", "evidence_column"):
+        getattr(form, name).choices = column_choices
+    form.channel.choices = choices([("", "—"), *((c, c) for c in IMPORT_CHANNELS)])
+    form.topics.choices = topic_choices(active_topics(), current_language())
+    return form
+
+
+@bp.route("/contacts/import/<upload>", methods=["GET", "POST"])
+def import_mapping(upload: str) -> View:
+    """Step 2: map columns, name the consent channel and evidence; then import."""
+    try:
+        parsed = load_upload(upload)
+    except ImportFileError as exc:
+        flash(str(exc), "info")
+        return redirect(url_for("staff.import_upload"))
+    form = _mapping_form(parsed.columns)
+    if request.method == "GET":
+        form.upload.data = upload
+        for name in IMPORT_FIELDS:
+            guess = next((c for c in parsed.columns if c.strip().lower() == name), "")
+            getattr(form, name).data = guess
+        return render_template("staff/import_mapping.html", form=form, upload=parsed)
+    if form.validate():
+        mapping = ImportMapping(
+            columns={name: getattr(form, name).data or "" for name in IMPORT_FIELDS},
+            channel_column=form.channel_column.data or "",
+            channel=form.channel.data or "",
+            evidence_column=form.evidence_column.data or "",
+            evidence=form.evidence.data or "",
+            topics=tuple(form.topics.data or ()),
+            send_confirmation=bool(form.send_confirmation.data),
+            agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
+        )
+        try:
+            report = run_import(parsed, mapping, _actor())
+        except ImportFileError as exc:
+            flash(str(exc), "info")
+        else:
+            discard_upload(upload)
+            return render_template("staff/import_report.html", report=report, upload=parsed)
+    return render_template("staff/import_mapping.html", form=form, upload=parsed), 400

@@ -1,0 +1,201 @@
+"""Forms of the staff area."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    HiddenField,
+    PasswordField,
+    SelectField,
+    StringField,
+    TelField,
+    TextAreaField,
+)
+from wtforms.validators import EqualTo, InputRequired, Length, Optional
+
+from consentapp.form_fields import (
+    MultiCheckboxField,
+    free_text,
+    language_choices,
+    single_line,
+    valid_email,
+    valid_phone,
+)
+
+
+class LoginForm(FlaskForm):
+    """E-mail and password; the second factor comes on the next page."""
+
+    email = EmailField(_l("E-mail address"), validators=[InputRequired(), Length(max=254)])
+    password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=256)])
+    next = HiddenField()
+
+
+class TotpForm(FlaskForm):
+    """The six-digit code from an authenticator app."""
+
+    code = StringField(_l("Code from your app"), validators=[InputRequired(), Length(max=12)])
+
+
+class ButtonForm(FlaskForm):
+    """A single button: only the CSRF token."""
+
+
+class PasswordChangeForm(FlaskForm):
+    """A new password for one's own account."""
+
+    current = PasswordField(_l("Current password"), validators=[InputRequired()])
+    password = PasswordField(
+        _l("New password"), validators=[InputRequired(), Length(min=12, max=256)]
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[InputRequired(), EqualTo("password", message=_l("The passwords differ."))],
+    )
+
+
+class StaffCreateForm(FlaskForm):
+    """A new account; leave the password empty to have one generated."""
+
+    email = EmailField(
+        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
+    )
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
+    role = SelectField(_l("Role"), choices=[])
+    password = PasswordField(
+        _l("Password (leave empty to generate one)"),
+        validators=[Optional(), Length(min=12, max=256)],
+    )
+
+
+class RoleForm(FlaskForm):
+    """Change an account's role."""
+
+    role = SelectField(_l("Role"), choices=[])
+
+
+class SettingsForm(FlaskForm):
+    """Run-time settings."""
+
+    require_admin_totp = BooleanField(_l("Admins must use a second factor (TOTP)"))
+
+
+class ContactEditForm(FlaskForm):
+    """A rectification by staff: the fields and the reason for the change."""
+
+    email = EmailField(
+        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
+    )
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
+    company = StringField(
+        _l("Company or office"), validators=[Optional(), Length(max=200), single_line]
+    )
+    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500), free_text])
+    phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
+    fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
+    language = SelectField(_l("Language"), choices=language_choices())
+    reason = StringField(
+        _l("Reason for the change"), validators=[InputRequired(), Length(max=300), single_line]
+    )
+
+
+OFFLINE_CHANNELS = [
+    ("agreement", _l("Signed agreement")),
+    ("email", _l("E-mail")),
+    ("phone", _l("Phone")),
+]
+
+
+class OfflineConsentForm(FlaskForm):
+    """A contact or consent that reached us by agreement, e-mail or phone (P1)."""
+
+    email = EmailField(
+        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
+    )
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
+    company = StringField(
+        _l("Company or office"), validators=[Optional(), Length(max=200), single_line]
+    )
+    phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
+    language = SelectField(_l("Language"), choices=language_choices())
+    channel = SelectField(_l("How did it reach us?"), choices=[])
+    obtained_on = DateField(_l("Date obtained"), validators=[InputRequired()])
+    evidence = StringField(
+        _l("Evidence reference"),
+        validators=[InputRequired(), Length(max=300), single_line],
+    )
+    topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)
+    send_confirmation = BooleanField(_l("Send the double opt-in confirmation mail"), default=True)
+    agreement_covers_newsletters = BooleanField(
+        _l("The signed agreement itself contains the newsletter consent")
+    )
+
+
+class InquiryUpdateForm(FlaskForm):
+    """Status and assignment of an inquiry."""
+
+    status = SelectField(_l("Status"), choices=[])
+    assigned_to = SelectField(_l("Assigned to"), choices=[])
+
+
+class NoteForm(FlaskForm):
+    """An internal note."""
+
+    text = TextAreaField(_l("Note"), validators=[InputRequired(), Length(max=5000), free_text])
+
+
+class ApplyDetailsForm(FlaskForm):
+    """Copy chosen submitted details onto the contact."""
+
+    fields = MultiCheckboxField(_l("Fields to copy"), choices=[], validate_choice=True)
+    reason = StringField(
+        _l("Reason for the change"), validators=[InputRequired(), Length(max=300), single_line]
+    )
+
+
+class ExportForm(FlaskForm):
+    """Which fields to export (only what is needed, P3) and for whom."""
+
+    fields = MultiCheckboxField(
+        _l("Fields"), choices=[], validate_choice=True, validators=[InputRequired()]
+    )
+    topic = SelectField(_l("Newsletter"), choices=[])
+    status = SelectField(_l("Subscription status"), choices=[])
+    purpose = StringField(
+        _l("Purpose of the export"), validators=[InputRequired(), Length(max=300), single_line]
+    )
+
+
+class ImportUploadForm(FlaskForm):
+    """Step 1 of an import: the CSV file."""
+
+    file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired()])
+
+
+class ImportMappingForm(FlaskForm):
+    """Step 2 of an import: which column holds what, and the consent it rests on."""
+
+    upload = HiddenField(validators=[InputRequired()])
+    email = SelectField(_l("E-mail address"), choices=[])
+    name = SelectField(_l("Name"), choices=[])
+    company = SelectField(_l("Company or office"), choices=[])
+    address = SelectField(_l("Address"), choices=[])
+    phone = SelectField(_l("Phone"), choices=[])
+    fax = SelectField(_l("Fax"), choices=[])
+    language = SelectField(_l("Language"), choices=[])
+    channel_column = SelectField(_l("Consent channel (column)"), choices=[])
+    channel = SelectField(_l("Consent channel (for every row)"), choices=[])
+    evidence_column = SelectField(_l("Evidence (column)"), choices=[])
+    evidence = StringField(
+        _l("Evidence (for every row)"), validators=[Optional(), Length(max=300), single_line]
+    )
+    topics = MultiCheckboxField(_l("Newsletters to request"), choices=[], validate_choice=True)
+    send_confirmation = BooleanField(_l("Send the double opt-in confirmation mail"), default=True)
+    agreement_covers_newsletters = BooleanField(
+        _l("Rows whose channel is a signed agreement: it contains the newsletter consent")
+    )

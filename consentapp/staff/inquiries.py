@@ -1,0 +1,153 @@
+"""The inbox of contact-form messages."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.extensions import db
+from consentapp.form_fields import choices
+from consentapp.models import Inquiry, InquiryStatus, StaffUser
+from consentapp.services.contacts_admin import AddressTaken
+from consentapp.services.inquiries_admin import (
+    add_note,
+    apply_differences,
+    differences,
+    list_inquiries,
+    open_inquiry,
+    update_inquiry,
+)
+from consentapp.staff import bp
+from consentapp.staff.forms import ApplyDetailsForm, InquiryUpdateForm, NoteForm
+
+View = str | BaseResponse | tuple[str, int]
+STATUS_FILTERS = ("open", *(s.value for s in InquiryStatus))
+
+
+def _actor() -> StaffUser:
+    user: StaffUser = current_user._get_current_object()
+    return user
+
+
+def _staff_members() -> list[StaffUser]:
+    return list(
+        db.session.scalars(
+            sa.select(StaffUser).where(StaffUser.active.is_(True)).order_by(StaffUser.email)
+        )
+    )
+
+
+def _forms(inquiry: Inquiry) -> tuple[InquiryUpdateForm, NoteForm, ApplyDetailsForm]:
+    update = InquiryUpdateForm(prefix="update")
+    update.status.choices = choices((s.value, s.value) for s in InquiryStatus)
+    update.assigned_to.choices = choices(
+        [("", "—"), *((str(u.id), u.label) for u in _staff_members())]
+    )
+    if not update.is_submitted():
+        update.status.data = inquiry.status
+        update.assigned_to.data = str(inquiry.assigned_to_id or "")
+    apply = ApplyDetailsForm(prefix="apply")
+    apply.fields.choices = choices((d.field, d.field) for d in differences(inquiry))
+    return update, NoteForm(prefix="note"), apply
+
+
+@bp.get("/inquiries")
+def inquiries() -> str:
+    """Newest first, open ones by default."""
+    status = request.args.get("status", "open")
+    if status not in STATUS_FILTERS:
+        status = "open"
+    mine = request.args.get("mine") == "1"
+    page_raw = request.args.get("page", "1")
+    page = int(page_raw) if page_raw.isdigit() and int(page_raw) > 0 else 1
+    rows, has_next = list_inquiries(status, _actor().id if mine else None, page)
+    return render_template(
+        "staff/inquiries.html",
+        rows=rows,
+        has_next=has_next,
+        page=page,
+        status=status,
+        mine=mine,
+        filters=STATUS_FILTERS,
+    )
+
+
+def _render(inquiry: Inquiry, status: int = 200) -> tuple[str, int]:
+    update, note, apply = _forms(inquiry)
+    return render_template(
+        "staff/inquiry.html",
+        inquiry=inquiry,
+        update=update,
+        note=note,
+        apply=apply,
+        diffs=differences(inquiry),
+        staff={u.id: u for u in _staff_members()},
+    ), status
+
+
+def _load(public_id: str) -> Inquiry:
+    inquiry = db.session.scalar(sa.select(Inquiry).where(Inquiry.public_id == public_id))
+    if inquiry is None:
+        abort(404)
+    return inquiry
+
+
+@bp.get("/inquiries/<public_id>")
+def inquiry(public_id: str) -> View:
+    """One message, its details against the stored contact, notes; the view is audited."""
+    found = open_inquiry(public_id, _actor())
+    if found is None:
+        abort(404)
+    return _render(found)
+
+
+@bp.post("/inquiries/<public_id>/update")
+def update_inquiry_view(public_id: str) -> View:
+    """Change status and assignment."""
+    found = _load(public_id)
+    update, _note, _apply = _forms(found)
+    if not update.validate():
+        return _render(found, 400)
+    assignee = (
+        db.session.get(StaffUser, int(update.assigned_to.data)) if update.assigned_to.data else None
+    )
+    update_inquiry(found, update.status.data or found.status, assignee, _actor())
+    flash(_("The inquiry is updated."), "success")
+    return redirect(url_for("staff.inquiry", public_id=public_id))
+
+
+@bp.post("/inquiries/<public_id>/note")
+def add_note_view(public_id: str) -> View:
+    """Add an internal note."""
+    found = _load(public_id)
+    _update, note, _apply = _forms(found)
+    if not note.validate():
+        return _render(found, 400)
+    add_note(found, note.text.data or "", _actor())
+    flash(_("The note is added."), "success")
+    return redirect(url_for("staff.inquiry", public_id=public_id))
+
+
+@bp.post("/inquiries/<public_id>/apply")
+def apply_details_view(public_id: str) -> View:
+    """Copy chosen submitted details onto the contact (a rectification)."""
+    found = _load(public_id)
+    _update, _note, apply = _forms(found)
+    if not apply.validate():
+        return _render(found, 400)
+    try:
+        changed = apply_differences(
+            found, apply.fields.data or [], apply.reason.data or "", _actor()
+        )
+    except AddressTaken:
+        abort(409)
+    flash(
+        _("Copied to the contact: %(fields)s.", fields=", ".join(changed))
+        if changed
+        else _("Nothing changed."),
+        "success" if changed else "info",
+    )
+    return redirect(url_for("staff.inquiry", public_id=public_id))

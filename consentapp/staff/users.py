@@ -1,0 +1,149 @@
+"""Staff accounts and settings: admins only."""
+
+from __future__ import annotations
+
+import secrets
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.extensions import db
+from consentapp.form_fields import choices
+from consentapp.models import Role, StaffUser
+from consentapp.services.contact_details import normalise_email
+from consentapp.services.staff_accounts import (
+    AccountError,
+    admin_totp_required,
+    change_role,
+    create_staff,
+    reset_totp,
+    set_active,
+    set_admin_totp_required,
+    unlock,
+)
+from consentapp.staff import bp
+from consentapp.staff.access import admin_required
+from consentapp.staff.forms import ButtonForm, RoleForm, SettingsForm, StaffCreateForm
+
+View = str | BaseResponse | tuple[str, int]
+ROLE_CHOICES = [(Role.STAFF.value, "staff"), (Role.ADMIN.value, "admin")]
+
+
+def _actor() -> StaffUser:
+    user: StaffUser = current_user._get_current_object()
+    return user
+
+
+def _account(user_id: int) -> StaffUser:
+    user = db.session.get(StaffUser, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.get("/users")
+@admin_required
+def users() -> str:
+    """Every staff account, active or not."""
+    accounts = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)).all()
+    return render_template("staff/users.html", accounts=accounts)
+
+
+@bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user() -> View:
+    """Create an account; a generated password is shown once."""
+    form = StaffCreateForm()
+    form.role.choices = choices(ROLE_CHOICES)
+    if request.method == "POST" and form.validate():
+        password = form.password.data or secrets.token_urlsafe(12)
+        try:
+            user = create_staff(
+                normalise_email(form.email.data or ""),
+                form.role.data or Role.STAFF.value,
+                password,
+                form.name.data or "",
+                actor=_actor(),
+            )
+        except AccountError as exc:
+            form.email.errors = [str(exc)]
+        else:
+            db.session.commit()
+            if not form.password.data:
+                flash(
+                    _(
+                        "Account created. Its password, shown only now: %(password)s",
+                        password=password,
+                    ),
+                    "success",
+                )
+            else:
+                flash(_("Account created."), "success")
+            return redirect(url_for("staff.user", user_id=user.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/user_new.html", form=form), status
+
+
+@bp.get("/users/<int:user_id>")
+@admin_required
+def user(user_id: int) -> str:
+    """One account, with the actions admins can take on it."""
+    account = _account(user_id)
+    role_form = RoleForm()
+    role_form.role.choices = choices(ROLE_CHOICES)
+    role_form.role.data = account.role
+    return render_template(
+        "staff/user.html", account=account, role_form=role_form, button=ButtonForm()
+    )
+
+
+def _act(user_id: int, action: str) -> BaseResponse:
+    account = _account(user_id)
+    actor = _actor()
+    try:
+        if action == "role":
+            form = RoleForm()
+            form.role.choices = choices(ROLE_CHOICES)
+            if not form.validate():
+                abort(400)
+            change_role(account, form.role.data or account.role, actor)
+        elif action == "deactivate":
+            set_active(account, False, actor)
+        elif action == "activate":
+            set_active(account, True, actor)
+        elif action == "unlock":
+            unlock(account, actor)
+        elif action == "reset-totp":
+            reset_totp(account, actor)
+        else:
+            abort(404)
+    except AccountError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+    else:
+        flash(_("Done."), "success")
+    return redirect(url_for("staff.user", user_id=user_id))
+
+
+@bp.post("/users/<int:user_id>/<action>")
+@admin_required
+def user_action(user_id: int, action: str) -> BaseResponse:
+    """Role change, (de)activation, unlock, second-factor reset."""
+    return _act(user_id, action)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@admin_required
+def settings() -> View:
+    """Run-time settings."""
+    form = SettingsForm()
+    if request.method == "POST" and form.validate():
+        set_admin_totp_required(bool(form.require_admin_totp.data), _actor())
+        flash(_("Settings saved."), "success")
+        return redirect(url_for("staff.settings"))
+    if request.method == "GET":
+        form.require_admin_totp.data = admin_totp_required()
+    return render_template("staff/settings.html", form=form)
