@@ -94,6 +94,8 @@ class Config:
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour"
         self.STAFF_LOCKOUT_AFTER = _int(env, "STAFF_LOCKOUT_AFTER", 5)
         self.STAFF_IDLE_MINUTES = _int(env, "STAFF_IDLE_MINUTES", 30)
+        self.DASHBOARD_REFRESH_SECONDS = _int(env, "DASHBOARD_REFRESH_SECONDS", 60)
+        self.DASHBOARD_MAX_AGE_SECONDS = _int(env, "DASHBOARD_MAX_AGE_SECONDS", 300)
         self.IMPORT_MAX_BYTES = _int(env, "IMPORT_MAX_BYTES", 20 * 1024 * 1024)
         self.UNCONFIRMED_RETENTION_DAYS = _int(env, "UNCONFIRMED_RETENTION_DAYS", 30)
         self.PURGE_INTERVAL_MINUTES = _int(env, "PURGE_INTERVAL_MINUTES", 60)
@@ -170,6 +172,12 @@ class TestingConfig(Config):
 
     def default_secret_key(self) -> str:
         return "testing-secret-key-that-is-long-enough-0123456789"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(environ)
+        # Tests read the dashboard right after changing data: no kept numbers.
+        if environ is None or "DASHBOARD_MAX_AGE_SECONDS" not in environ:
+            self.DASHBOARD_MAX_AGE_SECONDS = 0
 
 
 PROFILES: dict[str, type[Config]] = {

@@ -12,6 +12,7 @@ from flask import Flask
 
 from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, deliver_due
+from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.subscriptions import purge_unconfirmed
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,15 @@ def run_pass(app: Flask) -> DeliveryReport:
     with app.app_context():
         try:
             return deliver_due()
+        finally:
+            db.session.remove()
+
+
+def refresh_dashboard(app: Flask) -> None:
+    """Recount the dashboard's numbers so the page reads one row."""
+    with app.app_context():
+        try:
+            refresh_snapshot()
         finally:
             db.session.remove()
 
@@ -69,10 +79,13 @@ def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = No
     poll = app.config["WORKER_POLL_SECONDS"]
     batch = app.config["MAIL_BATCH_SIZE"]
     purges = PeriodicJob(app.config["PURGE_INTERVAL_MINUTES"] * 60)
+    dashboard = PeriodicJob(app.config["DASHBOARD_REFRESH_SECONDS"])
     while not stop.is_set():
         try:
             if purges.due():
                 run_purges(app)
+            if dashboard.due():
+                refresh_dashboard(app)
             report = run_pass(app)
         except Exception:  # a bad pass must not end the worker
             log.exception("worker: pass failed")

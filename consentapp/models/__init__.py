@@ -13,7 +13,7 @@ from consentapp.models.consent import (
 )
 from consentapp.models.contact import Contact, Inquiry, InquiryNote, InquiryStatus
 from consentapp.models.outbox import OutboundEmail, OutboundStatus
-from consentapp.models.staff import Role, Setting, StaffUser
+from consentapp.models.staff import DashboardSnapshot, Role, Setting, StaffUser
 from consentapp.models.suppression import Suppression
 from consentapp.models.topics import Subscription, SubscriptionStatus, Topic
 
@@ -27,6 +27,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentPurpose",
     "Contact",
+    "DashboardSnapshot",
     "ImmutableRowError",
     "Inquiry",
     "InquiryNote",

@@ -16,6 +16,11 @@ class Contact(Base):
     """A person's contact details: exactly the fields the privacy notice names (P9)."""
 
     __tablename__ = "contacts"
+    __table_args__ = (
+        sa.Index("ix_contacts_name", "name", "id"),
+        sa.Index("ix_contacts_company", "company", "id"),
+        sa.Index("ix_contacts_created_at", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)

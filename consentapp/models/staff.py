@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import secrets
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -90,3 +91,17 @@ class Setting(Base):
     key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     value: Mapped[str] = mapped_column(sa.String(500))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DashboardSnapshot(Base):
+    """The dashboard's numbers as last computed by the worker (one row).
+
+    Counting a million contacts and their subscriptions takes a few hundred
+    milliseconds; the worker does it once a minute so the page reads one row.
+    """
+
+    __tablename__ = "dashboard_snapshots"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    computed_at: Mapped[datetime]
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)

@@ -15,6 +15,7 @@ from consentapp.models import (
     ConsentEvent,
     ConsentPurpose,
     Contact,
+    DashboardSnapshot,
     Inquiry,
     InquiryStatus,
     Subscription,
@@ -122,3 +123,60 @@ def weekly_changes(now: datetime, weeks: int = CHART_WEEKS) -> list[WeekPoint]:
             )
         )
     return points
+
+
+SNAPSHOT_ID = 1
+
+
+def _to_json(numbers: DashboardNumbers) -> dict[str, Any]:
+    return {
+        "contacts": numbers.contacts,
+        "per_topic": [[item.topic.id, item.confirmed] for item in numbers.per_topic],
+        "pending": numbers.pending,
+        "unsubscribed_30_days": numbers.unsubscribed_30_days,
+        "open_inquiries": numbers.open_inquiries,
+        "weeks": [[w.start.isoformat(), w.confirmed, w.withdrawn] for w in numbers.weeks],
+    }
+
+
+def _from_json(data: dict[str, Any]) -> DashboardNumbers:
+    topics = {topic.id: topic for topic in db.session.scalars(sa.select(Topic))}
+    return DashboardNumbers(
+        contacts=int(data["contacts"]),
+        per_topic=[
+            TopicCount(topics[topic_id], int(count))
+            for topic_id, count in data["per_topic"]
+            if topic_id in topics
+        ],
+        pending=int(data["pending"]),
+        unsubscribed_30_days=int(data["unsubscribed_30_days"]),
+        open_inquiries=int(data["open_inquiries"]),
+        weeks=[
+            WeekPoint(datetime.fromisoformat(start), int(confirmed), int(withdrawn))
+            for start, confirmed, withdrawn in data["weeks"]
+        ],
+    )
+
+
+def refresh_snapshot() -> DashboardNumbers:
+    """Compute the numbers and keep them for the page (the worker calls this). Commits."""
+    now = utcnow()
+    numbers = dashboard_numbers(now)
+    row = db.session.get(DashboardSnapshot, SNAPSHOT_ID)
+    if row is None:
+        row = DashboardSnapshot(id=SNAPSHOT_ID, computed_at=now, data=_to_json(numbers))
+        db.session.add(row)
+    else:
+        row.computed_at = now
+        row.data = _to_json(numbers)
+    db.session.commit()
+    return numbers
+
+
+def snapshot_numbers(max_age: timedelta) -> tuple[DashboardNumbers, datetime]:
+    """The kept numbers and when they were computed; recomputed here when too old."""
+    row = db.session.get(DashboardSnapshot, SNAPSHOT_ID)
+    if row is None or utcnow() - row.computed_at > max_age:
+        numbers = refresh_snapshot()
+        return numbers, utcnow()
+    return _from_json(row.data), row.computed_at

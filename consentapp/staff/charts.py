@@ -11,6 +11,7 @@ HEIGHT = 220
 MARGIN_LEFT = 36
 MARGIN_BOTTOM = 28
 MARGIN_TOP = 12
+TICKS = 4
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class Chart:
 
 def weekly_chart(weeks: list[WeekPoint]) -> Chart:
     """Two bars per week: confirmations and withdrawals."""
-    top = max([1, *(w.confirmed for w in weeks), *(w.withdrawn for w in weeks)])
+    highest = max([0, *(w.confirmed for w in weeks), *(w.withdrawn for w in weeks)])
+    top = max(TICKS, -(-highest // TICKS) * TICKS)  # a multiple of TICKS: whole-number ticks
     plot_height = HEIGHT - MARGIN_BOTTOM - MARGIN_TOP
     slot = (WIDTH - MARGIN_LEFT) / max(len(weeks), 1)
     bar_width = slot * 0.35
@@ -59,5 +61,7 @@ def weekly_chart(weeks: list[WeekPoint]) -> Chart:
                 Bar(left + offset, baseline - height, bar_width, height, kind, value, label)
             )
         labels.append((left + bar_width, label))
-    ticks = [(baseline - plot_height * step / 4, round(top * step / 4)) for step in range(5)]
+    ticks = [
+        (baseline - plot_height * step / TICKS, top * step // TICKS) for step in range(TICKS + 1)
+    ]
     return Chart(WIDTH, HEIGHT, bars, ticks, labels, baseline)

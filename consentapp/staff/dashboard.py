@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-from flask import render_template
+from datetime import timedelta
 
-from consentapp.services.dashboard import dashboard_numbers
+from flask import current_app, render_template
+
+from consentapp.services.dashboard import snapshot_numbers
 from consentapp.staff import bp
 from consentapp.staff.charts import weekly_chart
 
 
 @bp.get("/")
 def home() -> str:
-    """Counts and the subscriptions chart."""
-    numbers = dashboard_numbers()
-    return render_template("staff/home.html", numbers=numbers, chart=weekly_chart(numbers.weeks))
+    """Counts and the subscriptions chart, as the worker last computed them."""
+    max_age = timedelta(seconds=current_app.config["DASHBOARD_MAX_AGE_SECONDS"])
+    numbers, computed_at = snapshot_numbers(max_age)
+    return render_template(
+        "staff/home.html",
+        numbers=numbers,
+        computed_at=computed_at,
+        chart=weekly_chart(numbers.weeks),
+    )
