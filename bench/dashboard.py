@@ -73,9 +73,11 @@ def fill(app: Flask, contacts: int) -> float:
         concat = "'person' || n || '@example.be'"
         statements = [
             f"""INSERT INTO contacts (public_id, email, name, company, address, phone, fax,
-                    language, source_channel, created_at, updated_at)
+                    language, source_channel, created_at, updated_at, search_text)
                 SELECT 'p' || n, {concat}, 'Person ' || n, 'Company ' || (n % 5000), '', '', '',
-                    'nl', 'web_form', {back}, {now} FROM ({series}) AS g""",
+                    'nl', 'web_form', {back}, {now},
+                    'person ' || n || ' ' || {concat} || ' company ' || (n % 5000)
+                FROM ({series}) AS g""",
             f"""INSERT INTO subscriptions (contact_id, topic_id, status, requested_at, confirmed_at,
                     unsubscribed_at, updated_at)
                 SELECT n, 1 + (n % 3),

@@ -31,6 +31,9 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(sa.String(40), default="")
     fax: Mapped[str] = mapped_column(sa.String(40), default="")
     language: Mapped[str] = mapped_column(sa.String(8), default="nl")
+    # Name, address and company case-folded in Python (the databases' lower() leaves
+    # accented capitals alone), kept up to date on every write; staff search this.
+    search_text: Mapped[str] = mapped_column(sa.String(700), default="", server_default="")
     # A new address waiting for verification; it replaces `email` only when verified.
     pending_email: Mapped[str | None] = mapped_column(sa.String(254))
     pending_email_requested_at: Mapped[datetime | None]
@@ -44,6 +47,19 @@ class Contact(Base):
 
     def __repr__(self) -> str:
         return f"<Contact {self.public_id}>"
+
+
+def search_key(*parts: str | None) -> str:
+    """The text staff search in: case-folded, so É matches é."""
+    return " ".join((part or "").casefold() for part in parts)[:700]
+
+
+def _refresh_search_text(mapper: Any, connection: Any, target: Contact) -> None:
+    target.search_text = search_key(target.name, target.email, target.company)
+
+
+sa.event.listen(Contact, "before_insert", _refresh_search_text)
+sa.event.listen(Contact, "before_update", _refresh_search_text)
 
 
 class InquiryStatus(enum.StrEnum):

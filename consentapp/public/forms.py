@@ -13,7 +13,7 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from consentapp.form_fields import (
     MultiCheckboxField,
@@ -27,7 +27,7 @@ from consentapp.form_fields import (
 class ContactForm(FlaskForm):
     """`/contact`: name, e-mail and message are required; the rest is optional."""
 
-    name = StringField(_l("Name"), validators=[InputRequired(), Length(max=200), single_line])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200), single_line])
     email = EmailField(
         _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
     )
@@ -38,7 +38,7 @@ class ContactForm(FlaskForm):
     phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
     fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
     message = TextAreaField(
-        _l("Your message"), validators=[InputRequired(), Length(min=2, max=5000), free_text]
+        _l("Your message"), validators=[DataRequired(), Length(min=2, max=5000), free_text]
     )
     subscribe = BooleanField(_l("I would also like to receive newsletters"), default=False)
     topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)

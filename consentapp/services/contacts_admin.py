@@ -81,16 +81,10 @@ def search_contacts(
     tells, so paging asks for one row more than it shows.
     """
     statement = sa.select(Contact)
-    term = query.strip().lower()
+    term = query.strip().casefold()
     if term:
         pattern = f"%{term.replace('%', '').replace('_', '')}%"
-        statement = statement.where(
-            sa.or_(
-                Contact.email.like(pattern),
-                sa.func.lower(Contact.name).like(pattern),
-                sa.func.lower(Contact.company).like(pattern),
-            )
-        )
+        statement = statement.where(Contact.search_text.like(pattern))
     if topic or status:
         subscription = sa.select(Subscription.contact_id).join(Topic)
         if topic:

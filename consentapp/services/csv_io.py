@@ -21,6 +21,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from flask import current_app
+from flask_babel import gettext as _
 
 from consentapp.extensions import db
 from consentapp.models import (
@@ -168,7 +169,7 @@ class UploadedCsv:
 
     name: str
     columns: list[str]
-    rows: list[list[str]]
+    rows: list[tuple[int, list[str]]]
 
 
 def _uploads_dir() -> Path:
@@ -177,43 +178,55 @@ def _uploads_dir() -> Path:
     return path
 
 
-def parse_csv(data: bytes) -> tuple[list[str], list[list[str]]]:
-    """Decode (UTF-8, with or without BOM), detect the delimiter, split header and rows."""
+def parse_csv(data: bytes) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """Decode (UTF-8, with or without BOM), detect the delimiter, split header and rows.
+
+    Each row keeps the line number it starts on in the file, so reports point at the
+    right line even after blank lines or quoted line breaks.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ImportFileError(
-            "The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again."
+            _("The file is not UTF-8 text. Save it as 'CSV UTF-8' and upload it again.")
         ) from exc
     if "\x00" in text:
-        raise ImportFileError("The file contains binary data; upload a CSV text file.")
+        raise ImportFileError(_("The file contains binary data; upload a CSV text file."))
     if not text.strip():
-        raise ImportFileError("The file is empty.")
-    sample = text[:8192]
+        raise ImportFileError(_("The file is empty."))
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(
+            text[:8192], delimiters=",;\t"
+        )
     except csv.Error:
         dialect = csv.excel
+    reader = csv.reader(io.StringIO(text), dialect)
+    table: list[tuple[int, list[str]]] = []
     try:
-        table = [
-            row
-            for row in csv.reader(io.StringIO(text), dialect)
-            if any(cell.strip() for cell in row)
-        ]
+        start = 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                table.append((start, row))
+            start = reader.line_num + 1
     except csv.Error as exc:
-        raise ImportFileError(f"The file is not valid CSV: {exc}.") from exc
+        raise ImportFileError(
+            _("The file is not valid CSV: %(problem)s.", problem=str(exc))
+        ) from exc
     if len(table) < 2:
-        raise ImportFileError("The file needs a header line and at least one row.")
-    columns = [cell.strip() for cell in table[0]]
+        raise ImportFileError(_("The file needs a header line and at least one row."))
+    columns = [cell.strip() for cell in table[0][1]]
     if len(set(columns)) != len(columns) or not all(columns):
-        raise ImportFileError("Every column needs a name of its own in the first line.")
+        raise ImportFileError(_("Every column needs a name of its own in the first line."))
     return columns, table[1:]
 
 
 def store_upload(data: bytes) -> UploadedCsv:
     """Check and keep an upload for the mapping step."""
-    if len(data) > current_app.config["IMPORT_MAX_BYTES"]:
-        raise ImportFileError("The file is too large.")
+    limit = current_app.config["IMPORT_MAX_BYTES"]
+    if len(data) > limit:
+        raise ImportFileError(
+            _("The file is too large: at most %(size)s MB.", size=limit // (1024 * 1024) or 1)
+        )
     columns, rows = parse_csv(data)
     name = secrets.token_urlsafe(18)
     (_uploads_dir() / f"{name}.csv").write_bytes(data)
@@ -224,7 +237,7 @@ def load_upload(name: str) -> UploadedCsv:
     """An upload kept by `store_upload`."""
     path = _uploads_dir() / f"{name}.csv"
     if not UPLOAD_NAME.match(name) or not path.is_file():
-        raise ImportFileError("This upload is no longer available; upload the file again.")
+        raise ImportFileError(_("This upload is no longer available; upload the file again."))
     columns, rows = parse_csv(path.read_bytes())
     return UploadedCsv(name=name, columns=columns, rows=rows)
 
@@ -320,13 +333,13 @@ def check_mapping(upload: UploadedCsv, mapping: ImportMapping) -> None:
     named = [*mapping.columns.values(), mapping.channel_column, mapping.evidence_column]
     for column in named:
         if column and column not in upload.columns:
-            raise ImportFileError(f"There is no column {column!r} in the file.")
+            raise ImportFileError(_("There is no column %(name)s in the file.", name=column))
     if not mapping.columns.get("email"):
-        raise ImportFileError("Choose the column that holds the e-mail address.")
+        raise ImportFileError(_("Choose the column that holds the e-mail address."))
     if not mapping.channel_column and mapping.channel not in IMPORT_CHANNELS:
-        raise ImportFileError("Choose a consent channel: a column, or one for every row.")
+        raise ImportFileError(_("Choose a consent channel: a column, or one for every row."))
     if not mapping.evidence_column and not mapping.evidence.strip():
-        raise ImportFileError("Give the consent evidence: a column, or one for every row.")
+        raise ImportFileError(_("Give the consent evidence: a column, or one for every row."))
     topics_by_slug(mapping.topics)
 
 
@@ -336,7 +349,7 @@ def run_import(upload: UploadedCsv, mapping: ImportMapping, actor: StaffUser) ->
     topics = topics_by_slug(mapping.topics)
     report = ImportReport()
     seen: dict[str, int] = {}
-    for line, row in enumerate(upload.rows, start=2):
+    for line, row in upload.rows:
         try:
             values = _row_values(row, upload, mapping)
         except RowProblem as problem:

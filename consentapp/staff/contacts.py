@@ -200,6 +200,8 @@ def record_consent_view() -> View:
             form.email.errors = [
                 _("This address was erased or objected; it cannot be added by staff.")
             ]
+        except ValueError as exc:
+            form.evidence.errors = [str(exc)]
         else:
             flash(_("The consent is recorded."), "success")
             if result.pending:
@@ -250,7 +252,6 @@ def export() -> View | Response:
 def import_upload() -> View:
     """Step 1: upload a CSV file (UTF-8)."""
     limit = current_app.config["IMPORT_MAX_BYTES"]
-    request.max_content_length = limit + 64 * 1024
     form = ImportUploadForm()
     if request.method == "GET":
         return render_template("staff/import_upload.html", form=form, limit=limit)

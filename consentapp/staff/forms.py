@@ -16,7 +16,7 @@ from wtforms import (
     TelField,
     TextAreaField,
 )
-from wtforms.validators import EqualTo, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
 from consentapp.form_fields import (
     MultiCheckboxField,
@@ -100,7 +100,7 @@ class ContactEditForm(FlaskForm):
     fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
     language = SelectField(_l("Language"), choices=language_choices())
     reason = StringField(
-        _l("Reason for the change"), validators=[InputRequired(), Length(max=300), single_line]
+        _l("Reason for the change"), validators=[DataRequired(), Length(max=300), single_line]
     )
 
 
@@ -127,7 +127,7 @@ class OfflineConsentForm(FlaskForm):
     obtained_on = DateField(_l("Date obtained"), validators=[InputRequired()])
     evidence = StringField(
         _l("Evidence reference"),
-        validators=[InputRequired(), Length(max=300), single_line],
+        validators=[DataRequired(), Length(max=300), single_line],
     )
     topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)
     send_confirmation = BooleanField(_l("Send the double opt-in confirmation mail"), default=True)
@@ -146,7 +146,7 @@ class InquiryUpdateForm(FlaskForm):
 class NoteForm(FlaskForm):
     """An internal note."""
 
-    text = TextAreaField(_l("Note"), validators=[InputRequired(), Length(max=5000), free_text])
+    text = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=5000), free_text])
 
 
 class ApplyDetailsForm(FlaskForm):
@@ -154,7 +154,7 @@ class ApplyDetailsForm(FlaskForm):
 
     fields = MultiCheckboxField(_l("Fields to copy"), choices=[], validate_choice=True)
     reason = StringField(
-        _l("Reason for the change"), validators=[InputRequired(), Length(max=300), single_line]
+        _l("Reason for the change"), validators=[DataRequired(), Length(max=300), single_line]
     )
 
 
@@ -167,7 +167,7 @@ class ExportForm(FlaskForm):
     topic = SelectField(_l("Newsletter"), choices=[])
     status = SelectField(_l("Subscription status"), choices=[])
     purpose = StringField(
-        _l("Purpose of the export"), validators=[InputRequired(), Length(max=300), single_line]
+        _l("Purpose of the export"), validators=[DataRequired(), Length(max=300), single_line]
     )
 
 
