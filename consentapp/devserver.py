@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = "5000"
@@ -15,6 +16,10 @@ WEB_PORT = "5000"
 
 def _flask(*args: str) -> list[str]:
     return [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def staff_login_line() -> str:
@@ -41,6 +46,8 @@ def main() -> int:
         "web": _flask("run", "--host", WEB_HOST, "--port", WEB_PORT, "--no-reload"),
     }
     processes = {name: subprocess.Popen(cmd, env=env) for name, cmd in commands.items()}  # noqa: S603
+    # A SIGTERM (not only Ctrl-C) stops the children too: none is left holding the port.
+    signal.signal(signal.SIGTERM, _interrupt)
     time.sleep(1.5)
     print(
         "\n"

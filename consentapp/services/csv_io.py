@@ -78,10 +78,18 @@ UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+PHONE_NUMBER = re.compile(r"^\+[0-9]{4,15}$")
+
+
 def safe_cell(value: object) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula."""
+    """A cell a spreadsheet will show as text, never run as a formula.
+
+    An E.164 phone number (+ and digits only) cannot run and stays as it is.
+    """
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    if text.startswith(FORMULA_START) and not PHONE_NUMBER.match(text):
+        return "'" + text
+    return text
 
 
 def _csv_line(values: Iterable[object]) -> str:
