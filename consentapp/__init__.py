@@ -73,9 +73,10 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import public, staff, subscriptions
+    from consentapp import public, rights, staff, subscriptions
 
     app.register_blueprint(public.bp)
+    app.register_blueprint(rights.bp)
     app.register_blueprint(subscriptions.bp)
     app.register_blueprint(staff.bp, url_prefix="/staff")
 

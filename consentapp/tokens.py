@@ -29,6 +29,8 @@ class Purpose(enum.StrEnum):
     PREFERENCES = "preferences"
     PREFERENCES_REQUEST = "preferences-request"
     EMAIL_CHANGE = "email-change"
+    IDENTITY = "identity-check"
+    EXPORT = "data-export"
 
 
 # None: the link does not expire (it dies with the address or the contact).
@@ -38,6 +40,8 @@ LIFETIMES: dict[Purpose, timedelta | None] = {
     Purpose.PREFERENCES: None,
     Purpose.PREFERENCES_REQUEST: timedelta(days=1),
     Purpose.EMAIL_CHANGE: timedelta(days=1),
+    Purpose.IDENTITY: timedelta(days=1),
+    Purpose.EXPORT: timedelta(hours=1),
 }
 
 ADDRESS_HASH_LENGTH = 24
@@ -89,14 +93,16 @@ def address_hash(email: str, key: str | None = None) -> str:
     return digest[:ADDRESS_HASH_LENGTH]
 
 
-def address_matches(email: str, expected: str) -> bool:
+def address_matches(email: str | None, expected: str) -> bool:
     """Whether `expected` is this address's hash under the current or an older key."""
+    if not email:
+        return False
     return any(hmac.compare_digest(address_hash(email, key), expected) for key in _keys())
 
 
 def make_token(purpose: Purpose, contact: Contact, **extra: Any) -> str:
     """Sign a link for `contact`; `extra` adds purpose-specific fields."""
-    payload = {"c": contact.public_id, "h": address_hash(contact.email), **extra}
+    payload = {"c": contact.public_id, "h": address_hash(contact.email or ""), **extra}
     return str(_serializer(purpose).dumps(payload))
 
 

@@ -196,6 +196,30 @@ def _release(rows: list[OutboundEmail]) -> None:
 TEMPORARY_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
 
 
+def _deliver_one(
+    connection: TimeoutConnection, row: OutboundEmail, now: datetime, report: DeliveryReport
+) -> bool:
+    """Send one row (or cancel it); True when the connection is gone for the rest."""
+    if row.requires_subscription and not consent_still_given(row):
+        _cancel(row)
+        report.cancelled += 1
+        return False
+    try:
+        connection.send(build_message(row))
+    except TEMPORARY_ERRORS as exc:
+        permanent = _classify(exc)
+        _record_failure(row, exc, now, permanent=permanent)
+        report.errors.append(_describe(exc))
+        if permanent:
+            report.failed += 1
+            return False
+        report.retrying += 1
+        return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
+    _record_success(row)
+    report.sent += 1
+    return False
+
+
 def deliver_due(now: datetime | None = None, limit: int | None = None) -> DeliveryReport:
     """One delivery pass over the due outbox rows, on one reused SMTP connection."""
     now = now or utcnow()
@@ -219,29 +243,15 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
 
     try:
         for index, row in enumerate(rows):
-            if row.requires_subscription and not consent_still_given(row):
-                _cancel(row)
-                report.cancelled += 1
-                db.session.commit()
-                continue
-            try:
-                connection.send(build_message(row))
-            except TEMPORARY_ERRORS as exc:
-                permanent = _classify(exc)
-                _record_failure(row, exc, now, permanent=permanent)
-                report.errors.append(_describe(exc))
-                if permanent:
-                    report.failed += 1
-                else:
-                    report.retrying += 1
-                    if isinstance(exc, smtplib.SMTPServerDisconnected | OSError):
-                        _release(rows[index + 1 :])
-                        db.session.commit()
-                        break
-            else:
-                _record_success(row)
-                report.sent += 1
+            connection_lost = _deliver_one(connection, row, now, report)
+            if row.delete_after_send and row.status != OutboundStatus.PENDING.value:
+                # The last mail to an erased person: nothing of it stays behind.
+                db.session.delete(row)
+            if connection_lost:
+                _release(rows[index + 1 :])
             db.session.commit()
+            if connection_lost:
+                break
     finally:
         connection.close()
     return report

@@ -45,6 +45,7 @@ def queue_email(
     headers: dict[str, str] | None = None,
     requires_subscription: bool = False,
     topic_id: int | None = None,
+    delete_after_send: bool = False,
 ) -> OutboundEmail:
     """Render a mail and add it to the outbox; the caller commits it with its change.
 
@@ -58,6 +59,7 @@ def queue_email(
         contact_id=contact_id,
         requires_subscription=requires_subscription,
         topic_id=topic_id,
+        delete_after_send=delete_after_send,
         to_address=_check_header(to),
         subject=_check_header(rendered.subject),
         body_text=rendered.text,

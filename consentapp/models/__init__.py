@@ -13,12 +13,24 @@ from consentapp.models.consent import (
 )
 from consentapp.models.contact import Contact, Inquiry, InquiryNote, InquiryStatus
 from consentapp.models.outbox import OutboundEmail, OutboundStatus
+from consentapp.models.rights import (
+    OPEN_REQUEST_STATUSES,
+    DataRequest,
+    Disclosure,
+    DisclosureKind,
+    DisclosureSubject,
+    FollowUpTask,
+    ProcessingActivity,
+    RequestKind,
+    RequestStatus,
+)
 from consentapp.models.staff import DashboardSnapshot, Role, Setting, StaffUser
 from consentapp.models.suppression import Suppression
 from consentapp.models.topics import Subscription, SubscriptionStatus, Topic
 
 __all__ = [
     "GENESIS_HASH",
+    "OPEN_REQUEST_STATUSES",
     "AuditEntry",
     "AuditHead",
     "Base",
@@ -28,6 +40,11 @@ __all__ = [
     "ConsentPurpose",
     "Contact",
     "DashboardSnapshot",
+    "DataRequest",
+    "Disclosure",
+    "DisclosureKind",
+    "DisclosureSubject",
+    "FollowUpTask",
     "ImmutableRowError",
     "Inquiry",
     "InquiryNote",
@@ -35,6 +52,9 @@ __all__ = [
     "OutboundEmail",
     "OutboundStatus",
     "PrivacyNotice",
+    "ProcessingActivity",
+    "RequestKind",
+    "RequestStatus",
     "Role",
     "Setting",
     "StaffUser",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +24,8 @@ class Contact(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
-    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    # Empty only for a contact erased under a legal hold (its invoicing data kept).
+    email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200), default="")
     company: Mapped[str] = mapped_column(sa.String(200), default="")
     address: Mapped[str] = mapped_column(sa.String(500), default="")
@@ -38,12 +39,23 @@ class Contact(Base):
     pending_email: Mapped[str | None] = mapped_column(sa.String(254))
     pending_email_requested_at: Mapped[datetime | None]
     source_channel: Mapped[str] = mapped_column(sa.String(32))
+    # Invoicing (P8): the last invoice date decides how long accounting law holds data.
+    last_invoice_on: Mapped[date | None]
+    legal_hold_until: Mapped[date | None]
+    erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     inquiries: Mapped[list[Inquiry]] = relationship(
         back_populates="contact", order_by="Inquiry.created_at"
     )
+
+    @property
+    def mail_address(self) -> str:
+        """The address to write to; an erased contact under legal hold has none."""
+        if not self.email:
+            raise LookupError("this contact was erased: there is no address to write to")
+        return self.email
 
     def __repr__(self) -> str:
         return f"<Contact {self.public_id}>"

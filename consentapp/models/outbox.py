@@ -45,6 +45,8 @@ class OutboundEmail(Base):
     )
     requires_subscription: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     topic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("topics.id"))
+    # The last mail to an erased person: removed as soon as the server accepted it.
+    delete_after_send: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     to_address: Mapped[str] = mapped_column(sa.String(254), index=True)
     subject: Mapped[str] = mapped_column(sa.String(300))
     body_text: Mapped[str] = mapped_column(sa.Text)

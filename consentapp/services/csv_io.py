@@ -443,7 +443,7 @@ def _import_row(
         report.confirmed += 1
         return
     request_in_transaction(
-        email=contact.email,
+        email=contact.mail_address,
         name=contact.name,
         topic_slugs=[topic.slug for topic in topics],
         language=contact.language,

@@ -145,5 +145,6 @@ def _queue_inquiry_mails(inquiry: Inquiry, email: str, language: str) -> None:
         language=config["BABEL_DEFAULT_LOCALE"],
         subject=_l("New contact-form message from %(name)s", name=inquiry.submitted["name"]),
         context={"inquiry": inquiry, "submitted": inquiry.submitted},
+        contact_id=inquiry.contact_id,
         headers={"Reply-To": email},
     )

@@ -64,13 +64,13 @@ def send_preferences_link(email: str, language: str) -> None:
     if contact is None:
         render_mail("preferences_link", language, subject, preferences_url="", valid_hours=24)
         return
-    if recent_mail_count(contact.email, "preferences_link", timedelta(hours=1)) >= (
+    if recent_mail_count(contact.mail_address, "preferences_link", timedelta(hours=1)) >= (
         LINK_MAILS_PER_HOUR
     ):
         return
     token = make_token(Purpose.PREFERENCES_REQUEST, contact)
     queue_email(
-        to=contact.email,
+        to=contact.mail_address,
         template="preferences_link",
         language=language,
         subject=subject,
@@ -179,7 +179,7 @@ def request_email_change(contact: Contact, new_email: str, language: str) -> Non
         contact_id=contact.id,
     )
     queue_email(
-        to=contact.email,
+        to=contact.mail_address,
         template="email_change_notice",
         language=language,
         subject=_l("A change of your e-mail address was requested"),

@@ -204,13 +204,13 @@ def request_in_transaction(
             evidence=evidence,
             details={"topics": [t.slug for t in topics], "language": language},
         )
-    if not send_mail or not _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
+    if not send_mail or not _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
         return
     if to_confirm:
         _queue_confirmation(contact, to_confirm, language)
     else:
         queue_email(
-            to=contact.email,
+            to=contact.mail_address,
             template="subscribe_already",
             language=language,
             subject=_l("You are already subscribed"),
@@ -243,7 +243,7 @@ def request_subscription(
 def _queue_confirmation(contact: Contact, topics: list[Topic], language: str) -> None:
     token = make_token(Purpose.CONFIRM, contact, t=[topic.slug for topic in topics], l=language)
     queue_email(
-        to=contact.email,
+        to=contact.mail_address,
         template="subscribe_confirm",
         language=language,
         subject=_l("Please confirm your subscription"),
@@ -269,7 +269,7 @@ def resend_confirmation(payload: dict[str, object]) -> None:
         if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
     ]
     language = str(payload.get("l") or contact.language)
-    if pending and _link_mails_allowed(contact.email, CONFIRMATION_KINDS):
+    if pending and _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
         _queue_confirmation(contact, pending, language)
         db.session.commit()
 
@@ -308,7 +308,7 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
         "link_signed_at": token.issued_at.isoformat(),
         "via": "confirmation link",
     }
-    if lift_suppression(contact.email):
+    if lift_suppression(contact.mail_address):
         # The person's own new opt-in is new consent: it ends an earlier suppression.
         details["suppression_lifted"] = True
     for sub in pending:
@@ -331,7 +331,7 @@ def _queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None
     """The welcome mail carries the one-click unsubscribe headers, like a newsletter."""
     unsubscribe = make_unsubscribe_url(contact)
     queue_email(
-        to=contact.email,
+        to=contact.mail_address,
         template="welcome",
         language=language,
         subject=_l("Welcome: your subscription is confirmed"),

@@ -1,0 +1,165 @@
+"""Erasure: remove a person's data from every table that holds it (P10, DESIGN).
+
+What stays: the consent ledger and the audit log keep their rows under the
+contact's random public id (client addresses, user agents, evidence text and audit
+details blanked); a keyed hash of the address goes on the suppression list; what
+accounting law requires stays under a legal hold, and nothing else of that contact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from consentapp.extensions import db
+from consentapp.models import (
+    AuditEntry,
+    ConsentEvent,
+    Contact,
+    DataRequest,
+    DisclosureSubject,
+    FollowUpTask,
+    Inquiry,
+    InquiryNote,
+    OutboundEmail,
+    StaffUser,
+    Subscription,
+    utcnow,
+)
+from consentapp.models.contact import search_key
+from consentapp.services import audit
+from consentapp.services.suppression import address_hmac, suppress
+
+# Belgian law: accounting books 7 years, tax documents (invoices) 10 years.
+BOOKS_YEARS = 7
+TAX_DOCUMENTS_YEARS = 10
+HELD_FIELDS = ("name", "company", "address")
+
+
+@dataclass(frozen=True)
+class ErasureResult:
+    """What an erasure did."""
+
+    subject_id: str
+    held_until: date | None
+    kept_fields: tuple[str, ...]
+    follow_ups: int
+
+
+def add_years(day: date, years: int) -> date:
+    """The same calendar day `years` later (28 February for a 29 February)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def legal_hold_until(contact: Contact, today: date | None = None) -> date | None:
+    """Until when invoicing data must be kept, if the contact was invoiced recently enough."""
+    if contact.last_invoice_on is None:
+        return None
+    until = add_years(contact.last_invoice_on, TAX_DOCUMENTS_YEARS)
+    return until if until > (today or utcnow().date()) else None
+
+
+def erase_person(
+    contact: Contact, actor: StaffUser | None = None, reason: str = ""
+) -> ErasureResult:
+    """Remove everything about `contact` except what a legal hold keeps. No commit.
+
+    Recipients of disclosures about the person each get a follow-up task (art. 19).
+    """
+    subject = contact.public_id
+    email = contact.email or ""
+    now = utcnow()
+
+    disclosure_ids = set(
+        db.session.scalars(
+            sa.select(DisclosureSubject.disclosure_id).where(
+                DisclosureSubject.subject_id == subject
+            )
+        )
+    )
+    for disclosure_id in sorted(disclosure_ids):
+        db.session.add(
+            FollowUpTask(disclosure_id=disclosure_id, subject_id=subject, reason="erasure")
+        )
+
+    inquiry_ids = list(
+        db.session.scalars(sa.select(Inquiry.public_id).where(Inquiry.contact_id == contact.id))
+    )
+    redacted = sa.or_(
+        sa.and_(AuditEntry.target_type == "contact", AuditEntry.target_id == subject),
+        sa.and_(AuditEntry.target_type == "inquiry", AuditEntry.target_id.in_(inquiry_ids)),
+    )
+    db.session.execute(
+        sa.update(AuditEntry).where(redacted).values(details=None, redacted_at=now),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.execute(
+        sa.delete(InquiryNote).where(
+            InquiryNote.inquiry_id.in_(
+                sa.select(Inquiry.id).where(Inquiry.contact_id == contact.id)
+            )
+        )
+    )
+    db.session.execute(sa.delete(Inquiry).where(Inquiry.contact_id == contact.id))
+    db.session.execute(sa.delete(Subscription).where(Subscription.contact_id == contact.id))
+
+    addresses = [address for address in (email, contact.pending_email) if address]
+    mails = sa.or_(
+        OutboundEmail.contact_id == contact.id,
+        OutboundEmail.to_address.in_(addresses),
+        *(OutboundEmail.body_text.contains(address) for address in addresses),
+    )
+    db.session.execute(
+        sa.delete(OutboundEmail).where(mails), execution_options={"synchronize_session": False}
+    )
+
+    db.session.execute(
+        sa.update(ConsentEvent)
+        .where(ConsentEvent.subject_id == subject)
+        .values(client_address=None, user_agent=None, evidence=None),
+        execution_options={"synchronize_session": False},
+    )
+    if email:
+        hashes = [address_hmac(email)]
+        db.session.execute(
+            sa.update(DataRequest)
+            .where(sa.or_(DataRequest.subject_id == subject, DataRequest.address_hmac.in_(hashes)))
+            .values(email=None, subject_id=subject),
+            execution_options={"synchronize_session": False},
+        )
+        suppress(email, "erasure")
+
+    held_until = legal_hold_until(contact)
+    if held_until:
+        contact.email = None
+        contact.pending_email = None
+        contact.pending_email_requested_at = None
+        contact.phone = ""
+        contact.fax = ""
+        contact.legal_hold_until = held_until
+        contact.erased_at = now
+        contact.search_text = search_key(contact.name, "", contact.company)
+    else:
+        db.session.delete(contact)
+    audit.record(
+        "person.erased",
+        target_type="contact",
+        target_id=subject,
+        details={
+            "held_until": held_until.isoformat() if held_until else None,
+            "follow_ups": len(disclosure_ids),
+            "reason": reason,
+        },
+        actor=actor,
+    )
+    return ErasureResult(
+        subject_id=subject,
+        held_until=held_until,
+        kept_fields=HELD_FIELDS if held_until else (),
+        follow_ups=len(disclosure_ids),
+    )
