@@ -68,11 +68,16 @@ def seed_notice() -> bool:
 @click.command("seed")
 @with_appcontext
 def seed_command() -> None:
-    """Add what a first run needs (topics, first privacy notice). Safe to run again."""
+    """Add what a first run needs (topics, first privacy notice, record of processing).
+    Safe to run again."""
+    from consentapp.services.register import seed_register
+
     topics_added = seed_topics()
     notice_added = seed_notice()
+    activities_added = seed_register()
     db.session.commit()
     click.echo(f"Topics added: {topics_added}.")
+    click.echo(f"Processing activities added: {activities_added}.")
     click.echo(
         "Privacy notice version 1 published."
         if notice_added

@@ -23,6 +23,7 @@ from consentapp import create_app
 from consentapp.cli import seed_notice, seed_topics
 from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
+from consentapp.services.register import seed_register
 from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
 
 POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
@@ -135,6 +136,7 @@ def app(database_url: str, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[
         limiter.reset()
         seed_topics()
         seed_notice()
+        seed_register()
         db.session.commit()
     yield application
     with application.app_context():

@@ -40,7 +40,7 @@ from consentapp.services.subscriptions import (
 )
 from consentapp.services.suppression import check_not_suppressed
 
-EDITABLE = ("email", "name", "company", "address", "phone", "fax", "language")
+EDITABLE = ("email", "name", "company", "address", "phone", "fax", "language", "last_invoice_on")
 SORTS = {
     "name": Contact.name,
     "email": Contact.email,
@@ -151,6 +151,22 @@ def open_contact(public_id: str, actor: StaffUser) -> ContactRecord | None:
     )
 
 
+def _checked_value(contact: Contact, field: str, raw: str) -> object:
+    """A field's new value, normalised; a new address must be free and not suppressed."""
+    if field == "last_invoice_on":
+        return date.fromisoformat(raw) if raw else None
+    if field in ("phone", "fax"):
+        return normalise_phone(raw)
+    if field == "email":
+        value = normalise_email(raw)
+        if value != contact.email:
+            if find_contact(value) is not None:
+                raise AddressTaken(value)
+            check_not_suppressed(value)
+        return value
+    return raw
+
+
 def rectify_by_staff(
     contact: Contact, changes: Mapping[str, str], reason: str, actor: StaffUser
 ) -> list[str]:
@@ -163,15 +179,7 @@ def rectify_by_staff(
     for field in EDITABLE:
         if field not in changes:
             continue
-        value = changes[field].strip()
-        if field == "email":
-            value = normalise_email(value)
-            if value != contact.email:
-                if find_contact(value) is not None:
-                    raise AddressTaken(value)
-                check_not_suppressed(value)
-        elif field in ("phone", "fax"):
-            value = normalise_phone(value)
+        value = _checked_value(contact, field, changes[field].strip())
         if getattr(contact, field) != value:
             setattr(contact, field, value)
             changed.append(field)

@@ -92,7 +92,7 @@ def safe_cell(value: object) -> str:
     return text
 
 
-def _csv_line(values: Iterable[object]) -> str:
+def csv_line(values: Iterable[object]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer).writerow([safe_cell(value) for value in values])
     return buffer.getvalue()
@@ -112,7 +112,7 @@ def _export_filter(topic: str, status: str) -> sa.ColumnElement[bool] | None:
 def export_contacts(fields: Sequence[str], topic: str = "", status: str = "") -> Iterator[str]:
     """CSV lines, header first, fetched in batches by id so memory stays flat."""
     chosen = [name for name in EXPORT_FIELDS if name in fields]
-    yield _csv_line(chosen)
+    yield csv_line(chosen)
     condition = _export_filter(topic, status)
     last_id = 0
     while True:
@@ -134,7 +134,7 @@ def export_contacts(fields: Sequence[str], topic: str = "", status: str = "") ->
                     row.append(contact.created_at.isoformat(timespec="seconds"))
                 else:
                     row.append(getattr(contact, name))
-            yield _csv_line(row)
+            yield csv_line(row)
         last_id = batch[-1].id
         db.session.expunge_all()
 

@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 from consentapp.extensions import db
 from consentapp.models import (
+    OPEN_REQUEST_STATUSES,
     ConsentAction,
     ConsentEvent,
     ConsentPurpose,
     Contact,
     DashboardSnapshot,
+    DataRequest,
     Inquiry,
     InquiryStatus,
     Subscription,
@@ -180,3 +182,28 @@ def snapshot_numbers(max_age: timedelta) -> tuple[DashboardNumbers, datetime]:
         numbers = refresh_snapshot()
         return numbers, utcnow()
     return _from_json(row.data), row.computed_at
+
+
+@dataclass(frozen=True)
+class RequestsSummary:
+    """Open data-subject requests: how many, how many late, the nearest deadline."""
+
+    open: int
+    overdue: int
+    due_soon: int
+    nearest_due: datetime | None
+
+
+def open_requests_summary(now: datetime | None = None) -> RequestsSummary:
+    """Counted live: requests are few, and a deadline must never look better than it is."""
+    now = now or utcnow()
+    rows = db.session.execute(
+        sa.select(DataRequest.due_at).where(DataRequest.status.in_(OPEN_REQUEST_STATUSES))
+    ).scalars()
+    due = sorted(rows)
+    return RequestsSummary(
+        open=len(due),
+        overdue=sum(1 for d in due if d < now),
+        due_soon=sum(1 for d in due if now <= d < now + timedelta(days=7)),
+        nearest_due=due[0] if due else None,
+    )

@@ -63,5 +63,7 @@ from consentapp.staff import (  # noqa: E402,F401
     contacts,
     dashboard,
     inquiries,
+    registers,
+    requests,
     users,
 )

@@ -47,6 +47,7 @@ from consentapp.services.csv_io import (
     run_import,
     store_upload,
 )
+from consentapp.services.disclosures import disclosures_about
 from consentapp.services.subscriptions import active_topics
 from consentapp.services.suppression import Suppressed
 from consentapp.staff import bp
@@ -117,6 +118,7 @@ def contact(public_id: str) -> str:
         record=record,
         topics=active_topics(),
         button=ButtonForm(),
+        disclosures=disclosures_about(record.contact.public_id),
     )
 
 
@@ -129,7 +131,7 @@ def edit_contact(public_id: str) -> View:
         form.reason.data = ""
         return render_template("staff/contact_edit.html", form=form, contact=person)
     if form.validate():
-        changes = {name: getattr(form, name).data or "" for name in EDITABLE}
+        changes = {name: _as_text(getattr(form, name).data) for name in EDITABLE}
         try:
             changed = rectify_by_staff(person, changes, form.reason.data or "", _actor())
         except AddressTaken:
@@ -147,6 +149,13 @@ def edit_contact(public_id: str) -> View:
             )
             return redirect(url_for("staff.contact", public_id=person.public_id))
     return render_template("staff/contact_edit.html", form=form, contact=person), 400
+
+
+def _as_text(value: object) -> str:
+    """Form values as the service takes them: dates in ISO form, nothing as ''."""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value or "")
 
 
 @bp.post("/contacts/<public_id>/unsubscribe")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import current_app, render_template
 
-from consentapp.services.dashboard import snapshot_numbers
+from consentapp.services.dashboard import open_requests_summary, snapshot_numbers
 from consentapp.staff import bp
 from consentapp.staff.charts import weekly_chart
 
@@ -18,6 +18,7 @@ def home() -> str:
     numbers, computed_at = snapshot_numbers(max_age)
     return render_template(
         "staff/home.html",
+        requests=open_requests_summary(),
         numbers=numbers,
         computed_at=computed_at,
         chart=weekly_chart(numbers.weeks),

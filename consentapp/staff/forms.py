@@ -99,6 +99,10 @@ class ContactEditForm(FlaskForm):
     phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
     fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
     language = SelectField(_l("Language"), choices=language_choices())
+    last_invoice_on = DateField(
+        _l("Last invoice (accounting law keeps invoicing data 10 years after it)"),
+        validators=[Optional()],
+    )
     reason = StringField(
         _l("Reason for the change"), validators=[DataRequired(), Length(max=300), single_line]
     )
@@ -199,3 +203,100 @@ class ImportMappingForm(FlaskForm):
     agreement_covers_newsletters = BooleanField(
         _l("Rows whose channel is a signed agreement: it contains the newsletter consent")
     )
+
+
+class RequestLogForm(FlaskForm):
+    """A request that came by e-mail, phone or letter (P12)."""
+
+    kind = SelectField(_l("Request"), choices=[])
+    channel = SelectField(_l("Came by"), choices=[])
+    email = EmailField(
+        _l("E-mail address it concerns"),
+        validators=[InputRequired(), Length(max=254), valid_email],
+    )
+    language = SelectField(_l("Language for our answer"), choices=language_choices())
+    verification = StringField(
+        _l("How the identity was checked"),
+        validators=[Optional(), Length(max=250), single_line],
+    )
+
+
+class VerifyForm(FlaskForm):
+    """A staff identity check (P13)."""
+
+    verification = StringField(
+        _l("How the identity was checked"),
+        validators=[DataRequired(), Length(max=250), single_line],
+    )
+
+
+class ExtendForm(FlaskForm):
+    """Art. 12(3): one or two more months, with a reason."""
+
+    months = SelectField(_l("Extend by"), choices=[])
+    reason = StringField(
+        _l("Reason for the extension"), validators=[DataRequired(), Length(max=500), single_line]
+    )
+
+
+class DenyForm(FlaskForm):
+    """A refusal with its reasons."""
+
+    reason = TextAreaField(
+        _l("Reasons (sent to the person)"), validators=[DataRequired(), Length(max=1000), free_text]
+    )
+
+
+class DisclosureForm(FlaskForm):
+    """A sharing with a partner or an authority (P3, P4)."""
+
+    kind = SelectField(_l("Recipient is"), choices=[])
+    recipient = StringField(
+        _l("Recipient"), validators=[DataRequired(), Length(max=300), single_line]
+    )
+    legal_basis = StringField(
+        _l("Legal basis or reason"), validators=[DataRequired(), Length(max=500), single_line]
+    )
+    reference = StringField(
+        _l("Reference (case or request number)"),
+        validators=[Optional(), Length(max=200), single_line],
+    )
+    categories = MultiCheckboxField(
+        _l("Data disclosed"), choices=[], validate_choice=True, validators=[InputRequired()]
+    )
+    addresses = TextAreaField(
+        _l("E-mail addresses of the people concerned (one per line)"),
+        validators=[DataRequired(), Length(max=20000)],
+    )
+    disclosed_on = DateField(_l("Date"), validators=[InputRequired()])
+    approved_by = SelectField(_l("Approved by (admin)"), choices=[])
+    withhold_from_subject = BooleanField(
+        _l("A legal basis forbids telling the people concerned (not in their export)")
+    )
+
+
+class ActivityForm(FlaskForm):
+    """One entry of the record of processing activities."""
+
+    name = StringField(_l("Activity"), validators=[DataRequired(), Length(max=200), single_line])
+    purposes = TextAreaField(_l("Purposes"), validators=[DataRequired(), Length(max=5000)])
+    legal_basis = TextAreaField(_l("Legal basis"), validators=[Optional(), Length(max=5000)])
+    data_categories = TextAreaField(
+        _l("Categories of data"), validators=[DataRequired(), Length(max=5000)]
+    )
+    subject_categories = TextAreaField(
+        _l("Categories of people"), validators=[DataRequired(), Length(max=5000)]
+    )
+    recipients = TextAreaField(_l("Recipients"), validators=[DataRequired(), Length(max=5000)])
+    transfers = TextAreaField(
+        _l("Transfers outside the EEA"), validators=[DataRequired(), Length(max=5000)]
+    )
+    retention = TextAreaField(_l("Retention"), validators=[DataRequired(), Length(max=5000)])
+    security = TextAreaField(_l("Security measures"), validators=[DataRequired(), Length(max=5000)])
+
+
+class NoticeForm(FlaskForm):
+    """A new version of the privacy notice, in both languages (Markdown, # Title first)."""
+
+    text_nl = TextAreaField(_l("Dutch text"), validators=[DataRequired(), Length(max=100_000)])
+    text_en = TextAreaField(_l("English text"), validators=[DataRequired(), Length(max=100_000)])

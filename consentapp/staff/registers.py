@@ -1,0 +1,231 @@
+"""The disclosure register, the record of processing, and privacy-notice versions."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.extensions import db
+from consentapp.form_fields import choices
+from consentapp.i18n import current_language
+from consentapp.models import (
+    Disclosure,
+    DisclosureKind,
+    ProcessingActivity,
+    Role,
+    StaffUser,
+)
+from consentapp.notice_render import render_markdown
+from consentapp.services import audit, notices
+from consentapp.services import disclosures as disclosure_service
+from consentapp.services import register as register_service
+from consentapp.staff import bp
+from consentapp.staff.access import admin_required
+from consentapp.staff.forms import ActivityForm, DisclosureForm, NoticeForm
+
+View = str | BaseResponse | tuple[str, int]
+
+
+def _actor() -> StaffUser:
+    user: StaffUser = current_user._get_current_object()
+    return user
+
+
+# Disclosures -------------------------------------------------------------------------
+
+
+def _disclosure_form() -> DisclosureForm:
+    form = DisclosureForm()
+    form.kind.choices = choices((k.value, k.value) for k in DisclosureKind)
+    form.categories.choices = choices((c, c) for c in disclosure_service.DATA_CATEGORIES)
+    admins = db.session.scalars(
+        sa.select(StaffUser)
+        .where(StaffUser.role == Role.ADMIN.value, StaffUser.active.is_(True))
+        .order_by(StaffUser.email)
+    )
+    form.approved_by.choices = choices((str(a.id), a.label) for a in admins)
+    return form
+
+
+@bp.get("/disclosures")
+def disclosures() -> str:
+    """Every disclosure, newest first."""
+    rows = db.session.scalars(
+        sa.select(Disclosure).order_by(Disclosure.disclosed_on.desc(), Disclosure.id.desc())
+    ).all()
+    staff = {u.id: u for u in db.session.scalars(sa.select(StaffUser))}
+    return render_template("staff/disclosures.html", rows=rows, staff=staff)
+
+
+@bp.route("/disclosures/new", methods=["GET", "POST"])
+def new_disclosure() -> View:
+    """Record a disclosure to a partner, an authority or a dispute-resolution body."""
+    form = _disclosure_form()
+    if request.method == "GET":
+        form.disclosed_on.data = date.today()
+        form.addresses.data = request.args.get("email", "")[:254]
+        return render_template("staff/disclosure_new.html", form=form)
+    if form.validate():
+        approver = db.session.get(StaffUser, int(form.approved_by.data or 0))
+        lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]
+        try:
+            if approver is None:
+                raise disclosure_service.DisclosureError(
+                    "a disclosure must be approved by an admin"
+                )
+            _recorded, unknown = disclosure_service.record_disclosure(
+                disclosure_service.DisclosureInput(
+                    kind=form.kind.data or "",
+                    recipient=form.recipient.data or "",
+                    legal_basis=form.legal_basis.data or "",
+                    reference=form.reference.data or "",
+                    categories=list(form.categories.data or []),
+                    addresses=lines,
+                    disclosed_on=form.disclosed_on.data or date.today(),
+                    approved_by=approver,
+                    withhold_from_subject=bool(form.withhold_from_subject.data),
+                ),
+                _actor(),
+            )
+        except disclosure_service.DisclosureError as exc:
+            form.addresses.errors = [str(exc)]
+        else:
+            flash(_("The disclosure is recorded."), "success")
+            if unknown:
+                flash(_("No contact for: %(addresses)s", addresses=", ".join(unknown)), "info")
+            return redirect(url_for("staff.disclosures"))
+    return render_template("staff/disclosure_new.html", form=form), 400
+
+
+@bp.get("/disclosures.csv")
+def disclosures_csv() -> Response:
+    """The register as CSV (audited)."""
+    audit.record("disclosures.export", actor=_actor())
+    db.session.commit()
+    return Response(
+        "".join(disclosure_service.register_csv()),
+        mimetype="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="disclosures.csv"'},
+    )
+
+
+# Record of processing -----------------------------------------------------------------
+
+
+@bp.get("/register")
+def register() -> str:
+    """The record of processing activities (art. 30)."""
+    return render_template("staff/register.html", activities=register_service.activities())
+
+
+@bp.get("/register.<fmt>")
+def register_export(fmt: str) -> Response:
+    """The record as Markdown or CSV."""
+    if fmt == "md":
+        body = register_service.register_markdown(current_app.config["ORG_NAME"])
+        mimetype = "text/markdown"
+    elif fmt == "csv":
+        body = "".join(register_service.register_csv())
+        mimetype = "text/csv"
+    else:
+        abort(404)
+    return Response(
+        body,
+        mimetype=mimetype,
+        headers={"Content-Disposition": f'attachment; filename="register.{fmt}"'},
+    )
+
+
+@bp.route("/register/<int:activity_id>", methods=["GET", "POST"])
+@admin_required
+def edit_activity(activity_id: int) -> View:
+    """Admins keep the record up to date."""
+    activity = db.session.get(ProcessingActivity, activity_id)
+    if activity is None:
+        abort(404)
+    form = ActivityForm(obj=activity if request.method == "GET" else None)
+    if request.method == "POST":
+        if form.validate():
+            register_service.update_activity(
+                activity,
+                {name: getattr(form, name).data or "" for name in ProcessingActivity.FIELDS},
+                _actor(),
+            )
+            flash(_("Saved."), "success")
+            return redirect(url_for("staff.register"))
+        return render_template("staff/activity_edit.html", form=form, activity=activity), 400
+    return render_template("staff/activity_edit.html", form=form, activity=activity)
+
+
+# Privacy notice versions ---------------------------------------------------------------
+
+
+def _diff(old: str, new: str) -> list[tuple[str, str]]:
+    """Changed lines as (kind, text): kind is 'add', 'del' or 'same'."""
+    lines = []
+    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
+        code, text = line[:2], line[2:]
+        if code == "? ":
+            continue
+        lines.append(({"+ ": "add", "- ": "del"}.get(code, "same"), text))
+    return lines
+
+
+@bp.route("/notices", methods=["GET", "POST"])
+@admin_required
+def notices_view() -> View:
+    """Publish a new version of the privacy notice: edit, preview with a diff, publish."""
+    current = {lang: notices.current_notice(lang) for lang in ("nl", "en")}
+    form = NoticeForm()
+    if request.method == "GET":
+        form.text_nl.data = current["nl"].text
+        form.text_en.data = current["en"].text
+    versions = notices.all_versions(current_language())
+    if request.method == "GET" or not form.validate():
+        status = 200 if request.method == "GET" else 400
+        return render_template(
+            "staff/notices.html", form=form, versions=versions, preview=None
+        ), status
+    texts = {
+        "nl": (form.text_nl.data or "").strip() + "\n",
+        "en": (form.text_en.data or "").strip() + "\n",
+    }
+    for language, text in texts.items():
+        if not text.startswith("# "):
+            getattr(form, f"text_{language}").errors = [
+                _("The first line must be the title: # Title")
+            ]
+    if form.errors:
+        return render_template(
+            "staff/notices.html", form=form, versions=versions, preview=None
+        ), 400
+    if texts["nl"] == current["nl"].text and texts["en"] == current["en"].text:
+        flash(_("Nothing changed: there is no new version to publish."), "info")
+        return redirect(url_for("staff.notices_view"))
+    if request.form.get("publish") != "1":
+        preview = {
+            lang: {"html": render_markdown(text), "diff": _diff(current[lang].text, text)}
+            for lang, text in texts.items()
+        }
+        return render_template("staff/notices.html", form=form, versions=versions, preview=preview)
+    rows = notices.publish_notice(
+        {lang: (text.partition("\n")[0].lstrip("# ").strip(), text) for lang, text in texts.items()}
+    )
+    audit.record(
+        "notice.publish",
+        target_type="notice",
+        target_id=str(rows[0].version),
+        details={"sha256": {row.language: row.sha256 for row in rows}},
+        actor=_actor(),
+    )
+    db.session.commit()
+    flash(
+        _("Version %(version)s is published and in force now.", version=rows[0].version), "success"
+    )
+    return redirect(url_for("staff.notices_view"))
