@@ -1,0 +1,336 @@
+"""`/my-data`: requests, the identity check, the export, objection and complete erasure."""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import subprocess
+import time
+from datetime import date
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from consentapp.extensions import db
+from consentapp.models import (
+    ConsentEvent,
+    Contact,
+    DataRequest,
+    OutboundEmail,
+    Subscription,
+    Suppression,
+)
+from tests.helpers import csrf_token, deliver, link_in, post_form, text_of, without_csrf
+from tests.services import SMTPServer, find_postgres_bindir
+from tests.test_contact import VALID
+from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
+
+EMAIL = "els.janssens@example.be"
+
+
+def ask(client: FlaskClient, kind: str, email: str = EMAIL) -> int:
+    return post_form(client, "/my-data", {"email": email, "kind": kind}).status_code
+
+
+def verification_path(app: Flask, smtp_server: SMTPServer, email: str = EMAIL) -> str:
+    deliver(app)
+    mails = [m for m in smtp_server.to(email) if "/my-data/verify/" in text_of(m)]
+    assert mails, [m["Subject"] for m in smtp_server.to(email)]
+    return link_in(mails[-1], "/my-data/verify/")
+
+
+def press(client: FlaskClient, path: str) -> tuple[int, str]:
+    response = client.post(path, data={"csrf_token": csrf_token(client, path)})
+    return response.status_code, response.get_data(as_text=True)
+
+
+@pytest.fixture
+def known(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
+    """A person who wrote through the contact form and subscribed to a newsletter."""
+    post_form(client, "/contact", {**VALID, "subscribe": "y", "topics": ["service-news"]})
+    confirm(client, confirmation_link(app, smtp_server, EMAIL))
+    deliver(app)
+    smtp_server.handler.clear()
+
+
+def test_unknown_address_is_told_we_hold_nothing(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    assert ask(client, "access", "nobody@example.be") == 200
+    deliver(app)
+    [mail] = smtp_server.to("nobody@example.be")
+    assert "/my-data/verify/" not in text_of(mail)
+    with app.app_context():
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None
+        assert request.status == "done" and request.email is None
+
+
+def test_answer_is_the_same_for_known_and_unknown_addresses(app: Flask, known: None) -> None:
+    def answer(email: str) -> tuple[int, str]:
+        response = post_form(app.test_client(), "/my-data", {"email": email, "kind": "erasure"})
+        return response.status_code, without_csrf(response.get_data(as_text=True))
+
+    assert answer(EMAIL) == answer("nobody@example.be")
+
+
+def test_nothing_happens_before_the_link_is_used(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    ask(client, "erasure")
+    path = verification_path(app, smtp_server)
+    assert client.get(path).status_code == 200, "a link scanner only GETs"
+    with app.app_context():
+        assert db.session.scalar(sa.select(Contact)) is not None
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None and request.status == "unverified"
+
+
+def test_access_shows_everything_and_offers_json_and_csv(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    ask(client, "access")
+    status, html = press(client, verification_path(app, smtp_server))
+    assert status == 200
+    assert EMAIL in html and "Kunnen jullie onze domeinnaam verhuizen?" in html
+    json_path = re.search(r'href="(/my-data/export/[^"]+\.json)"', html)
+    csv_path = re.search(r'href="(/my-data/export/[^"]+\.csv)"', html)
+    assert json_path and csv_path
+    data = json.loads(client.get(json_path.group(1)).get_data(as_text=True))
+    assert data["contact"]["email"] == EMAIL
+    assert {s["topic"]: s["status"] for s in data["subscriptions"]} == {"service-news": "confirmed"}
+    assert all(e["notice_sha256"] for e in data["consent_ledger"])
+    assert data["messages"][0]["message"] == "Kunnen jullie onze domeinnaam verhuizen?"
+    assert any("bevestig" in m["subject"].lower() for m in data["mails_sent"])
+    assert data["processing"], "purposes, retention and recipients are part of the answer"
+    csv_text = client.get(csv_path.group(1)).get_data(as_text=True)
+    assert csv_text.startswith("section,item,field,value")
+    assert f"contact,1,email,{EMAIL}" in csv_text
+    with app.app_context():
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None
+        assert request.status == "done" and request.verification
+    deliver(app)
+    assert smtp_server.to(EMAIL), "the outcome is confirmed by mail"
+
+
+def test_export_link_expires_after_an_hour(
+    app: Flask,
+    client: FlaskClient,
+    smtp_server: SMTPServer,
+    known: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ask(client, "access")
+    _, html = press(client, verification_path(app, smtp_server))
+    export = re.search(r'href="(/my-data/export/[^"]+\.json)"', html)
+    assert export
+    assert client.get(export.group(1)).status_code == 200
+    in_two_hours = time.time() + 7200
+    with monkeypatch.context() as patched:
+        patched.setattr("itsdangerous.timed.time.time", lambda: in_two_hours)
+        assert client.get(export.group(1)).status_code == 410
+
+
+def test_used_verification_link_is_409(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    ask(client, "access")
+    path = verification_path(app, smtp_server)
+    assert press(client, path)[0] == 200
+    assert client.get(path).status_code == 409
+    token = csrf_token(client, "/my-data")
+    assert client.post(path, data={"csrf_token": token}).status_code == 409
+
+
+def test_expired_and_tampered_verification_links(
+    app: Flask,
+    client: FlaskClient,
+    smtp_server: SMTPServer,
+    known: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    two_days_ago = time.time() - 2 * 86400
+    with monkeypatch.context() as patched:
+        patched.setattr("itsdangerous.timed.time.time", lambda: two_days_ago)
+        ask(client, "erasure")
+    path = verification_path(app, smtp_server)
+    assert client.get(path).status_code == 410
+    assert client.get(path[:-4] + "AAAA").status_code == 400
+    assert client.get("/my-data/verify/not-a-token").status_code == 400
+    with app.app_context():
+        assert db.session.scalar(sa.select(Contact)) is not None
+
+
+def test_objection_stops_everything_and_suppresses(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    ask(client, "objection")
+    assert press(client, verification_path(app, smtp_server))[0] == 200
+    assert subscribed(app, EMAIL) == {"service-news": "unsubscribed"}
+    with app.app_context():
+        assert db.session.scalar(sa.select(Suppression.reason)) == "objection"
+
+
+def test_rectification_leads_to_the_preferences_page(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    ask(client, "rectification")
+    status, html = press(client, verification_path(app, smtp_server))
+    assert status == 200
+    assert re.search(r'href="http://localhost/preferences/[^"]+"', html)
+    with app.app_context():
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None and request.status == "in_progress"
+
+
+def _dump(app: Flask) -> str:
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite":
+        with sqlite3.connect(str(url.database)) as connection:
+            return "\n".join(connection.iterdump())
+    bindir = find_postgres_bindir()
+    assert bindir is not None
+    result = subprocess.run(
+        [
+            str(bindir / "pg_dump"),
+            "-h",
+            str(url.host),
+            "-p",
+            str(url.port),
+            "-U",
+            str(url.username),
+            str(url.database),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def test_erasure_leaves_nothing_in_a_database_dump(
+    app: Flask,
+    client: FlaskClient,
+    smtp_server: SMTPServer,
+    known: None,
+    admin_client: FlaskClient,
+    runner: FlaskCliRunner,
+) -> None:
+    with app.app_context():
+        public_id = db.session.scalar(sa.select(Contact.public_id))
+    admin_client.get(f"/staff/contacts/{public_id}")  # an audited view, with details
+    token = csrf_token(admin_client, f"/staff/contacts/{public_id}/edit")
+    admin_client.post(
+        f"/staff/contacts/{public_id}/edit",
+        data={
+            "csrf_token": token,
+            "email": EMAIL,
+            "name": "Els Janssens",
+            "company": "Janssens BV",
+            "address": "Kerkstraat 1\n9000 Gent",
+            "phone": "0470 12 34 56",
+            "fax": "",
+            "language": "nl",
+            "reason": "Els Janssens called with a new number",
+        },
+    )
+    assert "Els Janssens" in _dump(app)
+
+    ask(client, "erasure")
+    status, _ = press(client, verification_path(app, smtp_server))
+    assert status == 200
+    before = len(smtp_server.to(EMAIL))
+    report = deliver(app)
+    assert report.sent == 1
+    assert len(smtp_server.to(EMAIL)) == before + 1, "the last mail still reaches the person"
+
+    dump = _dump(app)
+    for needle in (
+        EMAIL,
+        "Els Janssens",
+        "+32470123456",
+        "0470 12 34 56",
+        "+3292658111",
+        "Kerkstraat",
+    ):
+        assert needle not in dump, needle
+    result = runner.invoke(args=["audit-verify"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(ConsentEvent.id))) > 0, "ledger kept"
+        assert db.session.scalar(sa.select(sa.func.count(OutboundEmail.id))) == 0
+        assert db.session.scalar(sa.select(Suppression.reason)) == "erasure"
+
+
+def test_erasure_under_legal_hold_keeps_only_invoicing_data(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    with app.app_context():
+        contact = db.session.scalar(sa.select(Contact))
+        assert contact is not None
+        contact.last_invoice_on = date(date.today().year - 3, 3, 15)
+        db.session.commit()
+    ask(client, "erasure")
+    status, html = press(client, verification_path(app, smtp_server))
+    assert status == 200
+    assert str(date.today().year + 7) in html
+    deliver(app)
+    last = smtp_server.to(EMAIL)[-1]
+    assert str(date.today().year + 7) in text_of(last)
+    with app.app_context():
+        held = db.session.scalar(sa.select(Contact))
+        assert held is not None
+        assert held.email is None and held.phone == ""
+        assert (held.name, held.company) == ("Els Janssens", "Janssens BV")
+        assert held.legal_hold_until == date(date.today().year + 7, 3, 15)
+        assert db.session.scalar(sa.select(sa.func.count(Subscription.id))) == 0
+    assert EMAIL not in _dump(app)
+
+
+def test_own_new_opt_in_after_erasure_lifts_the_suppression(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    ask(client, "erasure")
+    press(client, verification_path(app, smtp_server))
+    deliver(app)
+    subscribe(app.test_client(), EMAIL, ("company-news",))
+    assert confirm(client, confirmation_link(app, smtp_server, EMAIL)) == 200
+    assert subscribed(app, EMAIL) == {"company-news": "confirmed"}
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(Suppression.id))) == 0
+        lifted = db.session.scalars(
+            sa.select(ConsentEvent).where(ConsentEvent.action == "confirmed")
+        ).all()
+        assert lifted[-1].details is not None and lifted[-1].details.get("suppression_lifted")
+
+
+def test_fourth_request_in_an_hour_sends_no_mail(
+    app: Flask, smtp_server: SMTPServer, known: None
+) -> None:
+    for _ in range(4):
+        assert ask(app.test_client(), "access") == 200
+    deliver(app)
+    assert len(smtp_server.to(EMAIL)) == 3
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"email": EMAIL, "kind": "everything"},
+        {"email": EMAIL},
+        {"email": "not-an-address", "kind": "access"},
+        {"email": f"{EMAIL}\r\nBcc: x@example.be", "kind": "access"},
+    ],
+)
+def test_bad_requests_are_400_and_send_nothing(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, data: dict[str, str]
+) -> None:
+    assert post_form(client, "/my-data", data).status_code == 400
+    deliver(app)
+    assert smtp_server.messages == []
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(DataRequest.id))) == 0
