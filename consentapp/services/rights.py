@@ -43,7 +43,8 @@ REQUEST_MAILS_PER_HOUR = 3
 REQUEST_MAIL_KINDS = ("identity_check", "no_data")
 MAX_EXTENSION_MONTHS = 2
 STAFF_CHANNELS = ("email", "phone", "letter")
-COMPLAINT_AUTHORITY = "Gegevensbeschermingsautoriteit, Drukpersstraat 35, 1000 Brussel"
+# The Belgian Data Protection Authority (Gegevensbeschermingsautoriteit).
+COMPLAINT_AUTHORITY = "Drukpersstraat 35, 1000 Brussel"
 
 
 class RequestError(ValueError):
@@ -418,7 +419,8 @@ def build_export(contact: Contact) -> dict[str, Any]:
         "processing": [a.as_dict() for a in activities],
         "your_rights": (
             "You may see, correct and have erased your data, object to direct marketing, "
-            "and complain to the " + COMPLAINT_AUTHORITY + "."
+            "and complain to the Belgian Data Protection Authority "
+            "(Gegevensbeschermingsautoriteit), " + COMPLAINT_AUTHORITY + "."
         ),
     }
 

@@ -167,13 +167,19 @@ def edit_activity(activity_id: int) -> View:
 
 
 def _diff(old: str, new: str) -> list[tuple[str, str]]:
-    """Changed lines as (kind, text): kind is 'add', 'del' or 'same'."""
-    lines = []
-    for line in difflib.ndiff(old.splitlines(), new.splitlines()):
-        code, text = line[:2], line[2:]
-        if code == "? ":
-            continue
-        lines.append(({"+ ": "add", "- ": "del"}.get(code, "same"), text))
+    """Changed lines with two lines of context, as (kind, text): 'add', 'del', 'same' or
+    'gap' between the changed parts."""
+    lines: list[tuple[str, str]] = []
+    diff = difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=2)
+    for line in list(diff)[2:]:
+        if line.startswith("@@"):
+            lines.append(("gap", "…"))
+        elif line.startswith("+"):
+            lines.append(("add", line[1:]))
+        elif line.startswith("-"):
+            lines.append(("del", line[1:]))
+        else:
+            lines.append(("same", line[1:]))
     return lines
 
 
