@@ -93,7 +93,7 @@ def publish_notice_command(nl_file: str, en_file: str) -> None:
     """Publish a new privacy-notice version from two Markdown files (first line: # Title)."""
     texts = {}
     for language, path in (("nl", nl_file), ("en", en_file)):
-        text = Path(path).read_text(encoding="utf-8").strip() + "\n"
+        text = notices.normalise_notice_text(Path(path).read_text(encoding="utf-8"))
         title = text.partition("\n")[0].lstrip("# ").strip()
         if not title:
             raise click.UsageError(f"{path}: the first line must be the title (# Title).")

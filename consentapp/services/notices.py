@@ -58,6 +58,11 @@ def all_versions(language: str) -> list[PrivacyNotice]:
     return [notice for notice in notices if notice is not None]
 
 
+def normalise_notice_text(text: str) -> str:
+    """One form for every source (browsers send CRLF): LF line ends, one final newline."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip() + "\n"
+
+
 def publish_notice(texts: Mapping[str, tuple[str, str]]) -> list[PrivacyNotice]:
     """Publish a new version: `texts` maps language to (title, Markdown text).
 

@@ -33,6 +33,7 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import audit
+from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.erasure import ErasureResult, erase_person
 from consentapp.services.subscriptions import subscriptions_of, withdraw
@@ -177,7 +178,8 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
         _finish(request, "export provided", actor)
         _mail_outcome(email, language, request, contact)
     elif request.kind == RequestKind.OBJECTION.value:
-        withdraw(contact, None, ConsentChannel.WEB_FORM.value, None, language)
+        channel = ConsentChannel.STAFF if actor else ConsentChannel.WEB_FORM
+        withdraw(contact, None, channel.value, None, language)
         suppress(email, "objection")
         _finish(request, "all newsletters stopped; address suppressed for direct marketing", actor)
         _mail_outcome(email, language, request, contact)
@@ -243,6 +245,7 @@ def log_request(
     staff did (P13). Commits."""
     if kind not in {k.value for k in RequestKind} or channel not in STAFF_CHANNELS:
         raise RequestError("unknown kind or channel")
+    email = normalise_email(email)
     contact = find_contact(email)
     request = _new_request(kind, channel, email, language, contact)
     request.logged_by_id = actor.id

@@ -199,8 +199,8 @@ def notices_view() -> View:
             "staff/notices.html", form=form, versions=versions, preview=None
         ), status
     texts = {
-        "nl": (form.text_nl.data or "").strip() + "\n",
-        "en": (form.text_en.data or "").strip() + "\n",
+        language: notices.normalise_notice_text(getattr(form, f"text_{language}").data or "")
+        for language in ("nl", "en")
     }
     for language, text in texts.items():
         if not text.startswith("# "):
