@@ -13,6 +13,7 @@ from flask import Flask
 from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, deliver_due
 from consentapp.services.dashboard import refresh_snapshot
+from consentapp.services.rights import expire_unverified
 from consentapp.services.subscriptions import purge_unconfirmed
 
 log = logging.getLogger(__name__)
@@ -37,10 +38,11 @@ def refresh_dashboard(app: Flask) -> None:
 
 
 def run_purges(app: Flask) -> int:
-    """The periodic clean-up: sign-ups never confirmed in time."""
+    """The periodic clean-up: sign-ups never confirmed in time, requests never verified."""
     with app.app_context():
         try:
             removed = purge_unconfirmed()
+            expire_unverified()
         finally:
             db.session.remove()
     if removed:

@@ -334,3 +334,20 @@ def test_bad_requests_are_400_and_send_nothing(
     assert smtp_server.messages == []
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count(DataRequest.id))) == 0
+
+
+def test_requests_never_verified_are_closed_after_two_weeks(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None
+) -> None:
+    from datetime import timedelta
+
+    from consentapp.models import utcnow
+    from consentapp.services.rights import expire_unverified
+
+    ask(client, "access")
+    with app.app_context():
+        assert expire_unverified() == 0, "a fresh request stays open"
+        assert expire_unverified(utcnow() + timedelta(days=15)) == 1
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None
+        assert request.status == "cancelled" and request.email is None

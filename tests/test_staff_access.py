@@ -23,6 +23,9 @@ PLACEHOLDERS: dict[str, Any] = {
     "user_id": 1,
     "upload": "u" * 24,
     "action": "unlock",
+    "fmt": "csv",
+    "task_id": 1,
+    "activity_id": 1,
 }
 
 
@@ -70,6 +73,8 @@ def test_every_admin_page_is_403_for_the_staff_role(app: Flask, staff_client: Fl
         "staff.user_action",
         "staff.settings",
         "staff.audit_log",
+        "staff.notices_view",
+        "staff.edit_activity",
     }
     token = csrf_token(staff_client, "/staff/account")
     for endpoint, method, url in admin_only:

@@ -451,3 +451,29 @@ def read_export_link(raw: str) -> Contact:
     """The contact an export link is for (one hour; dies with the address)."""
     token = read_token(Purpose.EXPORT, raw)
     return token_contact(token, find_contact_by_public_id(token.public_id))
+
+
+UNVERIFIED_DAYS = 14
+
+
+def expire_unverified(now: datetime | None = None) -> int:
+    """Requests whose identity link was never used are closed after two weeks, and
+    the address they carried is dropped. Returns how many. Commits."""
+    cutoff = (now or utcnow()) - timedelta(days=UNVERIFIED_DAYS)
+    stale = list(
+        db.session.scalars(
+            sa.select(DataRequest).where(
+                DataRequest.status == RequestStatus.UNVERIFIED.value,
+                DataRequest.channel == "web",
+                DataRequest.received_at < cutoff,
+            )
+        )
+    )
+    for request in stale:
+        request.status = RequestStatus.CANCELLED.value
+        request.completed_at = utcnow()
+        request.outcome = "identity never confirmed"
+        request.email = None
+        audit.record("request.expired", target_type="request", target_id=request.public_id)
+    db.session.commit()
+    return len(stale)
