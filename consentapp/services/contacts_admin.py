@@ -23,7 +23,6 @@ from consentapp.models import (
     OutboundEmail,
     StaffUser,
     Subscription,
-    SubscriptionStatus,
     Topic,
 )
 from consentapp.services import audit, notices
@@ -31,9 +30,8 @@ from consentapp.services.consent import record_consent
 from consentapp.services.contact_details import normalise_email, normalise_phone
 from consentapp.services.contacts import find_contact, find_or_create_contact
 from consentapp.services.subscriptions import (
-    change_subscription,
+    confirm_by_evidence,
     request_in_transaction,
-    subscription_for,
     subscriptions_of,
     topics_by_slug,
     withdraw,
@@ -291,22 +289,14 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
     confirmed: list[str] = []
     pending: list[str] = []
     if direct:
-        current = subscriptions_of(contact)
-        for topic in topics:
-            sub = subscription_for(contact, topic, current)
-            if sub.status == SubscriptionStatus.CONFIRMED.value:
-                continue
-            change_subscription(
-                sub,
-                SubscriptionStatus.CONFIRMED,
-                action=ConsentAction.CONFIRMED,
-                channel=consent.channel,
-                notice=notice,
-                origin=None,
-                evidence=consent.evidence,
-                details=details,
-            )
-            confirmed.append(topic.slug)
+        confirmed = confirm_by_evidence(
+            contact,
+            topics,
+            channel=consent.channel,
+            notice=notice,
+            evidence=consent.evidence,
+            details=details,
+        )
     elif topics:
         request_in_transaction(
             email=email,

@@ -31,7 +31,6 @@ from consentapp.models import (
     Contact,
     StaffUser,
     Subscription,
-    SubscriptionStatus,
     Topic,
 )
 from consentapp.services import audit, notices
@@ -45,10 +44,8 @@ from consentapp.services.contact_details import (
 )
 from consentapp.services.contacts import find_contact
 from consentapp.services.subscriptions import (
-    change_subscription,
+    confirm_by_evidence,
     request_in_transaction,
-    subscription_for,
-    subscriptions_of,
     topics_by_slug,
 )
 from consentapp.services.suppression import is_suppressed
@@ -426,20 +423,14 @@ def _import_row(
         values["channel"] == ConsentChannel.AGREEMENT.value and mapping.agreement_covers_newsletters
     )
     if direct:
-        current = subscriptions_of(contact)
-        for topic in topics:
-            sub = subscription_for(contact, topic, current)
-            if sub.status != SubscriptionStatus.CONFIRMED.value:
-                change_subscription(
-                    sub,
-                    SubscriptionStatus.CONFIRMED,
-                    action=ConsentAction.CONFIRMED,
-                    channel=values["channel"],
-                    notice=notice,
-                    origin=None,
-                    evidence=values["evidence"],
-                    details={"via": "import"},
-                )
+        confirm_by_evidence(
+            contact,
+            topics,
+            channel=values["channel"],
+            notice=notice,
+            evidence=values["evidence"],
+            details={"via": "import"},
+        )
         report.confirmed += 1
         return
     request_in_transaction(

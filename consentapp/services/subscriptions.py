@@ -157,6 +157,37 @@ def change_subscription(
     )
 
 
+def confirm_by_evidence(
+    contact: Contact,
+    topics: Sequence[Topic],
+    *,
+    channel: str,
+    notice: PrivacyNotice | None,
+    evidence: str,
+    details: Mapping[str, object],
+) -> list[str]:
+    """Confirm topics at once on documented consent (a signed agreement that contains
+    it), without the double opt-in mail. Returns the topics newly confirmed. No commit."""
+    current = subscriptions_of(contact)
+    confirmed: list[str] = []
+    for topic in topics:
+        sub = subscription_for(contact, topic, current)
+        if sub.status == SubscriptionStatus.CONFIRMED.value:
+            continue
+        change_subscription(
+            sub,
+            SubscriptionStatus.CONFIRMED,
+            action=ConsentAction.CONFIRMED,
+            channel=channel,
+            notice=notice,
+            origin=None,
+            evidence=evidence,
+            details=details,
+        )
+        confirmed.append(topic.slug)
+    return confirmed
+
+
 def _link_mails_allowed(email: str, kinds: tuple[str, ...]) -> bool:
     return recent_mail_count(email, kinds, timedelta(hours=1)) < LINK_MAILS_PER_HOUR
 

@@ -10,7 +10,15 @@ from urllib.parse import urlsplit
 from flask import abort
 from flask_login import current_user
 
+from consentapp.models import StaffUser
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def current_staff() -> StaffUser:
+    """The logged-in staff member (every staff view runs behind the login check)."""
+    user: StaffUser = current_user._get_current_object()
+    return user
 
 
 def admin_required(view: F) -> F:

@@ -16,12 +16,11 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
-from consentapp.models import Contact, StaffUser, SubscriptionStatus
+from consentapp.models import Contact, SubscriptionStatus
 from consentapp.services.contact_details import InvalidDetail
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.contacts_admin import (
@@ -51,6 +50,7 @@ from consentapp.services.disclosures import disclosures_about
 from consentapp.services.subscriptions import active_topics
 from consentapp.services.suppression import Suppressed
 from consentapp.staff import bp
+from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (
     OFFLINE_CHANNELS,
     ButtonForm,
@@ -63,11 +63,6 @@ from consentapp.staff.forms import (
 
 View = str | BaseResponse | tuple[str, int]
 STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)]
-
-
-def _actor() -> StaffUser:
-    user: StaffUser = current_user._get_current_object()
-    return user
 
 
 def _page_number() -> int:
@@ -110,7 +105,7 @@ def _load(public_id: str) -> Contact:
 @bp.get("/contacts/<public_id>")
 def contact(public_id: str) -> str:
     """All we hold about one person; the view itself is audited."""
-    record = open_contact(public_id, _actor())
+    record = open_contact(public_id, current_staff())
     if record is None:
         abort(404)
     return render_template(
@@ -133,7 +128,7 @@ def edit_contact(public_id: str) -> View:
     if form.validate():
         changes = {name: _as_text(getattr(form, name).data) for name in EDITABLE}
         try:
-            changed = rectify_by_staff(person, changes, form.reason.data or "", _actor())
+            changed = rectify_by_staff(person, changes, form.reason.data or "", current_staff())
         except AddressTaken:
             form.email.errors = [_("Another contact already has this address.")]
         except Suppressed:
@@ -167,7 +162,7 @@ def unsubscribe_contact(public_id: str) -> BaseResponse:
     known = {t.slug for t in active_topics()}
     if topic and topic not in known:
         abort(400)
-    stopped = unsubscribe_by_staff(person, [topic] if topic else None, reason, _actor())
+    stopped = unsubscribe_by_staff(person, [topic] if topic else None, reason, current_staff())
     flash(
         _("Unsubscribed from: %(topics)s.", topics=", ".join(stopped))
         if stopped
@@ -203,7 +198,7 @@ def record_consent_view() -> View:
                     send_confirmation=bool(form.send_confirmation.data),
                     agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
                 ),
-                _actor(),
+                current_staff(),
             )
         except Suppressed:
             form.email.errors = [
@@ -245,7 +240,7 @@ def export() -> View | Response:
         return render_template("staff/export.html", form=form), status
     fields = list(form.fields.data or [])
     topic, status_filter = form.topic.data or "", form.status.data or ""
-    record_export(fields, topic, status_filter, form.purpose.data or "", _actor())
+    record_export(fields, topic, status_filter, form.purpose.data or "", current_staff())
     filename = f"contacts-{date.today().isoformat()}.csv"
     return Response(
         stream_with_context(export_contacts(fields, topic, status_filter)),
@@ -311,7 +306,7 @@ def import_mapping(upload: str) -> View:
             agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
         )
         try:
-            report = run_import(parsed, mapping, _actor())
+            report = run_import(parsed, mapping, current_staff())
         except ImportFileError as exc:
             flash(str(exc), "info")
         else:

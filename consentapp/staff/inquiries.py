@@ -5,7 +5,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
@@ -21,15 +20,11 @@ from consentapp.services.inquiries_admin import (
     update_inquiry,
 )
 from consentapp.staff import bp
+from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ApplyDetailsForm, InquiryUpdateForm, NoteForm
 
 View = str | BaseResponse | tuple[str, int]
 STATUS_FILTERS = ("open", *(s.value for s in InquiryStatus))
-
-
-def _actor() -> StaffUser:
-    user: StaffUser = current_user._get_current_object()
-    return user
 
 
 def _staff_members() -> list[StaffUser]:
@@ -63,7 +58,7 @@ def inquiries() -> str:
     mine = request.args.get("mine") == "1"
     page_raw = request.args.get("page", "1")
     page = int(page_raw) if page_raw.isdigit() and int(page_raw) > 0 else 1
-    rows, has_next = list_inquiries(status, _actor().id if mine else None, page)
+    rows, has_next = list_inquiries(status, current_staff().id if mine else None, page)
     return render_template(
         "staff/inquiries.html",
         rows=rows,
@@ -98,7 +93,7 @@ def _load(public_id: str) -> Inquiry:
 @bp.get("/inquiries/<public_id>")
 def inquiry(public_id: str) -> View:
     """One message, its details against the stored contact, notes; the view is audited."""
-    found = open_inquiry(public_id, _actor())
+    found = open_inquiry(public_id, current_staff())
     if found is None:
         abort(404)
     return _render(found)
@@ -114,7 +109,7 @@ def update_inquiry_view(public_id: str) -> View:
     assignee = (
         db.session.get(StaffUser, int(update.assigned_to.data)) if update.assigned_to.data else None
     )
-    update_inquiry(found, update.status.data or found.status, assignee, _actor())
+    update_inquiry(found, update.status.data or found.status, assignee, current_staff())
     flash(_("The inquiry is updated."), "success")
     return redirect(url_for("staff.inquiry", public_id=public_id))
 
@@ -126,7 +121,7 @@ def add_note_view(public_id: str) -> View:
     _update, note, _apply = _forms(found)
     if not note.validate():
         return _render(found, 400)
-    add_note(found, note.text.data or "", _actor())
+    add_note(found, note.text.data or "", current_staff())
     flash(_("The note is added."), "success")
     return redirect(url_for("staff.inquiry", public_id=public_id))
 
@@ -140,7 +135,7 @@ def apply_details_view(public_id: str) -> View:
         return _render(found, 400)
     try:
         changed = apply_differences(
-            found, apply.fields.data or [], apply.reason.data or "", _actor()
+            found, apply.fields.data or [], apply.reason.data or "", current_staff()
         )
     except AddressTaken:
         abort(409)

@@ -8,7 +8,6 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
@@ -26,15 +25,10 @@ from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service
 from consentapp.staff import bp
-from consentapp.staff.access import admin_required
+from consentapp.staff.access import admin_required, current_staff
 from consentapp.staff.forms import ActivityForm, DisclosureForm, NoticeForm
 
 View = str | BaseResponse | tuple[str, int]
-
-
-def _actor() -> StaffUser:
-    user: StaffUser = current_user._get_current_object()
-    return user
 
 
 # Disclosures -------------------------------------------------------------------------
@@ -91,7 +85,7 @@ def new_disclosure() -> View:
                     approved_by=approver,
                     withhold_from_subject=bool(form.withhold_from_subject.data),
                 ),
-                _actor(),
+                current_staff(),
             )
         except disclosure_service.DisclosureError as exc:
             form.addresses.errors = [str(exc)]
@@ -106,7 +100,7 @@ def new_disclosure() -> View:
 @bp.get("/disclosures.csv")
 def disclosures_csv() -> Response:
     """The register as CSV (audited)."""
-    audit.record("disclosures.export", actor=_actor())
+    audit.record("disclosures.export", actor=current_staff())
     db.session.commit()
     return Response(
         "".join(disclosure_service.register_csv()),
@@ -155,7 +149,7 @@ def edit_activity(activity_id: int) -> View:
             register_service.update_activity(
                 activity,
                 {name: getattr(form, name).data or "" for name in ProcessingActivity.FIELDS},
-                _actor(),
+                current_staff(),
             )
             flash(_("Saved."), "success")
             return redirect(url_for("staff.register"))
@@ -228,7 +222,7 @@ def notices_view() -> View:
         target_type="notice",
         target_id=str(rows[0].version),
         details={"sha256": {row.language: row.sha256 for row in rows}},
-        actor=_actor(),
+        actor=current_staff(),
     )
     db.session.commit()
     flash(

@@ -7,7 +7,6 @@ import json
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
@@ -38,14 +37,10 @@ from consentapp.services.rights import (
     request_contact,
 )
 from consentapp.staff import bp
+from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, DenyForm, ExtendForm, RequestLogForm, VerifyForm
 
 View = str | BaseResponse | tuple[str, int]
-
-
-def _actor() -> StaffUser:
-    user: StaffUser = current_user._get_current_object()
-    return user
 
 
 def _load(public_id: str) -> DataRequest:
@@ -91,7 +86,7 @@ def log_request_view() -> View:
             form.email.data or "",
             form.verification.data or "",
             form.language.data or current_language(),
-            _actor(),
+            current_staff(),
         )
         flash(_("The request is logged; the deadline runs from today."), "success")
         return redirect(url_for("staff.request_detail", public_id=logged.public_id))
@@ -119,7 +114,7 @@ def _detail(found: DataRequest, status: int = 200, **forms: object) -> tuple[str
 def request_detail(public_id: str) -> View:
     """One request with its identity check, deadline and the actions left."""
     found = _load(public_id)
-    audit.record("request.view", target_type="request", target_id=public_id, actor=_actor())
+    audit.record("request.view", target_type="request", target_id=public_id, actor=current_staff())
     db.session.commit()
     return _detail(found)
 
@@ -182,7 +177,7 @@ def request_action(public_id: str, action: str) -> View | Response:
         abort(404)
     found = _load(public_id)
     try:
-        response = handler(found, _actor())
+        response = handler(found, current_staff())
     except RequestError as exc:
         db.session.rollback()
         flash(str(exc), "info")
@@ -210,6 +205,6 @@ def follow_up_done(task_id: int) -> BaseResponse:
     if task is None:
         abort(404)
     if task.done_at is None:
-        complete_follow_up(task, _actor())
+        complete_follow_up(task, current_staff())
     flash(_("Marked as done."), "success")
     return redirect(url_for("staff.requests_queue"))

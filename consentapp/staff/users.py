@@ -7,7 +7,6 @@ import secrets
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
@@ -25,16 +24,11 @@ from consentapp.services.staff_accounts import (
     unlock,
 )
 from consentapp.staff import bp
-from consentapp.staff.access import admin_required
+from consentapp.staff.access import admin_required, current_staff
 from consentapp.staff.forms import ButtonForm, RoleForm, SettingsForm, StaffCreateForm
 
 View = str | BaseResponse | tuple[str, int]
 ROLE_CHOICES = [(Role.STAFF.value, "staff"), (Role.ADMIN.value, "admin")]
-
-
-def _actor() -> StaffUser:
-    user: StaffUser = current_user._get_current_object()
-    return user
 
 
 def _account(user_id: int) -> StaffUser:
@@ -66,7 +60,7 @@ def new_user() -> View:
                 form.role.data or Role.STAFF.value,
                 password,
                 form.name.data or "",
-                actor=_actor(),
+                actor=current_staff(),
             )
         except AccountError as exc:
             form.email.errors = [str(exc)]
@@ -102,7 +96,7 @@ def user(user_id: int) -> str:
 
 def _act(user_id: int, action: str) -> BaseResponse:
     account = _account(user_id)
-    actor = _actor()
+    actor = current_staff()
     try:
         if action == "role":
             form = RoleForm()
@@ -141,7 +135,7 @@ def settings() -> View:
     """Run-time settings."""
     form = SettingsForm()
     if request.method == "POST" and form.validate():
-        set_admin_totp_required(bool(form.require_admin_totp.data), _actor())
+        set_admin_totp_required(bool(form.require_admin_totp.data), current_staff())
         flash(_("Settings saved."), "success")
         return redirect(url_for("staff.settings"))
     if request.method == "GET":
