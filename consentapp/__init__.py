@@ -83,9 +83,10 @@ def register_blueprints(app: Flask) -> None:
 
 def register_request_hooks(app: Flask) -> None:
     """Security headers, language memory and error pages."""
-    from consentapp import errors, form_fields, i18n, security
+    from consentapp import errors, form_fields, i18n, labels, security
 
     security.init_app(app)
+    labels.init_app(app)
     form_fields.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)

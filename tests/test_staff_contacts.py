@@ -415,7 +415,7 @@ def test_contact_page_shows_the_timeline_with_the_notice_version(
     response = admin_client.get(f"/staff/contacts/{contact['public_id']}")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert "contact given" in html
+    assert "contact: gegeven" in html
     assert re.search(r'href="/privacy/1(\?[^"]*)?"', html), "no link to notice version 1"
 
 

@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
+from consentapp.labels import label
 from consentapp.models import Inquiry, InquiryStatus, StaffUser
 from consentapp.services.contacts_admin import AddressTaken
 from consentapp.services.inquiries_admin import (
@@ -37,7 +38,7 @@ def _staff_members() -> list[StaffUser]:
 
 def _forms(inquiry: Inquiry) -> tuple[InquiryUpdateForm, NoteForm, ApplyDetailsForm]:
     update = InquiryUpdateForm(prefix="update")
-    update.status.choices = choices((s.value, s.value) for s in InquiryStatus)
+    update.status.choices = choices((s.value, label(s.value)) for s in InquiryStatus)
     update.assigned_to.choices = choices(
         [("", "—"), *((str(u.id), u.label) for u in _staff_members())]
     )

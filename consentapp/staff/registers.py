@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
+from consentapp.labels import label
 from consentapp.models import (
     Disclosure,
     DisclosureKind,
@@ -36,7 +37,7 @@ View = str | BaseResponse | tuple[str, int]
 
 def _disclosure_form() -> DisclosureForm:
     form = DisclosureForm()
-    form.kind.choices = choices((k.value, k.value) for k in DisclosureKind)
+    form.kind.choices = choices((k.value, label(k.value)) for k in DisclosureKind)
     form.categories.choices = choices((c, c) for c in disclosure_service.DATA_CATEGORIES)
     admins = db.session.scalars(
         sa.select(StaffUser)

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
+from consentapp.labels import label
 from consentapp.models import (
     OPEN_REQUEST_STATUSES,
     Contact,
@@ -75,8 +76,8 @@ def requests_queue() -> str:
 def log_request_view() -> View:
     """Log a request that came by e-mail, phone or letter."""
     form = RequestLogForm()
-    form.kind.choices = choices((k.value, k.value) for k in RequestKind)
-    form.channel.choices = choices((c, c) for c in STAFF_CHANNELS)
+    form.kind.choices = choices((k.value, label(k.value)) for k in RequestKind)
+    form.channel.choices = choices((c, label(c)) for c in STAFF_CHANNELS)
     if request.method == "GET":
         form.email.data = request.args.get("email", "")[:254]
     if request.method == "POST" and form.validate():
