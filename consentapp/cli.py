@@ -157,6 +157,20 @@ def create_staff_command(email: str, role: str, name: str, password_stdin: bool)
     click.echo(f"Created {user.role} account {user.email}.")
 
 
+@click.command("unlock-staff")
+@click.argument("email")
+@with_appcontext
+def unlock_staff_command(email: str) -> None:
+    """Lift a lockout from the command line (when every admin is locked out)."""
+    from consentapp.services.staff_accounts import find_staff, unlock
+
+    user = find_staff(email)
+    if user is None:
+        raise click.ClickException(f"No staff account {email}.")
+    unlock(user, None)
+    click.echo(f"Unlocked {user.email}.")
+
+
 @click.command("bootstrap-admin")
 @with_appcontext
 def bootstrap_admin_command() -> None:
@@ -228,6 +242,7 @@ def init_app(app: Flask) -> None:
         worker_command,
         purge_unconfirmed_command,
         create_staff_command,
+        unlock_staff_command,
         bootstrap_admin_command,
         audit_verify_command,
         mail_sink_command,

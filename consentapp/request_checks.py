@@ -11,3 +11,14 @@ def require_form_body() -> None:
     """A form POST must come as a form: anything else is a 415, not a guess."""
     if request.method == "POST" and request.mimetype not in FORM_MIMETYPES:
         abort(415)
+
+
+MAX_ID = 2**31 - 1
+
+
+def small_int(raw: str | None, default: int | None = None) -> int | None:
+    """A whole number typed by someone: ASCII digits only, at most 2^31-1; else `default`."""
+    if not raw or not raw.isascii() or not raw.isdigit() or len(raw) > 10:
+        return default
+    value = int(raw)
+    return value if value <= MAX_ID else default

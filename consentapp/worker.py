@@ -12,6 +12,7 @@ from flask import Flask
 
 from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, deliver_due
+from consentapp.services.csv_io import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.rights import expire_unverified
 from consentapp.services.subscriptions import purge_unconfirmed
@@ -38,11 +39,13 @@ def refresh_dashboard(app: Flask) -> None:
 
 
 def run_purges(app: Flask) -> int:
-    """The periodic clean-up: sign-ups never confirmed in time, requests never verified."""
+    """The periodic clean-up: sign-ups never confirmed in time, requests never verified,
+    import files never imported."""
     with app.app_context():
         try:
             removed = purge_unconfirmed()
             expire_unverified()
+            discard_old_uploads()
         finally:
             db.session.remove()
     if removed:

@@ -175,3 +175,32 @@ def test_thank_you_page_after_submission_in_english(app: Flask, client: FlaskCli
     client.get("/?lang=en")
     response = post_form(client, "/contact", VALID, follow_redirects=True)
     assert "Thank you for your message" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/privacy/99999999999999999999999", "/privacy/²"],
+)
+def test_odd_numbers_in_urls_are_404_not_500(client: FlaskClient, url: str) -> None:
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("version", ["²", "9" * 30, "-1", "1.5"])
+def test_odd_notice_versions_on_forms_fall_back_to_the_current_one(
+    app: Flask, client: FlaskClient, version: str
+) -> None:
+    response = post_form(client, "/contact", {**VALID, "notice_version": version})
+    assert response.status_code == 302
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/staff/contacts?page=²",
+        "/staff/inquiries?page=" + "9" * 30,
+        "/staff/audit?before=" + "9" * 30,
+        "/staff/audit?actor=²",
+    ],
+)
+def test_odd_numbers_on_staff_pages_are_ignored(admin_client: FlaskClient, url: str) -> None:
+    assert admin_client.get(url).status_code == 200

@@ -32,12 +32,21 @@ NEW_ADDRESS = "lies.nieuw@example.be"
 
 
 @pytest.fixture
-def prefs_path(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> str:
-    """A confirmed subscriber of product-updates; the preferences link from the welcome."""
+def footer_path(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> str:
+    """A confirmed subscriber of product-updates; the lasting link from the welcome mail."""
     subscribe(client)
     assert confirm(client, confirmation_link(app, smtp_server)) == 200
     deliver(app)
     return link_in(welcome_mail(smtp_server), "/preferences/")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def prefs_path(app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str) -> str:
+    """The one-day link the subscriber asked for: it opens the contact details too."""
+    post_form(client, "/preferences", {"email": ADDRESS})
+    deliver(app)
+    mails = [m for m in smtp_server.to(ADDRESS) if "beheren" in str(m["Subject"])]
+    return link_in(mails[-1], "/preferences/")
 
 
 def save(client: FlaskClient, path: str, **fields: object) -> None:
@@ -66,11 +75,7 @@ def contact(app: Flask) -> Contact:
 def test_requested_link_opens_the_preferences(
     app: Flask, client: FlaskClient, smtp_server: SMTPServer, prefs_path: str
 ) -> None:
-    smtp_server.handler.clear()
-    post_form(client, "/preferences", {"email": ADDRESS})
-    deliver(app)
-    [mail] = smtp_server.to(ADDRESS)
-    page = client.get(link_in(mail, "/preferences/"))
+    page = client.get(prefs_path)
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert ADDRESS in html
@@ -287,3 +292,51 @@ def test_contact_form_contacts_lose_only_the_expired_request(
         assert purge_unconfirmed() == 0
     assert contact_emails(app) == {"els.janssens@example.be"}
     assert subscribed(app, "els.janssens@example.be") == {}
+
+
+def test_footer_link_opens_topics_but_not_the_details(
+    app: Flask, client: FlaskClient, footer_path: str
+) -> None:
+    html = client.get(footer_path).get_data(as_text=True)
+    assert 'name="topics"' in html
+    assert 'name="phone"' not in html and ADDRESS not in html
+    assert "l***@example.be" in html
+    save(client, footer_path, name="Someone Else", phone="0470 12 34 56")
+    assert contact(app).name == "Lies", "details posted through a footer link are ignored"
+    token = csrf_token(client, footer_path)
+    response = client.post(
+        footer_path + "/email", data={"csrf_token": token, "new_email": NEW_ADDRESS}
+    )
+    assert response.status_code == 403
+    assert contact(app).pending_email is None
+
+
+def test_footer_link_can_ask_for_the_details_link(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str
+) -> None:
+    smtp_server.handler.clear()
+    token = csrf_token(client, footer_path)
+    assert client.post(footer_path + "/details-link", data={"csrf_token": token}).status_code == 302
+    deliver(app)
+    [mail] = smtp_server.to(ADDRESS)
+    html = client.get(link_in(mail, "/preferences/")).get_data(as_text=True)
+    assert 'name="phone"' in html and ADDRESS in html
+
+
+def test_purge_keeps_a_sign_up_that_became_a_customer(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    from datetime import date
+
+    subscribe(client, "customer@example.be")
+    with app.app_context():
+        person = db.session.scalar(sa.select(Contact))
+        assert person is not None
+        person.last_invoice_on = date.today()
+        db.session.commit()
+    _age_pending(app, 40)
+    with app.app_context():
+        from consentapp.services.subscriptions import purge_unconfirmed
+
+        assert purge_unconfirmed() == 0
+    assert contact_emails(app) == {"customer@example.be"}

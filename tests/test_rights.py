@@ -351,3 +351,81 @@ def test_requests_never_verified_are_closed_after_two_weeks(
         request = db.session.scalar(sa.select(DataRequest))
         assert request is not None
         assert request.status == "cancelled" and request.email is None
+
+
+def test_erasure_also_removes_staff_notes_on_the_persons_requests(
+    app: Flask, known: None, admin_client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    token = csrf_token(admin_client, "/staff/requests/new")
+    admin_client.post(
+        "/staff/requests/new",
+        data={
+            "csrf_token": token,
+            "kind": "erasure",
+            "channel": "phone",
+            "email": EMAIL,
+            "language": "nl",
+            "verification": "Els Janssens called from 0470 99 88 77",
+        },
+    )
+    with app.app_context():
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None
+        public_id = request.public_id
+    path = f"/staff/requests/{public_id}"
+    token = csrf_token(admin_client, path)
+    admin_client.post(
+        f"{path}/extend",
+        data={
+            "extend-csrf_token": token,
+            "extend-months": "1",
+            "extend-reason": "Els is in hospital",
+        },
+    )
+    admin_client.post(f"{path}/carry-out", data={"csrf_token": token})
+    deliver(app)
+    dump = _dump(app)
+    for needle in ("0470 99 88 77", "in hospital", "Els Janssens", EMAIL):
+        assert needle not in dump, needle
+    assert runner.invoke(args=["audit-verify"]).exit_code == 0
+
+
+def test_a_forged_erasure_mark_in_the_audit_log_is_noticed(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    from consentapp.services.audit import verify_chain
+
+    with app.app_context():
+        db.session.execute(
+            sa.text(
+                "UPDATE audit_entries SET redacted_at = CURRENT_TIMESTAMP, "
+                "details = '{\"forged\": true}' WHERE id = 1"
+            )
+        )
+        db.session.commit()
+        report = verify_chain()
+    assert not report.ok and report.broken_id == 1
+
+
+def test_rectification_requests_are_completed_by_staff(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, known: None, admin_client: FlaskClient
+) -> None:
+    ask(client, "rectification")
+    press(client, verification_path(app, smtp_server))
+    with app.app_context():
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None and request.status == "in_progress"
+        path = f"/staff/requests/{request.public_id}"
+    token = csrf_token(admin_client, path)
+    empty = admin_client.post(
+        f"{path}/complete", data={"complete-csrf_token": token, "complete-outcome": " "}
+    )
+    assert empty.status_code == 400
+    admin_client.post(
+        f"{path}/complete",
+        data={"complete-csrf_token": token, "complete-outcome": "Invoice address corrected"},
+    )
+    with app.app_context():
+        request = db.session.scalar(sa.select(DataRequest))
+        assert request is not None
+        assert request.status == "done" and request.outcome == "Invoice address corrected"

@@ -362,3 +362,40 @@ def test_create_staff_command(app: Flask, runner: Any) -> None:
         input="short\n",
     )
     assert short.exit_code != 0 and "12" in short.output
+
+
+def test_unlock_staff_command(app: Flask, runner: Any, staff_id: int) -> None:
+    for _ in range(5):
+        post_form(
+            app.test_client(),
+            "/staff/login",
+            {"email": "staff@crm.example", "password": "wrong-one"},
+        )
+    result = runner.invoke(args=["unlock-staff", "staff@crm.example"])
+    assert result.exit_code == 0, result.output
+    log_in(app.test_client(), "staff@crm.example")
+
+
+def test_failed_login_with_an_unknown_address_keeps_no_address(app: Flask) -> None:
+    post_form(
+        app.test_client(), "/staff/login", {"email": "someone@example.be", "password": "x" * 12}
+    )
+    with app.app_context():
+        entry = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "login.failed"))
+        assert entry is not None and entry.details == {"reason": "unknown"}
+
+
+def test_generated_password_is_shown_once_and_not_put_in_the_session(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    token = csrf_token(admin_client, "/staff/users/new")
+    response = admin_client.post(
+        "/staff/users/new",
+        data={"csrf_token": token, "email": "gen@crm.example", "role": "staff", "password": ""},
+    )
+    assert response.status_code == 200
+    password = re.search(r'<p class="secret">([^<]+)</p>', response.get_data(as_text=True))
+    assert password
+    with admin_client.session_transaction() as session:
+        assert password.group(1) not in str(dict(session))
+    log_in(app.test_client(), "gen@crm.example", password.group(1))

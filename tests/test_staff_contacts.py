@@ -1091,3 +1091,37 @@ def test_staff_role_works_with_contacts_consent_export_import_and_inquiries(
 @pytest.mark.parametrize("url", ["/staff/audit", "/staff/users"])
 def test_staff_role_cannot_open_admin_pages(staff_client: FlaskClient, url: str) -> None:
     assert staff_client.get(url).status_code == 403
+
+
+def test_contact_list_and_edit_page_views_are_audited(
+    app: Flask, admin_client: FlaskClient, client: FlaskClient
+) -> None:
+    post_form(client, "/contact", VALID)
+    admin_client.get("/staff/contacts?q=els")
+    with app.app_context():
+        public_id = db.session.scalar(sa.select(Contact.public_id))
+    admin_client.get(f"/staff/contacts/{public_id}/edit")
+    admin_client.get("/staff/inquiries")
+    with app.app_context():
+        actions = list(db.session.scalars(sa.select(AuditEntry.action).order_by(AuditEntry.id)))
+        listing = db.session.scalar(
+            sa.select(AuditEntry).where(AuditEntry.action == "contacts.list")
+        )
+    assert {"contacts.list", "contact.view", "inquiries.list"} <= set(actions)
+    assert listing is not None and listing.details is not None
+    assert listing.details["query"] == "els" and listing.details["shown"] == 1
+
+
+def test_import_uploads_never_imported_are_removed_after_a_day(app: Flask) -> None:
+    import time as clock
+
+    from consentapp.services.csv_io import discard_old_uploads, store_upload
+
+    with app.test_request_context():
+        upload = store_upload(b"email\nold@example.be\n")
+        assert discard_old_uploads() == 0
+        assert discard_old_uploads(clock.time() + 2 * 86400) == 1
+        from consentapp.services.csv_io import ImportFileError, load_upload
+
+        with pytest.raises(ImportFileError):
+            load_upload(upload.name)

@@ -23,7 +23,7 @@ from consentapp.models import PrivacyNotice
 from consentapp.notice_render import render_markdown
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
-from consentapp.request_checks import require_form_body
+from consentapp.request_checks import MAX_ID, require_form_body
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
@@ -102,7 +102,7 @@ def privacy() -> str:
 @bp.get("/privacy/<int:version>")
 def privacy_version(version: int) -> str:
     """An earlier (or the current) version of the notice, kept online for good."""
-    notice = notices.find_notice(version, current_language())
+    notice = notices.find_notice(version, current_language()) if version <= MAX_ID else None
     if notice is None:
         abort(404)
     return _render_notice(notice, is_current=version == notices.latest_version())

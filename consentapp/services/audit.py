@@ -118,6 +118,8 @@ def verify_chain() -> ChainReport:
             return ChainReport(checked, previous, entry.id, "does not follow the entry before it")
         if entry.compute_hash() != entry.entry_hash:
             return ChainReport(checked, previous, entry.id, "its content was changed")
+        if entry.redacted_at is not None and entry.details is not None:
+            return ChainReport(checked, previous, entry.id, "details under an erasure mark")
         if entry.redacted_at is None and details_digest(entry.details) != entry.details_sha256:
             return ChainReport(checked, previous, entry.id, "its details were changed")
         previous = entry.entry_hash

@@ -15,6 +15,7 @@ import csv
 import io
 import re
 import secrets
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,6 +246,20 @@ def load_upload(name: str) -> UploadedCsv:
         raise ImportFileError(_("This upload is no longer available; upload the file again."))
     columns, rows = parse_csv(path.read_bytes())
     return UploadedCsv(name=name, columns=columns, rows=rows)
+
+
+UPLOAD_LIFETIME_SECONDS = 24 * 3600
+
+
+def discard_old_uploads(now: float | None = None) -> int:
+    """Uploads never imported hold personal data: they go after a day. Returns how many."""
+    limit = (now or time.time()) - UPLOAD_LIFETIME_SECONDS
+    removed = 0
+    for path in _uploads_dir().glob("*.csv"):
+        if path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def discard_upload(name: str) -> None:

@@ -9,7 +9,7 @@ accounting law requires stays under a legal hold, and nothing else of that conta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
@@ -30,7 +30,7 @@ from consentapp.models import (
 )
 from consentapp.models.contact import search_key
 from consentapp.services import audit
-from consentapp.services.suppression import address_hmac, suppress
+from consentapp.services.suppression import address_hmacs, suppress
 
 # Belgian law: accounting books 7 years, tax documents (invoices) 10 years.
 BOOKS_YEARS = 7
@@ -62,6 +62,30 @@ def legal_hold_until(contact: Contact, today: date | None = None) -> date | None
         return None
     until = add_years(contact.last_invoice_on, TAX_DOCUMENTS_YEARS)
     return until if until > (today or utcnow().date()) else None
+
+
+def _erase_requests(subject: str, email: str, now: datetime) -> None:
+    """The person's requests keep kind, dates and status; staff notes about them go."""
+    concerned = [DataRequest.subject_id == subject]
+    if email:
+        concerned.append(DataRequest.address_hmac.in_(address_hmacs(email)))
+    requests = list(db.session.scalars(sa.select(DataRequest).where(sa.or_(*concerned))))
+    for request in requests:
+        request.email = None
+        request.subject_id = subject
+        if request.verification and request.verification.startswith("staff:"):
+            request.verification = "staff check (its note was erased)"
+        request.extension_reason = "(erased)" if request.extension_reason else None
+        request.denial_reason = "(erased)" if request.denial_reason else None
+        request.note = None
+    ids = [request.public_id for request in requests]
+    if ids:
+        db.session.execute(
+            sa.update(AuditEntry)
+            .where(AuditEntry.target_type == "request", AuditEntry.target_id.in_(ids))
+            .values(details=None, redacted_at=now),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def erase_person(
@@ -124,14 +148,8 @@ def erase_person(
         .values(client_address=None, user_agent=None, evidence=None),
         execution_options={"synchronize_session": False},
     )
+    _erase_requests(subject, email, now)
     if email:
-        hashes = [address_hmac(email)]
-        db.session.execute(
-            sa.update(DataRequest)
-            .where(sa.or_(DataRequest.subject_id == subject, DataRequest.address_hmac.in_(hashes)))
-            .values(email=None, subject_id=subject),
-            execution_options={"synchronize_session": False},
-        )
         suppress(email, "erasure")
 
     held_until = legal_hold_until(contact)

@@ -9,6 +9,7 @@ from flask import current_app, render_template
 
 from consentapp.extensions import db
 from consentapp.models import PrivacyNotice, text_sha256
+from consentapp.request_checks import small_int
 
 
 class NoticeMissing(LookupError):
@@ -35,9 +36,8 @@ def find_notice(version: int, language: str) -> PrivacyNotice | None:
 
 def notice_shown(raw_version: str | None, language: str) -> PrivacyNotice | None:
     """The version a form page linked to (its hidden field), if it names a real one."""
-    if not raw_version or not raw_version.isdigit():
-        return None
-    return find_notice(int(raw_version), language)
+    version = small_int(raw_version)
+    return find_notice(version, language) if version is not None else None
 
 
 def current_notice(language: str) -> PrivacyNotice:

@@ -7,6 +7,7 @@ the owner of the address: adding a topic is a confirmed opt-in.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
@@ -23,7 +24,7 @@ from consentapp.models import (
     SubscriptionStatus,
     utcnow,
 )
-from consentapp.services import notices
+from consentapp.services import audit, notices
 from consentapp.services.consent import Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
@@ -61,12 +62,16 @@ def send_preferences_link(email: str, language: str) -> None:
     """
     contact = find_contact(email)
     subject = _l("Your link to manage your subscriptions")
+    # Both paths write and commit, so their timing does not tell the address apart.
+    audit.record("preferences.link_requested")
     if contact is None:
         render_mail("preferences_link", language, subject, preferences_url="", valid_hours=24)
+        db.session.commit()
         return
     if recent_mail_count(contact.mail_address, "preferences_link", timedelta(hours=1)) >= (
         LINK_MAILS_PER_HOUR
     ):
+        db.session.commit()
         return
     token = make_token(Purpose.PREFERENCES_REQUEST, contact)
     queue_email(
@@ -83,13 +88,29 @@ def send_preferences_link(email: str, language: str) -> None:
     db.session.commit()
 
 
-def read_preferences_token(raw: str) -> tuple[Token, Contact]:
+@dataclass(frozen=True)
+class PreferencesAccess:
+    """Whose preferences a link opens, and how far.
+
+    The lasting link in newsletter footers travels with every forwarded mail, so it
+    opens topics and language only; contact details and the address change need the
+    one-day link the person asks for (`full`).
+    """
+
+    contact: Contact
+    full: bool
+
+
+def read_preferences_token(raw: str) -> PreferencesAccess:
     """A footer link (lasting) or a requested link (one day). Raises TokenError."""
     try:
         token = read_token(Purpose.PREFERENCES, raw)
+        full = False
     except TokenInvalid:
         token = read_token(Purpose.PREFERENCES_REQUEST, raw)
-    return token, token_contact(token, find_contact_by_public_id(token.public_id))
+        full = True
+    contact = token_contact(token, find_contact_by_public_id(token.public_id))
+    return PreferencesAccess(contact=contact, full=full)
 
 
 def update_topics(
@@ -166,6 +187,10 @@ def request_email_change(contact: Contact, new_email: str, language: str) -> Non
     Nothing changes until the new address is verified.
     """
     if new_email == contact.email:
+        return
+    if recent_mail_count(new_email, "email_change_verify", timedelta(hours=1)) >= (
+        LINK_MAILS_PER_HOUR
+    ):
         return
     contact.pending_email = new_email
     contact.pending_email_requested_at = utcnow()

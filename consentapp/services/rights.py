@@ -309,6 +309,17 @@ def deny_request(request: DataRequest, reason: str, actor: StaffUser) -> None:
     db.session.commit()
 
 
+def complete_request(request: DataRequest, outcome: str, actor: StaffUser) -> None:
+    """Close a request staff handled by hand (a rectification beyond the preferences
+    page), saying what was done. Commits."""
+    if request.status not in (RequestStatus.VERIFIED.value, RequestStatus.IN_PROGRESS.value):
+        raise RequestError("only a verified request in progress can be completed")
+    if not outcome.strip():
+        raise RequestError("say what was done")
+    _finish(request, outcome.strip(), actor)
+    db.session.commit()
+
+
 def cancel_request(request: DataRequest, actor: StaffUser) -> None:
     """Close a request that is withdrawn or a duplicate. Commits."""
     if not request.is_open:

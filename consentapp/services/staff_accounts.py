@@ -15,6 +15,7 @@ from flask import current_app
 from consentapp.extensions import db
 from consentapp.models import Role, Setting, StaffUser, utcnow
 from consentapp.models.staff import new_session_token
+from consentapp.request_checks import small_int
 from consentapp.services import audit
 from consentapp.services.contact_details import normalise_email
 
@@ -101,7 +102,8 @@ def authenticate(email: str, password: str) -> LoginResult:
     user = find_staff(email.strip())
     if user is None:
         _verify(_DUMMY_HASH, password)
-        audit.record("login.failed", details={"email": email.strip()[:254], "reason": "unknown"})
+        # The address typed is not kept: it may be anyone's, and nothing would erase it.
+        audit.record("login.failed", details={"reason": "unknown"})
         db.session.commit()
         return LoginResult(LoginOutcome.FAILED)
     password_ok = _verify(user.password_hash, password)
@@ -176,10 +178,11 @@ def record_logout(user: StaffUser, reason: str = "logout") -> None:
 
 def load_session_user(session_id: str) -> StaffUser | None:
     """Flask-Login's loader: the account, if the session's token is still current."""
-    user_id, _, token = session_id.partition(":")
-    if not user_id.isdigit():
+    raw_id, _, token = session_id.partition(":")
+    user_id = small_int(raw_id)
+    if user_id is None:
         return None
-    user = db.session.get(StaffUser, int(user_id))
+    user = db.session.get(StaffUser, user_id)
     if user is None or not user.active or not secrets.compare_digest(user.session_token, token):
         return None
     return user
@@ -204,7 +207,7 @@ def check_totp(user: StaffUser, code: str, secret: str | None = None) -> bool:
     key = secret or user.totp_secret
     if not key:
         return False
-    cleaned = "".join(ch for ch in code if ch.isdigit())
+    cleaned = "".join(ch for ch in code if ch in "0123456789")
     totp = pyotp.TOTP(key)
     now = int(utcnow().timestamp())
     for drift in (0, -1, 1):
@@ -288,7 +291,7 @@ def set_active(user: StaffUser, active: bool, actor: StaffUser) -> None:
     db.session.commit()
 
 
-def unlock(user: StaffUser, actor: StaffUser) -> None:
+def unlock(user: StaffUser, actor: StaffUser | None) -> None:
     """Lift a lockout after failed logins. Commits."""
     user.locked_at = None
     user.failed_logins = 0

@@ -25,6 +25,8 @@ from consentapp.models import (
     ConsentEvent,
     ConsentPurpose,
     Contact,
+    DataRequest,
+    DisclosureSubject,
     Inquiry,
     OutboundEmail,
     PrivacyNotice,
@@ -480,7 +482,21 @@ def purge_unconfirmed(older_than: timedelta | None = None) -> int:
 
 
 def _holds_nothing_else(contact: Contact) -> bool:
+    """Only a bare web sign-up goes: not a customer, not one with offline consent,
+    a disclosure or a request, which have reasons of their own to be kept."""
     if contact.source_channel != ConsentChannel.WEB_FORM.value:
+        return False
+    if contact.last_invoice_on is not None or contact.legal_hold_until is not None:
+        return False
+    ties = [
+        sa.select(ConsentEvent.id).where(
+            ConsentEvent.subject_id == contact.public_id,
+            ConsentEvent.channel != ConsentChannel.WEB_FORM.value,
+        ),
+        sa.select(DisclosureSubject.id).where(DisclosureSubject.subject_id == contact.public_id),
+        sa.select(DataRequest.id).where(DataRequest.subject_id == contact.public_id),
+    ]
+    if any(db.session.scalar(tie.limit(1)) is not None for tie in ties):
         return False
     has_subscription = db.session.scalar(
         sa.select(sa.func.count(Subscription.id)).where(Subscription.contact_id == contact.id)

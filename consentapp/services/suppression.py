@@ -28,9 +28,14 @@ def address_hmac(email: str, key: str | None = None) -> str:
     return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
+def address_hmacs(email: str) -> list[str]:
+    """The address's keyed hash under the current key and every older one configured."""
+    return [address_hmac(email, key) for key in _keys()]
+
+
 def _entries(email: str) -> list[Suppression]:
     """Entries for this address, under the current key or an older one still configured."""
-    digests = [address_hmac(email, key) for key in _keys()]
+    digests = address_hmacs(email)
     return list(
         db.session.scalars(sa.select(Suppression).where(Suppression.address_hmac.in_(digests)))
     )

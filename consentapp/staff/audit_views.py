@@ -9,6 +9,7 @@ from flask import render_template, request
 
 from consentapp.extensions import db
 from consentapp.models import AuditEntry, StaffUser
+from consentapp.request_checks import small_int
 from consentapp.services.audit import verify_chain
 from consentapp.staff import bp
 from consentapp.staff.access import admin_required
@@ -29,9 +30,9 @@ def audit_log() -> str:
     """Newest first; filter by staff member, action, target and dates."""
     args = request.args
     statement = sa.select(AuditEntry)
-    actor = args.get("actor", "")
-    if actor.isdigit():
-        statement = statement.where(AuditEntry.actor_id == int(actor))
+    actor = small_int(args.get("actor"))
+    if actor is not None:
+        statement = statement.where(AuditEntry.actor_id == actor)
     action = args.get("action", "").strip()[:64]
     if action:
         statement = statement.where(AuditEntry.action.like(f"{action.replace('%', '')}%"))
@@ -43,9 +44,9 @@ def audit_log() -> str:
         statement = statement.where(AuditEntry.occurred_at >= since)
     if until:
         statement = statement.where(AuditEntry.occurred_at < until + timedelta(days=1))
-    before = args.get("before", "")
-    if before.isdigit():
-        statement = statement.where(AuditEntry.id < int(before))
+    before = small_int(args.get("before"))
+    if before is not None:
+        statement = statement.where(AuditEntry.id < before)
     rows = list(db.session.scalars(statement.order_by(AuditEntry.id.desc()).limit(PER_PAGE + 1)))
     staff = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)).all()
     return render_template(

@@ -18,9 +18,12 @@ from flask import (
 from flask_babel import gettext as _
 from werkzeug.wrappers import Response as BaseResponse
 
+from consentapp.extensions import db
 from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
 from consentapp.models import Contact, SubscriptionStatus
+from consentapp.request_checks import small_int
+from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.contacts_admin import (
@@ -66,8 +69,8 @@ STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)
 
 
 def _page_number() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < int(raw) < 100_000 else 1
+    page = small_int(request.args.get("page"), 1) or 1
+    return page if page < 100_000 else 1
 
 
 @bp.get("/contacts")
@@ -83,6 +86,18 @@ def contacts() -> str:
     if status not in {s.value for s in SubscriptionStatus}:
         status = ""
     result = search_contacts(query, topic, status, sort, _page_number())
+    audit.record(
+        "contacts.list",
+        details={
+            "query": query,
+            "topic": topic,
+            "status": status,
+            "page": result.page,
+            "shown": len(result.contacts),
+        },
+        actor=current_staff(),
+    )
+    db.session.commit()
     return render_template(
         "staff/contacts.html",
         result=result,
@@ -123,6 +138,10 @@ def edit_contact(public_id: str) -> View:
     person = _load(public_id)
     form = ContactEditForm(obj=person if request.method == "GET" else None)
     if request.method == "GET":
+        audit.record(
+            "contact.view", target_type="contact", target_id=person.public_id, actor=current_staff()
+        )
+        db.session.commit()
         form.reason.data = ""
         return render_template("staff/contact_edit.html", form=form, contact=person)
     if form.validate():

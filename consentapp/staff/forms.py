@@ -239,6 +239,14 @@ class ExtendForm(FlaskForm):
     )
 
 
+class CompleteForm(FlaskForm):
+    """What staff did to handle a request by hand."""
+
+    outcome = StringField(
+        _l("What was done"), validators=[DataRequired(), Length(max=1000), single_line]
+    )
+
+
 class DenyForm(FlaskForm):
     """A refusal with its reasons."""
 

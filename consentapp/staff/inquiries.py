@@ -11,6 +11,8 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.labels import label
 from consentapp.models import Inquiry, InquiryStatus, StaffUser
+from consentapp.request_checks import small_int
+from consentapp.services import audit
 from consentapp.services.contacts_admin import AddressTaken
 from consentapp.services.inquiries_admin import (
     add_note,
@@ -57,9 +59,14 @@ def inquiries() -> str:
     if status not in STATUS_FILTERS:
         status = "open"
     mine = request.args.get("mine") == "1"
-    page_raw = request.args.get("page", "1")
-    page = int(page_raw) if page_raw.isdigit() and int(page_raw) > 0 else 1
+    page = min(small_int(request.args.get("page"), 1) or 1, 100_000)
     rows, has_next = list_inquiries(status, current_staff().id if mine else None, page)
+    audit.record(
+        "inquiries.list",
+        details={"status": status, "page": page, "shown": len(rows)},
+        actor=current_staff(),
+    )
+    db.session.commit()
     return render_template(
         "staff/inquiries.html",
         rows=rows,

@@ -31,6 +31,7 @@ from consentapp.services.rights import (
     build_export,
     cancel_request,
     carry_out,
+    complete_request,
     deny_request,
     extend_deadline,
     log_request,
@@ -39,7 +40,14 @@ from consentapp.services.rights import (
 )
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
-from consentapp.staff.forms import ButtonForm, DenyForm, ExtendForm, RequestLogForm, VerifyForm
+from consentapp.staff.forms import (
+    ButtonForm,
+    CompleteForm,
+    DenyForm,
+    ExtendForm,
+    RequestLogForm,
+    VerifyForm,
+)
 
 View = str | BaseResponse | tuple[str, int]
 
@@ -105,6 +113,7 @@ def _detail(found: DataRequest, status: int = 200, **forms: object) -> tuple[str
         verify=forms.get("verify") or VerifyForm(prefix="verify"),
         extend=extend,
         deny=forms.get("deny") or DenyForm(prefix="deny"),
+        complete=forms.get("complete") or CompleteForm(prefix="complete"),
         button=ButtonForm(),
         now=utcnow(),
         staff={u.id: u for u in db.session.scalars(sa.select(StaffUser))},
@@ -156,6 +165,14 @@ def _deny(found: DataRequest, actor: StaffUser) -> View | Response | None:
     return None
 
 
+def _complete(found: DataRequest, actor: StaffUser) -> View | Response | None:
+    form = CompleteForm(prefix="complete")
+    if not form.validate():
+        return _detail(found, 400, complete=form)
+    complete_request(found, form.outcome.data or "", actor)
+    return None
+
+
 def _cancel(found: DataRequest, actor: StaffUser) -> View | Response | None:
     cancel_request(found, actor)
     return None
@@ -166,6 +183,7 @@ ACTIONS = {
     "carry-out": _carry_out,
     "extend": _extend,
     "deny": _deny,
+    "complete": _complete,
     "cancel": _cancel,
 }
 

@@ -67,15 +67,9 @@ def new_user() -> View:
         else:
             db.session.commit()
             if not form.password.data:
-                flash(
-                    _(
-                        "Account created. Its password, shown only now: %(password)s",
-                        password=password,
-                    ),
-                    "success",
-                )
-            else:
-                flash(_("Account created."), "success")
+                # Shown on this page only, never stored in the session cookie.
+                return render_template("staff/user_created.html", account=user, password=password)
+            flash(_("Account created."), "success")
             return redirect(url_for("staff.user", user_id=user.id))
     status = 400 if request.method == "POST" else 200
     return render_template("staff/user_new.html", form=form), status

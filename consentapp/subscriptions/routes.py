@@ -17,7 +17,9 @@ from consentapp.services.consent import Origin
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.preferences import (
     AddressInUse,
+    PreferencesAccess,
     apply_email_change,
+    mask_email,
     read_email_change,
     read_preferences_token,
     rectify,
@@ -186,12 +188,14 @@ def request_preferences() -> View:
 
 
 def _preferences_page(
-    token: str, contact: Contact, form: PreferencesForm, email_form: EmailChangeForm
+    token: str, access: PreferencesAccess, form: PreferencesForm, email_form: EmailChangeForm
 ) -> str:
     return render_template(
         "subscriptions/preferences.html",
         token=token,
-        contact=contact,
+        contact=access.contact,
+        full=access.full,
+        masked_email=mask_email(access.contact.mail_address),
         form=form,
         email_form=email_form,
         stop_form=ButtonForm(),
@@ -211,40 +215,43 @@ def _preferences_form(contact: Contact) -> PreferencesForm:
     return form
 
 
-def _open_preferences(token: str) -> Contact | tuple[str, int]:
+def _open_preferences(token: str) -> PreferencesAccess | tuple[str, int]:
     try:
-        _, contact = read_preferences_token(token)
+        return read_preferences_token(token)
     except TokenExpired:
         return link_problem("preferences_expired", 410)
-    return contact
 
 
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> View:
     """Topics, language and contact details, reached through a mailed link."""
     require_form_body()
-    opened = _open_preferences(token)
-    if not isinstance(opened, Contact):
-        return opened
-    contact = opened
+    access = _open_preferences(token)
+    if not isinstance(access, PreferencesAccess):
+        return access
+    contact = access.contact
     form = _preferences_form(contact)
     if request.method == "GET":
-        return _preferences_page(token, contact, form, EmailChangeForm())
+        return _preferences_page(token, access, form, EmailChangeForm())
     if not form.validate():
-        return _preferences_page(token, contact, form, EmailChangeForm()), 400
+        return _preferences_page(token, access, form, EmailChangeForm()), 400
 
     origin = Origin.from_request(request)
     language = current_language()
     added, removed = update_topics(contact, list(form.topics.data or []), origin, language)
     changed_language = set_language(contact, chosen_language(form.language.data))
-    corrected = rectify(
-        contact,
-        {
-            field: getattr(form, field).data or ""
-            for field in ("name", "company", "address", "phone", "fax")
-        },
-        origin,
-        language,
+    corrected = (
+        rectify(
+            contact,
+            {
+                field: getattr(form, field).data or ""
+                for field in ("name", "company", "address", "phone", "fax")
+            },
+            origin,
+            language,
+        )
+        if access.full
+        else []
     )
     db.session.commit()
     if added or removed or changed_language or corrected:
@@ -258,13 +265,15 @@ def preferences(token: str) -> View:
 def change_email(token: str) -> View:
     """Start an address change: nothing changes before the new address is verified."""
     require_form_body()
-    opened = _open_preferences(token)
-    if not isinstance(opened, Contact):
-        return opened
-    contact = opened
+    access = _open_preferences(token)
+    if not isinstance(access, PreferencesAccess):
+        return access
+    if not access.full:
+        return link_problem("needs_fresh_link", 403)
+    contact = access.contact
     email_form = EmailChangeForm()
     if not email_form.validate():
-        return _preferences_page(token, contact, _preferences_form(contact), email_form), 400
+        return _preferences_page(token, access, _preferences_form(contact), email_form), 400
     request_email_change(
         contact, normalise_email(email_form.new_email.data or ""), current_language()
     )
@@ -279,9 +288,10 @@ def change_email(token: str) -> View:
 def unsubscribe_all(token: str) -> View:
     """Stop every newsletter at once."""
     require_form_body()
-    opened = _open_preferences(token)
-    if not isinstance(opened, Contact):
-        return opened
+    access = _open_preferences(token)
+    if not isinstance(access, PreferencesAccess):
+        return access
+    opened = access.contact
     if not ButtonForm().validate():
         return redirect(url_for("subscriptions.preferences", token=token))
     withdraw(
@@ -293,6 +303,19 @@ def unsubscribe_all(token: str) -> View:
     )
     db.session.commit()
     return render_template("subscriptions/unsubscribed.html", contact_language=opened.language)
+
+
+@bp.post("/preferences/<token>/details-link")
+def send_details_link(token: str) -> View:
+    """From a footer link: mail the one-day link that opens the contact details."""
+    require_form_body()
+    access = _open_preferences(token)
+    if not isinstance(access, PreferencesAccess):
+        return access
+    if ButtonForm().validate():
+        send_preferences_link(access.contact.mail_address, current_language())
+        flash(_("We sent a link to your address; it opens your details for 24 hours."), "info")
+    return redirect(url_for("subscriptions.preferences", token=token))
 
 
 @bp.route("/preferences/email/<token>", methods=["GET", "POST"])
