@@ -22,6 +22,10 @@ LABELS: dict[str, LazyString] = {
     "sending": _l("being sent"),
     "sent": _l("sent"),
     "failed": _l("failed"),
+    # campaigns
+    "draft": _l("draft"),
+    "scheduled": _l("scheduled"),
+    "paused": _l("paused"),
     # request kinds
     "access": _l("access and copy"),
     "rectification": _l("correction"),

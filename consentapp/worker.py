@@ -12,6 +12,7 @@ from flask import Flask
 
 from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, deliver_due
+from consentapp.services.campaigns import run_due_campaigns
 from consentapp.services.csv_io import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.rights import expire_unverified
@@ -21,9 +22,10 @@ log = logging.getLogger(__name__)
 
 
 def run_pass(app: Flask) -> DeliveryReport:
-    """One round of mail delivery."""
+    """One round: start due campaigns and queue a batch of each, then deliver mail."""
     with app.app_context():
         try:
+            run_due_campaigns()
             return deliver_due()
         finally:
             db.session.remove()

@@ -70,9 +70,10 @@ class SMTPServer:
 
     def to(self, address: str) -> list[EmailMessage]:
         """Messages whose envelope named `address` as a recipient."""
+        messages = self.handler.messages
         return [
             message
-            for message, envelope in zip(self.handler.messages, self.handler.envelopes, strict=True)
+            for message, envelope in zip(messages, self.handler.envelopes, strict=False)
             if address in envelope.rcpt_tos
         ]
 

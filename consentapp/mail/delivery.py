@@ -12,15 +12,20 @@ import logging
 import secrets
 import smtplib
 import socket
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.utils import parseaddr
+from pathlib import Path
 
+import dkim
 import sqlalchemy as sa
 from flask import current_app
 from flask_mail import Connection, Message
 
 from consentapp.extensions import db
-from consentapp.models import OutboundEmail, OutboundStatus, utcnow
+from consentapp.models import Campaign, CampaignStatus, OutboundEmail, OutboundStatus, utcnow
+from consentapp.services.campaigns import note_delivery
 from consentapp.services.subscriptions import consent_still_given
 
 log = logging.getLogger(__name__)
@@ -85,14 +90,24 @@ def retry_delay(attempts: int) -> timedelta:
 
 def claim_due(now: datetime, limit: int) -> list[OutboundEmail]:
     """Take up to `limit` due rows for this pass; no other worker gets them meanwhile."""
-    claimable = sa.or_(
-        sa.and_(
-            OutboundEmail.status == OutboundStatus.PENDING.value,
-            OutboundEmail.next_attempt_at <= now,
+    held_campaigns = sa.select(Campaign.id).where(
+        Campaign.status.in_([CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value])
+    )
+    claimable = sa.and_(
+        sa.or_(
+            sa.and_(
+                OutboundEmail.status == OutboundStatus.PENDING.value,
+                OutboundEmail.next_attempt_at <= now,
+            ),
+            sa.and_(
+                OutboundEmail.status == OutboundStatus.SENDING.value,
+                OutboundEmail.lease_until < now,
+            ),
         ),
-        sa.and_(
-            OutboundEmail.status == OutboundStatus.SENDING.value,
-            OutboundEmail.lease_until < now,
+        # Messages of a paused or cancelled campaign wait (or are cancelled).
+        sa.or_(
+            OutboundEmail.campaign_id.is_(None),
+            OutboundEmail.campaign_id.not_in(held_campaigns),
         ),
     )
     candidates = (
@@ -140,6 +155,47 @@ def build_message(row: OutboundEmail) -> Message:
     )
     message.msgId = row.message_id
     return message
+
+
+def message_bytes(row: OutboundEmail) -> bytes:
+    """The message as sent: DKIM-signed when DKIM_DOMAIN/SELECTOR/KEY_PATH are set, with
+    the unsubscribe headers among the signed ones."""
+    message = build_message(row)
+    message.date = time.time()
+    raw: bytes = message.as_bytes()
+    config = current_app.config
+    if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
+        key = Path(config["DKIM_KEY_PATH"]).read_bytes()
+        signature = dkim.sign(
+            raw,
+            config["DKIM_SELECTOR"].encode(),
+            config["DKIM_DOMAIN"].encode(),
+            key,
+            include_headers=[header.encode() for header in DKIM_HEADERS],
+        )
+        raw = signature + raw
+    return raw
+
+
+DKIM_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+)
+
+
+def _send(connection: TimeoutConnection, row: OutboundEmail) -> None:
+    sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
+    assert connection.host is not None
+    connection.host.sendmail(sender, [row.to_address], message_bytes(row))
 
 
 def _classify(exc: Exception) -> bool:
@@ -205,17 +261,21 @@ def _deliver_one(
         report.cancelled += 1
         return False
     try:
-        connection.send(build_message(row))
+        _send(connection, row)
     except TEMPORARY_ERRORS as exc:
         permanent = _classify(exc)
         _record_failure(row, exc, now, permanent=permanent)
         report.errors.append(_describe(exc))
+        if row.campaign_id is not None:
+            note_delivery(row.campaign_id, success=False)
         if permanent:
             report.failed += 1
             return False
         report.retrying += 1
         return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
     _record_success(row)
+    if row.campaign_id is not None:
+        note_delivery(row.campaign_id, success=True)
     report.sent += 1
     return False
 
@@ -241,8 +301,15 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
         log.warning("SMTP server unavailable, %d mails wait: %s", len(rows), exc)
         return report
 
+    pause = (
+        1 / current_app.config["MAIL_RATE_PER_SECOND"]
+        if current_app.config["MAIL_RATE_PER_SECOND"]
+        else 0
+    )
     try:
         for index, row in enumerate(rows):
+            if pause and index:
+                time.sleep(pause)
             connection_lost = _deliver_one(connection, row, now, report)
             if row.delete_after_send and row.status != OutboundStatus.PENDING.value:
                 # The last mail to an erased person: nothing of it stays behind.
@@ -250,6 +317,9 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
             if connection_lost:
                 _release(rows[index + 1 :])
             db.session.commit()
+            if row in db.session:
+                # Done with it: a commit would otherwise expire every row of the batch.
+                db.session.expunge(row)
             if connection_lost:
                 break
     finally:

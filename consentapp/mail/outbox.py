@@ -46,6 +46,7 @@ def queue_email(
     requires_subscription: bool = False,
     topic_id: int | None = None,
     delete_after_send: bool = False,
+    campaign_id: int | None = None,
 ) -> OutboundEmail:
     """Render a mail and add it to the outbox; the caller commits it with its change.
 
@@ -60,6 +61,7 @@ def queue_email(
         requires_subscription=requires_subscription,
         topic_id=topic_id,
         delete_after_send=delete_after_send,
+        campaign_id=campaign_id,
         to_address=_check_header(to),
         subject=_check_header(rendered.subject),
         body_text=rendered.text,

@@ -14,34 +14,49 @@ from aiosmtpd.smtp import Envelope
 
 
 class MailSink:
-    """aiosmtpd handler that stores each received message and can report it."""
+    """aiosmtpd handler that keeps each received message; parsing waits until asked,
+    so the server answers as fast as a real one while a test sends thousands."""
 
     def __init__(self, on_message: Callable[[EmailMessage, Envelope], None] | None = None):
-        self.messages: list[EmailMessage] = []
         self.envelopes: list[Envelope] = []
+        self._parsed: list[EmailMessage] = []
         self.on_message = on_message
         self.lock = threading.Lock()
-        self.received = threading.Condition(self.lock)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         """Called by aiosmtpd for each message accepted."""
-        raw = envelope.original_content or envelope.content
-        assert isinstance(raw, bytes)
-        message = email.message_from_bytes(raw, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        with self.received:
-            self.messages.append(message)
+        with self.lock:
             self.envelopes.append(envelope)
-            self.received.notify_all()
         if self.on_message:
-            self.on_message(message, envelope)
+            self.on_message(_parse(envelope), envelope)
         return "250 Message accepted for delivery"
+
+    @property
+    def count(self) -> int:
+        """How many messages arrived (without parsing them)."""
+        return len(self.envelopes)
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        """Every message received so far, parsed."""
+        with self.lock:
+            while len(self._parsed) < len(self.envelopes):
+                self._parsed.append(_parse(self.envelopes[len(self._parsed)]))
+            return list(self._parsed)
 
     def clear(self) -> None:
         """Forget what was received so far."""
         with self.lock:
-            self.messages.clear()
+            self._parsed.clear()
             self.envelopes.clear()
+
+
+def _parse(envelope: Envelope) -> EmailMessage:
+    raw = envelope.original_content or envelope.content
+    assert isinstance(raw, bytes)
+    message = email.message_from_bytes(raw, policy=default_policy)
+    assert isinstance(message, EmailMessage)
+    return message
 
 
 def start_sink(host: str, port: int, handler: MailSink) -> Controller:

@@ -2,6 +2,7 @@
 
 from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonical_json
 from consentapp.models.base import Base, new_public_id, utcnow
+from consentapp.models.campaign import Campaign, CampaignStatus
 from consentapp.models.consent import (
     ConsentAction,
     ConsentChannel,
@@ -34,6 +35,8 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Campaign",
+    "CampaignStatus",
     "ConsentAction",
     "ConsentChannel",
     "ConsentEvent",

@@ -35,7 +35,10 @@ class OutboundEmail(Base):
     """
 
     __tablename__ = "outbound_emails"
-    __table_args__ = (sa.Index("ix_outbound_emails_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        sa.Index("ix_outbound_emails_due", "status", "next_attempt_at"),
+        sa.Index("ix_outbound_emails_campaign", "campaign_id", "status"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -45,6 +48,7 @@ class OutboundEmail(Base):
     )
     requires_subscription: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     topic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("topics.id"))
+    campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
     # The last mail to an erased person: removed as soon as the server accepted it.
     delete_after_send: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     to_address: Mapped[str] = mapped_column(sa.String(254), index=True)

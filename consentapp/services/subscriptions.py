@@ -385,6 +385,7 @@ def withdraw(
     channel: str,
     origin: Origin | None,
     language: str,
+    details: Mapping[str, object] | None = None,
 ) -> list[Topic]:
     """Stop `topic_slugs` (all topics when None) at once; returns what was stopped.
 
@@ -405,6 +406,7 @@ def withdraw(
             channel=channel,
             notice=notice,
             origin=origin,
+            details=details,
         )
     return stopped
 
@@ -421,7 +423,9 @@ def unsubscribe(raw: str, channel: str, origin: Origin) -> tuple[Contact, list[T
     token, contact = read_unsubscribe(raw)
     slugs = token.payload.get("t")
     chosen = [str(slug) for slug in slugs] if isinstance(slugs, list) else None
-    stopped = withdraw(contact, chosen, channel, origin, contact.language)
+    campaign = token.payload.get("k")
+    details = {"campaign": str(campaign)} if campaign else None
+    stopped = withdraw(contact, chosen, channel, origin, contact.language, details)
     db.session.commit()
     return contact, stopped
 

@@ -60,6 +60,7 @@ def no_store(response: Response) -> Response:
 from consentapp.staff import (  # noqa: E402,F401
     audit_views,
     auth,
+    campaigns,
     contacts,
     dashboard,
     inquiries,

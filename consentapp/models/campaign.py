@@ -1,0 +1,65 @@
+"""Newsletter campaigns: one topic's confirmed subscribers, each in their own language."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from consentapp.models.base import Base, new_public_id, utcnow
+from consentapp.models.topics import Topic
+
+
+class CampaignStatus(enum.StrEnum):
+    """A campaign's life: drafted, scheduled, sending (may pause), then sent or cancelled."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class Campaign(Base):
+    """A newsletter in Dutch and English (Markdown), for one topic's subscribers.
+
+    Recipients are queued into the outbox in batches by subscription id
+    (`queue_cursor`), never all at once; `queued_all` marks the end of queueing.
+    """
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
+    topic_id: Mapped[int] = mapped_column(sa.ForeignKey("topics.id"))
+    subject_nl: Mapped[str] = mapped_column(sa.String(200))
+    body_nl: Mapped[str] = mapped_column(sa.Text)
+    subject_en: Mapped[str] = mapped_column(sa.String(200))
+    body_en: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), default=CampaignStatus.DRAFT.value)
+    scheduled_at: Mapped[datetime | None]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    queue_cursor: Mapped[int] = mapped_column(default=0)
+    queued_all: Mapped[bool] = mapped_column(default=False)
+    recipients: Mapped[int] = mapped_column(default=0)
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+    pause_reason: Mapped[str | None] = mapped_column(sa.String(500))
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    topic: Mapped[Topic] = relationship()
+
+    def subject(self, language: str) -> str:
+        """The subject in `language` (Dutch when there is no English one)."""
+        return self.subject_en if language == "en" and self.subject_en else self.subject_nl
+
+    def body(self, language: str) -> str:
+        """The Markdown body in `language` (Dutch when there is no English one)."""
+        return self.body_en if language == "en" and self.body_en else self.body_nl
+
+    def __repr__(self) -> str:
+        return f"<Campaign {self.public_id} {self.status}>"

@@ -1,0 +1,114 @@
+"""Newsletter campaigns in the staff area: write, preview, test, send, follow."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import sqlalchemy as sa
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from werkzeug.wrappers import Response as BaseResponse
+
+from consentapp.extensions import db
+from consentapp.form_fields import choices
+from consentapp.i18n import current_language
+from consentapp.models import Campaign
+from consentapp.services import campaigns as campaign_service
+from consentapp.services.subscriptions import active_topics
+from consentapp.staff import bp
+from consentapp.staff.access import current_staff
+from consentapp.staff.forms import ButtonForm, CampaignForm, ScheduleForm
+
+View = str | BaseResponse | tuple[str, int]
+
+
+def _load(public_id: str) -> Campaign:
+    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+    if campaign is None:
+        abort(404)
+    return campaign
+
+
+@bp.get("/campaigns")
+def campaigns() -> str:
+    """Every campaign, newest first."""
+    rows = db.session.scalars(sa.select(Campaign).order_by(Campaign.created_at.desc())).all()
+    return render_template("staff/campaigns.html", rows=rows)
+
+
+@bp.route("/campaigns/new", methods=["GET", "POST"])
+def new_campaign() -> View:
+    """Write a newsletter (saved as a draft)."""
+    form = CampaignForm()
+    topics = active_topics()
+    form.topic.choices = choices((t.slug, t.label(current_language())) for t in topics)
+    if request.method == "POST" and form.validate():
+        topic = next(t for t in topics if t.slug == form.topic.data)
+        try:
+            campaign = campaign_service.create_campaign(
+                topic,
+                form.subject_nl.data or "",
+                form.body_nl.data or "",
+                form.subject_en.data or "",
+                form.body_en.data or "",
+                current_staff(),
+            )
+        except campaign_service.CampaignError as exc:
+            form.subject_nl.errors = [str(exc)]
+        else:
+            return redirect(url_for("staff.campaign", public_id=campaign.public_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/campaign_new.html", form=form), status
+
+
+@bp.get("/campaigns/<public_id>")
+def campaign(public_id: str) -> str:
+    """Preview in both languages, progress, and the actions left."""
+    found = _load(public_id)
+    previews = {
+        language: {
+            "subject": found.subject(language),
+            "html": campaign_service.render_body(found.body(language))[0],
+        }
+        for language in ("nl", "en")
+    }
+    return render_template(
+        "staff/campaign.html",
+        campaign=found,
+        previews=previews,
+        report=campaign_service.report(found),
+        button=ButtonForm(),
+        schedule_form=ScheduleForm(),
+    )
+
+
+@bp.post("/campaigns/<public_id>/<action>")
+def campaign_action(public_id: str, action: str) -> View:
+    """test, send, pause, resume, cancel."""
+    found = _load(public_id)
+    actor = current_staff()
+    try:
+        if action == "test":
+            campaign_service.send_test(found, actor)
+            flash(
+                _("A test in both languages is on its way to %(email)s.", email=actor.email), "info"
+            )
+        elif action == "send":
+            form = ScheduleForm()
+            if not form.validate():
+                abort(400)
+            at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
+            campaign_service.schedule(found, at, actor)
+            flash(_("The campaign is queued."), "success")
+        elif action == "pause":
+            campaign_service.pause(found, actor)
+        elif action == "resume":
+            campaign_service.resume(found, actor)
+        elif action == "cancel":
+            campaign_service.cancel(found, actor)
+        else:
+            abort(404)
+    except campaign_service.CampaignError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+    return redirect(url_for("staff.campaign", public_id=public_id))

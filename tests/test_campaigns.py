@@ -1,0 +1,461 @@
+"""Newsletter campaigns: only confirmed subscribers, own language, one-click out, safe delivery."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import dkim
+import pytest
+import sqlalchemy as sa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from consentapp.extensions import db
+from consentapp.models import Campaign, OutboundEmail, Topic
+from consentapp.services import campaigns as service
+from tests.helpers import csrf_token, deliver, post_form, text_of
+from tests.services import SMTPServer
+from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def subscriber(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, email: str, language: str = "nl"
+) -> None:
+    """A confirmed subscriber of service-news, mailbox emptied afterwards."""
+    if language == "en":
+        client.get("/?lang=en")
+    post_form(
+        client, "/subscribe", {"email": email, "topics": "service-news", "language": language}
+    )
+    confirm(
+        client,
+        confirmation_link(app, smtp_server, email)
+        if language == "nl"
+        else _link_en(app, smtp_server, email),
+    )
+    deliver(app)
+
+
+def _link_en(app: Flask, smtp_server: SMTPServer, email: str) -> str:
+    from tests.helpers import link_in
+
+    deliver(app)
+    return link_in(smtp_server.to(email)[-1], "/subscribe/confirm/")
+
+
+def make_campaign(app: Flask, topic: str = "service-news") -> str:
+    with app.app_context():
+        found = db.session.scalar(sa.select(Topic).where(Topic.slug == topic))
+        assert found is not None
+        campaign = service.create_campaign(
+            found,
+            "Onderhoud zaterdag",
+            "Zaterdag is er **onderhoud** aan de servers.\n\n<script>alert(1)</script>",
+            "Maintenance on Saturday",
+            "On Saturday the servers get **maintenance**.",
+            None,
+        )
+        return campaign.public_id
+
+
+def start(app: Flask, public_id: str, batch: int = 1000) -> None:
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+        assert campaign is not None
+        service.schedule(campaign, None, None)
+        while service.run_due_campaigns(batch=batch):
+            pass
+
+
+def newsletters(smtp_server: SMTPServer, email: str) -> list:
+    return [m for m in smtp_server.to(email) if m["List-Id"]]
+
+
+@pytest.fixture
+def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
+    subscriber(app, client, smtp_server, "nl@example.be")
+    subscriber(app, app.test_client(), smtp_server, "en@example.be", "en")
+    subscribe(app.test_client(), "pending@example.be", ("service-news",))
+    subscriber(app, app.test_client(), smtp_server, "gone@example.be")
+    with app.app_context():
+        from consentapp.models import Contact
+        from consentapp.services.subscriptions import withdraw
+
+        gone = db.session.scalar(sa.select(Contact).where(Contact.email == "gone@example.be"))
+        assert gone is not None
+        withdraw(gone, None, "staff", None, "nl")
+        db.session.commit()
+    smtp_server.handler.clear()
+
+
+def test_only_confirmed_subscribers_receive_it_in_their_language(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    start(app, make_campaign(app))
+    deliver(app)
+    [dutch] = newsletters(smtp_server, "nl@example.be")
+    [english] = newsletters(smtp_server, "en@example.be")
+    assert dutch["Subject"] == "Onderhoud zaterdag"
+    assert english["Subject"] == "Maintenance on Saturday"
+    assert newsletters(smtp_server, "pending@example.be") == []
+    assert newsletters(smtp_server, "gone@example.be") == []
+    html = dutch.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert "<strong>onderhoud</strong>" in html
+    assert "<script>" not in html
+    assert "alert(1)" in text_of(dutch) or "&lt;script&gt;" in html
+
+
+def test_every_message_is_personal_with_one_click_out_of_that_topic(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    public_id = make_campaign(app)
+    start(app, public_id)
+    deliver(app)
+    [mail] = newsletters(smtp_server, "nl@example.be")
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert mail["List-Id"].startswith("Service news <service-news.")
+    assert mail["Message-ID"]
+    one_click = mail["List-Unsubscribe"].strip("<>")
+    assert one_click in text_of(mail)
+    other = newsletters(smtp_server, "en@example.be")[0]["List-Unsubscribe"]
+    assert other != mail["List-Unsubscribe"], "each link is personal"
+    response = app.test_client(use_cookies=False).post(
+        one_click.removeprefix("http://localhost"), data={"List-Unsubscribe": "One-Click"}
+    )
+    assert response.status_code == 200
+    assert subscribed(app, "nl@example.be") == {"service-news": "unsubscribed"}
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        assert service.report(campaign).unsubscribes == 1
+
+
+def test_unsubscribing_mid_campaign_stops_the_queued_message(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    start(app, make_campaign(app))
+    with app.app_context():
+        from consentapp.models import Contact
+        from consentapp.services.subscriptions import withdraw
+
+        person = db.session.scalar(sa.select(Contact).where(Contact.email == "nl@example.be"))
+        assert person is not None
+        withdraw(person, None, "web_form", None, "nl")
+        db.session.commit()
+    report = deliver(app)
+    assert report.cancelled == 1 and report.sent == 1
+    assert newsletters(smtp_server, "nl@example.be") == []
+
+
+def test_recipients_are_queued_in_batches(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    public_id = make_campaign(app)
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+        assert campaign is not None
+        service.schedule(campaign, None, None)
+        assert service.run_due_campaigns(batch=1) == 1
+        assert service.run_due_campaigns(batch=1) == 1
+        assert service.run_due_campaigns(batch=1) == 0
+        db.session.refresh(campaign)
+        assert campaign.recipients == 2 and campaign.queued_all
+    deliver(app)
+    with app.app_context():
+        service.run_due_campaigns()
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None and campaign.status == "sent"
+
+
+def test_pause_holds_messages_and_resume_sends_them(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    public_id = make_campaign(app)
+    start(app, public_id)
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        service.pause(campaign, None)
+    assert deliver(app).handled == 0
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        service.resume(campaign, None)
+    assert deliver(app).sent == 2
+
+
+def test_cancel_stops_what_is_not_sent(app: Flask, smtp_server: SMTPServer, audience: None) -> None:
+    start(app, make_campaign(app))
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        assert service.cancel(campaign, None) == 2
+    assert deliver(app).handled == 0
+    assert smtp_server.messages == []
+
+
+def test_smtp_down_then_up_loses_nothing(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    from datetime import timedelta
+
+    from consentapp.models import utcnow
+
+    start(app, make_campaign(app))
+    smtp_server.stop()
+    now = utcnow()
+    assert deliver(app, now=now).retrying == 2
+    smtp_server.start()
+    assert deliver(app, now=now + timedelta(minutes=1)).sent == 2
+    assert len(newsletters(smtp_server, "nl@example.be")) == 1
+
+
+def test_consecutive_failures_pause_the_campaign(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    app.config["CAMPAIGN_MAX_CONSECUTIVE_FAILURES"] = 2
+    smtp_server.handler.reject.update({"nl@example.be", "en@example.be"})
+    start(app, make_campaign(app))
+    deliver(app)
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        assert campaign.status == "paused"
+        assert campaign.pause_reason and "2" in campaign.pause_reason
+        assert service.report(campaign).failures
+
+
+def test_messages_are_dkim_signed_over_the_unsubscribe_headers(
+    app: Flask, smtp_server: SMTPServer, audience: None, tmp_path: Path
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_path = tmp_path / "dkim.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    app.config.update(DKIM_DOMAIN="crm.example", DKIM_SELECTOR="news", DKIM_KEY_PATH=str(key_path))
+    start(app, make_campaign(app))
+    deliver(app)
+    [mail] = newsletters(smtp_server, "nl@example.be")
+    signature = mail["DKIM-Signature"]
+    assert "list-unsubscribe" in signature.lower() and "list-unsubscribe-post" in signature.lower()
+    import base64
+
+    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public)
+
+    def dns(name: bytes, timeout: int = 5) -> bytes:
+        assert name == b"news._domainkey.crm.example."
+        return record
+
+    assert dkim.verify(mail.as_bytes(), dnsfunc=dns)
+
+
+def test_staff_write_preview_test_and_send(
+    app: Flask, smtp_server: SMTPServer, audience: None, admin_client: FlaskClient
+) -> None:
+    token = csrf_token(admin_client, "/staff/campaigns/new")
+    response = admin_client.post(
+        "/staff/campaigns/new",
+        data={
+            "csrf_token": token,
+            "topic": "service-news",
+            "subject_nl": "Nieuws",
+            "body_nl": "Hallo *lezer*",
+            "subject_en": "News",
+            "body_en": "Hello *reader*",
+        },
+    )
+    assert response.status_code == 302
+    page = admin_client.get(response.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert "<em>lezer</em>" in html and "<em>reader</em>" in html
+    path = response.headers["Location"]
+    admin_client.post(f"{path}/test", data={"csrf_token": token})
+    deliver(app)
+    tests = smtp_server.to("admin@crm.example")
+    assert sorted(m["Subject"] for m in tests) == ["[TEST] News", "[TEST] Nieuws"]
+    admin_client.post(f"{path}/send", data={"csrf_token": token, "at": ""})
+    with app.app_context():
+        service.run_due_campaigns()
+    deliver(app)
+    assert len(newsletters(smtp_server, "nl@example.be")) == 1
+    with app.app_context():
+        from consentapp.models import AuditEntry
+
+        actions = set(db.session.scalars(sa.select(AuditEntry.action)))
+    assert {"campaign.create", "campaign.test", "campaign.schedule", "campaign.start"} <= actions
+
+
+def test_send_campaign_command(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, audience: None
+) -> None:
+    body = tmp_path / "nl.md"
+    body.write_text("Tekst", encoding="utf-8")
+    result = runner.invoke(
+        args=[
+            "send-campaign",
+            "--topic",
+            "service-news",
+            "--subject",
+            "Onderwerp",
+            "--body",
+            str(body),
+            "--at",
+            "2030-01-01T09:00",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        assert campaign.public_id == result.output.strip()
+        assert campaign.status == "scheduled"
+        assert campaign.scheduled_at is not None and campaign.scheduled_at.year == 2030
+        assert service.run_due_campaigns() == 0, "not before its time"
+    bad = runner.invoke(
+        args=["send-campaign", "--topic", "nope", "--subject", "x", "--body", str(body)]
+    )
+    assert bad.exit_code != 0
+
+
+def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    """A worker process killed with SIGKILL after its claim: the lease runs out and
+    the next pass delivers; nobody is mailed twice except a message in flight."""
+    from datetime import timedelta
+
+    from consentapp.mail.delivery import LEASE, claim_due
+    from consentapp.models import utcnow
+
+    start(app, make_campaign(app))
+    env_script = (
+        "import os, signal, sys\n"
+        "from config import TestingConfig\n"
+        "from consentapp import create_app\n"
+        "from consentapp.mail.delivery import claim_due\n"
+        "from consentapp.models import utcnow\n"
+        "app = create_app(TestingConfig({"
+        f"'DATABASE_URL': {app.config['SQLALCHEMY_DATABASE_URI']!r}, "
+        f"'CONSENTAPP_INSTANCE': {app.instance_path!r}}}))\n"
+        "with app.app_context():\n"
+        "    claim_due(utcnow(), 50)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", env_script], cwd=PROJECT_DIR, check=False)
+    assert result.returncode == -9
+    assert deliver(app).handled == 0, "the dead worker's lease still holds"
+    assert deliver(app, now=utcnow() + LEASE + timedelta(seconds=1)).sent == 2
+    assert len(newsletters(smtp_server, "nl@example.be")) == 1
+    assert len(newsletters(smtp_server, "en@example.be")) == 1
+    with app.app_context():
+        assert claim_due(utcnow() + timedelta(hours=1), 50) == []
+        statuses = set(
+            db.session.scalars(
+                sa.select(OutboundEmail.status).where(OutboundEmail.campaign_id.is_not(None))
+            )
+        )
+        assert statuses == {"sent"}
+
+
+def _bulk_subscribers(app: Flask, count: int) -> None:
+    """`count` confirmed subscribers of service-news, written in bulk."""
+    from consentapp.models import Contact, Subscription, utcnow
+
+    with app.app_context():
+        topic = db.session.scalar(sa.select(Topic).where(Topic.slug == "service-news"))
+        assert topic is not None
+        now = utcnow()
+        db.session.execute(
+            sa.insert(Contact),
+            [
+                {
+                    "public_id": f"bulk{n}",
+                    "email": f"reader{n}@example.be",
+                    "language": "nl",
+                    "source_channel": "web_form",
+                    "search_text": "",
+                }
+                for n in range(count)
+            ],
+        )
+        ids = db.session.scalars(sa.select(Contact.id).where(Contact.public_id.like("bulk%"))).all()
+        db.session.execute(
+            sa.insert(Subscription),
+            [
+                {"contact_id": i, "topic_id": topic.id, "status": "confirmed", "confirmed_at": now}
+                for i in ids
+            ],
+        )
+        db.session.commit()
+
+
+def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    """5,000 recipients; the worker process is killed with SIGKILL mid-send and started
+    again. Everyone gets the newsletter; at most the one message in flight at the
+    moment of the kill arrives twice (the worker records each message as sent right
+    after the server accepts it)."""
+    import os
+    import signal
+    import time
+    from collections import Counter
+    from datetime import timedelta
+
+    from consentapp.mail.delivery import LEASE
+    from consentapp.models import utcnow
+
+    total = 5000
+    _bulk_subscribers(app, total)
+    start(app, make_campaign(app))
+    env = {
+        **os.environ,
+        "CONSENTAPP_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "CONSENTAPP_INSTANCE": app.instance_path,
+        "MAIL_BATCH_SIZE": "50",
+        "WORKER_POLL_SECONDS": "1",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while smtp_server.handler.count < total // 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert smtp_server.handler.count >= total // 3, "the worker did not get going"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert smtp_server.handler.count < total, "killed before the end"
+    later = utcnow() + LEASE + timedelta(seconds=1)
+    while deliver(app, now=later, limit=200).handled:
+        pass
+    received = Counter(
+        address for envelope in smtp_server.handler.envelopes for address in envelope.rcpt_tos
+    )
+    assert len(received) == total, "everyone got it"
+    duplicates = sum(count - 1 for count in received.values())
+    assert duplicates <= 1, f"{duplicates} recipients got it twice"
