@@ -30,7 +30,7 @@ from consentapp.services.consent import record_consent
 from consentapp.services.contact_details import normalise_email, normalise_phone
 from consentapp.services.contacts import find_contact, find_or_create_contact
 from consentapp.services.subscriptions import (
-    confirm_by_evidence,
+    confirm_topics,
     request_in_transaction,
     subscriptions_of,
     topics_by_slug,
@@ -289,7 +289,7 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
     confirmed: list[str] = []
     pending: list[str] = []
     if direct:
-        confirmed = confirm_by_evidence(
+        confirmed = confirm_topics(
             contact,
             topics,
             channel=consent.channel,

@@ -45,7 +45,7 @@ from consentapp.services.contact_details import (
 )
 from consentapp.services.contacts import find_contact
 from consentapp.services.subscriptions import (
-    confirm_by_evidence,
+    confirm_topics,
     request_in_transaction,
     topics_by_slug,
 )
@@ -438,7 +438,7 @@ def _import_row(
         values["channel"] == ConsentChannel.AGREEMENT.value and mapping.agreement_covers_newsletters
     )
     if direct:
-        confirm_by_evidence(
+        confirm_topics(
             contact,
             topics,
             channel=values["channel"],

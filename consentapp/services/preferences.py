@@ -21,7 +21,6 @@ from consentapp.models import (
     ConsentChannel,
     ConsentPurpose,
     Contact,
-    SubscriptionStatus,
     utcnow,
 )
 from consentapp.services import audit, notices
@@ -30,8 +29,7 @@ from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.subscriptions import (
     LINK_MAILS_PER_HOUR,
-    change_subscription,
-    subscription_for,
+    confirm_topics,
     subscriptions_of,
     topics_by_slug,
     withdraw,
@@ -120,21 +118,14 @@ def update_topics(
     topics = topics_by_slug(wanted)
     current = subscriptions_of(contact)
     notice = notices.current_notice(language)
-    added: list[str] = []
-    for topic in topics:
-        sub = subscription_for(contact, topic, current)
-        if sub.status == SubscriptionStatus.CONFIRMED.value:
-            continue
-        added.append(topic.slug)
-        change_subscription(
-            sub,
-            SubscriptionStatus.CONFIRMED,
-            action=ConsentAction.CONFIRMED,
-            channel=ConsentChannel.WEB_FORM.value,
-            notice=notice,
-            origin=origin,
-            details={"via": "preferences link"},
-        )
+    added = confirm_topics(
+        contact,
+        topics,
+        channel=ConsentChannel.WEB_FORM.value,
+        notice=notice,
+        origin=origin,
+        details={"via": "preferences link"},
+    )
     wanted_set = {topic.slug for topic in topics}
     to_stop = [slug for slug in current if slug not in wanted_set]
     removed = withdraw(contact, to_stop, ConsentChannel.WEB_FORM.value, origin, language)

@@ -159,17 +159,19 @@ def change_subscription(
     )
 
 
-def confirm_by_evidence(
+def confirm_topics(
     contact: Contact,
     topics: Sequence[Topic],
     *,
     channel: str,
     notice: PrivacyNotice | None,
-    evidence: str,
     details: Mapping[str, object],
+    origin: Origin | None = None,
+    evidence: str | None = None,
 ) -> list[str]:
-    """Confirm topics at once on documented consent (a signed agreement that contains
-    it), without the double opt-in mail. Returns the topics newly confirmed. No commit."""
+    """Confirm topics at once, without the double opt-in mail: for consent proven
+    otherwise (a signed agreement that contains it, or the person's own mailed link).
+    Returns the topics newly confirmed. No commit."""
     current = subscriptions_of(contact)
     confirmed: list[str] = []
     for topic in topics:
@@ -182,7 +184,7 @@ def confirm_by_evidence(
             action=ConsentAction.CONFIRMED,
             channel=channel,
             notice=notice,
-            origin=None,
+            origin=origin,
             evidence=evidence,
             details=details,
         )
