@@ -43,6 +43,7 @@ def create_app(
         )
 
     register_extensions(app)
+    register_engine(app)
     register_blueprints(app)
     register_request_hooks(app)
     register_commands(app)
@@ -69,6 +70,19 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "staff.login"
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_session_user)
+
+
+def register_engine(app: Flask) -> None:
+    """With a broker configured, Celery takes the work and is told of new mail at once."""
+    if not app.config["CELERY_BROKER_URL"]:
+        return
+    import sqlalchemy as sa
+
+    from consentapp.tasks import init_celery, kick_delivery
+
+    init_celery(app)
+    if not sa.event.contains(sa.orm.Session, "after_commit", kick_delivery):
+        sa.event.listen(sa.orm.Session, "after_commit", kick_delivery)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -70,6 +70,7 @@ def queue_email(
         message_id=make_msgid(domain=message_id_domain()),
     )
     db.session.add(row)
+    db.session.info["outbox_added"] = True
     return row
 
 

@@ -169,7 +169,23 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -
 
 
 def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
-    """Queue the next batch of confirmed subscribers (by subscription id). Commits."""
+    """Queue the next batch of confirmed subscribers (by subscription id). Commits.
+
+    Workers may run this at the same time: a no-op UPDATE of the campaign row takes
+    its lock first (SQLite: the write lock), then the cursor is read fresh, so no two
+    workers queue the same recipients.
+    """
+    locked = db.session.execute(
+        sa.update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.queued_all.is_(False))
+        .values(queue_cursor=Campaign.queue_cursor)
+        .returning(Campaign.id),
+        execution_options={"synchronize_session": False},
+    ).scalar_one_or_none()
+    if locked is None:
+        db.session.commit()
+        return 0
+    db.session.refresh(campaign)
     rows = db.session.execute(
         sa.select(Subscription.id, Contact)
         .join(Contact, Contact.id == Subscription.contact_id)
@@ -206,10 +222,15 @@ def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> 
         )
     ).all()
     for campaign in due:
-        campaign.status = CampaignStatus.SENDING.value
-        campaign.started_at = now
-        audit.record("campaign.start", target_type="campaign", target_id=campaign.public_id)
-    db.session.commit()
+        started = db.session.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SCHEDULED.value)
+            .values(status=CampaignStatus.SENDING.value, started_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        if getattr(started, "rowcount", 0) == 1:  # not started by another worker meanwhile
+            audit.record("campaign.start", target_type="campaign", target_id=campaign.public_id)
+        db.session.commit()
     sending = db.session.scalars(
         sa.select(Campaign).where(Campaign.status == CampaignStatus.SENDING.value)
     ).all()
@@ -217,9 +238,14 @@ def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> 
         if not campaign.queued_all:
             queued += queue_batch(campaign, batch)
         elif not _unfinished(campaign):
-            campaign.status = CampaignStatus.SENT.value
-            campaign.finished_at = utcnow()
-            audit.record("campaign.sent", target_type="campaign", target_id=campaign.public_id)
+            finished = db.session.execute(
+                sa.update(Campaign)
+                .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING.value)
+                .values(status=CampaignStatus.SENT.value, finished_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            if getattr(finished, "rowcount", 0) == 1:
+                audit.record("campaign.sent", target_type="campaign", target_id=campaign.public_id)
             db.session.commit()
     return queued
 
