@@ -46,7 +46,8 @@ messages: install
 	$(BIN)/pybabel update -i $(CATALOGS)/messages.pot -d $(CATALOGS) --no-fuzzy-matching --ignore-obsolete
 
 bench: install
-	$(BIN)/python -m bench.dashboard $(BENCH_ARGS)
+	$(BIN)/python -m bench.campaign
+	$(BIN)/python -m bench.dashboard
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
