@@ -106,6 +106,7 @@ class Config:
         self.WORKER_POLL_SECONDS = _int(env, "WORKER_POLL_SECONDS", 2)
         self.MAIL_BATCH_SIZE = _int(env, "MAIL_BATCH_SIZE", 50)
         self.MAIL_RATE_PER_SECOND = _int(env, "MAIL_RATE_PER_SECOND", 0)
+        self.MAIL_RATE_PER_HOUR = _int(env, "MAIL_RATE_PER_HOUR", 0)
         self.CAMPAIGN_MAX_CONSECUTIVE_FAILURES = _int(env, "CAMPAIGN_MAX_CONSECUTIVE_FAILURES", 20)
         self.DKIM_DOMAIN = env.get("DKIM_DOMAIN") or None
         self.DKIM_SELECTOR = env.get("DKIM_SELECTOR") or None

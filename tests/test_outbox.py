@@ -169,3 +169,12 @@ def test_worker_command_delivers_the_outbox(app: Flask, smtp_server: SMTPServer)
     )
     assert result.returncode == 0, result.stderr
     assert len(smtp_server.messages) == 1
+
+
+def test_hourly_rate_limit_holds_mail_back(app: Flask, smtp_server: SMTPServer) -> None:
+    app.config["MAIL_RATE_PER_HOUR"] = 2
+    for _ in range(3):
+        queue(app)
+    assert deliver(app).sent == 2
+    assert deliver(app).handled == 0, "the third waits for the next hour"
+    assert deliver(app, now=utcnow() + timedelta(hours=1, minutes=1)).sent == 1

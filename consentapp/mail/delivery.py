@@ -280,12 +280,26 @@ def _deliver_one(
     return False
 
 
+def _hourly_allowance(now: datetime) -> int:
+    """How many more mails MAIL_RATE_PER_HOUR allows in the hour up to `now`."""
+    per_hour = int(current_app.config["MAIL_RATE_PER_HOUR"])
+    if not per_hour:
+        return 1 << 30
+    sent = db.session.scalar(
+        sa.select(sa.func.count(OutboundEmail.id)).where(
+            OutboundEmail.status == OutboundStatus.SENT.value,
+            OutboundEmail.sent_at >= now - timedelta(hours=1),
+        )
+    )
+    return max(per_hour - int(sent or 0), 0)
+
+
 def deliver_due(now: datetime | None = None, limit: int | None = None) -> DeliveryReport:
     """One delivery pass over the due outbox rows, on one reused SMTP connection."""
     now = now or utcnow()
-    limit = limit or current_app.config["MAIL_BATCH_SIZE"]
+    limit = min(limit or current_app.config["MAIL_BATCH_SIZE"], _hourly_allowance(now))
     report = DeliveryReport()
-    rows = claim_due(now, limit)
+    rows = claim_due(now, limit) if limit > 0 else []
     if not rows:
         return report
 

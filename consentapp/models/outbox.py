@@ -38,6 +38,7 @@ class OutboundEmail(Base):
     __table_args__ = (
         sa.Index("ix_outbound_emails_due", "status", "next_attempt_at"),
         sa.Index("ix_outbound_emails_campaign", "campaign_id", "status"),
+        sa.Index("ix_outbound_emails_sent", "status", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
