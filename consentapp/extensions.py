@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+from typing import Any
+
+import sqlalchemy as sa
 from flask import request
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -20,6 +24,20 @@ def client_address() -> str:
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def tune_sqlite(connection: Any, record: Any) -> None:
+    """SQLite: write-ahead log (the web app reads while the worker writes), durable
+    against a crash of the app, and a wait instead of "database is locked"."""
+    if isinstance(connection, sqlite3.Connection):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+
 migrate = Migrate()
 csrf = CSRFProtect()
 mail = Mail()
