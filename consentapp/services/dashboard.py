@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from consentapp.extensions import db
 from consentapp.models import (
@@ -164,13 +165,18 @@ def refresh_snapshot() -> DashboardNumbers:
     """Compute the numbers and keep them for the page (the worker calls this). Commits."""
     now = utcnow()
     numbers = dashboard_numbers(now)
-    row = db.session.get(DashboardSnapshot, SNAPSHOT_ID)
-    if row is None:
-        row = DashboardSnapshot(id=SNAPSHOT_ID, computed_at=now, data=_to_json(numbers))
-        db.session.add(row)
-    else:
-        row.computed_at = now
-        row.data = _to_json(numbers)
+    # One statement, so two workers (or a worker and a page) refreshing at once for the
+    # first time cannot both insert the row.
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    upsert = dialect.insert(DashboardSnapshot).values(
+        id=SNAPSHOT_ID, computed_at=now, data=_to_json(numbers)
+    )
+    db.session.execute(
+        upsert.on_conflict_do_update(
+            index_elements=[DashboardSnapshot.id],
+            set_={"computed_at": upsert.excluded.computed_at, "data": upsert.excluded.data},
+        )
+    )
     db.session.commit()
     return numbers
 
