@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -110,6 +111,8 @@ def worker_command(once: bool) -> None:
     """Deliver the outbox and run periodic jobs until stopped (no broker needed)."""
     from consentapp.worker import run_worker
 
+    # What each pass did, on stderr, unless the operator configured logging already.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     click.echo(f"Worker started: mail via {app.config['MAIL_SERVER']}:{app.config['MAIL_PORT']}.")
     run_worker(app, once=once)

@@ -78,6 +78,14 @@ class SMTPServer:
             if address in envelope.rcpt_tos
         ]
 
+    def raw_to(self, address: str) -> list[bytes]:
+        """The bytes exactly as received, of messages whose envelope named `address`."""
+        return [
+            envelope.original_content or b""
+            for envelope in list(self.handler.envelopes)
+            if address in envelope.rcpt_tos
+        ]
+
     def reset(self) -> None:
         self.handler.clear()
         self.handler.reject.clear()

@@ -123,6 +123,10 @@ def test_every_message_is_personal_with_one_click_out_of_that_topic(
     assert mail["Message-ID"]
     one_click = mail["List-Unsubscribe"].strip("<>")
     assert one_click in text_of(mail)
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f'href="{one_click}"' in html, "the HTML footer carries the same personal link"
+    assert ".invalid" not in text_of(mail) + html, "no stand-in link is left"
+    assert "/preferences/" in text_of(mail) and "/preferences/" in html
     other = newsletters(smtp_server, "en@example.be")[0]["List-Unsubscribe"]
     assert other != mail["List-Unsubscribe"], "each link is personal"
     response = app.test_client(use_cookies=False).post(
@@ -200,6 +204,68 @@ def test_cancel_stops_what_is_not_sent(app: Flask, smtp_server: SMTPServer, audi
     assert smtp_server.messages == []
 
 
+def _act_on_first_message(
+    app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """While the worker sends the first message of the pass, staff pause or cancel the
+    campaign (the worker looks for that between messages, here after every one)."""
+    from consentapp.mail import delivery
+
+    monkeypatch.setattr(delivery, "HOLD_CHECK_SECONDS", 0)
+
+    def staff_acts(message: object, envelope: object) -> None:
+        if smtp_server.handler.count != 1:
+            return
+        with app.app_context():
+            campaign = db.session.scalar(sa.select(Campaign))
+            assert campaign is not None
+            getattr(service, action)(campaign, None)
+
+    monkeypatch.setattr(smtp_server.handler, "on_message", staff_acts)
+
+
+def _statuses(app: Flask) -> dict[str, int]:
+    with app.app_context():
+        return dict(  # type: ignore[arg-type]
+            db.session.execute(
+                sa.select(OutboundEmail.status, sa.func.count()).group_by(OutboundEmail.status)
+            ).all()
+        )
+
+
+def test_pause_during_a_pass_stops_it_between_two_messages(
+    app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _bulk_subscribers(app, 40)
+    start(app, make_campaign(app))
+    _act_on_first_message(app, smtp_server, monkeypatch, "pause")
+    report = deliver(app)
+    assert report.sent == 1, "nothing more went out once the campaign was paused"
+    assert _statuses(app) == {"sent": 1, "pending": 39}, "the rest waits, untouched"
+    monkeypatch.setattr(smtp_server.handler, "on_message", None)
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        service.resume(campaign, None)
+    assert deliver(app).sent == 39
+    assert len(smtp_server.handler.envelopes) == 40
+
+
+def test_cancel_during_a_pass_cancels_what_was_not_sent(
+    app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _bulk_subscribers(app, 40)
+    start(app, make_campaign(app))
+    _act_on_first_message(app, smtp_server, monkeypatch, "cancel")
+    report = deliver(app)
+    assert (report.sent, report.cancelled) == (1, 39)
+    assert _statuses(app) == {"sent": 1, "cancelled": 39}
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        assert service.report(campaign).remaining == 0
+
+
 def test_smtp_down_then_up_loses_nothing(
     app: Flask, smtp_server: SMTPServer, audience: None
 ) -> None:
@@ -260,7 +326,10 @@ def test_messages_are_dkim_signed_over_the_unsubscribe_headers(
         assert name == b"news._domainkey.crm.example."
         return record
 
-    assert dkim.verify(mail.as_bytes(), dnsfunc=dns)
+    [raw] = [data for data in smtp_server.raw_to("nl@example.be") if b"List-Id" in data]
+    assert dkim.verify(raw, dnsfunc=dns), "the signature holds over the bytes as received"
+    tampered = raw.replace(b"List-Unsubscribe-Post: List-Unsubscribe=One-Click", b"X-Gone: 1")
+    assert not dkim.verify(tampered, dnsfunc=dns)
 
 
 def test_staff_write_preview_test_and_send(
@@ -401,6 +470,68 @@ def _bulk_subscribers(app: Flask, count: int) -> None:
             ],
         )
         db.session.commit()
+
+
+def _worker_env(app: Flask, smtp_server: SMTPServer, **extra: str) -> dict[str, str]:
+    import os
+
+    return {
+        **os.environ,
+        "CONSENTAPP_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "CONSENTAPP_INSTANCE": app.instance_path,
+        "WORKER_POLL_SECONDS": "1",
+        **extra,
+    }
+
+
+def test_two_workers_side_by_side_deliver_each_message_once(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    """Two broker-less worker processes on the same database (SQLite or PostgreSQL)
+    share the campaign: every recipient gets it exactly once, and both did work."""
+    import time
+    from collections import Counter
+
+    total = 1000
+    _bulk_subscribers(app, total)
+    public_id = make_campaign(app)
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+        assert campaign is not None
+        service.schedule(campaign, None, None)  # the workers queue it themselves
+    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="25")
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 120
+        status = ""
+        while time.monotonic() < deadline and status != "sent":
+            time.sleep(0.2)
+            with app.app_context():
+                status = db.session.scalar(sa.select(Campaign.status)) or ""
+                db.session.remove()
+    finally:
+        for worker in workers:
+            worker.terminate()
+        errors = [worker.communicate(timeout=30)[1].decode() for worker in workers]
+    assert status == "sent", errors
+    received = Counter(
+        address for envelope in smtp_server.handler.envelopes for address in envelope.rcpt_tos
+    )
+    assert len(received) == total and max(received.values()) == 1
+    assert all("Traceback" not in error for error in errors), "\n".join(errors)[-6000:]
+    assert all("worker: sent" in error for error in errors), "both workers delivered some"
 
 
 def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(

@@ -178,3 +178,25 @@ def test_hourly_rate_limit_holds_mail_back(app: Flask, smtp_server: SMTPServer) 
     assert deliver(app).sent == 2
     assert deliver(app).handled == 0, "the third waits for the next hour"
     assert deliver(app, now=utcnow() + timedelta(hours=1, minutes=1)).sent == 1
+
+
+def test_internationalised_domain_is_delivered_in_ascii_form(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    queue(app, to="jan@bücher.be")
+    assert deliver(app).sent == 1
+    [envelope] = smtp_server.handler.envelopes
+    assert envelope.rcpt_tos == ["jan@xn--bcher-kva.be"]
+
+
+def test_an_unsendable_row_fails_alone_and_the_rest_goes_out(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    bad = queue(app, to="jän@example.be")  # no SMTPUTF8: cannot be carried
+    queue(app, to="good@example.be")
+    report = deliver(app)
+    assert (report.sent, report.failed) == (1, 1)
+    assert row(app, bad).status == "failed"
+    assert "not a usable address" in (row(app, bad).last_error or "")
+    assert deliver(app).handled == 0, "not retried"
+    assert [e.rcpt_tos for e in smtp_server.handler.envelopes] == [["good@example.be"]]

@@ -1,9 +1,14 @@
 """Delivering the outbox: claim due rows with a lease, send, record the outcome.
 
-Each row is committed as sent right after the SMTP server accepts it, so a crash
-re-sends at most the one message that was in flight. Temporary failures (connection
-refused, timeouts, 4xx replies) are retried with exponential backoff; permanent
-ones (5xx for the recipient or the content) are recorded and not retried.
+Each message is committed as sent right after the SMTP server accepts it, so a
+crash re-sends at most the one message that was in flight. Temporary failures
+(connection refused, timeouts, 4xx replies) are retried with exponential backoff;
+permanent ones (5xx for the recipient or the content) are recorded and not retried.
+
+The claimed rows are read once into plain `Outgoing` values and every outcome is a
+single prepared UPDATE, so the per-message database work is one consent check, one
+update and one commit. Messages of a campaign that is paused or cancelled while a
+batch is under way stop within a second.
 """
 
 from __future__ import annotations
@@ -13,19 +18,22 @@ import secrets
 import smtplib
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any, cast
 
 import dkim
 import sqlalchemy as sa
 from flask import current_app
-from flask_mail import Connection, Message
+from flask_mail import Connection
 
 from consentapp.extensions import db
+from consentapp.mail.mime import MalformedHeader, ascii_address, compose
 from consentapp.models import Campaign, CampaignStatus, OutboundEmail, OutboundStatus, utcnow
-from consentapp.services.campaigns import note_delivery
+from consentapp.services.campaigns import campaigns_blocking, note_delivery
 from consentapp.services.subscriptions import consent_still_given
 
 log = logging.getLogger(__name__)
@@ -50,10 +58,6 @@ class DeliveryReport:
     def handled(self) -> int:
         """Rows this pass took a decision on."""
         return self.sent + self.retrying + self.failed + self.cancelled
-
-
-class PermanentFailure(Exception):
-    """The server refused this message for good (5xx for the recipient or content)."""
 
 
 class TimeoutConnection(Connection):
@@ -88,44 +92,89 @@ def retry_delay(attempts: int) -> timedelta:
     return min(FIRST_RETRY * (1 << doublings), LONGEST_RETRY)
 
 
-def claim_due(now: datetime, limit: int) -> list[OutboundEmail]:
-    """Take up to `limit` due rows for this pass; no other worker gets them meanwhile."""
+OUTBOX = cast(sa.Table, OutboundEmail.__table__)
+HOLD_CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A claimed outbox row, read once; the worker sends from this."""
+
+    id: int
+    to_address: str
+    subject: str
+    body_text: str
+    body_html: str
+    headers: dict[str, str]
+    message_id: str
+    attempts: int
+    requires_subscription: bool
+    contact_id: int | None
+    topic_id: int | None
+    campaign_id: int | None
+    delete_after_send: bool
+    claim_token: str
+
+
+OUTGOING_COLUMNS = [OUTBOX.c[name] for name in Outgoing.__dataclass_fields__]
+
+
+def _not_held() -> sa.ColumnElement[bool]:
+    """Messages of a paused or cancelled campaign wait (or are cancelled)."""
     held_campaigns = sa.select(Campaign.id).where(
         Campaign.status.in_([CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value])
     )
-    claimable = sa.and_(
-        sa.or_(
-            sa.and_(
-                OutboundEmail.status == OutboundStatus.PENDING.value,
-                OutboundEmail.next_attempt_at <= now,
-            ),
-            sa.and_(
-                OutboundEmail.status == OutboundStatus.SENDING.value,
-                OutboundEmail.lease_until < now,
-            ),
-        ),
-        # Messages of a paused or cancelled campaign wait (or are cancelled).
-        sa.or_(
-            OutboundEmail.campaign_id.is_(None),
-            OutboundEmail.campaign_id.not_in(held_campaigns),
-        ),
+    return sa.or_(
+        OUTBOX.c.campaign_id.is_(None),
+        OUTBOX.c.campaign_id.not_in(held_campaigns),
     )
-    candidates = (
-        sa.select(OutboundEmail.id)
-        .where(claimable)
-        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
-        .limit(limit)
-    )
-    if db.session.get_bind().dialect.name == "postgresql":
-        candidates = candidates.with_for_update(skip_locked=True)
-    ids = list(db.session.scalars(candidates))
+
+
+def _pending(now: datetime) -> sa.ColumnElement[bool]:
+    return sa.and_(OUTBOX.c.status == OutboundStatus.PENDING.value, OUTBOX.c.next_attempt_at <= now)
+
+
+def _abandoned(now: datetime) -> sa.ColumnElement[bool]:
+    """Claimed by a worker that did not finish before its lease ran out."""
+    return sa.and_(OUTBOX.c.status == OutboundStatus.SENDING.value, OUTBOX.c.lease_until < now)
+
+
+def _due_ids(now: datetime, limit: int) -> list[int]:
+    """Abandoned rows first, then pending ones in due order. Two queries, each walking
+    an index in order, so a claim costs the same with 100 or 1,000,000 rows queued."""
+    picked: list[int] = []
+    for condition, order in (
+        (_abandoned(now), (OUTBOX.c.id,)),
+        (_pending(now), (OUTBOX.c.next_attempt_at, OUTBOX.c.id)),
+    ):
+        query = (
+            sa.select(OUTBOX.c.id)
+            .where(condition, _not_held())
+            .order_by(*order)
+            .limit(limit - len(picked))
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        picked += db.session.scalars(query)
+        if len(picked) >= limit:
+            break
+    return picked
+
+
+def claim_due(now: datetime, limit: int) -> list[Outgoing]:
+    """Take up to `limit` due rows for this pass; no other worker gets them meanwhile."""
+    ids = _due_ids(now, limit)
     if not ids:
         db.session.rollback()
         return []
     token = secrets.token_hex(8)
     db.session.execute(
-        sa.update(OutboundEmail)
-        .where(OutboundEmail.id.in_(ids), claimable)
+        sa.update(OUTBOX)
+        .where(
+            OUTBOX.c.id.in_(ids),
+            sa.or_(_pending(now), _abandoned(now)),
+            _not_held(),
+        )
         .values(
             status=OutboundStatus.SENDING.value,
             lease_until=now + LEASE,
@@ -133,48 +182,14 @@ def claim_due(now: datetime, limit: int) -> list[OutboundEmail]:
         )
     )
     db.session.commit()
-    rows = db.session.scalars(
-        sa.select(OutboundEmail)
-        .where(OutboundEmail.claim_token == token)
-        .order_by(OutboundEmail.next_attempt_at, OutboundEmail.id)
+    rows = db.session.execute(
+        sa.select(*OUTGOING_COLUMNS)
+        .where(OUTBOX.c.claim_token == token)
+        .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
     )
-    return list(rows)
-
-
-def build_message(row: OutboundEmail) -> Message:
-    """The Flask-Mail message for an outbox row, keeping the row's Message-ID."""
-    headers = dict(row.headers or {})
-    reply_to = headers.pop("Reply-To", None)
-    message = Message(
-        subject=row.subject,
-        recipients=[row.to_address],
-        body=row.body_text,
-        html=row.body_html,
-        reply_to=reply_to,
-        extra_headers=headers or None,
-    )
-    message.msgId = row.message_id
-    return message
-
-
-def message_bytes(row: OutboundEmail) -> bytes:
-    """The message as sent: DKIM-signed when DKIM_DOMAIN/SELECTOR/KEY_PATH are set, with
-    the unsubscribe headers among the signed ones."""
-    message = build_message(row)
-    message.date = time.time()
-    raw: bytes = message.as_bytes()
-    config = current_app.config
-    if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
-        key = Path(config["DKIM_KEY_PATH"]).read_bytes()
-        signature = dkim.sign(
-            raw,
-            config["DKIM_SELECTOR"].encode(),
-            config["DKIM_DOMAIN"].encode(),
-            key,
-            include_headers=[header.encode() for header in DKIM_HEADERS],
-        )
-        raw = signature + raw
-    return raw
+    claimed = [Outgoing(**row._mapping) for row in rows]
+    db.session.commit()
+    return claimed
 
 
 DKIM_HEADERS = (
@@ -192,10 +207,47 @@ DKIM_HEADERS = (
 )
 
 
-def _send(connection: TimeoutConnection, row: OutboundEmail) -> None:
-    sender = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1]
-    assert connection.host is not None
-    connection.host.sendmail(sender, [row.to_address], message_bytes(row))
+class Composer:
+    """Turns outbox rows into the bytes sent, DKIM-signed when DKIM_DOMAIN, DKIM_SELECTOR
+    and DKIM_KEY_PATH are set (the unsubscribe headers are among the signed ones)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.sender = config["MAIL_DEFAULT_SENDER"]
+        if isinstance(self.sender, tuple):
+            self.sender = f"{self.sender[0]} <{self.sender[1]}>"
+        self.envelope_from = parseaddr(self.sender)[1]
+        self.dkim: tuple[bytes, bytes, bytes] | None = None
+        if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
+            self.dkim = (
+                config["DKIM_SELECTOR"].encode(),
+                config["DKIM_DOMAIN"].encode(),
+                Path(config["DKIM_KEY_PATH"]).read_bytes(),
+            )
+
+    def message_bytes(self, row: Outgoing) -> bytes:
+        """The message as it goes on the wire."""
+        raw = compose(
+            sender=self.sender,
+            to=row.to_address,
+            subject=row.subject,
+            text=row.body_text,
+            html=row.body_html,
+            message_id=row.message_id,
+            headers=row.headers,
+        )
+        if self.dkim is not None:
+            selector, domain, key = self.dkim
+            raw = (
+                dkim.sign(
+                    raw,
+                    selector,
+                    domain,
+                    key,
+                    include_headers=[header.encode() for header in DKIM_HEADERS],
+                )
+                + raw
+            )
+        return raw
 
 
 def _classify(exc: Exception) -> bool:
@@ -212,72 +264,197 @@ def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
 
 
-def _record_success(row: OutboundEmail) -> None:
-    row.status = OutboundStatus.SENT.value
-    row.attempts += 1
-    row.sent_at = utcnow()
-    row.last_error = None
-    row.lease_until = None
-    row.claim_token = None
+def _ours(row: Outgoing) -> sa.ColumnElement[bool]:
+    """The row, as long as this pass still holds its claim."""
+    return sa.and_(OUTBOX.c.id == row.id, OUTBOX.c.claim_token == row.claim_token)
 
 
-def _record_failure(row: OutboundEmail, exc: Exception, now: datetime, permanent: bool) -> None:
-    row.attempts += 1
-    row.last_error = _describe(exc)
-    row.lease_until = None
-    row.claim_token = None
+def _finish(row: Outgoing, **values: Any) -> None:
+    """Record a final outcome; the last mail to an erased person leaves nothing behind
+    (once accepted, refused for good or cancelled)."""
+    if row.delete_after_send:
+        db.session.execute(sa.delete(OUTBOX).where(_ours(row)))
+        return
+    db.session.execute(
+        sa.update(OUTBOX).where(_ours(row)).values(lease_until=None, claim_token=None, **values)
+    )
+
+
+_MARK_SENT = (
+    sa.update(OUTBOX)
+    .where(OUTBOX.c.id == sa.bindparam("row"), OUTBOX.c.claim_token == sa.bindparam("token"))
+    .values(
+        status=OutboundStatus.SENT.value,
+        attempts=sa.bindparam("attempts"),
+        sent_at=sa.bindparam("sent_at"),
+        last_error=None,
+        lease_until=None,
+        claim_token=None,
+    )
+)
+
+
+def _record_success(row: Outgoing) -> None:
+    if row.delete_after_send:
+        _finish(row)
+        return
+    db.session.execute(
+        _MARK_SENT,
+        {
+            "row": row.id,
+            "token": row.claim_token,
+            "attempts": row.attempts + 1,
+            "sent_at": utcnow(),
+        },
+    )
+
+
+def _record_failure(row: Outgoing, exc: Exception, now: datetime, permanent: bool) -> None:
     if permanent:
-        row.status = OutboundStatus.FAILED.value
-    else:
-        row.status = OutboundStatus.PENDING.value
-        row.next_attempt_at = now + retry_delay(row.attempts)
+        _finish(
+            row,
+            status=OutboundStatus.FAILED.value,
+            attempts=row.attempts + 1,
+            last_error=_describe(exc),
+        )
+        return
+    db.session.execute(
+        sa.update(OUTBOX)
+        .where(_ours(row))
+        .values(
+            status=OutboundStatus.PENDING.value,
+            attempts=row.attempts + 1,
+            last_error=_describe(exc),
+            next_attempt_at=now + retry_delay(row.attempts + 1),
+            lease_until=None,
+            claim_token=None,
+        )
+    )
 
 
-def _cancel(row: OutboundEmail) -> None:
-    """Consent was withdrawn after the mail was queued: it must not go out."""
-    row.status = OutboundStatus.CANCELLED.value
-    row.last_error = "consent withdrawn before sending"
-    row.lease_until = None
-    row.claim_token = None
+def _cancel(row: Outgoing, reason: str) -> None:
+    """The mail must not go out (consent withdrawn, campaign cancelled)."""
+    _finish(row, status=OutboundStatus.CANCELLED.value, last_error=reason)
 
 
-def _release(rows: list[OutboundEmail]) -> None:
+def _release(rows: Sequence[Outgoing]) -> None:
     """Give untried rows back without counting an attempt."""
-    for row in rows:
-        row.status = OutboundStatus.PENDING.value
-        row.lease_until = None
-        row.claim_token = None
+    if rows:
+        db.session.execute(
+            sa.update(OUTBOX)
+            .where(
+                OUTBOX.c.id.in_([row.id for row in rows]),
+                OUTBOX.c.claim_token == rows[0].claim_token,
+            )
+            .values(status=OutboundStatus.PENDING.value, lease_until=None, claim_token=None)
+        )
 
 
 TEMPORARY_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
 
 
-def _deliver_one(
-    connection: TimeoutConnection, row: OutboundEmail, now: datetime, report: DeliveryReport
-) -> bool:
-    """Send one row (or cancel it); True when the connection is gone for the rest."""
-    if row.requires_subscription and not consent_still_given(row):
-        _cancel(row)
-        report.cancelled += 1
-        return False
-    try:
-        _send(connection, row)
-    except TEMPORARY_ERRORS as exc:
-        permanent = _classify(exc)
-        _record_failure(row, exc, now, permanent=permanent)
-        report.errors.append(_describe(exc))
-        if row.campaign_id is not None:
-            note_delivery(row.campaign_id, success=False)
-        if permanent:
+class Pass:
+    """One delivery pass over a claimed batch, on one SMTP connection."""
+
+    def __init__(self, rows: list[Outgoing], now: datetime, report: DeliveryReport) -> None:
+        self.rows = rows
+        self.now = now
+        self.report = report
+        self.composer = Composer(current_app.config)
+        self.campaigns = {row.campaign_id for row in rows if row.campaign_id is not None}
+        # Campaigns whose failure streak may need resetting by the next success.
+        self.streaks = set(self.campaigns)
+        self.held: set[int] = set()
+        self.cancelled: set[int] = set()
+        self.checked_holds = time.monotonic()
+
+    def check_holds(self, force: bool = False) -> None:
+        """Notice campaigns paused or cancelled meanwhile (at most once a second)."""
+        since = time.monotonic() - self.checked_holds
+        if not self.campaigns or not (force or since >= HOLD_CHECK_SECONDS):
+            return
+        self.checked_holds = time.monotonic()
+        self.held = campaigns_blocking(sorted(self.campaigns))
+        if self.held:
+            self.cancelled = set(
+                db.session.scalars(
+                    sa.select(Campaign.id).where(
+                        Campaign.id.in_(self.held),
+                        Campaign.status == CampaignStatus.CANCELLED.value,
+                    )
+                )
+            )
+        db.session.commit()
+
+    def deliver_one(self, connection: TimeoutConnection, row: Outgoing) -> bool:
+        """Send one row (or cancel it); True when the connection is gone for the rest."""
+        report = self.report
+        if row.requires_subscription and not consent_still_given(row.contact_id, row.topic_id):
+            _cancel(row, "consent withdrawn before sending")
+            report.cancelled += 1
+            return False
+        try:
+            raw = self.composer.message_bytes(row)
+            recipient = ascii_address(row.to_address)
+        except MalformedHeader as exc:
+            # Nothing a retry can mend: record it and go on with the others.
+            _record_failure(row, exc, self.now, permanent=True)
+            report.errors.append(_describe(exc))
             report.failed += 1
             return False
-        report.retrying += 1
-        return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
-    _record_success(row)
-    if row.campaign_id is not None:
-        note_delivery(row.campaign_id, success=True)
-    report.sent += 1
-    return False
+        try:
+            assert connection.host is not None
+            connection.host.sendmail(self.composer.envelope_from, [recipient], raw)
+        except TEMPORARY_ERRORS as exc:
+            permanent = _classify(exc)
+            _record_failure(row, exc, self.now, permanent=permanent)
+            report.errors.append(_describe(exc))
+            if row.campaign_id is not None:
+                self.streaks.add(row.campaign_id)
+                if note_delivery(row.campaign_id, success=False):
+                    self.held.add(row.campaign_id)
+            if permanent:
+                report.failed += 1
+                return False
+            report.retrying += 1
+            return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
+        _record_success(row)
+        if row.campaign_id in self.streaks:
+            note_delivery(row.campaign_id, success=True)
+            self.streaks.discard(row.campaign_id)
+        report.sent += 1
+        return False
+
+    def run(self, connection: TimeoutConnection) -> None:
+        config = current_app.config
+        pause = 1 / config["MAIL_RATE_PER_SECOND"] if config["MAIL_RATE_PER_SECOND"] else 0
+        waiting: list[Outgoing] = []
+        for index, row in enumerate(self.rows):
+            self.check_holds()
+            if row.campaign_id in self.held:
+                waiting.append(row)
+                continue
+            if pause and index:
+                time.sleep(pause)
+            connection_lost = self.deliver_one(connection, row)
+            if connection_lost:
+                waiting.extend(self.rows[index + 1 :])
+            db.session.commit()
+            if connection_lost:
+                break
+        self.put_back(waiting)
+
+    def put_back(self, rows: list[Outgoing]) -> None:
+        """Rows not tried: those of a cancelled campaign are cancelled, the rest wait."""
+        if not rows:
+            return
+        self.check_holds(force=True)
+        for row in rows:
+            if row.campaign_id in self.cancelled:
+                _cancel(row, "campaign cancelled")
+                self.report.cancelled += 1
+        _release([row for row in rows if row.campaign_id not in self.cancelled])
+        db.session.commit()
 
 
 def _hourly_allowance(now: datetime) -> int:
@@ -314,28 +491,8 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
         report.errors.append(_describe(exc))
         log.warning("SMTP server unavailable, %d mails wait: %s", len(rows), exc)
         return report
-
-    pause = (
-        1 / current_app.config["MAIL_RATE_PER_SECOND"]
-        if current_app.config["MAIL_RATE_PER_SECOND"]
-        else 0
-    )
     try:
-        for index, row in enumerate(rows):
-            if pause and index:
-                time.sleep(pause)
-            connection_lost = _deliver_one(connection, row, now, report)
-            if row.delete_after_send and row.status != OutboundStatus.PENDING.value:
-                # The last mail to an erased person: nothing of it stays behind.
-                db.session.delete(row)
-            if connection_lost:
-                _release(rows[index + 1 :])
-            db.session.commit()
-            if row in db.session:
-                # Done with it: a commit would otherwise expire every row of the batch.
-                db.session.expunge(row)
-            if connection_lost:
-                break
+        Pass(rows, now, report).run(connection)
     finally:
         connection.close()
     return report

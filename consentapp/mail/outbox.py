@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from email.utils import make_msgid, parseaddr
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import LazyString
 
 from consentapp.extensions import db
-from consentapp.mail.render import render_mail
+from consentapp.mail.render import RenderedMail, render_mail
 from consentapp.models import OutboundEmail, utcnow
 
 _HEADER_BREAK = re.compile(r"[\r\n]")
@@ -30,8 +31,24 @@ def _check_header(value: str) -> str:
 
 def message_id_domain() -> str:
     """The domain part of our Message-IDs: the sender's domain."""
-    _, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    return _domain_of(str(current_app.config["MAIL_DEFAULT_SENDER"]))
+
+
+@lru_cache(maxsize=8)
+def _domain_of(sender: str) -> str:
+    _, address = parseaddr(sender)
     return address.rpartition("@")[2] or "localhost"
+
+
+class OutboxOptions(TypedDict, total=False):
+    """What the worker needs to know about a queued mail besides its content."""
+
+    contact_id: int | None
+    headers: dict[str, str] | None
+    requires_subscription: bool
+    topic_id: int | None
+    delete_after_send: bool
+    campaign_id: int | None
 
 
 def queue_email(
@@ -41,12 +58,7 @@ def queue_email(
     language: str,
     subject: LazyString | str,
     context: dict[str, Any] | None = None,
-    contact_id: int | None = None,
-    headers: dict[str, str] | None = None,
-    requires_subscription: bool = False,
-    topic_id: int | None = None,
-    delete_after_send: bool = False,
-    campaign_id: int | None = None,
+    **options: Unpack[OutboxOptions],
 ) -> OutboundEmail:
     """Render a mail and add it to the outbox; the caller commits it with its change.
 
@@ -54,14 +66,22 @@ def queue_email(
     `topic_id`, or to any topic) still stands just before sending.
     """
     rendered = render_mail(template, language, subject, **(context or {}))
-    extra = {name: _check_header(value) for name, value in (headers or {}).items()}
+    return queue_rendered(to=to, kind=template, rendered=rendered, **options)
+
+
+def queue_rendered(
+    *, to: str, kind: str, rendered: RenderedMail, **options: Unpack[OutboxOptions]
+) -> OutboundEmail:
+    """Add an already rendered mail to the outbox (see `queue_email`)."""
+    headers = options.get("headers") or {}
+    extra = {name: _check_header(value) for name, value in headers.items()}
     row = OutboundEmail(
-        kind=template,
-        contact_id=contact_id,
-        requires_subscription=requires_subscription,
-        topic_id=topic_id,
-        delete_after_send=delete_after_send,
-        campaign_id=campaign_id,
+        kind=kind,
+        contact_id=options.get("contact_id"),
+        requires_subscription=options.get("requires_subscription", False),
+        topic_id=options.get("topic_id"),
+        delete_after_send=options.get("delete_after_send", False),
+        campaign_id=options.get("campaign_id"),
         to_address=_check_header(to),
         subject=_check_header(rendered.subject),
         body_text=rendered.text,

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import render_template
 from flask_babel import LazyString, force_locale
+from markupsafe import escape
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,13 @@ def render_mail(
             text=render_template(f"email/{template}.txt", language=language, **context),
             html=render_template(f"email/{template}.html", language=language, **context),
         )
+
+
+def fill_in(mail: RenderedMail, values: dict[str, str]) -> RenderedMail:
+    """The mail with each stand-in text replaced by its value (HTML-escaped in the HTML
+    part): one render serves many recipients whose mails differ only in those values."""
+    text, html = mail.text, mail.html
+    for stand_in, value in values.items():
+        text = text.replace(stand_in, value)
+        html = html.replace(stand_in, str(escape(value)))
+    return RenderedMail(subject=mail.subject, text=text, html=html)

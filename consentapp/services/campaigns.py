@@ -7,10 +7,12 @@ checked again by the worker just before each message goes out.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
+from typing import cast
 
 import nh3
 import sqlalchemy as sa
@@ -20,7 +22,8 @@ from markupsafe import Markup
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
-from consentapp.mail.outbox import queue_email
+from consentapp.mail.outbox import queue_rendered
+from consentapp.mail.render import RenderedMail, fill_in, render_mail
 from consentapp.models import (
     Campaign,
     CampaignStatus,
@@ -104,35 +107,56 @@ def list_id(topic: Topic) -> str:
     return f"{topic.label_en} <{topic.slug}.{domain or 'localhost'}>"
 
 
-def _rendered(campaign: Campaign) -> dict[str, tuple[Markup, str]]:
-    """The body in each language, rendered once for a whole batch."""
-    return {language: render_body(campaign.body(language)) for language in ("nl", "en")}
+@dataclass(frozen=True)
+class _Edition:
+    """The campaign's mail in one language, rendered once with stand-in links that each
+    recipient's own links replace."""
+
+    mail: RenderedMail
+    unsubscribe: str
+    preferences: str
+
+
+def _editions(campaign: Campaign) -> dict[str, _Edition]:
+    """Both languages, rendered once for a whole batch."""
+    editions = {}
+    for language in ("nl", "en"):
+        body_html, body_text = render_body(campaign.body(language))
+        # Unguessable, so no text a staff member writes can contain it.
+        stand_in = f"https://{secrets.token_hex(12)}.invalid/"
+        unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
+        mail = render_mail(
+            "newsletter",
+            language,
+            campaign.subject(language),
+            body_html=body_html,
+            body_text=body_text,
+            topic=campaign.topic.label(language),
+            unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
+        )
+        editions[language] = _Edition(mail, unsubscribe, preferences)
+    return editions
 
 
 def _queue_one(
     campaign: Campaign,
     contact: Contact,
-    bodies: dict[str, tuple[Markup, str]],
+    editions: dict[str, _Edition],
     *,
     test: bool = False,
 ) -> OutboundEmail:
-    language = contact.language if contact.language in ("nl", "en") else "nl"
-    body_html, body_text = bodies[language]
+    edition = editions[contact.language if contact.language in editions else "nl"]
     token = make_token(Purpose.UNSUBSCRIBE, contact, t=[campaign.topic.slug], k=campaign.public_id)
     unsubscribe = external_url("subscriptions.unsubscribe", token=token)
     headers = list_unsubscribe_headers(unsubscribe) | {"List-Id": list_id(campaign.topic)}
-    return queue_email(
+    return queue_rendered(
         to=contact.mail_address,
-        template="newsletter",
-        language=language,
-        subject=campaign.subject(language),
-        context={
-            "body_html": body_html,
-            "body_text": body_text,
-            "topic": campaign.topic.label(language),
-            "unsubscribe_url": unsubscribe,
-            "preferences_url": preferences_url(contact),
-        },
+        kind="newsletter",
+        rendered=fill_in(
+            edition.mail,
+            {edition.unsubscribe: unsubscribe, edition.preferences: preferences_url(contact)},
+        ),
         contact_id=None if test else contact.id,
         headers=headers,
         requires_subscription=not test,
@@ -143,10 +167,10 @@ def _queue_one(
 
 def send_test(campaign: Campaign, actor: StaffUser) -> None:
     """The campaign in both languages to the staff member's own address. Commits."""
-    bodies = _rendered(campaign)
+    editions = _editions(campaign)
     for language in ("nl", "en"):
         stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
-        row = _queue_one(campaign, stand_in, bodies, test=True)
+        row = _queue_one(campaign, stand_in, editions, test=True)
         row.subject = f"[TEST] {row.subject}"
     audit.record("campaign.test", target_type="campaign", target_id=campaign.public_id, actor=actor)
     db.session.commit()
@@ -198,9 +222,9 @@ def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
         .order_by(Subscription.id)
         .limit(size)
     ).all()
-    bodies = _rendered(campaign)
+    editions = _editions(campaign)
     for subscription_id, contact in rows:
-        _queue_one(campaign, contact, bodies)
+        _queue_one(campaign, contact, editions)
         campaign.queue_cursor = subscription_id
     campaign.recipients += len(rows)
     if len(rows) < size:
@@ -315,25 +339,46 @@ def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def note_delivery(campaign_id: int, success: bool) -> None:
-    """Count consecutive failures; too many in a row pause the campaign. No commit."""
-    campaign = db.session.get(Campaign, campaign_id)
-    if campaign is None:
-        return
+_CAMPAIGNS = cast(sa.Table, Campaign.__table__)
+
+
+def note_delivery(campaign_id: int, success: bool) -> bool:
+    """Count consecutive failures; too many in a row pause the campaign. No commit.
+
+    Returns True when this failure paused the campaign.
+    """
     if success:
-        campaign.consecutive_failures = 0
-        return
-    campaign.consecutive_failures += 1
-    limit = current_app.config["CAMPAIGN_MAX_CONSECUTIVE_FAILURES"]
-    if campaign.consecutive_failures >= limit and campaign.status == CampaignStatus.SENDING.value:
-        campaign.status = CampaignStatus.PAUSED.value
-        campaign.pause_reason = f"{limit} deliveries failed in a row; check the mail server"
-        audit.record(
-            "campaign.pause",
-            target_type="campaign",
-            target_id=campaign.public_id,
-            details={"reason": campaign.pause_reason},
+        db.session.execute(
+            sa.update(_CAMPAIGNS)
+            .where(_CAMPAIGNS.c.id == campaign_id, _CAMPAIGNS.c.consecutive_failures != 0)
+            .values(consecutive_failures=0)
         )
+        return False
+    streak = db.session.execute(
+        sa.update(_CAMPAIGNS)
+        .where(_CAMPAIGNS.c.id == campaign_id)
+        .values(consecutive_failures=_CAMPAIGNS.c.consecutive_failures + 1)
+        .returning(_CAMPAIGNS.c.consecutive_failures, _CAMPAIGNS.c.status)
+    ).first()
+    limit = current_app.config["CAMPAIGN_MAX_CONSECUTIVE_FAILURES"]
+    if streak is None or streak[0] < limit or streak[1] != CampaignStatus.SENDING.value:
+        return False
+    reason = f"{limit} deliveries failed in a row; check the mail server"
+    db.session.execute(
+        sa.update(_CAMPAIGNS)
+        .where(_CAMPAIGNS.c.id == campaign_id)
+        .values(status=CampaignStatus.PAUSED.value, pause_reason=reason)
+    )
+    public_id = db.session.scalar(
+        sa.select(_CAMPAIGNS.c.public_id).where(_CAMPAIGNS.c.id == campaign_id)
+    )
+    audit.record(
+        "campaign.pause",
+        target_type="campaign",
+        target_id=public_id,
+        details={"reason": reason},
+    )
+    return True
 
 
 @dataclass(frozen=True)

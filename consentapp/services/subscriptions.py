@@ -432,17 +432,36 @@ def unsubscribe(raw: str, channel: str, origin: Origin) -> tuple[Contact, list[T
     return contact, stopped
 
 
-def consent_still_given(row: OutboundEmail) -> bool:
-    """Checked by the worker just before sending a mail that needs consent."""
-    if row.contact_id is None:
-        return False
-    query = sa.select(sa.func.count(Subscription.id)).where(
-        Subscription.contact_id == row.contact_id,
-        Subscription.status == SubscriptionStatus.CONFIRMED.value,
+_SUBSCRIPTIONS = Subscription.__table__
+_CONFIRMED_TO_TOPIC = (
+    sa.select(sa.literal(1))
+    .where(
+        _SUBSCRIPTIONS.c.contact_id == sa.bindparam("contact"),
+        _SUBSCRIPTIONS.c.topic_id == sa.bindparam("topic"),
+        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED.value,
     )
-    if row.topic_id is not None:
-        query = query.where(Subscription.topic_id == row.topic_id)
-    return bool(db.session.scalar(query))
+    .limit(1)
+)
+_CONFIRMED_TO_ANY = (
+    sa.select(sa.literal(1))
+    .where(
+        _SUBSCRIPTIONS.c.contact_id == sa.bindparam("contact"),
+        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED.value,
+    )
+    .limit(1)
+)
+
+
+def consent_still_given(contact_id: int | None, topic_id: int | None) -> bool:
+    """Checked by the worker just before sending a mail that needs consent: a confirmed
+    subscription to `topic_id`, or to any topic when it is empty."""
+    if contact_id is None:
+        return False
+    if topic_id is None:
+        found = db.session.execute(_CONFIRMED_TO_ANY, {"contact": contact_id})
+    else:
+        found = db.session.execute(_CONFIRMED_TO_TOPIC, {"contact": contact_id, "topic": topic_id})
+    return found.first() is not None
 
 
 def purge_unconfirmed(older_than: timedelta | None = None) -> int:
