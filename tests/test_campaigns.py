@@ -282,6 +282,48 @@ def test_smtp_down_then_up_loses_nothing(
     assert len(newsletters(smtp_server, "nl@example.be")) == 1
 
 
+def test_smtp_server_stopped_halfway_through_a_pass_loses_nothing(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    """The server goes away after about half of the messages of a pass: the rest wait
+    and go out once it is back; everyone gets the newsletter, nobody twice except at
+    most the message in flight when the server stopped."""
+    import threading
+    import time
+    from collections import Counter
+    from datetime import timedelta
+
+    from consentapp.models import utcnow
+
+    total = 40
+    _bulk_subscribers(app, total)
+    start(app, make_campaign(app))
+    app.config["MAIL_RATE_PER_SECOND"] = 100  # a pass of 40 takes about 0.4 s
+
+    def stop_halfway() -> None:
+        deadline = time.monotonic() + 30
+        while smtp_server.handler.count < total // 2 and time.monotonic() < deadline:
+            time.sleep(0.002)
+        smtp_server.stop()
+
+    watcher = threading.Thread(target=stop_halfway)
+    watcher.start()
+    now = utcnow()
+    first = deliver(app, now=now, limit=total)
+    watcher.join()
+    assert 0 < first.sent < total and first.retrying >= 1, first
+    smtp_server.start()
+    later = now + timedelta(hours=2)
+    while deliver(app, now=later, limit=total).handled:
+        pass
+    received = Counter(
+        address for envelope in smtp_server.handler.envelopes for address in envelope.rcpt_tos
+    )
+    assert len(received) == total, "nothing lost"
+    assert sum(count - 1 for count in received.values()) <= 1
+    assert _statuses(app) == {"sent": total}
+
+
 def test_consecutive_failures_pause_the_campaign(
     app: Flask, smtp_server: SMTPServer, audience: None
 ) -> None:
