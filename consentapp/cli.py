@@ -201,6 +201,16 @@ def bootstrap_admin_command() -> None:
         click.echo("Staff accounts exist already; log in with yours.")
 
 
+@click.command("audit-fingerprint")
+@click.argument("text")
+@with_appcontext
+def audit_fingerprint_command(text: str) -> None:
+    """Print the fingerprint the audit log keeps for a text staff typed (a search)."""
+    from consentapp.services.audit import fingerprint
+
+    click.echo(fingerprint(text))
+
+
 @click.command("audit-verify")
 @with_appcontext
 def audit_verify_command() -> None:
@@ -285,6 +295,7 @@ def init_app(app: Flask) -> None:
         unlock_staff_command,
         bootstrap_admin_command,
         audit_verify_command,
+        audit_fingerprint_command,
         send_campaign_command,
         mail_sink_command,
     ):

@@ -89,7 +89,7 @@ def contacts() -> str:
     audit.record(
         "contacts.list",
         details={
-            "query": query,
+            "query_fingerprint": audit.fingerprint(query) if query.strip() else "",
             "topic": topic,
             "status": status,
             "page": result.page,
