@@ -172,24 +172,52 @@ def confirm_topics(
     """Confirm topics at once, without the double opt-in mail: for consent proven
     otherwise (a signed agreement that contains it, or the person's own mailed link).
     Returns the topics newly confirmed. No commit."""
+    moved = _move_unconfirmed(
+        contact,
+        topics,
+        SubscriptionStatus.CONFIRMED,
+        action=ConsentAction.CONFIRMED,
+        channel=channel,
+        notice=notice,
+        origin=origin,
+        evidence=evidence,
+        details=details,
+    )
+    return [topic.slug for topic in moved]
+
+
+def _move_unconfirmed(
+    contact: Contact,
+    topics: Sequence[Topic],
+    status: SubscriptionStatus,
+    *,
+    action: ConsentAction,
+    channel: str,
+    notice: PrivacyNotice | None,
+    origin: Origin | None,
+    evidence: str | None,
+    details: Mapping[str, object],
+) -> list[Topic]:
+    """Move each of `topics` not confirmed yet to `status`, with its ledger row; the
+    confirmed ones stay as they are. Returns the topics moved."""
     current = subscriptions_of(contact)
-    confirmed: list[str] = []
+    moved: list[Topic] = []
     for topic in topics:
         sub = subscription_for(contact, topic, current)
         if sub.status == SubscriptionStatus.CONFIRMED.value:
             continue
         change_subscription(
             sub,
-            SubscriptionStatus.CONFIRMED,
-            action=ConsentAction.CONFIRMED,
+            status,
+            action=action,
             channel=channel,
             notice=notice,
             origin=origin,
             evidence=evidence,
             details=details,
         )
-        confirmed.append(topic.slug)
-    return confirmed
+        moved.append(topic)
+    return moved
 
 
 def _link_mails_allowed(email: str, kinds: tuple[str, ...]) -> bool:
@@ -222,23 +250,17 @@ def request_in_transaction(
     if contact is None:
         contact = find_or_create_contact(email, language, channel, name=name)
     db.session.flush()
-    existing = subscriptions_of(contact)
-    to_confirm: list[Topic] = []
-    for topic in topics:
-        sub = subscription_for(contact, topic, existing)
-        if sub.status == SubscriptionStatus.CONFIRMED.value:
-            continue
-        to_confirm.append(topic)
-        change_subscription(
-            sub,
-            SubscriptionStatus.PENDING,
-            action=ConsentAction.REQUESTED,
-            channel=channel,
-            notice=notice,
-            origin=origin,
-            evidence=evidence,
-            details={"topics": [t.slug for t in topics], "language": language},
-        )
+    to_confirm = _move_unconfirmed(
+        contact,
+        topics,
+        SubscriptionStatus.PENDING,
+        action=ConsentAction.REQUESTED,
+        channel=channel,
+        notice=notice,
+        origin=origin,
+        evidence=evidence,
+        details={"topics": [t.slug for t in topics], "language": language},
+    )
     if not send_mail or not _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
         return
     if to_confirm:
