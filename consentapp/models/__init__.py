@@ -1,7 +1,7 @@
 """The data model. Import models from here."""
 
 from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonical_json
-from consentapp.models.base import Base, new_public_id, utcnow
+from consentapp.models.base import DATABASE_ONLY_INDEXES, Base, in_models, new_public_id, utcnow
 from consentapp.models.campaign import Campaign, CampaignStatus
 from consentapp.models.consent import (
     ConsentAction,
@@ -30,6 +30,7 @@ from consentapp.models.suppression import Suppression
 from consentapp.models.topics import Subscription, SubscriptionStatus, Topic
 
 __all__ = [
+    "DATABASE_ONLY_INDEXES",
     "GENESIS_HASH",
     "OPEN_REQUEST_STATUSES",
     "AuditEntry",
@@ -66,6 +67,7 @@ __all__ = [
     "Suppression",
     "Topic",
     "canonical_json",
+    "in_models",
     "new_public_id",
     "text_sha256",
     "utcnow",

@@ -54,3 +54,13 @@ def utcnow() -> datetime:
 def new_public_id() -> str:
     """A random, URL-safe identifier that reveals nothing about the row it names."""
     return secrets.token_urlsafe(16)
+
+
+# Indexes the migrations create on one database only, outside the models: PostgreSQL's
+# trigram index for contact search. Schema comparisons leave them out.
+DATABASE_ONLY_INDEXES = frozenset({"ix_contacts_search_trgm"})
+
+
+def in_models(name: str | None, type_: str, parent_names: object) -> bool:
+    """`include_name` hook for Alembic: False for the database-only indexes."""
+    return not (type_ == "index" and name in DATABASE_ONLY_INDEXES)
