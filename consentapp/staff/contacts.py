@@ -97,8 +97,7 @@ def contacts() -> str:
         },
         actor=current_staff(),
     )
-    db.session.commit()
-    return render_template(
+    page = render_template(
         "staff/contacts.html",
         result=result,
         query=query,
@@ -108,6 +107,10 @@ def contacts() -> str:
         topics=topics,
         statuses=[s.value for s in SubscriptionStatus],
     )
+    # Rendered before the commit, which would expire the 50 contacts shown and reload
+    # each one; the page leaves only once its audit entry is committed.
+    db.session.commit()
+    return page
 
 
 def _load(public_id: str) -> Contact:

@@ -66,8 +66,7 @@ def inquiries() -> str:
         details={"status": status, "page": page, "shown": len(rows)},
         actor=current_staff(),
     )
-    db.session.commit()
-    return render_template(
+    html = render_template(
         "staff/inquiries.html",
         rows=rows,
         has_next=has_next,
@@ -76,6 +75,8 @@ def inquiries() -> str:
         mine=mine,
         filters=STATUS_FILTERS,
     )
+    db.session.commit()  # after rendering: a commit would reload every row shown
+    return html
 
 
 def _render(inquiry: Inquiry, status: int = 200) -> tuple[str, int]:
