@@ -5,12 +5,14 @@
 Fills a fresh database (migrated as in production) with N contacts, 1.5 subscriptions
 and 2 ledger rows per contact on average, then times the staff pages through the
 real app: the dashboard, the first contact page, a search and a filter. Prints a
-table and writes it to bench/results/dashboard.md. Not a test: nothing asserts a time.
+table and writes it to bench/RESULTS-dashboard.md. Not a test: nothing asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import sys
 import tempfile
@@ -187,6 +189,13 @@ def main() -> None:
         "",
         f"Median and worst of {RUNS} requests through the app (Flask test client), in ms.",
         "",
+        f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+        f"{platform.python_version()}, {platform.system()} {platform.release()}. "
+        "PostgreSQL is a throw-away server started by the benchmark (fsync off).",
+        "",
+        f"Command: `.venv/bin/python -m bench.dashboard --contacts {args.contacts} "
+        f"--backends {args.backends}` (also `make bench`).",
+        "",
         "| backend | page | median ms | worst ms |",
         "|---|---|---:|---:|",
     ]
@@ -196,9 +205,7 @@ def main() -> None:
             lines += run_backend(backend.strip(), args.contacts, work)
     report = "\n".join(lines) + "\n"
     print(report)
-    out = PROJECT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "dashboard.md").write_text(report)
+    (PROJECT / "bench" / "RESULTS-dashboard.md").write_text(report)
 
 
 if __name__ == "__main__":
