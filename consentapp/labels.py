@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
 from flask import Flask
-from flask_babel import LazyString
+from flask_babel import LazyString, format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 
 LABELS: dict[str, LazyString] = {
@@ -56,6 +58,42 @@ LABELS: dict[str, LazyString] = {
 }
 
 
+FIELDS: dict[str, LazyString] = {
+    "email": _l("E-mail address"),
+    "name": _l("Name"),
+    "company": _l("Company"),
+    "address": _l("Address"),
+    "phone": _l("Phone"),
+    "fax": _l("Fax"),
+    "language": _l("Language"),
+    "created_at": _l("In our records since"),
+}
+
+
+def field_label(name: object) -> str:
+    """The readable name of a stored field of a contact; unknown ones as they are."""
+    found = FIELDS.get(str(name))
+    return str(found) if found is not None else str(name)
+
+
+def when(value: str | date | datetime | None) -> str:
+    """A stored moment (a datetime, a date, or either in ISO form) as readers expect it,
+    in the page's language and time zone."""
+    if value is None or value == "":
+        return "—"
+    moment: date | datetime
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+        except ValueError:
+            return value
+    else:
+        moment = value
+    if isinstance(moment, datetime):
+        return str(format_datetime(moment, "medium"))
+    return str(format_date(moment, "long"))
+
+
 def label(code: object) -> str:
     """The readable name of a stored code; unknown codes are shown as they are."""
     text = "" if code is None else str(code)
@@ -64,5 +102,7 @@ def label(code: object) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the `label` template filter."""
+    """Register the `label`, `field_label` and `when` template filters."""
     app.jinja_env.filters["label"] = label
+    app.jinja_env.filters["field_label"] = field_label
+    app.jinja_env.filters["when"] = when

@@ -96,6 +96,10 @@ def test_access_shows_everything_and_offers_json_and_csv(
     status, html = press(client, verification_path(app, smtp_server))
     assert status == 200
     assert EMAIL in html and "Kunnen jullie onze domeinnaam verhuizen?" in html
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:", html), "no raw ISO timestamps"
+    assert "<dt>E-mailadres</dt>" in html and "<dt>In ons bestand sinds</dt>" in html
+    assert "<dt>email</dt>" not in html
+    assert "Nieuws over onze diensten: bevestigd" in html, "topic and status by name"
     json_path = re.search(r'href="(/my-data/export/[^"]+\.json)"', html)
     csv_path = re.search(r'href="(/my-data/export/[^"]+\.csv)"', html)
     assert json_path and csv_path

@@ -25,6 +25,7 @@ from consentapp.services.rights import (
     read_identity_link,
     submit_request,
 )
+from consentapp.services.subscriptions import topic_labels
 from consentapp.tokens import TokenExpired
 
 View = str | BaseResponse | tuple[str, int]
@@ -78,6 +79,7 @@ def verify(token: str) -> View:
         req=req,
         outcome=outcome,
         data=build_export(link.contact) if outcome.export_token else None,
+        topic_labels=topic_labels(current_language()),
         preferences_url=preferences_url(link.contact) if req.kind == "rectification" else None,
     )
 

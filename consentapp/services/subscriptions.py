@@ -86,6 +86,11 @@ def active_topics() -> list[Topic]:
     )
 
 
+def topic_labels(language: str) -> dict[str, str]:
+    """Every topic's name in `language` by slug, retired topics included."""
+    return {topic.slug: topic.label(language) for topic in db.session.scalars(sa.select(Topic))}
+
+
 def topics_by_slug(slugs: Iterable[str]) -> list[Topic]:
     """The active topics named by `slugs`, in display order; unknown slugs raise."""
     wanted = set(slugs)
