@@ -38,12 +38,15 @@ class RejectingSink(MailSink):
     def __init__(self) -> None:
         super().__init__()
         self.reject: set[str] = set()
+        self.greylist: set[str] = set()
 
     async def handle_RCPT(
         self, server: object, session: object, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address.lower() in self.reject:
             return "550 5.1.1 No such user here"
+        if address.lower() in self.greylist:
+            return "450 4.2.0 Greylisted, try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -89,6 +92,7 @@ class SMTPServer:
     def reset(self) -> None:
         self.handler.clear()
         self.handler.reject.clear()
+        self.handler.greylist.clear()
         self.start()
 
 

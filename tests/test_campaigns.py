@@ -225,10 +225,13 @@ def _act_on_first_message(
 
 
 def _statuses(app: Flask) -> dict[str, int]:
+    """How many of the campaign's messages are in each state."""
     with app.app_context():
         return dict(  # type: ignore[arg-type]
             db.session.execute(
-                sa.select(OutboundEmail.status, sa.func.count()).group_by(OutboundEmail.status)
+                sa.select(OutboundEmail.status, sa.func.count())
+                .where(OutboundEmail.campaign_id.is_not(None))
+                .group_by(OutboundEmail.status)
             ).all()
         )
 
@@ -264,6 +267,28 @@ def test_cancel_during_a_pass_cancels_what_was_not_sent(
         campaign = db.session.scalar(sa.select(Campaign))
         assert campaign is not None
         assert service.report(campaign).remaining == 0
+
+
+def test_cancelling_after_a_worker_died_leaves_nothing_to_send(
+    app: Flask, smtp_server: SMTPServer, audience: None
+) -> None:
+    from datetime import timedelta
+
+    from consentapp.mail.delivery import LEASE, claim_due
+    from consentapp.models import utcnow
+
+    start(app, make_campaign(app))
+    with app.app_context():
+        assert len(claim_due(utcnow(), 50)) == 2  # a worker claims them and dies
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None
+        service.cancel(campaign, None)
+    assert deliver(app, now=utcnow() + LEASE + timedelta(seconds=1)).sent == 0
+    assert _statuses(app) == {"cancelled": 2}
+    with app.app_context():
+        campaign = db.session.scalar(sa.select(Campaign))
+        assert campaign is not None and service.report(campaign).remaining == 0
+    assert smtp_server.handler.envelopes == []
 
 
 def test_smtp_down_then_up_loses_nothing(

@@ -125,3 +125,11 @@ def test_trusted_proxy_makes_forwarded_address_the_client(tmp_path: Path) -> Non
         environ_base={"REMOTE_ADDR": "10.0.0.2"},
     )
     assert response.get_data(as_text=True) == "203.0.113.9"
+
+
+def test_public_ids_start_with_a_letter_or_digit() -> None:
+    from consentapp.models import new_public_id
+
+    ids = [new_public_id() for _ in range(3000)]
+    assert all(value[0].isalnum() for value in ids)
+    assert len(set(ids)) == len(ids) and all(len(value) == 22 for value in ids)

@@ -121,3 +121,32 @@ def test_internationalised_domains_travel_in_their_ascii_form() -> None:
     for bad in ("jan", "@example.be", "jän@example.be", "jan@bücher..be", "jan@bü cher.be"):
         with pytest.raises(MalformedHeader):
             ascii_address(bad)
+
+
+def test_a_body_without_line_breaks_still_ends_every_line_in_crlf() -> None:
+    raw = build(text="y" * 300, html="<p>" + "z" * 300 + "</p>")
+    assert b"\n" not in raw.replace(b"\r\n", b""), "no bare LF, soft breaks included"
+    message = parse(raw)
+    assert content(message, "plain") == "y" * 300
+
+
+def test_non_ascii_display_names_read_back_with_their_spaces() -> None:
+    for name in (
+        "Bedrijf Één met een heel lange naam voor de nieuwsbrief van het jaar",
+        "Één Ünïcode Straße",
+        "Café (Gent) & Zonen",
+    ):
+        line = header_line("From", f'"{name}" <news@café.be>')
+        words = [word for word in line.replace("\r\n", " ").split() if word.startswith("=?")]
+        assert words and all(len(word) <= 75 for word in words)
+        assert all(len(part) <= 78 for part in line.split("\r\n"))
+        message = parse((line + "\r\n\r\nbody\r\n").encode())
+        assert message["From"].addresses[0].display_name == name
+        assert message["From"].addresses[0].addr_spec == "news@xn--caf-dma.be"
+
+
+def test_list_id_encodes_only_its_phrase() -> None:
+    line = header_line("List-Id", "Café nieuws <cafe-news.crm.example>")
+    assert line.endswith(" <cafe-news.crm.example>")
+    message = parse((line + "\r\n\r\nbody\r\n").encode())
+    assert str(message["List-Id"]) == "Café nieuws <cafe-news.crm.example>"

@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -200,3 +201,54 @@ def test_an_unsendable_row_fails_alone_and_the_rest_goes_out(
     assert "not a usable address" in (row(app, bad).last_error or "")
     assert deliver(app).handled == 0, "not retried"
     assert [e.rcpt_tos for e in smtp_server.handler.envelopes] == [["good@example.be"]]
+
+
+def test_a_greylisted_recipient_waits_and_the_rest_of_the_pass_goes_on(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    grey = queue(app, to="grey@example.be")
+    queue(app, to="one@example.be")
+    queue(app, to="two@example.be")
+    smtp_server.handler.greylist.add("grey@example.be")
+    report = deliver(app)
+    assert (report.sent, report.retrying) == (2, 1), "a 4xx for one recipient ends nothing"
+    assert row(app, grey).status == "pending" and "450" in (row(app, grey).last_error or "")
+    smtp_server.handler.greylist.clear()
+    assert deliver(app, now=utcnow() + timedelta(minutes=1)).sent == 1
+
+
+def test_a_pass_gives_its_rows_back_well_before_its_lease_runs_out(
+    app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consentapp.mail import delivery
+
+    ids = [queue(app, to=f"r{n}@example.be") for n in range(10)]
+    app.config["MAIL_RATE_PER_SECOND"] = 20  # 10 mails take half a second
+    monkeypatch.setattr(delivery, "LEASE", timedelta(seconds=0.4))
+    report = deliver(app)
+    assert 0 < report.sent < 10
+    statuses = [row(app, row_id).status for row_id in ids]
+    assert statuses.count("sent") == report.sent
+    assert statuses.count("pending") == 10 - report.sent, "none left claimed"
+
+
+def test_an_unexpected_error_mid_pass_leaves_no_row_claimed(
+    app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consentapp.mail import delivery
+
+    ids = [queue(app, to=f"r{n}@example.be") for n in range(4)]
+    build = delivery.Composer.message_bytes
+
+    def broken_for_the_third(self: delivery.Composer, outgoing: delivery.Outgoing) -> bytes:
+        if outgoing.id == ids[2]:
+            raise RuntimeError("a bug")
+        return build(self, outgoing)
+
+    monkeypatch.setattr(delivery.Composer, "message_bytes", broken_for_the_third)
+    with pytest.raises(RuntimeError):
+        deliver(app)
+    assert [row(app, row_id).status for row_id in ids] == ["sent", "sent", "pending", "pending"]
+    monkeypatch.undo()
+    assert deliver(app).sent == 2
+    assert len(smtp_server.handler.envelopes) == 4

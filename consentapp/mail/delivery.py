@@ -161,11 +161,31 @@ def _due_ids(now: datetime, limit: int) -> list[int]:
     return picked
 
 
+def _cancel_leftovers(now: datetime) -> None:
+    """Rows of a cancelled campaign that no worker holds (waiting, or left by a worker
+    that died) are cancelled, so the campaign's report has nothing left to send."""
+    cancelled = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED.value)
+    db.session.execute(
+        sa.update(OUTBOX)
+        .where(
+            OUTBOX.c.campaign_id.in_(cancelled),
+            sa.or_(OUTBOX.c.status == OutboundStatus.PENDING.value, _abandoned(now)),
+        )
+        .values(
+            status=OutboundStatus.CANCELLED.value,
+            last_error="campaign cancelled",
+            lease_until=None,
+            claim_token=None,
+        )
+    )
+
+
 def claim_due(now: datetime, limit: int) -> list[Outgoing]:
     """Take up to `limit` due rows for this pass; no other worker gets them meanwhile."""
+    _cancel_leftovers(now)
     ids = _due_ids(now, limit)
     if not ids:
-        db.session.rollback()
+        db.session.commit()
         return []
     token = secrets.token_hex(8)
     db.session.execute(
@@ -184,7 +204,7 @@ def claim_due(now: datetime, limit: int) -> list[Outgoing]:
     db.session.commit()
     rows = db.session.execute(
         sa.select(*OUTGOING_COLUMNS)
-        .where(OUTBOX.c.claim_token == token)
+        .where(OUTBOX.c.id.in_(ids), OUTBOX.c.claim_token == token)
         .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
     )
     claimed = [Outgoing(**row._mapping) for row in rows]
@@ -215,7 +235,7 @@ class Composer:
         self.sender = config["MAIL_DEFAULT_SENDER"]
         if isinstance(self.sender, tuple):
             self.sender = f"{self.sender[0]} <{self.sender[1]}>"
-        self.envelope_from = parseaddr(self.sender)[1]
+        self.envelope_from = ascii_address(parseaddr(self.sender)[1])
         self.dkim: tuple[bytes, bytes, bytes] | None = None
         if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
             self.dkim = (
@@ -258,6 +278,18 @@ def _classify(exc: Exception) -> bool:
     if isinstance(exc, smtplib.SMTPDataError):
         return exc.smtp_code >= 500
     return False
+
+
+def _connection_gone(exc: Exception) -> bool:
+    """True when the failure ended the SMTP session, not just this message (a 4xx for
+    one recipient, greylisting say, leaves the others to go on)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421  # the server is closing the connection
+    if isinstance(exc, smtplib.SMTPException):
+        return False
+    return isinstance(exc, OSError)  # refused, reset, timed out
 
 
 def _describe(exc: Exception) -> str:
@@ -366,7 +398,11 @@ class Pass:
         self.streaks = set(self.campaigns)
         self.held: set[int] = set()
         self.cancelled: set[int] = set()
-        self.checked_holds = time.monotonic()
+        self.started = self.checked_holds = time.monotonic()
+
+    def clock(self) -> datetime:
+        """The pass's `now`, moved on by the time the pass has taken so far."""
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
 
     def check_holds(self, force: bool = False) -> None:
         """Notice campaigns paused or cancelled meanwhile (at most once a second)."""
@@ -398,7 +434,7 @@ class Pass:
             recipient = ascii_address(row.to_address)
         except MalformedHeader as exc:
             # Nothing a retry can mend: record it and go on with the others.
-            _record_failure(row, exc, self.now, permanent=True)
+            _record_failure(row, exc, self.clock(), permanent=True)
             report.errors.append(_describe(exc))
             report.failed += 1
             return False
@@ -407,7 +443,7 @@ class Pass:
             connection.host.sendmail(self.composer.envelope_from, [recipient], raw)
         except TEMPORARY_ERRORS as exc:
             permanent = _classify(exc)
-            _record_failure(row, exc, self.now, permanent=permanent)
+            _record_failure(row, exc, self.clock(), permanent=permanent)
             report.errors.append(_describe(exc))
             if row.campaign_id is not None:
                 self.streaks.add(row.campaign_id)
@@ -417,7 +453,7 @@ class Pass:
                 report.failed += 1
                 return False
             report.retrying += 1
-            return isinstance(exc, smtplib.SMTPServerDisconnected | OSError)
+            return _connection_gone(exc)
         _record_success(row)
         if row.campaign_id in self.streaks:
             note_delivery(row.campaign_id, success=True)
@@ -428,24 +464,39 @@ class Pass:
     def run(self, connection: TimeoutConnection) -> None:
         config = current_app.config
         pause = 1 / config["MAIL_RATE_PER_SECOND"] if config["MAIL_RATE_PER_SECOND"] else 0
+        # Well before the lease runs out the rest goes back: another worker could
+        # otherwise take and send rows this pass still holds.
+        deadline = self.started + LEASE.total_seconds() / 2
         waiting: list[Outgoing] = []
-        for index, row in enumerate(self.rows):
-            self.check_holds()
-            if row.campaign_id in self.held:
-                waiting.append(row)
-                continue
-            if pause and index:
-                time.sleep(pause)
-            connection_lost = self.deliver_one(connection, row)
-            if connection_lost:
-                waiting.extend(self.rows[index + 1 :])
-            db.session.commit()
-            if connection_lost:
-                break
+        index = 0
+        try:
+            for index, row in enumerate(self.rows):
+                if time.monotonic() > deadline:
+                    waiting.extend(self.rows[index:])
+                    break
+                self.check_holds()
+                if row.campaign_id in self.held:
+                    waiting.append(row)
+                    continue
+                if pause and index:
+                    time.sleep(pause)
+                connection_lost = self.deliver_one(connection, row)
+                if connection_lost:
+                    waiting.extend(self.rows[index + 1 :])
+                db.session.commit()
+                if connection_lost:
+                    break
+        except Exception:
+            # Whatever went wrong, the rows not done are given back at once rather
+            # than left claimed until the lease runs out.
+            db.session.rollback()
+            self.put_back(waiting + self.rows[index:])
+            raise
         self.put_back(waiting)
 
     def put_back(self, rows: list[Outgoing]) -> None:
         """Rows not tried: those of a cancelled campaign are cancelled, the rest wait."""
+        rows = list({row.id: row for row in rows}.values())
         if not rows:
             return
         self.check_holds(force=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 import secrets
 from collections.abc import Mapping
+from email.charset import Charset
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
@@ -29,23 +30,52 @@ class MalformedHeader(ValueError):
     """A header value with a line break, or one too long for a mail header."""
 
 
+def ascii_domain(domain: str) -> str:
+    """A domain as DNS and SMTP carry it: an internationalised one in IDNA form."""
+    if domain.isascii():
+        return domain
+    try:
+        return str(idna.encode(domain, uts46=True).decode("ascii"))
+    except idna.IDNAError as exc:
+        raise MalformedHeader(f"not a usable domain: {domain!r}") from exc
+
+
 def ascii_address(address: str) -> str:
     """The address as SMTP carries it: an internationalised domain in its ASCII (IDNA)
     form. Local parts must be ASCII already (we accept no SMTPUTF8 addresses)."""
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain or not local.isascii():
         raise MalformedHeader(f"not a usable address: {address!r}")
-    if not domain.isascii():
-        try:
-            domain = idna.encode(domain, uts46=True).decode("ascii")
-        except idna.IDNAError as exc:
-            raise MalformedHeader(f"not a usable domain: {domain!r}") from exc
-    return f"{local}@{domain}"
+    return f"{local}@{ascii_domain(domain)}"
 
 
-def _encode_address(value: str) -> str:
+def _encode_address(header: str, value: str) -> str:
     name, address = parseaddr(value)
-    return formataddr((name, ascii_address(address)), charset="utf-8")
+    address = ascii_address(address)
+    if name and not name.isascii():
+        return f"{_phrase(name)} <{address}>"
+    return formataddr((name, address))
+
+
+_UTF8 = Charset("utf-8")
+_SPECIALS = set('()<>[]:;@\\,."')
+
+
+def _phrase(name: str) -> str:
+    """A display name with non-ASCII words as encoded words (RFC 2047), plain words
+    left plain: each encoded word stays short, and the spaces between words survive in
+    every reader (whitespace between two encoded words does not count, so neighbouring
+    words that need encoding share one)."""
+    runs: list[tuple[bool, list[str]]] = []
+    for word in name.split():
+        plain = word.isascii() and not _SPECIALS.intersection(word)
+        if runs and runs[-1][0] == plain:
+            runs[-1][1].append(word)
+        else:
+            runs.append((plain, [word]))
+    return " ".join(
+        " ".join(words) if plain else _UTF8.header_encode(" ".join(words)) for plain, words in runs
+    )
 
 
 def _fold(name: str, value: str) -> str:
@@ -73,7 +103,14 @@ def header_line(name: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise MalformedHeader(f"line break in the {name} header")
     if name.lower() in ADDRESS_HEADERS:
-        value = _encode_address(value)
+        value = _encode_address(name, value)
+        if CRLF in value:
+            return f"{name}: {value}"
+    elif name.lower() == "list-id" and not value.isascii() and value.endswith(">"):
+        # RFC 2919: only the phrase before <list-id> may be encoded.
+        phrase, _, list_id = value.rpartition(" <")
+        encoded = Header(phrase, "utf-8", header_name=name).encode(linesep=CRLF)
+        return f"{name}: {encoded} <{list_id}"
     elif not value.isascii():
         encoded = Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
         return f"{name}: {encoded}"
@@ -84,10 +121,11 @@ def header_line(name: str, value: str) -> str:
 
 
 def _quoted_printable(text: str) -> str:
-    """The text with CRLF line ends, quoted-printable (lines of at most 76 characters)."""
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", CRLF)
+    """The text quoted-printable, lines of at most 76 characters, every one ending in
+    CRLF (b2a_qp writes LF breaks, soft ones included, for text without CRLF)."""
+    normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     encoded = binascii.b2a_qp(normalised.encode("utf-8"), quotetabs=False, istext=True)
-    lines = encoded.decode("ascii").split(CRLF)
+    lines = encoded.decode("ascii").split("\n")
     if any(len(line) > 76 for line in lines):
         # b2a_qp lets a line ending in an encoded space (=20) reach 77 characters.
         lines = [piece for line in lines for piece in _soft_break(line)]
@@ -115,7 +153,7 @@ def _part(content: str, subtype: str) -> list[str]:
         f'Content-Type: text/{subtype}; charset="utf-8"',
         "Content-Transfer-Encoding: quoted-printable",
         "",
-        body if body.endswith(CRLF) or not body else body + CRLF,
+        body,  # the line break before the next boundary belongs to the boundary
     ]
 
 
@@ -151,4 +189,6 @@ def compose(
         lines.append("")
     else:
         lines += _part(text, "plain")
+        if not lines[-1].endswith(CRLF):
+            lines.append("")  # a message ends with a line break
     return CRLF.join(lines).encode("ascii")

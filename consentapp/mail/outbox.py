@@ -13,6 +13,7 @@ from flask import current_app
 from flask_babel import LazyString
 
 from consentapp.extensions import db
+from consentapp.mail.mime import ascii_domain
 from consentapp.mail.render import RenderedMail, render_mail
 from consentapp.models import OutboundEmail, utcnow
 
@@ -37,7 +38,7 @@ def message_id_domain() -> str:
 @lru_cache(maxsize=8)
 def _domain_of(sender: str) -> str:
     _, address = parseaddr(sender)
-    return address.rpartition("@")[2] or "localhost"
+    return ascii_domain(address.rpartition("@")[2] or "localhost")
 
 
 class OutboxOptions(TypedDict, total=False):

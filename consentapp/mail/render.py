@@ -31,11 +31,18 @@ def render_mail(
         )
 
 
-def fill_in(mail: RenderedMail, values: dict[str, str]) -> RenderedMail:
+def fill_in(mail: RenderedMail, values: dict[str, str], marker: str) -> RenderedMail:
     """The mail with each stand-in text replaced by its value (HTML-escaped in the HTML
-    part): one render serves many recipients whose mails differ only in those values."""
+    part): one render serves many recipients whose mails differ only in those values.
+
+    `marker` is a random part of every stand-in: if it is still in the mail (a template
+    changed a stand-in, so it was not found), the mail is refused rather than sent with
+    a link that leads nowhere.
+    """
     text, html = mail.text, mail.html
     for stand_in, value in values.items():
         text = text.replace(stand_in, value)
         html = html.replace(stand_in, str(escape(value)))
+    if marker in text or marker in html:
+        raise ValueError("a stand-in was left in the mail")
     return RenderedMail(subject=mail.subject, text=text, html=html)

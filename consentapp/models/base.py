@@ -52,8 +52,13 @@ def utcnow() -> datetime:
 
 
 def new_public_id() -> str:
-    """A random, URL-safe identifier that reveals nothing about the row it names."""
-    return secrets.token_urlsafe(16)
+    """A random, URL-safe identifier that reveals nothing about the row it names. It
+    starts with a letter or digit: an id beginning with "-" would read as an option on
+    a command line and get a formula guard in a CSV export."""
+    while True:
+        candidate = secrets.token_urlsafe(16)
+        if candidate[0].isalnum():
+            return candidate
 
 
 # Indexes the migrations create on one database only, outside the models: PostgreSQL's

@@ -22,6 +22,7 @@ from markupsafe import Markup
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
+from consentapp.mail.mime import ascii_domain
 from consentapp.mail.outbox import queue_rendered
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
 from consentapp.models import (
@@ -104,7 +105,7 @@ def create_campaign(
 def list_id(topic: Topic) -> str:
     """RFC 2919 List-Id: the topic under the sender's domain."""
     domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2]
-    return f"{topic.label_en} <{topic.slug}.{domain or 'localhost'}>"
+    return f"{topic.label_en} <{topic.slug}.{ascii_domain(domain or 'localhost')}>"
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class _Edition:
     recipient's own links replace."""
 
     mail: RenderedMail
+    marker: str
     unsubscribe: str
     preferences: str
 
@@ -123,7 +125,8 @@ def _editions(campaign: Campaign) -> dict[str, _Edition]:
     for language in ("nl", "en"):
         body_html, body_text = render_body(campaign.body(language))
         # Unguessable, so no text a staff member writes can contain it.
-        stand_in = f"https://{secrets.token_hex(12)}.invalid/"
+        marker = secrets.token_hex(12)
+        stand_in = f"https://{marker}.invalid/"
         unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
         mail = render_mail(
             "newsletter",
@@ -135,7 +138,7 @@ def _editions(campaign: Campaign) -> dict[str, _Edition]:
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
         )
-        editions[language] = _Edition(mail, unsubscribe, preferences)
+        editions[language] = _Edition(mail, marker, unsubscribe, preferences)
     return editions
 
 
@@ -156,6 +159,7 @@ def _queue_one(
         rendered=fill_in(
             edition.mail,
             {edition.unsubscribe: unsubscribe, edition.preferences: preferences_url(contact)},
+            edition.marker,
         ),
         contact_id=None if test else contact.id,
         headers=headers,

@@ -86,6 +86,19 @@ def contacts() -> str:
     if status not in {s.value for s in SubscriptionStatus}:
         status = ""
     result = search_contacts(query, topic, status, sort, _page_number())
+    page = render_template(
+        "staff/contacts.html",
+        result=result,
+        query=query,
+        topic=topic,
+        status=status,
+        sort=sort,
+        topics=topics,
+        statuses=[s.value for s in SubscriptionStatus],
+    )
+    # Rendered first: a commit would expire the 50 contacts shown and reload each one,
+    # and the audit entry takes the log's lock only for as short as it can. The page
+    # leaves only once its audit entry is committed.
     audit.record(
         "contacts.list",
         details={
@@ -97,18 +110,6 @@ def contacts() -> str:
         },
         actor=current_staff(),
     )
-    page = render_template(
-        "staff/contacts.html",
-        result=result,
-        query=query,
-        topic=topic,
-        status=status,
-        sort=sort,
-        topics=topics,
-        statuses=[s.value for s in SubscriptionStatus],
-    )
-    # Rendered before the commit, which would expire the 50 contacts shown and reload
-    # each one; the page leaves only once its audit entry is committed.
     db.session.commit()
     return page
 

@@ -61,11 +61,6 @@ def inquiries() -> str:
     mine = request.args.get("mine") == "1"
     page = min(small_int(request.args.get("page"), 1) or 1, 100_000)
     rows, has_next = list_inquiries(status, current_staff().id if mine else None, page)
-    audit.record(
-        "inquiries.list",
-        details={"status": status, "page": page, "shown": len(rows)},
-        actor=current_staff(),
-    )
     html = render_template(
         "staff/inquiries.html",
         rows=rows,
@@ -75,7 +70,13 @@ def inquiries() -> str:
         mine=mine,
         filters=STATUS_FILTERS,
     )
-    db.session.commit()  # after rendering: a commit would reload every row shown
+    # Rendered before the audit entry: a commit would reload every row shown.
+    audit.record(
+        "inquiries.list",
+        details={"status": status, "page": page, "shown": len(rows)},
+        actor=current_staff(),
+    )
+    db.session.commit()
     return html
 
 
