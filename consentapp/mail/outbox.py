@@ -30,8 +30,8 @@ def _check_header(value: str) -> str:
     return value
 
 
-def message_id_domain() -> str:
-    """The domain part of our Message-IDs: the sender's domain."""
+def sender_domain() -> str:
+    """The sender's domain in ASCII form: our Message-IDs and List-Ids end in it."""
     return _domain_of(str(current_app.config["MAIL_DEFAULT_SENDER"]))
 
 
@@ -88,7 +88,7 @@ def queue_rendered(
         body_text=rendered.text,
         body_html=rendered.html,
         headers=extra,
-        message_id=make_msgid(domain=message_id_domain()),
+        message_id=make_msgid(domain=sender_domain()),
     )
     db.session.add(row)
     db.session.info["outbox_added"] = True

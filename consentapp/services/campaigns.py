@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.utils import parseaddr
 from typing import cast
 
 import nh3
@@ -22,8 +21,7 @@ from markupsafe import Markup
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
-from consentapp.mail.mime import ascii_domain
-from consentapp.mail.outbox import queue_rendered
+from consentapp.mail.outbox import queue_rendered, sender_domain
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
 from consentapp.models import (
     Campaign,
@@ -104,8 +102,7 @@ def create_campaign(
 
 def list_id(topic: Topic) -> str:
     """RFC 2919 List-Id: the topic under the sender's domain."""
-    domain = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])[1].rpartition("@")[2]
-    return f"{topic.label_en} <{topic.slug}.{ascii_domain(domain or 'localhost')}>"
+    return f"{topic.label_en} <{topic.slug}.{sender_domain()}>"
 
 
 @dataclass(frozen=True)
