@@ -33,7 +33,7 @@ from flask_mail import Connection
 from consentapp.extensions import db
 from consentapp.mail.mime import MalformedHeader, ascii_address, compose
 from consentapp.models import Campaign, CampaignStatus, OutboundEmail, OutboundStatus, utcnow
-from consentapp.services.campaigns import campaigns_blocking, note_delivery
+from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding, note_delivery
 from consentapp.services.subscriptions import consent_still_given
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,7 @@ OUTGOING_COLUMNS = [OUTBOX.c[name] for name in Outgoing.__dataclass_fields__]
 
 def _not_held() -> sa.ColumnElement[bool]:
     """Messages of a paused or cancelled campaign wait (or are cancelled)."""
-    held_campaigns = sa.select(Campaign.id).where(
-        Campaign.status.in_([CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value])
-    )
+    held_campaigns = sa.select(Campaign.id).where(Campaign.status.in_(HOLDING_STATUSES))
     return sa.or_(
         OUTBOX.c.campaign_id.is_(None),
         OUTBOX.c.campaign_id.not_in(held_campaigns),
@@ -410,16 +408,13 @@ class Pass:
         if not self.campaigns or not (force or since >= HOLD_CHECK_SECONDS):
             return
         self.checked_holds = time.monotonic()
-        self.held = campaigns_blocking(sorted(self.campaigns))
-        if self.held:
-            self.cancelled = set(
-                db.session.scalars(
-                    sa.select(Campaign.id).where(
-                        Campaign.id.in_(self.held),
-                        Campaign.status == CampaignStatus.CANCELLED.value,
-                    )
-                )
-            )
+        holding = campaigns_holding(sorted(self.campaigns))
+        self.held = set(holding)
+        self.cancelled = {
+            campaign_id
+            for campaign_id, status in holding.items()
+            if status == CampaignStatus.CANCELLED.value
+        }
         db.session.commit()
 
     def deliver_one(self, connection: TimeoutConnection, row: Outgoing) -> bool:

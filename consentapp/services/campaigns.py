@@ -430,15 +430,17 @@ def report(campaign: Campaign) -> CampaignReport:
     )
 
 
-def campaigns_blocking(ids: Sequence[int]) -> set[int]:
-    """Of these campaign ids, those whose messages must wait (paused or cancelled)."""
+HOLDING_STATUSES = (CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value)
+
+
+def campaigns_holding(ids: Sequence[int]) -> dict[int, str]:
+    """Of these campaign ids, those whose messages must wait (paused) or must not go
+    out (cancelled), with that status."""
     if not ids:
-        return set()
-    return set(
-        db.session.scalars(
-            sa.select(Campaign.id).where(
-                Campaign.id.in_(ids),
-                Campaign.status.in_([CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value]),
-            )
+        return {}
+    rows = db.session.execute(
+        sa.select(Campaign.id, Campaign.status).where(
+            Campaign.id.in_(ids), Campaign.status.in_(HOLDING_STATUSES)
         )
     )
+    return {campaign_id: status for campaign_id, status in rows}
