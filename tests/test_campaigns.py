@@ -608,7 +608,6 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     again. Everyone gets the newsletter; at most the one message in flight at the
     moment of the kill arrives twice (the worker records each message as sent right
     after the server accepts it)."""
-    import os
     import signal
     import time
     from collections import Counter
@@ -620,16 +619,7 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     total = 5000
     _bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = {
-        **os.environ,
-        "CONSENTAPP_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "CONSENTAPP_INSTANCE": app.instance_path,
-        "MAIL_BATCH_SIZE": "50",
-        "WORKER_POLL_SECONDS": "1",
-    }
+    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50")
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
         cwd=PROJECT_DIR,
