@@ -108,7 +108,7 @@ def prepare(database: Path, instance: Path, count: int) -> None:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
-    from config import TestingConfig
+    from consentapp.config import TestingConfig
     from consentapp import create_app
     from consentapp.cli import seed_notice, seed_topics
     from consentapp.extensions import db

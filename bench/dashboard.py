@@ -27,7 +27,7 @@ from flask_migrate import upgrade
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from config import TestingConfig  # noqa: E402
+from consentapp.config import TestingConfig  # noqa: E402
 from consentapp import create_app  # noqa: E402
 from consentapp.cli import seed_notice, seed_topics  # noqa: E402
 from consentapp.extensions import db  # noqa: E402

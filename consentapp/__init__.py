@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, load_config
+from consentapp.config import Config, load_config
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 

@@ -18,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
-from config import TestingConfig
+from consentapp.config import TestingConfig
 from consentapp import create_app
 from consentapp.cli import seed_notice, seed_topics
 from consentapp.extensions import db, limiter

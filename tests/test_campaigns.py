@@ -480,7 +480,7 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     start(app, make_campaign(app))
     env_script = (
         "import os, signal, sys\n"
-        "from config import TestingConfig\n"
+        "from consentapp.config import TestingConfig\n"
         "from consentapp import create_app\n"
         "from consentapp.mail.delivery import claim_due\n"
         "from consentapp.models import utcnow\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from config import ConfigError, load_config, normalise_database_url
+from consentapp.config import ConfigError, load_config, normalise_database_url
 from consentapp import create_app
 
 GOOD_SECRET = "k" * 48

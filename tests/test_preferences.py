@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from config import TestingConfig
+from consentapp.config import TestingConfig
 from consentapp import create_app
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, utcnow

@@ -1,0 +1,229 @@
+"""Configuration, read from the environment (a `.env` file may feed it).
+
+`CONSENTAPP_ENV` picks the profile: `production` (the default, so that a forgotten
+setting fails closed), `development` or `testing`. Every variable and its default is
+listed in the README; the names are part of the operators' contract.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dotenv import find_dotenv, load_dotenv
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def default_instance_dir() -> Path:
+    """`instance/` of the checkout the package runs from, else of the working directory."""
+    checkout = PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "wsgi.py").is_file():
+        return checkout / "instance"
+    return Path.cwd() / "instance"
+
+
+# Values that must never sign anything in production.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {"", "dev", "changeme", "change-me", "secret", "secret-key", "development", "test"}
+)
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigError(RuntimeError):
+    """The configuration is unsafe or incomplete; the app refuses to start."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _list(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+class Config:
+    """Settings shared by every profile; subclasses change the defaults."""
+
+    ENV_NAME = "production"
+    DEBUG = False
+    TESTING = False
+    DEFAULT_MAIL_SERVER = "localhost"
+    DEFAULT_MAIL_PORT = 25
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        self.INSTANCE_PATH = Path(env.get("CONSENTAPP_INSTANCE") or default_instance_dir())
+
+        self.SECRET_KEY = env.get("SECRET_KEY", "") or self.default_secret_key()
+        self.SECRET_KEY_FALLBACKS = _list(env.get("SECRET_KEY_FALLBACKS"))
+
+        default_db = f"sqlite:///{self.INSTANCE_PATH / 'consentapp.sqlite3'}"
+        self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env.get("DATABASE_URL") or default_db)
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+        self.BASE_URL = (env.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")
+
+        self.ORG_NAME = env.get("ORG_NAME") or "CRM"
+        self.ORG_ADDRESS = env.get("ORG_ADDRESS") or "Voorbeeldstraat 1, 9000 Gent, België"
+        self.ORG_EMAIL = env.get("ORG_EMAIL") or "privacy@example.com"
+        self.STAFF_NOTIFY_EMAIL = env.get("STAFF_NOTIFY_EMAIL") or self.ORG_EMAIL
+
+        self.MAIL_SERVER = env.get("MAIL_SERVER") or self.DEFAULT_MAIL_SERVER
+        self.MAIL_PORT = _int(env, "MAIL_PORT", self.DEFAULT_MAIL_PORT)
+        self.MAIL_USE_TLS = _bool(env.get("MAIL_USE_TLS"), False)
+        self.MAIL_USE_SSL = _bool(env.get("MAIL_USE_SSL"), False)
+        self.MAIL_USERNAME = env.get("MAIL_USERNAME") or None
+        self.MAIL_PASSWORD = env.get("MAIL_PASSWORD") or None
+        self.MAIL_DEFAULT_SENDER = env.get("MAIL_DEFAULT_SENDER") or (
+            f"{self.ORG_NAME} <{self.ORG_EMAIL}>"
+        )
+        self.MAIL_TIMEOUT = _int(env, "MAIL_TIMEOUT", 20)
+
+        self.CELERY_BROKER_URL = env.get("CELERY_BROKER_URL") or None
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or "memory://"
+        self.RATELIMIT_ENABLED = _bool(env.get("RATELIMIT_ENABLED"), True)
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.CONTACT_RATE_LIMIT = env.get("CONTACT_RATE_LIMIT") or "5 per minute;20 per hour"
+        self.SUBSCRIBE_RATE_LIMIT = env.get("SUBSCRIBE_RATE_LIMIT") or "5 per minute;20 per hour"
+        self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour"
+        self.STAFF_LOCKOUT_AFTER = _int(env, "STAFF_LOCKOUT_AFTER", 5)
+        self.STAFF_IDLE_MINUTES = _int(env, "STAFF_IDLE_MINUTES", 30)
+        self.DASHBOARD_REFRESH_SECONDS = _int(env, "DASHBOARD_REFRESH_SECONDS", 60)
+        self.DASHBOARD_MAX_AGE_SECONDS = _int(env, "DASHBOARD_MAX_AGE_SECONDS", 300)
+        self.IMPORT_MAX_BYTES = _int(env, "IMPORT_MAX_BYTES", 20 * 1024 * 1024)
+        self.UNCONFIRMED_RETENTION_DAYS = _int(env, "UNCONFIRMED_RETENTION_DAYS", 30)
+        self.PURGE_INTERVAL_MINUTES = _int(env, "PURGE_INTERVAL_MINUTES", 60)
+
+        # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
+        self.TRUSTED_PROXY_COUNT = _int(env, "TRUSTED_PROXY_COUNT", 0)
+
+        self.WORKER_POLL_SECONDS = _int(env, "WORKER_POLL_SECONDS", 2)
+        self.MAIL_BATCH_SIZE = _int(env, "MAIL_BATCH_SIZE", 50)
+        self.MAIL_RATE_PER_SECOND = _int(env, "MAIL_RATE_PER_SECOND", 0)
+        self.MAIL_RATE_PER_HOUR = _int(env, "MAIL_RATE_PER_HOUR", 0)
+        self.CAMPAIGN_MAX_CONSECUTIVE_FAILURES = _int(env, "CAMPAIGN_MAX_CONSECUTIVE_FAILURES", 20)
+        self.DKIM_DOMAIN = env.get("DKIM_DOMAIN") or None
+        self.DKIM_SELECTOR = env.get("DKIM_SELECTOR") or None
+        self.DKIM_KEY_PATH = env.get("DKIM_KEY_PATH") or None
+
+        self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024)
+        self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
+
+        self.SESSION_COOKIE_NAME = "consentapp_session"
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = self.ENV_NAME == "production"
+        self.PREFERRED_URL_SCHEME = "https" if self.BASE_URL.startswith("https") else "http"
+
+        # Forms check their own CSRF token so that an expired token re-renders the
+        # form with the visitor's input instead of throwing it away.
+        self.WTF_CSRF_CHECK_DEFAULT = False
+        self.WTF_CSRF_TIME_LIMIT = 8 * 3600
+
+        self.BABEL_DEFAULT_LOCALE = "nl"
+        self.LANGUAGES = ("nl", "en")
+
+    def default_secret_key(self) -> str:
+        """Production has no default: an empty key is refused in `validate`."""
+        return ""
+
+    def validate(self) -> None:
+        """Refuse settings that are unsafe for this profile."""
+
+
+class ProductionConfig(Config):
+    """The profile for real deployments: refuses to run on a missing or default secret."""
+
+    def validate(self) -> None:
+        key = self.SECRET_KEY
+        if key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(key) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                "SECRET_KEY is missing, a known default or shorter than "
+                f"{MIN_SECRET_LENGTH} characters. Generate one with: "
+                'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+            )
+
+
+class DevelopmentConfig(Config):
+    """`make run`: SQLite, the local mail sink, a secret kept under instance/."""
+
+    ENV_NAME = "development"
+    DEFAULT_MAIL_SERVER = "127.0.0.1"
+    DEFAULT_MAIL_PORT = 8025
+
+    def default_secret_key(self) -> str:
+        """Keep one random key per checkout so mailed links survive restarts."""
+        path = self.INSTANCE_PATH / "dev-secret-key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+class TestingConfig(Config):
+    """The test suite: the fixtures point the database and mail at their own servers."""
+
+    __test__ = False  # not a pytest test class
+    ENV_NAME = "testing"
+    TESTING = True
+    DEFAULT_MAIL_SERVER = "127.0.0.1"
+    DEFAULT_MAIL_PORT = 8025
+
+    def default_secret_key(self) -> str:
+        return "testing-secret-key-that-is-long-enough-0123456789"
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(environ)
+        # Tests read the dashboard right after changing data: no kept numbers.
+        if environ is None or "DASHBOARD_MAX_AGE_SECONDS" not in environ:
+            self.DASHBOARD_MAX_AGE_SECONDS = 0
+
+
+PROFILES: dict[str, type[Config]] = {
+    "production": ProductionConfig,
+    "development": DevelopmentConfig,
+    "testing": TestingConfig,
+}
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs hosting providers hand out and use the psycopg 3 driver."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def load_config(name: str | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Build the profile named by `name` or `CONSENTAPP_ENV` (default production)."""
+    if environ is None:
+        load_dotenv(find_dotenv(usecwd=True))
+    env = os.environ if environ is None else environ
+    profile = (name or env.get("CONSENTAPP_ENV") or "production").strip().lower()
+    try:
+        cls = PROFILES[profile]
+    except KeyError as exc:
+        choices = ", ".join(sorted(PROFILES))
+        raise ConfigError(f"CONSENTAPP_ENV must be one of {choices}, got {profile!r}") from exc
+    config = cls(env)
+    config.validate()
+    return config
