@@ -108,9 +108,9 @@ def prepare(database: Path, instance: Path, count: int) -> None:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
-    from consentapp.config import TestingConfig
     from consentapp import create_app
     from consentapp.cli import seed_notice, seed_topics
+    from consentapp.config import TestingConfig
     from consentapp.extensions import db
     from consentapp.models import Campaign, Topic
     from consentapp.services import campaigns

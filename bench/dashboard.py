@@ -27,9 +27,9 @@ from flask_migrate import upgrade
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from consentapp.config import TestingConfig  # noqa: E402
 from consentapp import create_app  # noqa: E402
 from consentapp.cli import seed_notice, seed_topics  # noqa: E402
+from consentapp.config import TestingConfig  # noqa: E402
 from consentapp.extensions import db  # noqa: E402
 from consentapp.services.dashboard import refresh_snapshot  # noqa: E402
 from consentapp.services.staff_accounts import create_staff  # noqa: E402

@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
-from consentapp.config import TestingConfig
 from consentapp import create_app
 from consentapp.cli import seed_notice, seed_topics
+from consentapp.config import TestingConfig
 from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
 from consentapp.services.register import seed_register

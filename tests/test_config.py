@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from consentapp.config import ConfigError, load_config, normalise_database_url
 from consentapp import create_app
+from consentapp.config import ConfigError, load_config, normalise_database_url
 
 GOOD_SECRET = "k" * 48
 

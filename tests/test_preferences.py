@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from consentapp.config import TestingConfig
 from consentapp import create_app
+from consentapp.config import TestingConfig
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, utcnow
 from consentapp.tokens import Purpose, make_token
