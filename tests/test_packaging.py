@@ -11,6 +11,7 @@ import gettext
 import io
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -32,10 +33,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _run(
-    args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+    args: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run a command; a failure shows its output instead of a bare exit status."""
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        args, cwd=cwd, env=env, input=stdin, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, (
         f"{args} exited {result.returncode}:\n{result.stdout}{result.stderr}"
     )
@@ -95,11 +101,12 @@ class Deployment:
     env: dict[str, str]
     port: int
 
-    def flask(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def flask(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return _run(
             [str(self.bin_dir / "flask"), "--app", "consentapp", *args],
             cwd=self.workdir,
             env=self.env,
+            stdin=stdin,
         )
 
 
@@ -230,14 +237,23 @@ def test_the_installed_package_is_imported_not_the_checkout(deployment: Deployme
     assert PROJECT_DIR not in location.parents
 
 
-def test_installed_app_migrates_to_head_and_seeds_from_any_directory(
+def test_installed_commands_migrate_seed_and_manage_staff_from_any_directory(
     deployment: Deployment, served: str
 ) -> None:
-    current = deployment.flask("db", "current")
-    assert "(head)" in current.stdout
-    again = deployment.flask("seed")
-    assert "Topics added: 0." in again.stdout, "seed is safe to run again"
-    deployment.flask("audit-verify")
+    assert "(head)" in deployment.flask("db", "current").stdout
+    assert "Topics added: 0." in deployment.flask("seed").stdout, "seed is safe to run again"
+    created = deployment.flask(
+        "create-staff",
+        "admin@example.be",
+        "--role",
+        "admin",
+        "--name",
+        "Ada Admin",
+        "--password-stdin",
+        stdin="Correct-horse-battery-staple-42\n",
+    )
+    assert "admin@example.be" in created.stdout
+    assert "Audit log intact" in deployment.flask("audit-verify").stdout
 
 
 def test_gunicorn_serves_the_installed_app_in_dutch_and_english(served: str) -> None:
@@ -258,3 +274,33 @@ def test_gunicorn_serves_the_installed_app_in_dutch_and_english(served: str) -> 
 
     status, css = _get(f"{served}/static/css/app.css")
     assert status == 200 and css.strip()
+
+
+def test_a_broken_translation_fails_the_build_instead_of_shipping(tmp_path: Path) -> None:
+    """A Dutch text that loses a placeholder would break the page it is on: no wheel."""
+    source = tmp_path / "source"
+    shutil.copytree(
+        PROJECT_DIR,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".git", ".venv", "instance", "__pycache__", ".*_cache", "*.mo", "test-artifacts"
+        ),
+    )
+    catalog = source / "consentapp/translations/nl/LC_MESSAGES/messages.po"
+    text = catalog.read_text(encoding="utf-8")
+    broken = text.replace(
+        'msgstr "Blijf in contact met %(org)s"', 'msgstr "Blijf in contact met %(organisatie)s"'
+    )
+    assert broken != text
+    catalog.write_text(broken, encoding="utf-8")
+    out = tmp_path / "wheel"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(out), str(source)],
+        env=_without_checkout(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "unknown named placeholder 'organisatie'" in result.stdout + result.stderr
+    assert not list(out.glob("*.whl"))
