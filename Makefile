@@ -18,6 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) catalogs
 
+# The editable install runs from this checkout, so the catalogs are compiled in place;
+# a wheel compiles its own in the build hook (hatch_build.py).
 catalogs: $(STAMP)
 	@$(BIN)/pybabel -q compile -d $(CATALOGS)
 
