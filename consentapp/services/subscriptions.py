@@ -297,11 +297,13 @@ def request_in_transaction(
     evidence: str | None = None,
     send_mail: bool = True,
     contact: Contact | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """Record a subscription request and queue its confirmation mail, without committing.
 
     Topics already confirmed stay as they are. The answer to the person is the same
-    whatever happens here, so nothing tells whether the address was known.
+    whatever happens here, so nothing tells whether the address was known. `details`
+    adds to what the ledger rows say (where the request came from).
     """
     topics = topics_by_slug(topic_slugs)
     if contact is None:
@@ -316,7 +318,7 @@ def request_in_transaction(
         notice=notice,
         origin=origin,
         evidence=evidence,
-        details={"topics": [t.slug for t in topics], "language": language},
+        details={"topics": [t.slug for t in topics], "language": language, **(details or {})},
     )
     if not send_mail or not _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
         return
