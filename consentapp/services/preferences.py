@@ -50,9 +50,9 @@ from consentapp.tokens import (
 )
 
 EDITABLE_FIELDS = ("name", "company", "address", "phone", "fax")
+PHONE_FIELDS = ("phone", "fax")
 # What the ledger says about a request made through a newsletter's footer link.
 FOOTER_LINK = "preferences footer link"
-PHONE_FIELDS = ("phone", "fax")
 
 
 class AddressInUse(Exception):
