@@ -32,6 +32,16 @@ def set_security_headers(response: Response) -> Response:
     return response
 
 
+def no_store(response: Response) -> Response:
+    """Pages and downloads with personal data stay out of browser and proxy caches.
+
+    Registered with `after_request` on the blueprints that show them, so every view
+    there, and every error page they answer with, carries it.
+    """
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def set_hsts(response: Response) -> Response:
     """Production over HTTPS: browsers must never fall back to plain HTTP."""
     response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")

@@ -16,7 +16,7 @@ from consentapp.config import TestingConfig
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, utcnow
 from consentapp.tokens import Purpose, make_token
-from tests.helpers import csrf_token, deliver, link_in, post_form
+from tests.helpers import csrf_token, deliver, link_in, post_form, text_of
 from tests.services import SMTPServer
 from tests.test_subscriptions import (
     ADDRESS,
@@ -340,3 +340,92 @@ def test_purge_keeps_a_sign_up_that_became_a_customer(
 
         assert purge_unconfirmed() == 0
     assert contact_emails(app) == {"customer@example.be"}
+
+
+FOOTER_HINT = "begint pas nadat u die bevestigt"
+AT_ONCE_HINT = "Als u hier een nieuwsbrief"
+
+
+def confirmation_mails(smtp_server: SMTPServer) -> list[object]:
+    return [m for m in smtp_server.to(ADDRESS) if "/subscribe/confirm/" in text_of(m)]
+
+
+def test_footer_link_addition_starts_the_double_opt_in(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str
+) -> None:
+    page = client.get(footer_path).get_data(as_text=True)
+    assert FOOTER_HINT in page and AT_ONCE_HINT not in page, "the page says what will happen"
+    smtp_server.handler.clear()
+
+    save(client, footer_path, topics=["product-updates", "company-news"])
+
+    assert subscribed(app) == {"product-updates": "confirmed", "company-news": "pending"}
+    assert ledger(app)[-1] == ("requested", "web_form", "company-news")
+    with app.app_context():
+        event = db.session.scalars(sa.select(ConsentEvent).order_by(ConsentEvent.id.desc())).first()
+        assert event is not None and event.details is not None
+        assert event.details["via"] == "preferences footer link"
+    after = client.get(footer_path).get_data(as_text=True)
+    assert "stuurden we een bevestigingsmail" in after
+    assert "Wacht op uw bevestiging per mail: Bedrijfsnieuws" in after
+
+    save(client, footer_path, topics=["product-updates"])
+    assert subscribed(app)["company-news"] == "pending", "an unticked request keeps waiting"
+
+    path = confirmation_link(app, smtp_server)
+    assert subscribed(app)["company-news"] == "pending", "nothing confirmed before the link"
+    assert confirm(client, path) == 200
+    assert subscribed(app) == {"product-updates": "confirmed", "company-news": "confirmed"}
+    assert ledger(app)[-1] == ("confirmed", "web_form", "company-news")
+
+
+def test_footer_link_additions_share_the_confirmation_mail_limit(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str
+) -> None:
+    for _ in range(4):
+        save(client, footer_path, topics=["product-updates", "company-news"])
+    deliver(app)
+    assert len(confirmation_mails(smtp_server)) == 3, "the sign-up's mail and two more"
+
+
+def test_requested_link_confirms_a_waiting_topic_at_once(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str, prefs_path: str
+) -> None:
+    save(client, footer_path, topics=["product-updates", "company-news"])
+    page = client.get(prefs_path).get_data(as_text=True)
+    assert AT_ONCE_HINT in page and FOOTER_HINT not in page
+    assert "Wacht op uw bevestiging per mail: Bedrijfsnieuws" in page
+    deliver(app)
+    smtp_server.handler.clear()
+
+    save(client, prefs_path, topics=["product-updates", "company-news"])
+
+    assert subscribed(app)["company-news"] == "confirmed"
+    assert ledger(app)[-1] == ("confirmed", "web_form", "company-news")
+    deliver(app)
+    assert confirmation_mails(smtp_server) == [], "no mail needed: the link proved the address"
+
+
+def test_footer_link_removal_is_immediate(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str
+) -> None:
+    page = client.get(footer_path).get_data(as_text=True)
+    assert "Vinkt u er een uit, dan stopt die meteen" in page
+    smtp_server.handler.clear()
+    save(client, footer_path, topics=[])
+    assert subscribed(app) == {"product-updates": "unsubscribed"}
+    assert ledger(app)[-1] == ("withdrawn", "web_form", "product-updates")
+    deliver(app)
+    assert confirmation_mails(smtp_server) == []
+
+
+def test_footer_link_masks_the_pending_new_address(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str, prefs_path: str
+) -> None:
+    token = csrf_token(client, prefs_path)
+    client.post(prefs_path + "/email", data={"csrf_token": token, "new_email": NEW_ADDRESS})
+    assert NEW_ADDRESS in client.get(prefs_path).get_data(as_text=True)
+
+    html = client.get(footer_path).get_data(as_text=True)
+    assert NEW_ADDRESS not in html and ADDRESS not in html
+    assert "Een wijziging naar l***@example.be wacht" in html

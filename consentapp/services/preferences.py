@@ -1,7 +1,9 @@
 """The preferences page: topics, language, contact details and address (P11, P14).
 
-The page is reached only through a mailed link, so changes made there are made by
-the owner of the address: adding a topic is a confirmed opt-in.
+The page is reached only through a mailed link. The one-day link the person asked
+for proves they hold the address, so a topic added there is confirmed at once. The
+lasting link in newsletter footers travels with every forwarded mail: a topic added
+through it starts the double opt-in, like /subscribe; removing one is immediate.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from consentapp.models import (
     ConsentChannel,
     ConsentPurpose,
     Contact,
+    SubscriptionStatus,
     utcnow,
 )
 from consentapp.services import audit, notices
@@ -30,6 +33,7 @@ from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.subscriptions import (
     LINK_MAILS_PER_HOUR,
     confirm_topics,
+    request_in_transaction,
     subscriptions_of,
     topics_by_slug,
     withdraw,
@@ -47,6 +51,8 @@ from consentapp.tokens import (
 
 EDITABLE_FIELDS = ("name", "company", "address", "phone", "fax")
 PHONE_FIELDS = ("phone", "fax")
+# What the ledger says about a request made through a newsletter's footer link.
+FOOTER_LINK = "preferences footer link"
 
 
 class AddressInUse(Exception):
@@ -111,25 +117,74 @@ def read_preferences_token(raw: str) -> PreferencesAccess:
     return PreferencesAccess(contact=contact, full=full)
 
 
+@dataclass(frozen=True)
+class TopicChanges:
+    """What a save did to the topics, by slug: confirmed at once, sent for
+    confirmation by mail, stopped."""
+
+    added: list[str]
+    requested: list[str]
+    removed: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.requested or self.removed)
+
+
 def update_topics(
-    contact: Contact, wanted: Sequence[str], origin: Origin, language: str
-) -> tuple[list[str], list[str]]:
-    """Switch topics on and off; returns (added, removed) slugs. The caller commits."""
+    access: PreferencesAccess, wanted: Sequence[str], origin: Origin, language: str
+) -> TopicChanges:
+    """Switch topics on and off. The caller commits.
+
+    Confirmed topics left out stop at once. A topic ticked that is not confirmed yet
+    is confirmed at once through the requested link; through the footer link it gets
+    the same confirmation mail and `requested` ledger rows as /subscribe (with its
+    per-address limit), and nothing is confirmed before that mail's link is used.
+    A topic waiting for confirmation and left unticked is left waiting.
+    """
+    contact = access.contact
     topics = topics_by_slug(wanted)
     current = subscriptions_of(contact)
+    confirmed = {
+        slug for slug, sub in current.items() if sub.status == SubscriptionStatus.CONFIRMED.value
+    }
     notice = notices.current_notice(language)
-    added = confirm_topics(
-        contact,
-        topics,
-        channel=ConsentChannel.WEB_FORM.value,
-        notice=notice,
-        origin=origin,
-        details={"via": "preferences link"},
-    )
+    added: list[str] = []
+    requested: list[str] = []
+    if access.full:
+        added = confirm_topics(
+            contact,
+            topics,
+            channel=ConsentChannel.WEB_FORM.value,
+            notice=notice,
+            origin=origin,
+            details={"via": "preferences link"},
+        )
+    else:
+        requested = [topic.slug for topic in topics if topic.slug not in confirmed]
+        if requested:
+            request_in_transaction(
+                email=contact.mail_address,
+                name="",
+                topic_slugs=requested,
+                language=language,
+                origin=origin,
+                notice=notice,
+                contact=contact,
+                details={"via": FOOTER_LINK},
+            )
     wanted_set = {topic.slug for topic in topics}
-    to_stop = [slug for slug in current if slug not in wanted_set]
+    to_stop = sorted(confirmed - wanted_set)
     removed = withdraw(contact, to_stop, ConsentChannel.WEB_FORM.value, origin, language)
-    return added, [topic.slug for topic in removed]
+    return TopicChanges(added=added, requested=requested, removed=[topic.slug for topic in removed])
+
+
+def pending_slugs(contact: Contact) -> list[str]:
+    """Topics asked for and waiting for the person's confirmation."""
+    return [
+        slug
+        for slug, sub in subscriptions_of(contact).items()
+        if sub.status == SubscriptionStatus.PENDING.value
+    ]
 
 
 def rectify(

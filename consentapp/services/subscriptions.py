@@ -14,6 +14,9 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm.attributes import set_committed_value
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
@@ -121,13 +124,39 @@ def confirmed_slugs(contact: Contact) -> list[str]:
 def subscription_for(
     contact: Contact, topic: Topic, existing: dict[str, Subscription]
 ) -> Subscription:
-    """The contact's subscription to `topic`, added to the session if it is new."""
+    """The contact's subscription to `topic`, stored first (as pending) if it is new.
+
+    The row is inserted unless one already exists, so two requests adding the same
+    topic at once end with one row and no error; the status change that follows is
+    guarded like any other (see `change_subscription`).
+    """
     sub = existing.get(topic.slug)
     if sub is None:
-        sub = Subscription(contact=contact, topic=topic)
-        db.session.add(sub)
+        db.session.flush()
+        now = utcnow()
+        db.session.execute(
+            _insert_if_absent(
+                contact_id=contact.id,
+                topic_id=topic.id,
+                status=SubscriptionStatus.PENDING.value,
+                requested_at=now,
+                updated_at=now,
+            )
+        )
+        sub = db.session.scalars(
+            sa.select(Subscription).where(
+                Subscription.contact_id == contact.id, Subscription.topic_id == topic.id
+            )
+        ).one()
         existing[topic.slug] = sub
     return sub
+
+
+def _insert_if_absent(**values: object) -> sa.Executable:
+    """INSERT ... ON CONFLICT DO NOTHING on the (contact, topic) pair."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        return postgresql_insert(Subscription).values(**values).on_conflict_do_nothing()
+    return sqlite_insert(Subscription).values(**values).on_conflict_do_nothing()
 
 
 def change_subscription(
@@ -140,17 +169,39 @@ def change_subscription(
     origin: Origin | None,
     details: Mapping[str, object] | None = None,
     evidence: str | None = None,
-) -> None:
-    """Move a subscription to `status` and write its ledger row, in one transaction."""
+) -> bool:
+    """Move a subscription to `status` and write its ledger row, in one transaction.
+
+    A stored subscription moves only if it still has the status it was read with
+    (a conditional UPDATE): of two requests racing for the same change, one wins
+    and the other writes nothing, on SQLite and PostgreSQL alike. Returns whether
+    this call made the change.
+    """
     now = utcnow()
-    sub.status = status.value
+    values: dict[str, object] = {"status": status.value, "updated_at": now}
     if status is SubscriptionStatus.PENDING:
-        sub.requested_at = now
+        values["requested_at"] = now
     elif status is SubscriptionStatus.CONFIRMED:
-        sub.confirmed_at = now
-        sub.unsubscribed_at = None
+        values["confirmed_at"] = now
+        values["unsubscribed_at"] = None
     else:
-        sub.unsubscribed_at = now
+        values["unsubscribed_at"] = now
+    if sa.inspect(sub).persistent:
+        moved = db.session.execute(
+            sa.update(Subscription)
+            .where(Subscription.id == sub.id, Subscription.status == sub.status)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            # Someone else changed it first: show their outcome, record nothing.
+            db.session.refresh(sub)
+            return False
+        for key, value in values.items():
+            set_committed_value(sub, key, value)
+    else:
+        for key, value in values.items():
+            setattr(sub, key, value)
     record_consent(
         contact=sub.contact,
         purpose=ConsentPurpose.NEWSLETTER.value,
@@ -162,6 +213,7 @@ def change_subscription(
         evidence=evidence,
         details=dict(details) if details else None,
     )
+    return True
 
 
 def confirm_topics(
@@ -211,7 +263,7 @@ def _move_unconfirmed(
         sub = subscription_for(contact, topic, current)
         if sub.status == SubscriptionStatus.CONFIRMED.value:
             continue
-        change_subscription(
+        if change_subscription(
             sub,
             status,
             action=action,
@@ -220,8 +272,8 @@ def _move_unconfirmed(
             origin=origin,
             evidence=evidence,
             details=details,
-        )
-        moved.append(topic)
+        ):
+            moved.append(topic)
     return moved
 
 
@@ -245,11 +297,13 @@ def request_in_transaction(
     evidence: str | None = None,
     send_mail: bool = True,
     contact: Contact | None = None,
+    details: Mapping[str, object] | None = None,
 ) -> None:
     """Record a subscription request and queue its confirmation mail, without committing.
 
     Topics already confirmed stay as they are. The answer to the person is the same
-    whatever happens here, so nothing tells whether the address was known.
+    whatever happens here, so nothing tells whether the address was known. `details`
+    adds to what the ledger rows say (where the request came from).
     """
     topics = topics_by_slug(topic_slugs)
     if contact is None:
@@ -264,7 +318,7 @@ def request_in_transaction(
         notice=notice,
         origin=origin,
         evidence=evidence,
-        details={"topics": [t.slug for t in topics], "language": language},
+        details={"topics": [t.slug for t in topics], "language": language, **(details or {})},
     )
     if not send_mail or not _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
         return
@@ -361,9 +415,7 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
     chosen = [subs[slug] for slug in slugs if slug in subs]
     pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING.value]
     if not pending:
-        confirmed = [sub.topic for sub in chosen if sub.status == "confirmed"]
-        outcome = ConfirmOutcome.ALREADY_CONFIRMED if confirmed else ConfirmOutcome.NOTHING_PENDING
-        return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
+        return _outcome_without_change(chosen, contact)
 
     notice = _notice_for(language)
     details: dict[str, object] = {
@@ -373,8 +425,10 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
     if lift_suppression(contact.mail_address):
         # The person's own new opt-in is new consent: it ends an earlier suppression.
         details["suppression_lifted"] = True
-    for sub in pending:
-        change_subscription(
+    topics = [
+        sub.topic
+        for sub in pending
+        if change_subscription(
             sub,
             SubscriptionStatus.CONFIRMED,
             action=ConsentAction.CONFIRMED,
@@ -383,10 +437,20 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
             origin=origin,
             details=details,
         )
-    topics = [sub.topic for sub in pending]
+    ]
+    if not topics:
+        # A second press that lost the race: the first one made the change.
+        db.session.commit()
+        return _outcome_without_change(chosen, contact)
     _queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))
     db.session.commit()
     return ConfirmResult(outcome=ConfirmOutcome.CONFIRMED, topics=topics, contact=contact)
+
+
+def _outcome_without_change(chosen: Sequence[Subscription], contact: Contact) -> ConfirmResult:
+    confirmed = [sub.topic for sub in chosen if sub.status == SubscriptionStatus.CONFIRMED.value]
+    outcome = ConfirmOutcome.ALREADY_CONFIRMED if confirmed else ConfirmOutcome.NOTHING_PENDING
+    return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
 
 
 def _queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None:
@@ -427,8 +491,7 @@ def withdraw(
             continue
         if sub.status not in ACTIVE:
             continue
-        stopped.append(sub.topic)
-        change_subscription(
+        if change_subscription(
             sub,
             SubscriptionStatus.UNSUBSCRIBED,
             action=ConsentAction.WITHDRAWN,
@@ -436,7 +499,8 @@ def withdraw(
             notice=notice,
             origin=origin,
             details=details,
-        )
+        ):
+            stopped.append(sub.topic)
     return stopped
 
 

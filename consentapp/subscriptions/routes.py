@@ -20,6 +20,7 @@ from consentapp.services.preferences import (
     PreferencesAccess,
     apply_email_change,
     mask_email,
+    pending_slugs,
     read_email_change,
     read_preferences_token,
     rectify,
@@ -190,12 +191,22 @@ def request_preferences() -> View:
 def _preferences_page(
     token: str, access: PreferencesAccess, form: PreferencesForm, email_form: EmailChangeForm
 ) -> str:
+    """The footer link may have been forwarded: it shows addresses masked only."""
+    contact = access.contact
+    pending_email = contact.pending_email
+    if pending_email and not access.full:
+        pending_email = mask_email(pending_email)
+    waiting = set(pending_slugs(contact))
     return render_template(
         "subscriptions/preferences.html",
         token=token,
-        contact=access.contact,
+        contact=contact,
         full=access.full,
-        masked_email=mask_email(access.contact.mail_address),
+        shown_email=contact.mail_address if access.full else mask_email(contact.mail_address),
+        pending_email=pending_email,
+        waiting=[
+            topic.label(current_language()) for topic in active_topics() if topic.slug in waiting
+        ],
         form=form,
         email_form=email_form,
         stop_form=ButtonForm(),
@@ -238,7 +249,7 @@ def preferences(token: str) -> View:
 
     origin = Origin.from_request(request)
     language = current_language()
-    added, removed = update_topics(contact, list(form.topics.data or []), origin, language)
+    changes = update_topics(access, list(form.topics.data or []), origin, language)
     changed_language = set_language(contact, chosen_language(form.language.data))
     corrected = (
         rectify(
@@ -254,7 +265,15 @@ def preferences(token: str) -> View:
         else []
     )
     db.session.commit()
-    if added or removed or changed_language or corrected:
+    if changes.requested:
+        flash(
+            _(
+                "Your choices are saved. For the newsletters you added we sent a confirmation"
+                " mail to your address: they start once you use the link in it."
+            ),
+            "success",
+        )
+    elif changes or changed_language or corrected:
         flash(_("Your choices are saved."), "success")
     else:
         flash(_("Nothing changed."), "info")
