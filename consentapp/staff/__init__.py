@@ -47,7 +47,7 @@ SEEN_KEY = "staff_seen"
 
 @bp.before_request
 def require_staff() -> BaseResponse | None:
-    """Login, idle timeout, mandatory second factor and CSRF for the whole area."""
+    """Login, idle timeout, mandatory second factor, CSRF and the permission table."""
     if request.endpoint == "staff.import_upload":
         # Read before the CSRF check parses the body: imports may be larger.
         request.max_content_length = current_app.config["IMPORT_MAX_BYTES"] + 64 * 1024
