@@ -26,6 +26,7 @@ LABELS: dict[str, LazyString] = {
     "failed": _l("failed"),
     # campaigns
     "draft": _l("draft"),
+    "submitted": _l("waiting for an admin's approval"),
     "scheduled": _l("scheduled"),
     "paused": _l("paused"),
     # request kinds

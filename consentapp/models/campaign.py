@@ -13,9 +13,11 @@ from consentapp.models.topics import Topic
 
 
 class CampaignStatus(enum.StrEnum):
-    """A campaign's life: drafted, scheduled, sending (may pause), then sent or cancelled."""
+    """A campaign's life: drafted (submitted for approval), scheduled, sending (may pause),
+    then sent or cancelled."""
 
     DRAFT = "draft"
+    SUBMITTED = "submitted"  # written by staff, waiting for an admin's approval
     SCHEDULED = "scheduled"
     SENDING = "sending"
     PAUSED = "paused"
@@ -49,6 +51,9 @@ class Campaign(Base):
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     pause_reason: Mapped[str | None] = mapped_column(sa.String(500))
     created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    # The admin who sent or scheduled it; empty when an operator did (send-campaign).
+    approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     topic: Mapped[Topic] = relationship()

@@ -87,7 +87,12 @@ class DisclosureKind(enum.StrEnum):
 
 
 class Disclosure(Base):
-    """A sharing of personal data with a partner or an authority, and why."""
+    """A sharing of personal data with a partner or an authority, and why.
+
+    Recording it states the fact; an admin's approval, given in that admin's own
+    session, is the accountability (`approved_by_id` stays empty until then). The
+    person sees it in their access copy unless an admin withheld it, with a reason.
+    """
 
     __tablename__ = "disclosures"
 
@@ -98,12 +103,19 @@ class Disclosure(Base):
     reference: Mapped[str] = mapped_column(sa.String(200), default="")
     data_categories: Mapped[list[str]] = mapped_column(sa.JSON)
     disclosed_on: Mapped[date]
-    approved_by_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
+    approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    approved_at: Mapped[datetime | None]
     recorded_by_id: Mapped[int] = mapped_column(sa.ForeignKey("staff_users.id"))
     withhold_from_subject: Mapped[bool] = mapped_column(default=False)
+    withheld_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    withhold_reason: Mapped[str | None] = mapped_column(sa.String(1000))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     subjects: Mapped[list[DisclosureSubject]] = relationship(back_populates="disclosure")
+
+    @property
+    def is_approved(self) -> bool:
+        return self.approved_at is not None
 
 
 class DisclosureSubject(Base):

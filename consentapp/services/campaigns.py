@@ -37,6 +37,7 @@ from consentapp.models import (
     Topic,
     utcnow,
 )
+from consentapp.permissions import Permission, allows
 from consentapp.services import audit
 from consentapp.tokens import Purpose, make_token
 
@@ -168,6 +169,7 @@ def _queue_one(
 
 def send_test(campaign: Campaign, actor: StaffUser) -> None:
     """The campaign in both languages to the staff member's own address. Commits."""
+    _require(actor, Permission.CAMPAIGN_WRITE)
     editions = _editions(campaign)
     for language in ("nl", "en"):
         stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
@@ -177,17 +179,55 @@ def send_test(campaign: Campaign, actor: StaffUser) -> None:
     db.session.commit()
 
 
-def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -> None:
-    """Send now (`at` empty) or at a time. Commits."""
+def _require(actor: StaffUser | None, permission: Permission) -> None:
+    """Staff accounts need the permission; no actor is the operator's command line."""
+    if actor is not None and not allows(actor, permission):
+        raise CampaignError("only an admin can do this")
+
+
+def submit(campaign: Campaign, actor: StaffUser) -> None:
+    """Staff ask an admin to approve a draft and send it. Commits."""
+    _require(actor, Permission.CAMPAIGN_WRITE)
     if campaign.status != CampaignStatus.DRAFT.value:
+        raise CampaignError("only a draft can be submitted for approval")
+    campaign.status = CampaignStatus.SUBMITTED.value
+    campaign.submitted_by_id = actor.id
+    audit.record(
+        "campaign.submit", target_type="campaign", target_id=campaign.public_id, actor=actor
+    )
+    db.session.commit()
+
+
+def withdraw(campaign: Campaign, actor: StaffUser) -> None:
+    """Back to draft: the writer takes it back, or an admin sends it back. Commits."""
+    _require(actor, Permission.CAMPAIGN_WRITE)
+    if campaign.status != CampaignStatus.SUBMITTED.value:
+        raise CampaignError("only a campaign waiting for approval can go back to draft")
+    campaign.status = CampaignStatus.DRAFT.value
+    campaign.submitted_by_id = None
+    audit.record(
+        "campaign.withdraw", target_type="campaign", target_id=campaign.public_id, actor=actor
+    )
+    db.session.commit()
+
+
+def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -> None:
+    """An admin (or the operator's command, `actor` None) sends now (`at` empty) or at a
+    time: that is the approval. Commits."""
+    _require(actor, Permission.CAMPAIGN_SEND)
+    if campaign.status not in (CampaignStatus.DRAFT.value, CampaignStatus.SUBMITTED.value):
         raise CampaignError("only a draft can be scheduled")
     campaign.status = CampaignStatus.SCHEDULED.value
     campaign.scheduled_at = at or utcnow()
+    campaign.approved_by_id = actor.id if actor else None
     audit.record(
         "campaign.schedule",
         target_type="campaign",
         target_id=campaign.public_id,
-        details={"at": campaign.scheduled_at.isoformat()},
+        details={
+            "at": campaign.scheduled_at.isoformat(),
+            "submitted_by": campaign.submitted_by_id,
+        },
         actor=actor,
     )
     db.session.commit()
@@ -291,6 +331,7 @@ def _unfinished(campaign: Campaign) -> int:
 
 def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by staff") -> None:
     """Hold the campaign: queued messages wait. Commits."""
+    _require(actor, Permission.CAMPAIGN_PAUSE)
     if campaign.status != CampaignStatus.SENDING.value:
         raise CampaignError("only a campaign that is sending can be paused")
     campaign.status = CampaignStatus.PAUSED.value
@@ -307,6 +348,7 @@ def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by 
 
 def resume(campaign: Campaign, actor: StaffUser | None) -> None:
     """Go on where the campaign stopped. Commits."""
+    _require(actor, Permission.CAMPAIGN_SEND)
     if campaign.status != CampaignStatus.PAUSED.value:
         raise CampaignError("only a paused campaign can be resumed")
     campaign.status = CampaignStatus.SENDING.value
@@ -320,6 +362,7 @@ def resume(campaign: Campaign, actor: StaffUser | None) -> None:
 
 def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
     """Stop for good: messages not yet sent are cancelled. Returns how many. Commits."""
+    _require(actor, Permission.CAMPAIGN_CANCEL)
     if campaign.status in FINAL_STATUSES:
         raise CampaignError("the campaign is finished already")
     result = db.session.execute(

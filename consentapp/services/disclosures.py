@@ -18,6 +18,7 @@ from consentapp.models import (
     StaffUser,
     utcnow,
 )
+from consentapp.permissions import Permission, PermissionDenied, allows, require
 from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail, normalise_email
 from consentapp.services.contacts import find_contact
@@ -41,21 +42,15 @@ class DisclosureInput:
     categories: Sequence[str]
     addresses: Sequence[str]
     disclosed_on: date
-    approved_by: StaffUser
-    withhold_from_subject: bool = False
+    # Set only by an admin: a legal basis forbids telling the people concerned.
+    withhold_reason: str = ""
 
 
-def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosure, list[str]]:
-    """Record a disclosure; returns it and the addresses that matched no contact. Commits."""
-    if data.kind not in {k.value for k in DisclosureKind}:
-        raise DisclosureError("unknown kind")
-    if not data.approved_by.is_admin or not data.approved_by.active:
-        raise DisclosureError("a disclosure must be approved by an active admin")
-    if not set(data.categories) <= set(DATA_CATEGORIES) or not data.categories:
-        raise DisclosureError("choose the categories of data disclosed")
+def _match_addresses(addresses: Sequence[str]) -> tuple[list[Contact], list[str]]:
+    """The contacts the addresses belong to (each once), and the addresses that match none."""
     contacts: list[Contact] = []
     unknown: list[str] = []
-    for raw in data.addresses:
+    for raw in addresses:
         try:
             contact = find_contact(normalise_email(raw))
         except InvalidDetail:
@@ -64,8 +59,27 @@ def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosu
             unknown.append(raw)
         elif contact not in contacts:
             contacts.append(contact)
+    return contacts, unknown
+
+
+def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosure, list[str]]:
+    """Record a disclosure; returns it and the addresses that matched no contact. Commits.
+
+    Recorded by an admin, it is approved by that admin at once; recorded by staff, it
+    waits for an admin's approval. Either way it is in the person's access copy unless
+    an admin withholds it (here or later), with a reason.
+    """
+    if data.kind not in {k.value for k in DisclosureKind}:
+        raise DisclosureError("unknown kind")
+    withhold_reason = data.withhold_reason.strip()
+    if withhold_reason and not allows(actor, Permission.DISCLOSURE_WITHHOLD):
+        raise DisclosureError("only an admin can withhold a disclosure from the person")
+    if not set(data.categories) <= set(DATA_CATEGORIES) or not data.categories:
+        raise DisclosureError("choose the categories of data disclosed")
+    contacts, unknown = _match_addresses(data.addresses)
     if not contacts:
         raise DisclosureError("none of the addresses belongs to a contact")
+    approved = allows(actor, Permission.DISCLOSURE_APPROVE)
     disclosure = Disclosure(
         kind=data.kind,
         recipient=data.recipient.strip(),
@@ -73,9 +87,12 @@ def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosu
         reference=data.reference.strip(),
         data_categories=list(data.categories),
         disclosed_on=data.disclosed_on,
-        approved_by_id=data.approved_by.id,
+        approved_by_id=actor.id if approved else None,
+        approved_at=utcnow() if approved else None,
         recorded_by_id=actor.id,
-        withhold_from_subject=data.withhold_from_subject,
+        withhold_from_subject=bool(withhold_reason),
+        withheld_by_id=actor.id if withhold_reason else None,
+        withhold_reason=withhold_reason or None,
     )
     db.session.add(disclosure)
     for contact in contacts:
@@ -89,12 +106,80 @@ def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosu
             "kind": data.kind,
             "recipient": disclosure.recipient,
             "subjects": [c.public_id for c in contacts],
-            "approved_by": data.approved_by.email,
+            "approved_by": actor.email if approved else None,
+            "withheld": bool(withhold_reason),
         },
         actor=actor,
     )
+    if withhold_reason:
+        _audit_withholding(disclosure, actor)
     db.session.commit()
     return disclosure, unknown
+
+
+def approve_disclosure(disclosure: Disclosure, admin: StaffUser) -> None:
+    """The admin acting now takes responsibility for the disclosure. Commits."""
+    try:
+        require(admin, Permission.DISCLOSURE_APPROVE)
+    except PermissionDenied:
+        raise DisclosureError("only an admin can approve a disclosure") from None
+    if disclosure.is_approved:
+        raise DisclosureError("the disclosure is approved already")
+    disclosure.approved_by_id = admin.id
+    disclosure.approved_at = utcnow()
+    audit.record(
+        "disclosure.approve",
+        target_type="disclosure",
+        target_id=str(disclosure.id),
+        details={"recorded_by": disclosure.recorded_by_id},
+        actor=admin,
+    )
+    db.session.commit()
+
+
+def withhold_disclosure(disclosure: Disclosure, reason: str, admin: StaffUser) -> None:
+    """Keep the disclosure out of the people's access copy, for a stated reason. Commits."""
+    try:
+        require(admin, Permission.DISCLOSURE_WITHHOLD)
+    except PermissionDenied:
+        raise DisclosureError("only an admin can withhold a disclosure from the person") from None
+    if not reason.strip():
+        raise DisclosureError("say which legal basis forbids telling the person")
+    disclosure.withhold_from_subject = True
+    disclosure.withheld_by_id = admin.id
+    disclosure.withhold_reason = reason.strip()
+    _audit_withholding(disclosure, admin)
+    db.session.commit()
+
+
+def release_disclosure(disclosure: Disclosure, admin: StaffUser) -> None:
+    """The reason to withhold is gone: the disclosure is in the access copy again. Commits."""
+    try:
+        require(admin, Permission.DISCLOSURE_WITHHOLD)
+    except PermissionDenied:
+        raise DisclosureError("only an admin can change what the person is told") from None
+    if not disclosure.withhold_from_subject:
+        raise DisclosureError("the disclosure is not withheld")
+    disclosure.withhold_from_subject = False
+    disclosure.withheld_by_id = admin.id
+    disclosure.withhold_reason = None
+    audit.record(
+        "disclosure.release",
+        target_type="disclosure",
+        target_id=str(disclosure.id),
+        actor=admin,
+    )
+    db.session.commit()
+
+
+def _audit_withholding(disclosure: Disclosure, admin: StaffUser) -> None:
+    audit.record(
+        "disclosure.withhold",
+        target_type="disclosure",
+        target_id=str(disclosure.id),
+        details={"reason": disclosure.withhold_reason},
+        actor=admin,
+    )
 
 
 def disclosures_about(subject_id: str) -> list[Disclosure]:
@@ -122,6 +207,10 @@ def register_csv() -> Iterator[str]:
             "data",
             "subjects",
             "approved_by",
+            "approved_at",
+            "recorded_by",
+            "withheld_from_subject",
+            "withhold_reason",
         ]
     )
     approvers = {u.id: u.email for u in db.session.scalars(sa.select(StaffUser))}
@@ -138,7 +227,11 @@ def register_csv() -> Iterator[str]:
                 item.reference,
                 ";".join(item.data_categories),
                 ";".join(s.subject_id for s in item.subjects),
-                approvers.get(item.approved_by_id, ""),
+                approvers.get(item.approved_by_id, "") if item.approved_by_id else "",
+                item.approved_at.isoformat(timespec="seconds") if item.approved_at else "",
+                approvers.get(item.recorded_by_id, ""),
+                "yes" if item.withhold_from_subject else "no",
+                item.withhold_reason or "",
             ]
         )
 

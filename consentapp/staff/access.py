@@ -1,37 +1,21 @@
-"""Role checks for staff views."""
+"""Helpers for staff views: the logged-in account and the open-redirect guard.
+
+Roles are checked in one place, consentapp/permissions.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
 
-from flask import abort
 from flask_login import current_user
 
 from consentapp.models import StaffUser
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def current_staff() -> StaffUser:
     """The logged-in staff member (every staff view runs behind the login check)."""
     user: StaffUser = current_user._get_current_object()
     return user
-
-
-def admin_required(view: F) -> F:
-    """Only admins: others get 403. Marked so a test can list every admin-only page."""
-
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not current_user.is_authenticated or not current_user.is_admin:
-            abort(403)
-        return view(*args, **kwargs)
-
-    wrapper.admin_only = True  # type: ignore[attr-defined]
-    return cast(F, wrapper)
 
 
 def is_safe_next(target: str | None) -> bool:

@@ -12,7 +12,6 @@ from consentapp.models import AuditEntry, StaffUser
 from consentapp.request_checks import small_int
 from consentapp.services.audit import verify_chain
 from consentapp.staff import bp
-from consentapp.staff.access import admin_required
 
 PER_PAGE = 100
 
@@ -25,7 +24,6 @@ def _day(value: str) -> datetime | None:
 
 
 @bp.get("/audit")
-@admin_required
 def audit_log() -> str:
     """Newest first; filter by staff member, action, target and dates."""
     args = request.args

@@ -1,4 +1,4 @@
-"""Newsletter campaigns in the staff area: write, preview, test, send, follow."""
+"""Newsletter campaigns in the staff area: write, preview, test, submit; admins send."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
-from consentapp.models import Campaign
+from consentapp.models import Campaign, StaffUser
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.subscriptions import active_topics
 from consentapp.staff import bp
@@ -79,12 +79,14 @@ def campaign(public_id: str) -> str:
         report=campaign_service.report(found),
         button=ButtonForm(),
         schedule_form=ScheduleForm(),
+        submitted_by=db.session.get(StaffUser, found.submitted_by_id or 0),
+        approved_by=db.session.get(StaffUser, found.approved_by_id or 0),
     )
 
 
 @bp.post("/campaigns/<public_id>/<action>")
 def campaign_action(public_id: str, action: str) -> View:
-    """test, send, pause, resume, cancel."""
+    """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions)."""
     found = _load(public_id)
     actor = current_staff()
     try:
@@ -93,6 +95,12 @@ def campaign_action(public_id: str, action: str) -> View:
             flash(
                 _("A test in both languages is on its way to %(email)s.", email=actor.email), "info"
             )
+        elif action == "submit":
+            campaign_service.submit(found, actor)
+            flash(_("The campaign waits for an admin's approval."), "success")
+        elif action == "withdraw":
+            campaign_service.withdraw(found, actor)
+            flash(_("The campaign is a draft again."), "info")
         elif action == "send":
             form = ScheduleForm()
             if not form.validate():

@@ -278,9 +278,21 @@ class DisclosureForm(FlaskForm):
         validators=[DataRequired(), Length(max=20000)],
     )
     disclosed_on = DateField(_l("Date"), validators=[InputRequired()])
-    approved_by = SelectField(_l("Approved by (admin)"), choices=[])
-    withhold_from_subject = BooleanField(
-        _l("A legal basis forbids telling the people concerned (not in their export)")
+    withhold_reason = StringField(
+        _l(
+            "Only if a legal basis forbids telling the people concerned: which one "
+            "(it is then left out of their access copy)"
+        ),
+        validators=[Optional(), Length(max=1000), single_line],
+    )
+
+
+class WithholdForm(FlaskForm):
+    """An admin keeps a disclosure out of the people's access copy."""
+
+    reason = StringField(
+        _l("Legal basis that forbids telling the people concerned"),
+        validators=[DataRequired(), Length(max=1000), single_line],
     )
 
 

@@ -14,20 +14,20 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
 from consentapp.labels import label
-from consentapp.models import (
-    Disclosure,
-    DisclosureKind,
-    ProcessingActivity,
-    Role,
-    StaffUser,
-)
+from consentapp.models import Disclosure, DisclosureKind, ProcessingActivity, StaffUser
 from consentapp.notice_render import render_markdown
 from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service
 from consentapp.staff import bp
-from consentapp.staff.access import admin_required, current_staff
-from consentapp.staff.forms import ActivityForm, DisclosureForm, NoticeForm
+from consentapp.staff.access import current_staff
+from consentapp.staff.forms import (
+    ActivityForm,
+    ButtonForm,
+    DisclosureForm,
+    NoticeForm,
+    WithholdForm,
+)
 
 View = str | BaseResponse | tuple[str, int]
 
@@ -39,23 +39,34 @@ def _disclosure_form() -> DisclosureForm:
     form = DisclosureForm()
     form.kind.choices = choices((k.value, label(k.value)) for k in DisclosureKind)
     form.categories.choices = choices((c, c) for c in disclosure_service.DATA_CATEGORIES)
-    admins = db.session.scalars(
-        sa.select(StaffUser)
-        .where(StaffUser.role == Role.ADMIN.value, StaffUser.active.is_(True))
-        .order_by(StaffUser.email)
-    )
-    form.approved_by.choices = choices((str(a.id), a.label) for a in admins)
     return form
 
 
-@bp.get("/disclosures")
-def disclosures() -> str:
-    """Every disclosure, newest first."""
+def _load_disclosure(disclosure_id: int) -> Disclosure:
+    found = db.session.get(Disclosure, disclosure_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _register_page(withhold: WithholdForm | None = None, status: int = 200) -> tuple[str, int]:
     rows = db.session.scalars(
         sa.select(Disclosure).order_by(Disclosure.disclosed_on.desc(), Disclosure.id.desc())
     ).all()
     staff = {u.id: u for u in db.session.scalars(sa.select(StaffUser))}
-    return render_template("staff/disclosures.html", rows=rows, staff=staff)
+    return render_template(
+        "staff/disclosures.html",
+        rows=rows,
+        staff=staff,
+        button=ButtonForm(),
+        withhold=withhold or WithholdForm(),
+    ), status
+
+
+@bp.get("/disclosures")
+def disclosures() -> View:
+    """Every disclosure, newest first; admins approve and withhold here."""
+    return _register_page()
 
 
 @bp.route("/disclosures/new", methods=["GET", "POST"])
@@ -67,14 +78,9 @@ def new_disclosure() -> View:
         form.addresses.data = request.args.get("email", "")[:254]
         return render_template("staff/disclosure_new.html", form=form)
     if form.validate():
-        approver = db.session.get(StaffUser, int(form.approved_by.data or 0))
         lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]
         try:
-            if approver is None:
-                raise disclosure_service.DisclosureError(
-                    "a disclosure must be approved by an admin"
-                )
-            _recorded, unknown = disclosure_service.record_disclosure(
+            recorded, unknown = disclosure_service.record_disclosure(
                 disclosure_service.DisclosureInput(
                     kind=form.kind.data or "",
                     recipient=form.recipient.data or "",
@@ -83,19 +89,64 @@ def new_disclosure() -> View:
                     categories=list(form.categories.data or []),
                     addresses=lines,
                     disclosed_on=form.disclosed_on.data or date.today(),
-                    approved_by=approver,
-                    withhold_from_subject=bool(form.withhold_from_subject.data),
+                    withhold_reason=form.withhold_reason.data or "",
                 ),
                 current_staff(),
             )
         except disclosure_service.DisclosureError as exc:
             form.addresses.errors = [str(exc)]
         else:
-            flash(_("The disclosure is recorded."), "success")
+            if recorded.is_approved:
+                flash(_("The disclosure is recorded."), "success")
+            else:
+                flash(_("The disclosure is recorded and waits for an admin's approval."), "success")
             if unknown:
                 flash(_("No contact for: %(addresses)s", addresses=", ".join(unknown)), "info")
             return redirect(url_for("staff.disclosures"))
     return render_template("staff/disclosure_new.html", form=form), 400
+
+
+@bp.post("/disclosures/<int:disclosure_id>/approve")
+def approve_disclosure(disclosure_id: int) -> BaseResponse:
+    """An admin, in their own session, takes responsibility for a disclosure."""
+    try:
+        disclosure_service.approve_disclosure(_load_disclosure(disclosure_id), current_staff())
+    except disclosure_service.DisclosureError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+    else:
+        flash(_("The disclosure is approved."), "success")
+    return redirect(url_for("staff.disclosures"))
+
+
+@bp.post("/disclosures/<int:disclosure_id>/withhold")
+def withhold_disclosure(disclosure_id: int) -> View:
+    """An admin keeps a disclosure out of the people's access copy, with the legal basis."""
+    found = _load_disclosure(disclosure_id)
+    form = WithholdForm()
+    if not form.validate():
+        return _register_page(withhold=form, status=400)
+    try:
+        disclosure_service.withhold_disclosure(found, form.reason.data or "", current_staff())
+    except disclosure_service.DisclosureError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+    else:
+        flash(_("The disclosure is left out of the people's access copy."), "success")
+    return redirect(url_for("staff.disclosures"))
+
+
+@bp.post("/disclosures/<int:disclosure_id>/release")
+def release_disclosure(disclosure_id: int) -> BaseResponse:
+    """An admin puts a withheld disclosure back into the people's access copy."""
+    try:
+        disclosure_service.release_disclosure(_load_disclosure(disclosure_id), current_staff())
+    except disclosure_service.DisclosureError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+    else:
+        flash(_("The disclosure is in the people's access copy again."), "success")
+    return redirect(url_for("staff.disclosures"))
 
 
 @bp.get("/disclosures.csv")
@@ -138,7 +189,6 @@ def register_export(fmt: str) -> Response:
 
 
 @bp.route("/register/<int:activity_id>", methods=["GET", "POST"])
-@admin_required
 def edit_activity(activity_id: int) -> View:
     """Admins keep the record up to date."""
     activity = db.session.get(ProcessingActivity, activity_id)
@@ -179,7 +229,6 @@ def _diff(old: str, new: str) -> list[tuple[str, str]]:
 
 
 @bp.route("/notices", methods=["GET", "POST"])
-@admin_required
 def notices_view() -> View:
     """Publish a new version of the privacy notice: edit, preview with a diff, publish."""
     current = {lang: notices.current_notice(lang) for lang in ("nl", "en")}
