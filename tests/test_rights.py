@@ -16,6 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
 from consentapp.models import (
+    AuditEntry,
     ConsentEvent,
     Contact,
     DataRequest,
@@ -268,6 +269,41 @@ def test_erasure_leaves_nothing_in_a_database_dump(
         assert db.session.scalar(sa.select(sa.func.count(ConsentEvent.id))) > 0, "ledger kept"
         assert db.session.scalar(sa.select(sa.func.count(OutboundEmail.id))) == 0
         assert db.session.scalar(sa.select(Suppression.reason)) == "erasure"
+
+
+HOME_ADDRESS = "198.51.100.73"
+
+
+def test_erasure_leaves_no_client_address_of_the_person_in_a_dump(
+    app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    visitor = app.test_client()
+    visitor.environ_base["REMOTE_ADDR"] = HOME_ADDRESS
+    post_form(visitor, "/contact", {**VALID, "subscribe": "y", "topics": ["service-news"]})
+    confirm(visitor, confirmation_link(app, smtp_server, EMAIL))
+    post_form(visitor, "/preferences", {"email": EMAIL})
+    with app.app_context():
+        public_id = db.session.scalar(sa.select(Contact.public_id))
+    admin_client.get(f"/staff/contacts/{public_id}")
+    assert HOME_ADDRESS in _dump(app)
+
+    assert ask(visitor, "erasure") == 200
+    status, _ = press(visitor, verification_path(app, smtp_server))
+    assert status == 200
+    deliver(app)
+
+    assert HOME_ADDRESS not in _dump(app)
+    result = runner.invoke(args=["audit-verify"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        redaction = db.session.scalar(
+            sa.select(AuditEntry).where(AuditEntry.action == "audit.redacted")
+        )
+        assert redaction is not None and redaction.details is not None
+        assert redaction.details["reason"] == f"erasure of {public_id}"
+        view = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "contact.view"))
+        assert view is not None and view.id in redaction.details["entries"]
+        assert view.actor_label, "who looked stays; from where and the details go"
 
 
 def test_erasure_under_legal_hold_keeps_only_invoicing_data(

@@ -187,7 +187,7 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
         erased = erase_person(contact, actor, reason=f"request {request.public_id}")
         result = Outcome(request, erasure=erased)
         held = f"; held for accounting until {erased.held_until}" if erased.held_until else ""
-        _finish(request, f"erased{held}", actor)
+        _finish(request, f"erased{held}", actor, keep_address=actor is not None)
         request.email = None
         queue_email(
             to=email,
@@ -207,7 +207,9 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
     return result
 
 
-def _finish(request: DataRequest, outcome: str, actor: StaffUser | None) -> None:
+def _finish(
+    request: DataRequest, outcome: str, actor: StaffUser | None, keep_address: bool = True
+) -> None:
     request.status = RequestStatus.DONE.value
     request.completed_at = utcnow()
     request.outcome = outcome
@@ -217,6 +219,7 @@ def _finish(request: DataRequest, outcome: str, actor: StaffUser | None) -> None
         target_id=request.public_id,
         details={"outcome": outcome},
         actor=actor,
+        keep_address=keep_address,
     )
 
 
