@@ -32,12 +32,24 @@ from consentapp.models import (
 )
 from consentapp.models.contact import search_key
 from consentapp.services import audit
+from consentapp.services.storage_scrub import scrub_after_commit
 from consentapp.services.suppression import address_hmacs, suppress
 
 # Belgian law: accounting books 7 years, tax documents (invoices) 10 years.
 BOOKS_YEARS = 7
 TAX_DOCUMENTS_YEARS = 10
 HELD_FIELDS = ("name", "company", "address")
+# What an erasure deletes from or blanks in: their files are scrubbed after the commit.
+TOUCHED_TABLES = (
+    "audit_entries",
+    "consent_events",
+    "contacts",
+    "data_requests",
+    "inquiries",
+    "inquiry_notes",
+    "outbound_emails",
+    "subscriptions",
+)
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,7 @@ def erase_person(
     subject = contact.public_id
     email = contact.email or ""
     now = utcnow()
+    scrub_after_commit(TOUCHED_TABLES)
 
     disclosure_ids = set(
         db.session.scalars(
