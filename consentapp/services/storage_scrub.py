@@ -89,13 +89,17 @@ def vacuum(engine: sa.Engine, tables: list[str]) -> None:
     Without the right to (not the tables' owner), PostgreSQL skips them with a warning;
     an error is logged and the erasure stands: autovacuum gets there later.
     """
+    # A connection of its own, closed here: the app's pool may be disposed meanwhile.
+    own = sa.create_engine(engine.url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
     try:
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with own.connect() as connection:
             quote = connection.dialect.identifier_preparer.quote
             for table in tables:
                 connection.exec_driver_sql(f"VACUUM {quote(table)}")
     except sa.exc.DBAPIError as exc:
         log.warning("VACUUM after an erasure failed: %s", str(exc).splitlines()[0])
+    finally:
+        own.dispose()
 
 
 def wait_for_vacuums(timeout: float = 60.0) -> None:
