@@ -29,12 +29,14 @@ db = SQLAlchemy(model_class=Base)
 @sa.event.listens_for(sa.engine.Engine, "connect")
 def tune_sqlite(connection: Any, record: Any) -> None:
     """SQLite: write-ahead log (the web app reads while the worker writes), durable
-    against a crash of the app, and a wait instead of "database is locked"."""
+    against a crash of the app, a wait instead of "database is locked", and deleted
+    content overwritten with zeros, so erased data does not linger in free pages."""
     if isinstance(connection, sqlite3.Connection):
         cursor = connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from itertools import pairwise
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
@@ -205,3 +206,56 @@ def test_concurrent_writers_keep_one_chain(app: Flask) -> None:
         report = verify_chain()
         assert report.ok, report
         assert report.checked == 30
+
+
+BLANKING = {
+    "erasure mark only": "UPDATE audit_entries SET details = NULL, "
+    "redacted_at = CURRENT_TIMESTAMP WHERE id = 5",
+    "every personal field": "UPDATE audit_entries SET client_address = NULL, details = NULL, "
+    "personal_salt = NULL, redacted_at = CURRENT_TIMESTAMP WHERE id = 5",
+}
+
+
+@pytest.mark.parametrize("statement", BLANKING.values(), ids=BLANKING.keys())
+def test_an_entry_blanked_without_a_redaction_entry_breaks_the_chain(
+    app: Flask,
+    client: FlaskClient,
+    admin_client: FlaskClient,
+    runner: FlaskCliRunner,
+    statement: str,
+) -> None:
+    busy_day(app, client, admin_client)
+    _tamper(app, statement)
+    result = runner.invoke(args=["audit-verify"])
+    assert result.exit_code == 1
+    assert "entry 5" in result.output
+
+
+def test_a_redaction_entry_added_by_hand_breaks_the_chain(
+    app: Flask, client: FlaskClient, admin_client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    from consentapp.models.audit import personal_digest
+
+    busy_day(app, client, admin_client)
+    _tamper(app, BLANKING["every personal field"])
+    with app.app_context():
+        last = db.session.scalar(sa.select(AuditEntry).order_by(AuditEntry.id.desc()))
+        assert last is not None
+        forged = AuditEntry(
+            id=last.id + 1,
+            occurred_at=last.occurred_at,
+            actor_label="",
+            action=audit.REDACTION,
+            target_type="audit",
+            details={"entries": [5], "reason": "erasure"},
+            personal_salt="0" * 32,
+            personal_sha256=personal_digest("0" * 32, None, {"entries": [5], "reason": "erasure"}),
+            prev_hash=last.entry_hash,
+            entry_hash="",
+        )
+        forged.entry_hash = forged.compute_hash()
+        db.session.add(forged)
+        db.session.commit()
+    result = runner.invoke(args=["audit-verify"])
+    assert result.exit_code == 1
+    assert "BROKEN" in result.output

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -9,7 +13,8 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 
 from consentapp.extensions import db
-from consentapp.models import Base, in_models
+from consentapp.models import GENESIS_HASH, AuditEntry, Base, canonical_json, in_models
+from consentapp.services.audit import verify_chain
 
 
 def test_migrated_schema_matches_the_models(app: Flask) -> None:
@@ -50,3 +55,104 @@ def test_postgresql_contact_search_has_a_trigram_index(postgres_url: str) -> Non
             assert "ix_contacts_search_trgm" in plan, plan
     finally:
         engine.dispose()
+
+
+def _old_style_hash(prev_hash: str, row: dict[str, Any]) -> str:
+    """How entries were hashed before 0010: the address in the clear, unsalted details."""
+    fields = {key: row[key] for key in OLD_HASHED}
+    fields["occurred_at"] = row["occurred_at"].replace(tzinfo=UTC).isoformat()
+    return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
+
+
+OLD_HASHED = (
+    "id",
+    "occurred_at",
+    "actor_id",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "client_address",
+    "details_sha256",
+)
+
+
+def _old_style_entries() -> list[dict[str, Any]]:
+    moment = datetime(2026, 11, 30, 9, 0, 0, 123456)
+    rows: list[dict[str, Any]] = []
+    previous = GENESIS_HASH
+    for number, (address, details, redacted) in enumerate(
+        [
+            ("198.51.100.9", {"reason": "first"}, False),
+            ("198.51.100.9", None, True),  # blanked by an erasure before 0010
+            ("127.0.0.1", {"fields": ["name"]}, False),
+        ],
+        start=1,
+    ):
+        digest = hashlib.sha256(canonical_json({"gone": True} if redacted else details).encode())
+        row: dict[str, Any] = {
+            "id": number,
+            "occurred_at": moment,
+            "actor_id": None,
+            "actor_label": "",
+            "action": "contact.view",
+            "target_type": "contact",
+            "target_id": "abc",
+            "client_address": address,
+            "details": details,
+            "details_sha256": digest.hexdigest(),
+            "redacted_at": moment if redacted else None,
+            "prev_hash": previous,
+        }
+        row["entry_hash"] = previous = _old_style_hash(previous, row)
+        rows.append(row)
+    return rows
+
+
+def test_upgrade_rehashes_old_entries_and_names_earlier_erasures(app: Flask) -> None:
+    """Entries written before 0010 verify after it; a blank from an earlier erasure is
+    covered by one redaction entry, and loses its client address too. Downgrading
+    gives back a chain the old way verifies."""
+    with app.app_context():
+        db.session.remove()
+        downgrade(revision="0006_contact_search")
+        entries = sa.table(
+            "audit_entries",
+            *(sa.column(name) for name in (*OLD_HASHED, "redacted_at", "prev_hash", "entry_hash")),
+            sa.column("details", sa.JSON),
+        )
+        rows = _old_style_entries()
+        with db.engine.begin() as connection:
+            connection.execute(sa.insert(entries), rows)
+            connection.execute(
+                sa.text("UPDATE audit_head SET last_id = 3, last_hash = :hash"),
+                {"hash": rows[-1]["entry_hash"]},
+            )
+        upgrade()
+
+        report = verify_chain()
+        assert report.ok, report
+        assert report.checked == 4
+        blanked = db.session.get(AuditEntry, 2)
+        assert blanked is not None and blanked.client_address is None
+        redaction = db.session.get(AuditEntry, 4)
+        assert redaction is not None and redaction.action == "audit.redacted"
+        assert redaction.details is not None and redaction.details["entries"] == [2]
+        db.session.remove()
+
+        downgrade(revision="0006_contact_search")
+        with db.engine.connect() as connection:
+            old = [
+                dict(row._mapping)
+                for row in connection.execute(sa.text("SELECT * FROM audit_entries ORDER BY id"))
+            ]
+            head = connection.execute(sa.text("SELECT last_id, last_hash FROM audit_head")).one()
+        previous = GENESIS_HASH
+        for row in old:
+            if isinstance(row["occurred_at"], str):
+                row["occurred_at"] = datetime.fromisoformat(row["occurred_at"])
+            assert row["prev_hash"] == previous
+            assert _old_style_hash(previous, row) == row["entry_hash"], row["id"]
+            previous = row["entry_hash"]
+        assert tuple(head) == (4, previous)
+        upgrade()

@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
 from consentapp.models import (
+    AuditEntry,
     ConsentEvent,
     Contact,
     DataRequest,
@@ -268,6 +270,107 @@ def test_erasure_leaves_nothing_in_a_database_dump(
         assert db.session.scalar(sa.select(sa.func.count(ConsentEvent.id))) > 0, "ledger kept"
         assert db.session.scalar(sa.select(sa.func.count(OutboundEmail.id))) == 0
         assert db.session.scalar(sa.select(Suppression.reason)) == "erasure"
+
+
+HOME_ADDRESS = "198.51.100.73"
+
+
+def test_erasure_leaves_no_client_address_of_the_person_in_a_dump(
+    app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient, runner: FlaskCliRunner
+) -> None:
+    visitor = app.test_client()
+    visitor.environ_base["REMOTE_ADDR"] = HOME_ADDRESS
+    post_form(visitor, "/contact", {**VALID, "subscribe": "y", "topics": ["service-news"]})
+    confirm(visitor, confirmation_link(app, smtp_server, EMAIL))
+    post_form(visitor, "/preferences", {"email": EMAIL})
+    with app.app_context():
+        public_id = db.session.scalar(sa.select(Contact.public_id))
+    admin_client.get(f"/staff/contacts/{public_id}")
+    assert HOME_ADDRESS in _dump(app)
+
+    assert ask(visitor, "erasure") == 200
+    status, _ = press(visitor, verification_path(app, smtp_server))
+    assert status == 200
+    deliver(app)
+
+    assert HOME_ADDRESS not in _dump(app)
+    result = runner.invoke(args=["audit-verify"])
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        redaction = db.session.scalar(
+            sa.select(AuditEntry).where(AuditEntry.action == "audit.redacted")
+        )
+        assert redaction is not None and redaction.details is not None
+        assert redaction.details["reason"] == f"erasure of {public_id}"
+        view = db.session.scalar(sa.select(AuditEntry).where(AuditEntry.action == "contact.view"))
+        assert view is not None and view.id in redaction.details["entries"]
+        assert view.actor_label, "who looked stays; from where and the details go"
+
+
+def _erase_a_visitor(app: Flask, smtp_server: SMTPServer, name: str, email: str) -> None:
+    """Someone writes in and subscribes from HOME_ADDRESS, then has themselves erased."""
+    visitor = app.test_client()
+    visitor.environ_base["REMOTE_ADDR"] = HOME_ADDRESS
+    person = {**VALID, "name": name, "email": email}
+    post_form(visitor, "/contact", {**person, "subscribe": "y", "topics": ["service-news"]})
+    confirm(visitor, confirmation_link(app, smtp_server, email))
+    assert ask(visitor, "erasure", email) == 200
+    status, _ = press(visitor, verification_path(app, smtp_server, email))
+    assert status == 200
+    assert deliver(app).sent == 1, "the last mail reaches the person, then goes"
+
+
+def test_erasure_leaves_no_bytes_of_the_person_in_the_sqlite_files(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() != "sqlite":
+        pytest.skip("the files of a SQLite database")
+    name, email = "Wilhelmina Oosterbroek", "wilhelmina.oosterbroek@example.be"
+    _erase_a_visitor(app, smtp_server, name, email)
+
+    files = [Path(f"{url.database}{suffix}") for suffix in ("", "-wal", "-shm")]
+    raw = b"".join(path.read_bytes() for path in files if path.exists())
+    assert raw, "the database files were read"
+    for needle in (name, email, HOME_ADDRESS, "Oosterbroek"):
+        assert needle.encode() not in raw, needle
+
+
+def test_every_sqlite_connection_overwrites_deleted_content() -> None:
+    """Many SQLite builds keep deleted bytes by default; the app's connections do not."""
+    from consentapp.extensions import tune_sqlite
+
+    connection = sqlite3.connect(":memory:")
+    connection.execute("PRAGMA secure_delete=OFF")
+    tune_sqlite(connection, None)
+    assert connection.execute("PRAGMA secure_delete").fetchone() == (1,)
+    connection.close()
+
+
+def test_erasure_vacuums_the_tables_it_touched_on_postgresql(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    from consentapp.services.erasure import TOUCHED_TABLES
+    from consentapp.services.storage_scrub import wait_for_vacuums
+
+    if sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name() == "sqlite":
+        pytest.skip("VACUUM is for PostgreSQL")
+    with app.app_context():
+        db.session.execute(sa.text("SELECT pg_stat_reset()"))
+        db.session.commit()
+    _erase_a_visitor(app, smtp_server, "Wilhelmina Oosterbroek", "w.oosterbroek@example.be")
+    wait_for_vacuums()
+    with app.app_context():
+        vacuumed = set(
+            db.session.scalars(
+                sa.text(
+                    "SELECT relname FROM pg_stat_user_tables "
+                    "WHERE vacuum_count > 0 AND relname = ANY(:tables)"
+                ),
+                {"tables": list(TOUCHED_TABLES)},
+            )
+        )
+    assert vacuumed == set(TOUCHED_TABLES)
 
 
 def test_erasure_under_legal_hold_keeps_only_invoicing_data(

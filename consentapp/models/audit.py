@@ -20,12 +20,22 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
+def personal_digest(salt: str, client_address: str | None, details: Any) -> str:
+    """SHA-256 over the salt and the entry's personal fields."""
+    fields = {"client_address": client_address, "details": details}
+    return hashlib.sha256((salt + canonical_json(fields)).encode("utf-8")).hexdigest()
+
+
 class AuditEntry(Base):
     """Who did what to which record, when and from where.
 
     `entry_hash` = SHA-256 over the previous entry's hash and this entry's fields.
-    The details enter the hash through `details_sha256`, so an erasure can blank
-    the details (setting `redacted_at`) without breaking the chain.
+    The personal fields (client address and details) enter the hash only through
+    `personal_sha256`, a digest of them salted with `personal_salt`, a random value of
+    this entry alone. An erasure blanks the address, the details and the salt together
+    and appends an `audit.redacted` entry naming the blanked entries: the chain still
+    verifies, and without the salt nobody can test guesses (every IPv4 address, say)
+    against the digest that stays.
     """
 
     __tablename__ = "audit_entries"
@@ -44,7 +54,8 @@ class AuditEntry(Base):
     target_id: Mapped[str | None] = mapped_column(sa.String(64))
     client_address: Mapped[str | None] = mapped_column(sa.String(64))
     details: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
-    details_sha256: Mapped[str] = mapped_column(sa.String(64))
+    personal_salt: Mapped[str | None] = mapped_column(sa.String(32))
+    personal_sha256: Mapped[str] = mapped_column(sa.String(64))
     redacted_at: Mapped[datetime | None]
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     entry_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -59,11 +70,15 @@ class AuditEntry(Base):
             "action": self.action,
             "target_type": self.target_type,
             "target_id": self.target_id,
-            "client_address": self.client_address,
-            "details_sha256": self.details_sha256,
+            "personal_sha256": self.personal_sha256,
         }
         material = self.prev_hash + canonical_json(fields)
         return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    @property
+    def blanked(self) -> bool:
+        """Its personal fields were erased (the salt goes with them)."""
+        return self.personal_salt is None
 
     def __repr__(self) -> str:
         return f"<AuditEntry {self.id} {self.action}>"

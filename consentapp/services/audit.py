@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +24,14 @@ from consentapp.models import (
     AuditEntry,
     AuditHead,
     StaffUser,
-    canonical_json,
     utcnow,
 )
+from consentapp.models.audit import personal_digest
 
 HEAD_ID = 1
 VERIFY_BATCH = 1000
+REDACTION = "audit.redacted"
+REDACT_BATCH = 500
 
 
 def fingerprint(text: str) -> str:
@@ -44,11 +47,6 @@ def fingerprint(text: str) -> str:
     return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
-def details_digest(details: dict[str, Any] | None) -> str:
-    """SHA-256 of the details' canonical JSON (of `null` when there are none)."""
-    return hashlib.sha256(canonical_json(details).encode("utf-8")).hexdigest()
-
-
 def record(
     action: str,
     *,
@@ -56,8 +54,13 @@ def record(
     target_id: str | None = None,
     details: dict[str, Any] | None = None,
     actor: StaffUser | None = None,
+    keep_address: bool = True,
 ) -> AuditEntry:
-    """Append an entry for `actor` (default: the logged-in staff member). No commit."""
+    """Append an entry for `actor` (default: the logged-in staff member). No commit.
+
+    `keep_address=False` leaves out the client address: for what a person does while
+    erasing themselves, whose address must not outlive the erasure.
+    """
     if actor is None and has_request_context() and current_user.is_authenticated:
         actor = current_user._get_current_object()
     head = db.session.execute(
@@ -66,6 +69,8 @@ def record(
         .values(last_id=AuditHead.last_id)
         .returning(AuditHead.last_hash)
     ).scalar_one()
+    address = request.remote_addr if keep_address and has_request_context() else None
+    salt = secrets.token_hex(16)
     entry = AuditEntry(
         occurred_at=utcnow(),
         actor_id=actor.id if actor else None,
@@ -73,9 +78,10 @@ def record(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        client_address=request.remote_addr if has_request_context() else None,
+        client_address=address,
         details=details,
-        details_sha256=details_digest(details),
+        personal_salt=salt,
+        personal_sha256=personal_digest(salt, address, details),
         prev_hash=head,
         entry_hash="",
     )
@@ -88,6 +94,50 @@ def record(
         .values(last_id=entry.id, last_hash=entry.entry_hash)
     )
     return entry
+
+
+def redact(which: sa.ColumnElement[bool], reason: str, actor: StaffUser | None = None) -> list[int]:
+    """Blank the client address and details of the entries `which` selects, and append
+    the `audit.redacted` entry that names them (why, and which ids). No commit.
+
+    Verification accepts a blanked entry only when a later redaction entry names it.
+    Redaction entries themselves are never redacted: they hold ids, not personal data.
+    """
+    ids = list(
+        db.session.scalars(
+            sa.select(AuditEntry.id)
+            .where(which, AuditEntry.personal_salt.is_not(None), AuditEntry.action != REDACTION)
+            .order_by(AuditEntry.id)
+        )
+    )
+    if not ids:
+        return []
+    now = utcnow()
+    for start in range(0, len(ids), REDACT_BATCH):
+        db.session.execute(
+            sa.update(AuditEntry)
+            .where(AuditEntry.id.in_(ids[start : start + REDACT_BATCH]))
+            .values(client_address=None, details=None, personal_salt=None, redacted_at=now),
+            execution_options={"synchronize_session": False},
+        )
+    record(
+        REDACTION,
+        target_type="audit",
+        details={"entries": ids, "reason": reason},
+        actor=actor,
+        keep_address=actor is not None,
+    )
+    return ids
+
+
+def redacted_ids(entry: AuditEntry) -> set[int]:
+    """The earlier entries a redaction entry names."""
+    if entry.action != REDACTION or not isinstance(entry.details, dict):
+        return set()
+    named = entry.details.get("entries")
+    if not isinstance(named, list):
+        return set()
+    return {i for i in named if isinstance(i, int) and i < entry.id}
 
 
 @dataclass(frozen=True)
@@ -122,20 +172,43 @@ def _entries() -> Iterator[AuditEntry]:
         db.session.expunge_all()
 
 
+def _problem(entry: AuditEntry, previous: str) -> str | None:
+    """What is wrong with one entry on its own, if anything."""
+    if entry.prev_hash != previous:
+        return "does not follow the entry before it"
+    if entry.compute_hash() != entry.entry_hash:
+        return "its content was changed"
+    if entry.personal_salt is None:
+        if entry.client_address is not None or entry.details is not None:
+            return "details under an erasure mark"
+        return None
+    if entry.redacted_at is not None:
+        return "an erasure mark on kept details"
+    if personal_digest(entry.personal_salt, entry.client_address, entry.details) != (
+        entry.personal_sha256
+    ):
+        return "its details were changed"
+    return None
+
+
 def verify_chain() -> ChainReport:
-    """Recompute every hash in order; name the first entry that does not fit."""
+    """Recompute every hash in order; name the first entry that does not fit.
+
+    A blanked entry (no salt) must hold no personal field and be named by a later
+    `audit.redacted` entry that itself verifies; the first one that is not is named.
+    """
     previous = GENESIS_HASH
     checked = 0
     last_id = 0
+    blanked: list[int] = []
+    covered: set[int] = set()
     for entry in _entries():
-        if entry.prev_hash != previous:
-            return ChainReport(checked, previous, entry.id, "does not follow the entry before it")
-        if entry.compute_hash() != entry.entry_hash:
-            return ChainReport(checked, previous, entry.id, "its content was changed")
-        if entry.redacted_at is not None and entry.details is not None:
-            return ChainReport(checked, previous, entry.id, "details under an erasure mark")
-        if entry.redacted_at is None and details_digest(entry.details) != entry.details_sha256:
-            return ChainReport(checked, previous, entry.id, "its details were changed")
+        problem = _problem(entry, previous)
+        if problem:
+            return ChainReport(checked, previous, entry.id, problem)
+        if entry.blanked:
+            blanked.append(entry.id)
+        covered |= redacted_ids(entry)
         previous = entry.entry_hash
         last_id = entry.id
         checked += 1
@@ -148,5 +221,10 @@ def verify_chain() -> ChainReport:
             previous,
             head.last_id,
             "the newest entries were removed (the head names a later entry)",
+        )
+    uncovered = [i for i in blanked if i not in covered]
+    if uncovered:
+        return ChainReport(
+            checked, previous, uncovered[0], "blanked, but no redaction entry names it"
         )
     return ChainReport(checked, previous)

@@ -16,7 +16,7 @@ import io
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from consentapp.services.contact_details import (
     normalise_phone,
 )
 from consentapp.services.contacts import find_contact
+from consentapp.services.csv_cells import csv_line
 from consentapp.services.subscriptions import (
     confirm_topics,
     request_in_transaction,
@@ -72,28 +73,6 @@ IMPORT_CHANNELS = (
 )
 EXPORT_BATCH = 1000
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-# Cells starting with these are formulas to a spreadsheet: neutralise them.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-PHONE_NUMBER = re.compile(r"^\+[0-9]{4,15}$")
-
-
-def safe_cell(value: object) -> str:
-    """A cell a spreadsheet will show as text, never run as a formula.
-
-    An E.164 phone number (+ and digits only) cannot run and stays as it is.
-    """
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_START) and not PHONE_NUMBER.match(text):
-        return "'" + text
-    return text
-
-
-def csv_line(values: Iterable[object]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerow([safe_cell(value) for value in values])
-    return buffer.getvalue()
 
 
 def _export_filter(topic: str, status: str) -> sa.ColumnElement[bool] | None:

@@ -22,7 +22,7 @@ from consentapp.permissions import Permission, PermissionDenied, allows, require
 from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail, normalise_email
 from consentapp.services.contacts import find_contact
-from consentapp.services.csv_io import csv_line
+from consentapp.services.csv_cells import csv_line
 
 DATA_CATEGORIES = ("name", "email", "company", "address", "phone", "fax", "messages")
 

@@ -2,14 +2,16 @@
 
 What stays: the consent ledger and the audit log keep their rows under the
 contact's random public id (client addresses, user agents, evidence text and audit
-details blanked); a keyed hash of the address goes on the suppression list; what
-accounting law requires stays under a legal hold, and nothing else of that contact.
+details blanked; the audit log gets an `audit.redacted` entry naming what was
+blanked, so its chain still verifies); a keyed hash of the address goes on the
+suppression list; what accounting law requires stays under a legal hold, and nothing
+else of that contact.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 import sqlalchemy as sa
 
@@ -30,12 +32,24 @@ from consentapp.models import (
 )
 from consentapp.models.contact import search_key
 from consentapp.services import audit
+from consentapp.services.storage_scrub import scrub_after_commit
 from consentapp.services.suppression import address_hmacs, suppress
 
 # Belgian law: accounting books 7 years, tax documents (invoices) 10 years.
 BOOKS_YEARS = 7
 TAX_DOCUMENTS_YEARS = 10
 HELD_FIELDS = ("name", "company", "address")
+# What an erasure deletes from or blanks in: their files are scrubbed after the commit.
+TOUCHED_TABLES = (
+    "audit_entries",
+    "consent_events",
+    "contacts",
+    "data_requests",
+    "inquiries",
+    "inquiry_notes",
+    "outbound_emails",
+    "subscriptions",
+)
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,7 @@ def legal_hold_until(contact: Contact, today: date | None = None) -> date | None
     return until if until > (today or utcnow().date()) else None
 
 
-def _erase_requests(subject: str, email: str, now: datetime) -> None:
+def _erase_requests(subject: str, email: str) -> list[str]:
     """The person's requests keep kind, dates and status; staff notes about them go."""
     concerned = [DataRequest.subject_id == subject]
     if email:
@@ -78,14 +92,40 @@ def _erase_requests(subject: str, email: str, now: datetime) -> None:
         request.extension_reason = "(erased)" if request.extension_reason else None
         request.denial_reason = "(erased)" if request.denial_reason else None
         request.note = None
-    ids = [request.public_id for request in requests]
-    if ids:
-        db.session.execute(
-            sa.update(AuditEntry)
-            .where(AuditEntry.target_type == "request", AuditEntry.target_id.in_(ids))
-            .values(details=None, redacted_at=now),
-            execution_options={"synchronize_session": False},
+    return [request.public_id for request in requests]
+
+
+def _addresses_used(about: sa.ColumnElement[bool], subject: str) -> set[str]:
+    """The client addresses the person wrote from: of their consent records and of the
+    audit entries about them that no staff member made."""
+    ledger = sa.select(ConsentEvent.client_address).where(
+        ConsentEvent.subject_id == subject, ConsentEvent.client_address.is_not(None)
+    )
+    visits = sa.select(AuditEntry.client_address).where(
+        about, AuditEntry.actor_id.is_(None), AuditEntry.client_address.is_not(None)
+    )
+    return {address for address in db.session.scalars(ledger.union(visits)) if address}
+
+
+def _redact_audit(
+    subject: str, inquiry_ids: list[str], request_ids: list[str], actor: StaffUser | None
+) -> None:
+    """Blank the audit entries about the person, and those the person made from an
+    address they used (a preferences link asked for, say, which names nobody), in one
+    redaction that the chain check accepts."""
+    about = sa.or_(
+        sa.and_(AuditEntry.target_type == "contact", AuditEntry.target_id == subject),
+        sa.and_(AuditEntry.target_type == "inquiry", AuditEntry.target_id.in_(inquiry_ids)),
+        sa.and_(AuditEntry.target_type == "request", AuditEntry.target_id.in_(request_ids)),
+    )
+    addresses = _addresses_used(about, subject)
+    which = about
+    if addresses:
+        which = sa.or_(
+            about,
+            sa.and_(AuditEntry.actor_id.is_(None), AuditEntry.client_address.in_(addresses)),
         )
+    audit.redact(which, f"erasure of {subject}", actor)
 
 
 def erase_person(
@@ -98,6 +138,7 @@ def erase_person(
     subject = contact.public_id
     email = contact.email or ""
     now = utcnow()
+    scrub_after_commit(TOUCHED_TABLES)
 
     disclosure_ids = set(
         db.session.scalars(
@@ -114,14 +155,8 @@ def erase_person(
     inquiry_ids = list(
         db.session.scalars(sa.select(Inquiry.public_id).where(Inquiry.contact_id == contact.id))
     )
-    redacted = sa.or_(
-        sa.and_(AuditEntry.target_type == "contact", AuditEntry.target_id == subject),
-        sa.and_(AuditEntry.target_type == "inquiry", AuditEntry.target_id.in_(inquiry_ids)),
-    )
-    db.session.execute(
-        sa.update(AuditEntry).where(redacted).values(details=None, redacted_at=now),
-        execution_options={"synchronize_session": False},
-    )
+    request_ids = _erase_requests(subject, email)
+    _redact_audit(subject, inquiry_ids, request_ids, actor)
     db.session.execute(
         sa.delete(InquiryNote).where(
             InquiryNote.inquiry_id.in_(
@@ -148,7 +183,6 @@ def erase_person(
         .values(client_address=None, user_agent=None, evidence=None),
         execution_options={"synchronize_session": False},
     )
-    _erase_requests(subject, email, now)
     if email:
         suppress(email, "erasure")
 
@@ -174,6 +208,7 @@ def erase_person(
             "reason": reason,
         },
         actor=actor,
+        keep_address=actor is not None,
     )
     return ErasureResult(
         subject_id=subject,

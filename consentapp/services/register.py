@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from consentapp.extensions import db
 from consentapp.models import ProcessingActivity, StaffUser
 from consentapp.services import audit
-from consentapp.services.csv_io import csv_line
+from consentapp.services.csv_cells import csv_line
 
 SECURITY = (
     "Access only for staff accounts with roles; argon2 password hashes, optional second "

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import calendar
-import csv
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,6 +33,7 @@ from consentapp.models import (
 from consentapp.services import audit
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
+from consentapp.services.csv_cells import csv_line
 from consentapp.services.erasure import ErasureResult, erase_person
 from consentapp.services.subscriptions import subscriptions_of, withdraw
 from consentapp.services.suppression import address_hmac, suppress
@@ -187,7 +186,7 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
         erased = erase_person(contact, actor, reason=f"request {request.public_id}")
         result = Outcome(request, erasure=erased)
         held = f"; held for accounting until {erased.held_until}" if erased.held_until else ""
-        _finish(request, f"erased{held}", actor)
+        _finish(request, f"erased{held}", actor, keep_address=actor is not None)
         request.email = None
         queue_email(
             to=email,
@@ -207,7 +206,9 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
     return result
 
 
-def _finish(request: DataRequest, outcome: str, actor: StaffUser | None) -> None:
+def _finish(
+    request: DataRequest, outcome: str, actor: StaffUser | None, keep_address: bool = True
+) -> None:
     request.status = RequestStatus.DONE.value
     request.completed_at = utcnow()
     request.outcome = outcome
@@ -217,6 +218,7 @@ def _finish(request: DataRequest, outcome: str, actor: StaffUser | None) -> None
         target_id=request.public_id,
         details={"outcome": outcome},
         actor=actor,
+        keep_address=keep_address,
     )
 
 
@@ -441,21 +443,15 @@ def build_export(contact: Contact) -> dict[str, Any]:
 
 def export_csv(data: dict[str, Any]) -> Iterator[str]:
     """The export as CSV: section, item number, field, value."""
-
-    def line(values: list[object]) -> str:
-        buffer = io.StringIO()
-        csv.writer(buffer).writerow(values)
-        return buffer.getvalue()
-
-    yield line(["section", "item", "field", "value"])
+    yield csv_line(["section", "item", "field", "value"])
     for section, value in data.items():
         items = value if isinstance(value, list) else [value]
         for number, item in enumerate(items, start=1):
             if isinstance(item, dict):
                 for field, cell in item.items():
-                    yield line([section, number, field, "" if cell is None else cell])
+                    yield csv_line([section, number, field, cell])
             else:
-                yield line([section, number, "", item])
+                yield csv_line([section, number, "", item])
 
 
 def read_export_link(raw: str) -> Contact:
