@@ -58,7 +58,7 @@ def test_postgresql_contact_search_has_a_trigram_index(postgres_url: str) -> Non
 
 
 def _old_style_hash(prev_hash: str, row: dict[str, Any]) -> str:
-    """How entries were hashed before 0010: the address in the clear, unsalted details."""
+    """How entries were hashed before 0008: the address in the clear, unsalted details."""
     fields = {key: row[key] for key in OLD_HASHED}
     fields["occurred_at"] = row["occurred_at"].replace(tzinfo=UTC).isoformat()
     return hashlib.sha256((prev_hash + canonical_json(fields)).encode()).hexdigest()
@@ -84,7 +84,7 @@ def _old_style_entries() -> list[dict[str, Any]]:
     for number, (address, details, redacted) in enumerate(
         [
             ("198.51.100.9", {"reason": "first"}, False),
-            ("198.51.100.9", None, True),  # blanked by an erasure before 0010
+            ("198.51.100.9", None, True),  # blanked by an erasure before 0008
             ("127.0.0.1", {"fields": ["name"]}, False),
         ],
         start=1,
@@ -110,12 +110,12 @@ def _old_style_entries() -> list[dict[str, Any]]:
 
 
 def test_upgrade_rehashes_old_entries_and_names_earlier_erasures(app: Flask) -> None:
-    """Entries written before 0010 verify after it; a blank from an earlier erasure is
+    """Entries written before 0008 verify after it; a blank from an earlier erasure is
     covered by one redaction entry, and loses its client address too. Downgrading
     gives back a chain the old way verifies."""
     with app.app_context():
         db.session.remove()
-        downgrade(revision="0006_contact_search")
+        downgrade(revision="0007_approvals")
         entries = sa.table(
             "audit_entries",
             *(sa.column(name) for name in (*OLD_HASHED, "redacted_at", "prev_hash", "entry_hash")),
@@ -140,7 +140,7 @@ def test_upgrade_rehashes_old_entries_and_names_earlier_erasures(app: Flask) -> 
         assert redaction.details is not None and redaction.details["entries"] == [2]
         db.session.remove()
 
-        downgrade(revision="0006_contact_search")
+        downgrade(revision="0007_approvals")
         with db.engine.connect() as connection:
             old = [
                 dict(row._mapping)

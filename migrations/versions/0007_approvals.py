@@ -1,6 +1,6 @@
 """An admin approves disclosures and campaigns in their own session
 
-Revision ID: 0008_approvals
+Revision ID: 0007_approvals
 Revises: 0006_contact_search
 Create Date: 2026-12-01 20:30:00
 
@@ -17,7 +17,7 @@ Campaigns: who submitted a draft for approval and which admin sent or scheduled 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008_approvals"
+revision = "0007_approvals"
 down_revision = "0006_contact_search"
 branch_labels = None
 depends_on = None

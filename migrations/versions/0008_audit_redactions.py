@@ -1,7 +1,7 @@
 """Audit log: personal fields enter the hash through a salted digest; redactions are entries
 
-Revision ID: 0010_audit_redactions
-Revises: 0006_contact_search
+Revision ID: 0008_audit_redactions
+Revises: 0007_approvals
 Create Date: 2026-12-01 20:30:00
 
 Until now each entry's hash covered its client address in the clear and an unsalted
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = "0010_audit_redactions"
-down_revision = "0006_contact_search"
+revision = "0008_audit_redactions"
+down_revision = "0007_approvals"
 branch_labels = None
 depends_on = None
 
