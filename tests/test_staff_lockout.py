@@ -168,6 +168,8 @@ def test_admin_unlock_lifts_the_lock_at_once_and_starts_the_doubling_over(
 ) -> None:
     fail(app, 5)
     admin = log_in(app.test_client(), "admin@crm.example")
+    page = admin.get(f"/staff/users/{staff_id}").get_data(as_text=True)
+    assert "vergrendeld na mislukte aanmeldingen, tot " in page, "the admin sees until when"
     token = csrf_token(admin, f"/staff/users/{staff_id}")
     admin.post(f"/staff/users/{staff_id}/unlock", data={"csrf_token": token})
     assert (account(app).lock_count, account(app).is_locked) == (0, False)
