@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -230,6 +231,35 @@ def test_a_wrong_second_factor_code_counts_towards_the_lock(app: Flask, staff_id
     assert account(app).is_locked and pages[-1] == pages[0]
     reasons = [row.details["reason"] for row in audit_rows(app, "login.failed")]
     assert reasons == ["totp"] * 5 + ["locked"]
+
+
+def test_parallel_wrong_passwords_are_each_counted_and_lock_once(
+    app: Flask, staff_id: int, database_url: str
+) -> None:
+    """Guesses sent at the same time wait for each other on the account's row."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("row locks are PostgreSQL's; SQLite has one writer at a time anyway")
+    errors: list[BaseException] = []
+
+    def guess() -> None:
+        try:
+            with app.app_context():
+                authenticate(EMAIL, "not-the-password")
+                db.session.remove()
+        except BaseException as exc:  # reported below, not lost in the thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guess) for _ in range(7)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    user = account(app)
+    assert (user.lock_count, user.failed_logins) == (1, 0), "five counted, then locked"
+    assert len(audit_rows(app, "staff.locked")) == 1
+    reasons = sorted(row.details["reason"] for row in audit_rows(app, "login.failed"))
+    assert reasons == ["locked"] * 2 + ["password"] * 5
 
 
 @pytest.mark.parametrize(

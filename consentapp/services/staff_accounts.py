@@ -67,9 +67,12 @@ def hash_password(password: str) -> str:
     return str(_hasher.hash(password))
 
 
-def find_staff(email: str) -> StaffUser | None:
-    """The account with this address."""
-    return db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email.lower()))
+def find_staff(email: str, for_update: bool = False) -> StaffUser | None:
+    """The account with this address; `for_update` locks its row until the commit."""
+    query = sa.select(StaffUser).where(StaffUser.email == email.lower())
+    if for_update:
+        query = query.with_for_update()
+    return db.session.scalar(query)
 
 
 def create_staff(
@@ -120,7 +123,9 @@ def authenticate(
     one; attempts during a lock are not counted, so they do not make it longer.
     """
     moment = now or utcnow()
-    user = find_staff(email.strip())
+    # Attempts on one account wait for each other, so parallel guesses are all counted
+    # and lock it once.
+    user = find_staff(email.strip(), for_update=True)
     if user is None:
         _verify(_DUMMY_HASH, password)
         # The address typed is not kept: it may be anyone's, and nothing would erase it.
@@ -151,6 +156,7 @@ def record_failed_totp(
 ) -> None:
     """A wrong second-factor code counts as a failed login. Commits."""
     moment = now or utcnow()
+    db.session.refresh(user, with_for_update=True)
     reason = "inactive" if not user.active else "locked" if user.locked_at_time(moment) else "totp"
     _record_failure(user, reason, moment, origin)
 
