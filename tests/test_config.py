@@ -97,7 +97,8 @@ KEY = r"[\w\-+/=.~:!@#%^&*,]+"
 ASSIGNED_KEY = re.compile(
     rf"""SECRET_KEY(?:_FALLBACKS)?(?:=({KEY})(?![^\s`'"])|["']?\s*[:=]\s*["']({KEY})["'])"""
 )
-KEY_LIKE_LITERAL = re.compile(rf"""["'`]({KEY})["'`]""")
+# Quoted as code quotes values; Markdown's backticks mark names (of tests, settings).
+KEY_LIKE_LITERAL = re.compile(rf"""(["'])({KEY})\1""")
 
 
 def repository_texts() -> list[tuple[str, str]]:
@@ -128,7 +129,7 @@ def keys_in_repository() -> dict[str, str]:
                 for key in (match.group(1) or match.group(2)).split(","):
                     found.setdefault(key.strip(), f"{path}:{number}")
             for match in KEY_LIKE_LITERAL.finditer(line):
-                literal = match.group(1)
+                literal = match.group(2)
                 if len(literal) >= 16 and re.search("secret|key", literal, re.IGNORECASE):
                     found.setdefault(literal, f"{path}:{number}")
     return found
