@@ -7,7 +7,9 @@ listed in the README; the names are part of the operators' contract.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 from dotenv import find_dotenv, load_dotenv
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+log = logging.getLogger(__name__)
 
 
 def default_instance_dir() -> Path:
@@ -26,11 +29,33 @@ def default_instance_dir() -> Path:
     return Path.cwd() / "instance"
 
 
-# Values that must never sign anything in production.
+# The test suite's own key: public, so production refuses it like any default.
+TESTING_SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"  # noqa: S105
+
+# Values that must never sign anything in production: well-known defaults and every key
+# that appears in this repository (tests, documentation). A test greps the repository
+# for key-like literals and fails when one is missing here.
 KNOWN_DEFAULT_SECRETS = frozenset(
-    {"", "dev", "changeme", "change-me", "secret", "secret-key", "development", "test"}
+    {
+        "",
+        "dev",
+        "changeme",
+        "change-me",
+        "secret",
+        "secret-key",
+        "development",
+        "test",
+        TESTING_SECRET_KEY,
+        "a-brand-new-secret-key-of-enough-length-123",
+    }
 )
+_KNOWN_DEFAULTS_FOLDED = frozenset(key.strip().lower() for key in KNOWN_DEFAULT_SECRETS)
 MIN_SECRET_LENGTH = 32
+# A random key of 32 or more characters has far more different characters than this.
+MIN_SECRET_DISTINCT_CHARACTERS = 10
+HOW_TO_GENERATE_A_KEY = (
+    'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
+)
 
 
 class ConfigError(RuntimeError):
@@ -55,6 +80,30 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
 
 def _list(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why `key` must not sign anything in production (never quoting it), or None."""
+    if not key.strip():
+        return "is missing"
+    if key.strip().lower() in _KNOWN_DEFAULTS_FOLDED:
+        return "is a known default or a key that appears in this project's code or documentation"
+    if len(key) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(key)) < MIN_SECRET_DISTINCT_CHARACTERS:
+        return (
+            f"has fewer than {MIN_SECRET_DISTINCT_CHARACTERS} different characters, "
+            "so it is not random"
+        )
+    return None
+
+
+def _gunicorn_workers(environ: Mapping[str, str]) -> int | None:
+    """The worker count gunicorn will use, when the environment says it (else None)."""
+    args = environ.get("GUNICORN_CMD_ARGS", "")
+    match = re.search(r"(?:^|\s)(?:-w\s*|--workers(?:=|\s+))(\d+)", args)
+    raw = match.group(1) if match else environ.get("WEB_CONCURRENCY", "").strip()
+    return int(raw) if raw.isdigit() else None
 
 
 class Config:
@@ -104,6 +153,16 @@ class Config:
         self.SUBSCRIBE_RATE_LIMIT = env.get("SUBSCRIBE_RATE_LIMIT") or "5 per minute;20 per hour"
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour"
         self.STAFF_LOCKOUT_AFTER = _int(env, "STAFF_LOCKOUT_AFTER", 5)
+        # A lock lifts by itself: the first after this many seconds, each further one
+        # in a row after twice as long as the one before, never longer than the maximum.
+        self.STAFF_LOCKOUT_SECONDS = _int(env, "STAFF_LOCKOUT_SECONDS", 60)
+        self.STAFF_LOCKOUT_MAX_SECONDS = _int(env, "STAFF_LOCKOUT_MAX_SECONDS", 3600)
+        if self.STAFF_LOCKOUT_AFTER < 1 or self.STAFF_LOCKOUT_SECONDS < 1:
+            raise ConfigError("STAFF_LOCKOUT_AFTER and STAFF_LOCKOUT_SECONDS must be at least 1")
+        if self.STAFF_LOCKOUT_MAX_SECONDS < self.STAFF_LOCKOUT_SECONDS:
+            raise ConfigError(
+                "STAFF_LOCKOUT_MAX_SECONDS must not be less than STAFF_LOCKOUT_SECONDS"
+            )
         self.STAFF_IDLE_MINUTES = _int(env, "STAFF_IDLE_MINUTES", 30)
         self.DASHBOARD_REFRESH_SECONDS = _int(env, "DASHBOARD_REFRESH_SECONDS", 60)
         self.DASHBOARD_MAX_AGE_SECONDS = _int(env, "DASHBOARD_MAX_AGE_SECONDS", 300)
@@ -129,8 +188,13 @@ class Config:
         self.SESSION_COOKIE_NAME = "consentapp_session"
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
-        self.SESSION_COOKIE_SECURE = self.ENV_NAME == "production"
-        self.PREFERRED_URL_SCHEME = "https" if self.BASE_URL.startswith("https") else "http"
+        # Secure cookies (and HSTS, which follows them) only where the site is served
+        # over HTTPS: over plain HTTP the browser would drop the cookie and every form
+        # would fail as expired. Production on http:// is warned about at start.
+        https = self.BASE_URL.lower().startswith("https://")
+        self.SESSION_COOKIE_SECURE = self.ENV_NAME == "production" and https
+        self.PREFERRED_URL_SCHEME = "https" if https else "http"
+        self._gunicorn_workers = _gunicorn_workers(env)
 
         # Forms check their own CSRF token so that an expired token re-renders the
         # form with the visitor's input instead of throwing it away.
@@ -147,18 +211,51 @@ class Config:
     def validate(self) -> None:
         """Refuse settings that are unsafe for this profile."""
 
+    def warnings(self) -> list[str]:
+        """Settings that work but that an operator should know are risky."""
+        return []
+
 
 class ProductionConfig(Config):
     """The profile for real deployments: refuses to run on a missing or default secret."""
 
     def validate(self) -> None:
-        key = self.SECRET_KEY
-        if key.strip().lower() in KNOWN_DEFAULT_SECRETS or len(key) < MIN_SECRET_LENGTH:
-            raise ConfigError(
-                "SECRET_KEY is missing, a known default or shorter than "
-                f"{MIN_SECRET_LENGTH} characters. Generate one with: "
-                'python -c "import secrets; print(secrets.token_urlsafe(48))"'
+        """Every key that verifies signatures gets the same checks: an old key that is
+        still accepted opens sessions and links as well as the current one."""
+        problems = []
+        problem = secret_key_problem(self.SECRET_KEY)
+        if problem:
+            problems.append(f"SECRET_KEY {problem}")
+        for number, key in enumerate(self.SECRET_KEY_FALLBACKS, start=1):
+            problem = secret_key_problem(key)
+            if problem:
+                problems.append(f"SECRET_KEY_FALLBACKS entry #{number} {problem}")
+        if problems:
+            raise ConfigError("; ".join(problems) + ". " + HOW_TO_GENERATE_A_KEY)
+
+    def warnings(self) -> list[str]:
+        found = []
+        if not self.BASE_URL.lower().startswith("https://"):
+            found.append(
+                f"BASE_URL is {self.BASE_URL}, not https://: cookies are sent without the "
+                "Secure flag and there is no HSTS, so logins and form tokens travel in "
+                "clear text. Serve the site over HTTPS and set BASE_URL to its https:// address."
             )
+        if self.RATELIMIT_ENABLED and self.RATELIMIT_STORAGE_URI.startswith("memory://"):
+            workers = self._gunicorn_workers
+            scale = (
+                f"with the {workers} gunicorn workers configured, each limit is {workers} times "
+                "what it says"
+                if workers and workers > 1
+                else "with several gunicorn workers or machines each limit is multiplied "
+                "by their number"
+            )
+            found.append(
+                "RATELIMIT_STORAGE_URI is memory://: every worker process counts on its own, "
+                f"so {scale}. Set RATELIMIT_STORAGE_URI to a shared store such as "
+                "redis://localhost:6379/0."
+            )
+        return found
 
 
 class DevelopmentConfig(Config):
@@ -188,7 +285,7 @@ class TestingConfig(Config):
     DEFAULT_MAIL_PORT = 8025
 
     def default_secret_key(self) -> str:
-        return "testing-secret-key-that-is-long-enough-0123456789"
+        return TESTING_SECRET_KEY
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
@@ -226,4 +323,6 @@ def load_config(name: str | None = None, environ: Mapping[str, str] | None = Non
         raise ConfigError(f"CONSENTAPP_ENV must be one of {choices}, got {profile!r}") from exc
     config = cls(env)
     config.validate()
+    for warning in config.warnings():
+        log.warning(warning)
     return config

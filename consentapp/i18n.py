@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask, current_app, request, session, url_for
 from flask_babel import get_locale
 
@@ -35,11 +37,22 @@ def remember_language() -> None:
 
 
 def switch_language_url(language: str) -> str:
-    """The current page in another language."""
+    """The current page in another language, as a path on this site.
+
+    The visitor's query comes along (search terms, filters), except names starting
+    with `_`: `url_for` reads `_external`, `_scheme`, `_anchor`... as instructions, so
+    `?_external=1` with a forged Host would make the link point at another site. Query
+    names never replace the page's own path arguments.
+    """
     if request.endpoint is None or request.endpoint == "static":
         return url_for("public.home", lang=language)
-    args = dict(request.view_args or {})
-    args.update({k: v for k, v in request.args.items() if k != "lang"})
+    view_args = request.view_args or {}
+    args: dict[str, Any] = {
+        name: values
+        for name, values in request.args.lists()
+        if not name.startswith("_") and name != "lang" and name not in view_args
+    }
+    args.update(view_args)
     args["lang"] = language
     return url_for(request.endpoint, **args)
 

@@ -36,8 +36,13 @@ class StaffUser(Base):
     role: Mapped[str] = mapped_column(sa.String(16), default=Role.STAFF.value)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
+    # Failed logins since the last successful one or the last lock.
     failed_logins: Mapped[int] = mapped_column(default=0)
+    # The latest lock: when it began and when it lifts by itself.
     locked_at: Mapped[datetime | None]
+    locked_until: Mapped[datetime | None]
+    # Locks since the last successful login or unlock: each lasts twice the one before.
+    lock_count: Mapped[int] = mapped_column(default=0)
     totp_secret: Mapped[str | None] = mapped_column(sa.String(64))
     totp_last_step: Mapped[int | None]
     session_token: Mapped[str] = mapped_column(sa.String(64), default=new_session_token)
@@ -68,7 +73,12 @@ class StaffUser(Base):
 
     @property
     def is_locked(self) -> bool:
-        return self.locked_at is not None
+        return self.locked_at_time(utcnow())
+
+    def locked_at_time(self, now: datetime) -> bool:
+        """Whether a lock holds at `now`: locks lift by themselves, so nobody can shut
+        an account for good with wrong passwords."""
+        return self.locked_until is not None and now < self.locked_until
 
     @property
     def has_totp(self) -> bool:

@@ -5,18 +5,22 @@ from __future__ import annotations
 import enum
 import secrets
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
+from consentapp.mail.outbox import queue_email
 from consentapp.models import Role, Setting, StaffUser, utcnow
 from consentapp.models.staff import new_session_token
 from consentapp.request_checks import small_int
 from consentapp.services import audit
+from consentapp.services.consent import Origin
 from consentapp.services.contact_details import normalise_email
 
 MIN_PASSWORD_LENGTH = 12
@@ -63,9 +67,12 @@ def hash_password(password: str) -> str:
     return str(_hasher.hash(password))
 
 
-def find_staff(email: str) -> StaffUser | None:
-    """The account with this address."""
-    return db.session.scalar(sa.select(StaffUser).where(StaffUser.email == email.lower()))
+def find_staff(email: str, for_update: bool = False) -> StaffUser | None:
+    """The account with this address; `for_update` locks its row until the commit."""
+    query = sa.select(StaffUser).where(StaffUser.email == email.lower())
+    if for_update:
+        query = query.with_for_update()
+    return db.session.scalar(query)
 
 
 def create_staff(
@@ -97,9 +104,28 @@ def max_failures() -> int:
     return int(current_app.config["STAFF_LOCKOUT_AFTER"])
 
 
-def authenticate(email: str, password: str) -> LoginResult:
-    """Check a password; count failures and lock the account after too many. Commits."""
-    user = find_staff(email.strip())
+def lock_seconds(earlier_locks: int) -> int:
+    """How long the next lock lasts: the first lock's length, doubled for each lock
+    before it since the last successful login, up to the maximum."""
+    first = int(current_app.config["STAFF_LOCKOUT_SECONDS"])
+    longest = int(current_app.config["STAFF_LOCKOUT_MAX_SECONDS"])
+    # Past 2**31 times the first lock the cap holds anyway: no giant powers.
+    doubled: int = first << min(earlier_locks, 31)
+    return min(doubled, longest)
+
+
+def authenticate(
+    email: str, password: str, origin: Origin | None = None, now: datetime | None = None
+) -> LoginResult:
+    """Check a password; count failures and lock the account after too many. Commits.
+
+    While a lock holds even the right password fails, with the same outcome as a wrong
+    one; attempts during a lock are not counted, so they do not make it longer.
+    """
+    moment = now or utcnow()
+    # Attempts on one account wait for each other, so parallel guesses are all counted
+    # and lock it once.
+    user = find_staff(email.strip(), for_update=True)
     if user is None:
         _verify(_DUMMY_HASH, password)
         # The address typed is not kept: it may be anyone's, and nothing would erase it.
@@ -107,18 +133,10 @@ def authenticate(email: str, password: str) -> LoginResult:
         db.session.commit()
         return LoginResult(LoginOutcome.FAILED)
     password_ok = _verify(user.password_hash, password)
-    if not user.active or user.is_locked or not password_ok:
-        reason = "inactive" if not user.active else "locked" if user.is_locked else "password"
-        if reason == "password":
-            _count_failure(user)
-        audit.record(
-            "login.failed",
-            target_type="staff",
-            target_id=str(user.id),
-            details={"email": user.email, "reason": reason},
-            actor=user,
-        )
-        db.session.commit()
+    locked = user.locked_at_time(moment)
+    if not user.active or locked or not password_ok:
+        reason = "inactive" if not user.active else "locked" if locked else "password"
+        _record_failure(user, reason, moment, origin)
         return LoginResult(LoginOutcome.FAILED)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
@@ -133,24 +151,72 @@ def verify_password(user: StaffUser, password: str) -> bool:
     return _verify(user.password_hash, password)
 
 
-def record_failed_totp(user: StaffUser) -> None:
+def record_failed_totp(
+    user: StaffUser, origin: Origin | None = None, now: datetime | None = None
+) -> None:
     """A wrong second-factor code counts as a failed login. Commits."""
-    _count_failure(user)
+    moment = now or utcnow()
+    db.session.refresh(user, with_for_update=True)
+    reason = "inactive" if not user.active else "locked" if user.locked_at_time(moment) else "totp"
+    _record_failure(user, reason, moment, origin)
+
+
+def _record_failure(user: StaffUser, reason: str, now: datetime, origin: Origin | None) -> None:
+    """Audit a failed login; a wrong password or code counts towards a lock. Commits."""
+    if reason in {"password", "totp"}:
+        user.failed_logins += 1
     audit.record(
         "login.failed",
         target_type="staff",
         target_id=str(user.id),
-        details={"email": user.email, "reason": "totp"},
+        details={"email": user.email, "reason": reason},
         actor=user,
     )
+    if reason in {"password", "totp"} and user.failed_logins >= max_failures():
+        _lock(user, now, origin)
     db.session.commit()
 
 
-def _count_failure(user: StaffUser) -> None:
-    user.failed_logins += 1
-    if user.failed_logins >= max_failures() and user.locked_at is None:
-        user.locked_at = utcnow()
-        audit.record("staff.locked", target_type="staff", target_id=str(user.id), actor=user)
+def _lock(user: StaffUser, now: datetime, origin: Origin | None) -> None:
+    """Lock for a while (audited) and tell the owner, in the caller's transaction.
+
+    The failure count starts over, so after the lock the same number of failures
+    locks again, for twice as long.
+    """
+    seconds = lock_seconds(user.lock_count)
+    user.lock_count += 1
+    user.failed_logins = 0
+    user.locked_at = now
+    user.locked_until = now + timedelta(seconds=seconds)
+    audit.record(
+        "staff.locked",
+        target_type="staff",
+        target_id=str(user.id),
+        details={
+            "until": user.locked_until.isoformat(timespec="seconds"),
+            "seconds": seconds,
+            "lock": user.lock_count,
+        },
+        actor=user,
+    )
+    queue_email(
+        to=user.email,
+        template="staff_locked",
+        language=current_app.config["BABEL_DEFAULT_LOCALE"],
+        subject=_l("Your staff account was locked after failed logins"),
+        context={
+            "locked_at": _mail_time(now),
+            "locked_until": _mail_time(user.locked_until),
+            "client_address": origin.client_address if origin else None,
+            "user_agent": origin.user_agent if origin else None,
+            "failures": max_failures(),
+        },
+    )
+
+
+def _mail_time(moment: datetime) -> str:
+    """A time as mails show it: to the second, in UTC, readable in every language."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -161,8 +227,14 @@ def _verify(password_hash: str, password: str) -> bool:
 
 
 def complete_login(user: StaffUser) -> None:
-    """A successful login: a new session token (old sessions end), audit. Commits."""
+    """A successful login: a new session token (old sessions end), audit. Commits.
+
+    It also ends the doubling of locks: the next lock is a first one again.
+    """
     user.failed_logins = 0
+    user.lock_count = 0
+    user.locked_at = None
+    user.locked_until = None
     user.session_token = new_session_token()
     user.last_login_at = utcnow()
     audit.record("login", target_type="staff", target_id=str(user.id), actor=user)
@@ -292,9 +364,11 @@ def set_active(user: StaffUser, active: bool, actor: StaffUser) -> None:
 
 
 def unlock(user: StaffUser, actor: StaffUser | None) -> None:
-    """Lift a lockout after failed logins. Commits."""
+    """Lift a lock at once and start the doubling over. Commits."""
     user.locked_at = None
+    user.locked_until = None
     user.failed_logins = 0
+    user.lock_count = 0
     audit.record("staff.unlock", target_type="staff", target_id=str(user.id), actor=actor)
     db.session.commit()
 

@@ -48,8 +48,10 @@ SEEN_KEY = "staff_seen"
 @bp.before_request
 def require_staff() -> BaseResponse | None:
     """Login, idle timeout, mandatory second factor, CSRF and the permission table."""
-    if request.endpoint == "staff.import_upload":
-        # Read before the CSRF check parses the body: imports may be larger.
+    if request.endpoint == "staff.import_upload" and current_user.is_authenticated:
+        # Set before the CSRF check parses the body: imports may be larger, but only for
+        # someone logged in. Everyone else stays at MAX_CONTENT_LENGTH and gets a 413
+        # before a large body is read.
         request.max_content_length = current_app.config["IMPORT_MAX_BYTES"] + 64 * 1024
     if request.method == "POST":
         csrf.protect()

@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db, limiter
 from consentapp.models import StaffUser
+from consentapp.services.consent import Origin
 from consentapp.services.staff_accounts import (
     AccountError,
     LoginOutcome,
@@ -64,7 +65,9 @@ def login() -> View:
         return render_template("staff/login.html", form=form)
     if not form.validate():
         return render_template("staff/login.html", form=form), 400
-    result = authenticate(form.email.data or "", form.password.data or "")
+    result = authenticate(
+        form.email.data or "", form.password.data or "", Origin.from_request(request)
+    )
     if result.outcome is LoginOutcome.FAILED or result.user is None:
         return render_template("staff/login.html", form=form, failed=True), 401
     if result.outcome is LoginOutcome.NEEDS_TOTP:
@@ -96,7 +99,7 @@ def login_totp() -> View:
     if not form.validate():
         return render_template("staff/login_totp.html", form=form), 400
     if user.is_locked or not user.active or not check_totp(user, form.code.data or ""):
-        record_failed_totp(user)
+        record_failed_totp(user, Origin.from_request(request))
         return render_template("staff/login_totp.html", form=form, failed=True), 401
     return _finish_login(user, pending.get("next"))
 
