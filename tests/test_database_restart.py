@@ -34,8 +34,6 @@ from tests.helpers import CSRF
 from tests.services import PostgresServer, SMTPServer, find_postgres_bindir, free_port
 from tests.test_campaigns import PROJECT_DIR
 
-pytestmark = pytest.mark.slow
-
 FRIENDLY_503 = "Deze website is even niet beschikbaar"
 
 
@@ -204,6 +202,23 @@ def succeeded(answer: Answer) -> bool:
     return answer.form == "/contact" and answer.status == 302
 
 
+def test_a_database_that_does_not_answer_gets_the_friendly_503_page(
+    smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """No database at all (SQLite file in a missing folder): a form page gets the 503
+    page with Retry-After, not a 500; /healthz says 503."""
+    app = make_app(f"sqlite:///{tmp_path / 'gone' / 'db.sqlite3'}", smtp_server.port, tmp_path)
+    client = app.test_client()
+    page = client.get("/subscribe", headers={"Accept-Language": "nl"})
+    assert page.status_code == 503
+    assert FRIENDLY_503 in page.get_data(as_text=True)
+    assert page.headers["Retry-After"].isdigit()
+    assert client.get("/healthz").status_code == 503
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.slow
 def test_postgres_restart_mid_run_loses_no_answered_submission(
     stack: Stack, smtp_server: SMTPServer
 ) -> None:
