@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
+import sqlalchemy as sa
 from flask import Flask, current_app, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
+from consentapp.extensions import db
 from consentapp.services.notices import NoticeMissing
 from consentapp.tokens import TokenInvalid
 
@@ -68,6 +72,28 @@ def render_not_set_up(error: NoticeMissing) -> tuple[str, int]:
     return render_error(ServiceUnavailable())
 
 
+DATABASE_RETRY_SECONDS = 30
+
+
+def render_database_down(
+    error: sa.exc.OperationalError | sa.exc.InterfaceError,
+) -> tuple[str, int, dict[str, str]]:
+    """The database does not answer (restarting, overloaded): a friendly 503 with
+    Retry-After, never a 500 or a traceback. Nothing was stored for this request; the
+    next one gets a fresh connection once the database is back."""
+    current_app.logger.warning("database unavailable: %s", error.orig or error)
+    # The connection may be gone already; the session is removed after the request.
+    with contextlib.suppress(sa.exc.SQLAlchemyError):
+        db.session.rollback()
+    page = render_template(
+        "errors/error.html",
+        code=503,
+        title=_l("This site is briefly unavailable"),
+        explanation=EXPLANATIONS[503],
+    )
+    return page, 503, {"Retry-After": str(DATABASE_RETRY_SECONDS)}
+
+
 def render_bad_link(error: TokenInvalid) -> tuple[str, int]:
     """A tampered, foreign or outdated link: say so kindly and show the way forward."""
     return render_template("subscriptions/link_problem.html", kind="invalid"), 400
@@ -79,3 +105,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(NoticeMissing, render_not_set_up)
     app.register_error_handler(TokenInvalid, render_bad_link)
+    app.register_error_handler(sa.exc.OperationalError, render_database_down)
+    app.register_error_handler(sa.exc.InterfaceError, render_database_down)

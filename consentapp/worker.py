@@ -8,6 +8,7 @@ import threading
 import time
 from types import FrameType
 
+import sqlalchemy as sa
 from flask import Flask
 
 from consentapp.extensions import db
@@ -19,6 +20,12 @@ from consentapp.services.rights import expire_unverified
 from consentapp.services.subscriptions import purge_unconfirmed
 
 log = logging.getLogger(__name__)
+
+# The database not answering (restarting, failing over): wait and try again, longer
+# each time up to this, rather than end the worker. Connections are re-made by the
+# pool (pool_pre_ping) once it is back.
+DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError)
+LONGEST_DATABASE_WAIT = 10.0
 
 
 def run_pass(app: Flask) -> DeliveryReport:
@@ -71,6 +78,46 @@ class PeriodicJob:
         return False
 
 
+class Rounds:
+    """The worker's rounds: periodic jobs, then a delivery pass; a database outage is
+    waited out with a growing pause instead of ending the worker."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self.poll = app.config["WORKER_POLL_SECONDS"]
+        self.purges = PeriodicJob(app.config["PURGE_INTERVAL_MINUTES"] * 60)
+        self.dashboard = PeriodicJob(app.config["DASHBOARD_REFRESH_SECONDS"])
+        self.outage = 0
+
+    def run(self) -> DeliveryReport | None:
+        """One round's report, or None while the database does not answer."""
+        try:
+            if self.purges.due():
+                run_purges(self.app)
+            if self.dashboard.due():
+                refresh_dashboard(self.app)
+            report = run_pass(self.app)
+        except DATABASE_DOWN as exc:
+            self.outage += 1
+            log.warning(
+                "worker: database unavailable, retrying in %.1f s: %s", self.pause(), exc.orig
+            )
+            return None
+        except Exception:  # a bad pass must not end the worker
+            log.exception("worker: pass failed")
+            report = DeliveryReport()
+        if self.outage:
+            log.info("worker: the database answers again")
+            self.outage = 0
+        return report
+
+    def pause(self) -> float:
+        """Before the next try during an outage: the poll interval, doubling, at most
+        LONGEST_DATABASE_WAIT."""
+        doubled = max(self.poll, 0.5) * 2 ** min(self.outage - 1, 8)
+        return float(min(doubled, LONGEST_DATABASE_WAIT))
+
+
 def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = None) -> None:
     """Loop until SIGTERM/SIGINT (or `stop`); a full batch is followed at once by the next."""
     stop = stop or threading.Event()
@@ -85,18 +132,14 @@ def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = No
 
     poll = app.config["WORKER_POLL_SECONDS"]
     batch = app.config["MAIL_BATCH_SIZE"]
-    purges = PeriodicJob(app.config["PURGE_INTERVAL_MINUTES"] * 60)
-    dashboard = PeriodicJob(app.config["DASHBOARD_REFRESH_SECONDS"])
+    rounds = Rounds(app)
     while not stop.is_set():
-        try:
-            if purges.due():
-                run_purges(app)
-            if dashboard.due():
-                refresh_dashboard(app)
-            report = run_pass(app)
-        except Exception:  # a bad pass must not end the worker
-            log.exception("worker: pass failed")
-            report = DeliveryReport()
+        report = rounds.run()
+        if report is None:
+            if once:
+                return
+            stop.wait(rounds.pause())
+            continue
         if report.handled:
             log.info(
                 "worker: sent %d, retrying %d, failed %d, cancelled %d",

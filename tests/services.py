@@ -139,6 +139,10 @@ class PostgresServer:
                 "--no-sync",
             ]
         )
+        self.resume()
+
+    def resume(self) -> None:
+        """Start the server on the cluster made by `start` (again, after `halt`)."""
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -173,6 +177,10 @@ class PostgresServer:
             ]
         )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server as an operator restarting it would, keeping its data."""
+        self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop"])
 
     def stop(self) -> None:
         try:

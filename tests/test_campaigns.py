@@ -274,7 +274,7 @@ def test_cancelling_after_a_worker_died_leaves_nothing_to_send(
 ) -> None:
     from datetime import timedelta
 
-    from consentapp.mail.delivery import LEASE, claim_due
+    from consentapp.mail.delivery import claim_due
     from consentapp.models import utcnow
 
     start(app, make_campaign(app))
@@ -283,7 +283,10 @@ def test_cancelling_after_a_worker_died_leaves_nothing_to_send(
         campaign = db.session.scalar(sa.select(Campaign))
         assert campaign is not None
         service.cancel(campaign, None)
-    assert deliver(app, now=utcnow() + LEASE + timedelta(seconds=1)).sent == 0
+    assert (
+        deliver(app, now=utcnow() + timedelta(seconds=app.config["MAIL_LEASE_SECONDS"] + 1)).sent
+        == 0
+    )
     assert _statuses(app) == {"cancelled": 2}
     with app.app_context():
         campaign = db.session.scalar(sa.select(Campaign))
@@ -474,7 +477,7 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     the next pass delivers; nobody is mailed twice except a message in flight."""
     from datetime import timedelta
 
-    from consentapp.mail.delivery import LEASE, claim_due
+    from consentapp.mail.delivery import claim_due
     from consentapp.models import utcnow
 
     start(app, make_campaign(app))
@@ -494,7 +497,10 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     result = subprocess.run([sys.executable, "-c", env_script], cwd=PROJECT_DIR, check=False)
     assert result.returncode == -9
     assert deliver(app).handled == 0, "the dead worker's lease still holds"
-    assert deliver(app, now=utcnow() + LEASE + timedelta(seconds=1)).sent == 2
+    assert (
+        deliver(app, now=utcnow() + timedelta(seconds=app.config["MAIL_LEASE_SECONDS"] + 1)).sent
+        == 2
+    )
     assert len(newsletters(smtp_server, "nl@example.be")) == 1
     assert len(newsletters(smtp_server, "en@example.be")) == 1
     with app.app_context():
@@ -613,7 +619,6 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     from collections import Counter
     from datetime import timedelta
 
-    from consentapp.mail.delivery import LEASE
     from consentapp.models import utcnow
 
     total = 5000
@@ -638,7 +643,7 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
         if worker.poll() is None:
             worker.kill()
     assert smtp_server.handler.count < total, "killed before the end"
-    later = utcnow() + LEASE + timedelta(seconds=1)
+    later = utcnow() + timedelta(seconds=app.config["MAIL_LEASE_SECONDS"] + 1)
     while deliver(app, now=later, limit=200).handled:
         pass
     received = Counter(

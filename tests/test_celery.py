@@ -43,7 +43,7 @@ def redis_url() -> Iterator[str]:
 
 
 def start_workers(
-    app: Flask, smtp_server: SMTPServer, broker: str, count: int
+    app: Flask, smtp_server: SMTPServer, broker: str, count: int, **extra: str
 ) -> list[subprocess.Popen[bytes]]:
     env = {
         **os.environ,
@@ -54,6 +54,7 @@ def start_workers(
         "MAIL_SERVER": "127.0.0.1",
         "MAIL_PORT": str(smtp_server.port),
         "MAIL_BATCH_SIZE": "25",
+        **extra,
     }
     return [
         subprocess.Popen(

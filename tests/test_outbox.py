@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.mail.delivery import LEASE, claim_due, retry_delay
+from consentapp.mail.delivery import DeliveryReport, claim_due, retry_delay
 from consentapp.mail.outbox import HeaderInjection, queue_email
 from consentapp.models import OutboundEmail, utcnow
 from tests.helpers import deliver, post_form
@@ -43,6 +44,11 @@ def row(app: Flask, row_id: int) -> OutboundEmail:
         assert found is not None
         db.session.expunge(found)
         return found
+
+
+def lease(app: Flask) -> timedelta:
+    """How long a claim holds unless its worker renews it."""
+    return timedelta(seconds=app.config["MAIL_LEASE_SECONDS"])
 
 
 def test_request_never_talks_to_smtp(
@@ -117,7 +123,33 @@ def test_claimed_row_is_not_claimed_twice_until_its_lease_runs_out(app: Flask) -
         assert [r.id for r in claim_due(now, 10)] == [row_id]
         assert claim_due(now, 10) == [], "a second worker gets nothing meanwhile"
         # The first worker died mid-send: after the lease the row is taken again.
-        assert [r.id for r in claim_due(now + LEASE + timedelta(seconds=1), 10)] == [row_id]
+        assert [r.id for r in claim_due(now + lease(app) + timedelta(seconds=1), 10)] == [row_id]
+
+
+def test_a_pass_longer_than_its_lease_keeps_its_rows(app: Flask, smtp_server: SMTPServer) -> None:
+    """The running pass renews its short lease, so another worker polling meanwhile
+    never takes (and sends again) a row the pass still holds."""
+    import threading
+
+    ids = [queue(app, to=f"r{n}@example.be") for n in range(16)]
+    app.config["MAIL_LEASE_SECONDS"] = 1.5
+    app.config["MAIL_RATE_PER_SECOND"] = 4  # 16 mails take 3.75 s, over twice the lease
+    pass_report: list[DeliveryReport] = []
+    running = threading.Thread(target=lambda: pass_report.append(deliver(app)))
+    running.start()
+    while not smtp_server.messages and running.is_alive():
+        time.sleep(0.01)  # the pass has claimed the rows and started
+    taken: list[int] = []
+    with app.app_context():
+        while running.is_alive():
+            taken += [r.id for r in claim_due(utcnow(), 50)]
+            db.session.remove()
+            time.sleep(0.05)
+    running.join()
+    assert taken == [], "no row was taken from the live pass"
+    assert pass_report[0].sent == 16
+    assert [row(app, row_id).status for row_id in ids] == ["sent"] * 16
+    assert len(smtp_server.messages) == 16
 
 
 def test_crashed_send_is_delivered_after_the_lease(app: Flask, smtp_server: SMTPServer) -> None:
@@ -126,7 +158,7 @@ def test_crashed_send_is_delivered_after_the_lease(app: Flask, smtp_server: SMTP
     with app.app_context():
         claim_due(now, 10)  # a worker claims the row and dies
     assert deliver(app, now=now).handled == 0
-    assert deliver(app, now=now + LEASE + timedelta(seconds=1)).sent == 1
+    assert deliver(app, now=now + lease(app) + timedelta(seconds=1)).sent == 1
     assert len(smtp_server.messages) == 1
 
 
@@ -217,14 +249,14 @@ def test_a_greylisted_recipient_waits_and_the_rest_of_the_pass_goes_on(
     assert deliver(app, now=utcnow() + timedelta(minutes=1)).sent == 1
 
 
-def test_a_pass_gives_its_rows_back_well_before_its_lease_runs_out(
+def test_a_long_pass_gives_the_rest_of_its_rows_back(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from consentapp.mail import delivery
 
     ids = [queue(app, to=f"r{n}@example.be") for n in range(10)]
     app.config["MAIL_RATE_PER_SECOND"] = 20  # 10 mails take half a second
-    monkeypatch.setattr(delivery, "LEASE", timedelta(seconds=0.4))
+    monkeypatch.setattr(delivery, "MAX_PASS_SECONDS", 0.2)
     report = deliver(app)
     assert 0 < report.sent < 10
     statuses = [row(app, row_id).status for row_id in ids]

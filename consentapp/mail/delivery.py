@@ -17,6 +17,7 @@ import logging
 import secrets
 import smtplib
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +39,9 @@ from consentapp.services.subscriptions import consent_still_given
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
+# However long the lease, a pass gives its rest back after this, so the hourly
+# allowance and the order of due rows are looked at again now and then.
+MAX_PASS_SECONDS = 150.0
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_RETRY = timedelta(hours=1)
 MAX_ERROR_LENGTH = 1000
@@ -178,8 +181,14 @@ def _cancel_leftovers(now: datetime) -> None:
     )
 
 
+def lease_length() -> timedelta:
+    """MAIL_LEASE_SECONDS: how long a claim holds without being renewed."""
+    return timedelta(seconds=float(current_app.config["MAIL_LEASE_SECONDS"]))
+
+
 def claim_due(now: datetime, limit: int) -> list[Outgoing]:
-    """Take up to `limit` due rows for this pass; no other worker gets them meanwhile."""
+    """Take up to `limit` due rows for this pass; no other worker gets them while the
+    lease holds (see `Lease` for how it is kept alive)."""
     _cancel_leftovers(now)
     ids = _due_ids(now, limit)
     if not ids:
@@ -195,7 +204,7 @@ def claim_due(now: datetime, limit: int) -> list[Outgoing]:
         )
         .values(
             status=OutboundStatus.SENDING.value,
-            lease_until=now + LEASE,
+            lease_until=now + lease_length(),
             claim_token=token,
         )
     )
@@ -383,11 +392,79 @@ def _release(rows: Sequence[Outgoing]) -> None:
 TEMPORARY_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
 
 
+class Lease:
+    """Keeps a pass's claim alive while the pass runs, and only while it runs.
+
+    The lease is short (MAIL_LEASE_SECONDS, 15 s by default) so that the rows of a
+    worker that died (SIGKILL, OOM, a machine gone) are taken over by any other worker,
+    or by the same one started again, within that time. No process ids are involved,
+    so this works across machines.
+
+    A live pass renews it every third of its length from a thread of its own, on a
+    connection of its own: one UPDATE for the whole batch, not one per message. The
+    thread is what makes the numbers hold whatever the SMTP server does: a single
+    send may wait MAIL_TIMEOUT (20 s) for each of its several SMTP replies, longer
+    than the lease, and the renewal goes on meanwhile. Should renewals fail (the
+    database unreachable), the pass starts no further message once half the lease
+    has passed since the last one that succeeded, so it never sends a row another
+    worker may already have taken; at most the message in flight arrives twice.
+    """
+
+    def __init__(self, rows: Sequence[Outgoing], now: datetime, length: timedelta) -> None:
+        self.engine = db.engine
+        self.ids = [row.id for row in rows]
+        self.token = rows[0].claim_token
+        self.now = now
+        self.length = length
+        self.renewed = self.started = time.monotonic()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._keep, name="outbox-lease", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        """End the renewals (call with no transaction of the pass open)."""
+        self.stopped.set()
+        if self.thread.is_alive():
+            self.thread.join()
+
+    def clock(self) -> datetime:
+        """The claim's `now`, moved on by the time since."""
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
+
+    def holds(self) -> bool:
+        """True while the last confirmed lease has more than half its length to run."""
+        return time.monotonic() - self.renewed < self.length.total_seconds() / 2
+
+    def renew(self) -> None:
+        """Push the lease of the rows this pass still holds one full length ahead."""
+        started = time.monotonic()
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.update(OUTBOX)
+                .where(OUTBOX.c.id.in_(self.ids), OUTBOX.c.claim_token == self.token)
+                .values(lease_until=self.clock() + self.length)
+            )
+        self.renewed = started
+
+    def _keep(self) -> None:
+        interval = self.length.total_seconds() / 3
+        while not self.stopped.wait(interval):
+            try:
+                self.renew()
+            except sa.exc.SQLAlchemyError as exc:
+                log.warning("could not renew the outbox lease: %s", exc)
+
+
 class Pass:
     """One delivery pass over a claimed batch, on one SMTP connection."""
 
-    def __init__(self, rows: list[Outgoing], now: datetime, report: DeliveryReport) -> None:
+    def __init__(
+        self, rows: list[Outgoing], now: datetime, report: DeliveryReport, lease: Lease
+    ) -> None:
         self.rows = rows
+        self.lease = lease
         self.now = now
         self.report = report
         self.composer = Composer(current_app.config)
@@ -459,22 +536,22 @@ class Pass:
     def run(self, connection: TimeoutConnection) -> None:
         config = current_app.config
         pause = 1 / config["MAIL_RATE_PER_SECOND"] if config["MAIL_RATE_PER_SECOND"] else 0
-        # Well before the lease runs out the rest goes back: another worker could
-        # otherwise take and send rows this pass still holds.
-        deadline = self.started + LEASE.total_seconds() / 2
+        deadline = self.started + MAX_PASS_SECONDS
         waiting: list[Outgoing] = []
         index = 0
         try:
             for index, row in enumerate(self.rows):
-                if time.monotonic() > deadline:
+                if pause and index:
+                    time.sleep(pause)
+                # Past the deadline, or with a lease that may have run out, the rest
+                # goes back: another worker could otherwise send rows we still hold.
+                if time.monotonic() > deadline or not self.lease.holds():
                     waiting.extend(self.rows[index:])
                     break
                 self.check_holds()
                 if row.campaign_id in self.held:
                     waiting.append(row)
                     continue
-                if pause and index:
-                    time.sleep(pause)
                 connection_lost = self.deliver_one(connection, row)
                 if connection_lost:
                     waiting.extend(self.rows[index + 1 :])
@@ -485,8 +562,11 @@ class Pass:
             # Whatever went wrong, the rows not done are given back at once rather
             # than left claimed until the lease runs out.
             db.session.rollback()
+            self.lease.stop()
             self.put_back(waiting + self.rows[index:])
             raise
+        finally:
+            self.lease.stop()
         self.put_back(waiting)
 
     def put_back(self, rows: list[Outgoing]) -> None:
@@ -525,20 +605,31 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
     rows = claim_due(now, limit) if limit > 0 else []
     if not rows:
         return report
+    lease = Lease(rows, now, lease_length())
+    lease.start()
+    try:
+        _deliver_claimed(rows, now, report, lease)
+    finally:
+        lease.stop()
+    return report
 
+
+def _deliver_claimed(
+    rows: list[Outgoing], now: datetime, report: DeliveryReport, lease: Lease
+) -> None:
     connection = TimeoutConnection(current_app.extensions["mail"])
     try:
         connection.host = connection.configure_host()
     except TEMPORARY_ERRORS as exc:
+        lease.stop()
         for row in rows:
             _record_failure(row, exc, now, permanent=False)
         db.session.commit()
         report.retrying = len(rows)
         report.errors.append(_describe(exc))
         log.warning("SMTP server unavailable, %d mails wait: %s", len(rows), exc)
-        return report
+        return
     try:
-        Pass(rows, now, report).run(connection)
+        Pass(rows, now, report, lease).run(connection)
     finally:
         connection.close()
-    return report
