@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import csrf, login_manager
 from consentapp.permissions import Permission, allows, requirement_for, undeclared
+from consentapp.security import no_store
 from consentapp.services.staff_accounts import must_set_up_totp, record_logout
 
 
@@ -103,11 +104,7 @@ def permission_helpers() -> dict[str, Any]:
     return {"can": can}
 
 
-@bp.after_request
-def no_store(response: Response) -> Response:
-    """Pages with personal data stay out of every cache."""
-    response.headers["Cache-Control"] = "no-store"
-    return response
+bp.after_request(no_store)
 
 
 from consentapp.staff import (  # noqa: E402,F401
