@@ -8,9 +8,17 @@ FORM_MIMETYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 
 
 def require_form_body() -> None:
-    """A form POST must come as a form: anything else is a 415, not a guess."""
-    if request.method == "POST" and request.mimetype not in FORM_MIMETYPES:
+    """A form POST must come as a form: anything else is a 415, not a guess.
+
+    Our visitor forms have text fields only; Flask-WTF would hand an uploaded file
+    to a text field, where the length and format checks cannot read it: a 400.
+    """
+    if request.method != "POST":
+        return
+    if request.mimetype not in FORM_MIMETYPES:
         abort(415)
+    if request.files:
+        abort(400)
 
 
 MAX_ID = 2**31 - 1
