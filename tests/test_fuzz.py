@@ -690,6 +690,8 @@ def send(
     SENT[world.backend] += 1
     data = body.data if body is not None else None
     content_type = body.content_type if body is not None else None
+    if content_type is not None:  # a header is one line: a WSGI server never passes CR or LF
+        content_type = content_type.replace("\r", "").replace("\n", "")
     environ: dict[str, str] = {}
     if content_type is None:
         environ["CONTENT_TYPE"] = ""
