@@ -14,6 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db, limiter
 from consentapp.models import StaffUser
+from consentapp.request_checks import require_form_body
 from consentapp.services.consent import Origin
 from consentapp.services.staff_accounts import (
     AccountError,
@@ -57,6 +58,7 @@ def _finish_login(user: StaffUser, next_url: str | None) -> BaseResponse:
 @limiter.limit(_login_rate_limit, methods=["POST"])
 def login() -> View:
     """Step 1: e-mail and password. One message for every kind of failure."""
+    require_form_body()
     if current_user.is_authenticated:
         return redirect(url_for("staff.home"))
     form = LoginForm()
@@ -85,6 +87,7 @@ def login() -> View:
 @limiter.limit(_login_rate_limit, methods=["POST"])
 def login_totp() -> View:
     """Step 2 for accounts with a second factor."""
+    require_form_body()
     pending = session.get(TOTP_PENDING_KEY)
     if not isinstance(pending, dict) or time.time() - pending.get("since", 0) > TOTP_STEP_SECONDS:
         session.pop(TOTP_PENDING_KEY, None)

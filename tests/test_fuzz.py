@@ -1,0 +1,1017 @@
+"""Property-based fuzz of every public form, link and page.
+
+Hypothesis sends hostile requests to every route a visitor can reach without a
+staff login: text with control characters, lone surrogates (as the invalid UTF-8
+bytes a browser cannot send but a script can), right-to-left and zero-width
+marks, header-injection attempts, 100 kB values, missing, repeated and unknown
+fields, wrong and malformed content types, bad CSRF tokens, and links that are
+random, truncated, tampered, signed with another key or made for another purpose.
+
+Every request must hold four promises: no 5xx, no traceback in the page, no
+personal-data row written when the input is refused, and the same answer for an
+address we know as for one we don't. The sqlite run sends at least
+`REQUEST_BUDGET` requests (the last test checks the count); PostgreSQL runs a
+tenth of the examples, for the bugs only a strict database shows.
+
+Examples are derandomized, so a red build reproduces bit for bit on a laptop and
+fails only because of the change under test. `CONSENTAPP_FUZZ_SEED=random` (or a
+number) explores new inputs instead, e.g. in a nightly run; a failure then
+prints its `@reproduce_failure` blob.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import string
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote_from_bytes
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from itsdangerous import URLSafeTimedSerializer
+from werkzeug.test import TestResponse
+
+from consentapp.cli import seed_notice, seed_topics
+from consentapp.extensions import db
+from consentapp.models import Contact, DataRequest
+from consentapp.services.register import seed_register
+from consentapp.tokens import Purpose, address_hash, make_token
+from tests.conftest import make_app, make_staff
+from tests.helpers import csrf_token, post_form, without_csrf
+from tests.services import SMTPServer
+
+pytestmark = pytest.mark.fuzz
+
+REQUEST_BUDGET = 10_000
+# CONSENTAPP_FUZZ_SCALE=0.1 runs a tenth of the examples, for a quick look while working.
+SCALE = float(os.environ.get("CONSENTAPP_FUZZ_SCALE", "1") or "1")
+SENT: Counter[str] = Counter()
+COMPLETED: set[str] = set()
+
+KNOWN = "k0000000.person@example.be"
+LINKED = "linked.person@example.be"
+STAFF = "staff.fuzz@crm.example"
+TOPICS = ["product-updates", "service-news", "company-news"]
+PERSONAL_TABLES = (
+    "contacts",
+    "subscriptions",
+    "inquiries",
+    "consent_events",
+    "outbound_emails",
+    "data_requests",
+    "suppressions",
+)
+# What a page must never show: a traceback or the name of an exception that escaped.
+LEAKS = re.compile(
+    r"Traceback \(most recent call last\)|werkzeug\.exceptions|sqlalchemy\.exc|psycopg"
+    r"|jinja2\.exceptions|\b(?:Key|Type|Value|Attribute|Index|Unicode\w*|Integrity|Operational"
+    r"|Data|Programming|Internal|Lookup|Runtime|Assertion)Error\b"
+)
+
+
+# --- how many examples ----------------------------------------------------------
+
+
+def fuzz_settings(backend: str, examples: int) -> Callable[[Any], Any]:
+    """Settings for one fuzz test; PostgreSQL runs a tenth of the sqlite examples."""
+    chosen = os.environ.get("CONSENTAPP_FUZZ_SEED", "").strip().lower()
+    count = examples if backend == "sqlite" else max(10, examples // 10)
+    count = max(5, int(count * SCALE))
+    apply = settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.filter_too_much,
+        ],
+        database=None,
+        derandomize=not chosen,
+        print_blob=True,
+    )
+    if chosen.isdigit():
+        return lambda test: hypothesis_seed(int(chosen))(apply(test))
+    return apply  # type: ignore[no-any-return]
+
+
+# --- hostile text -----------------------------------------------------------------
+
+CONTROL = "".join(chr(c) for c in range(0x20)) + "\x7f"
+MARKS = "\u202e\u202d\u202a\u202b\u202c\u200f\u200e\u2066\u2067\u2068\u2069\u061c"
+ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e"
+SURROGATES = "\ud800\udbff\udc00\udfff"
+ODD = "\u0000\u0301\u0336\uffff\ufffe\U0001f600\U0010ffff\u2028\u2029\u00e9\u00ff\u0130\u212a"
+NASTY = [
+    "",
+    " ",
+    "\r\nBcc: victim@example.com",
+    "x\r\nSubject: injected\r\n\r\nbody",
+    "%0d%0aBcc:victim@example.com",
+    "<script>alert(1)</script>",
+    '"><img src=x onerror=alert(1)>',
+    "{{ 7*7 }}{% raw %}",
+    "' OR 1=1 --",
+    "'; DROP TABLE contacts; --",
+    '=HYPERLINK("http://evil")',
+    "../../../../etc/passwd",
+    "%00",
+    "\x00",
+    "null",
+    "None",
+    "[]",
+    "{}",
+    "-1",
+    "99999999999999999999999",
+    "1e309",
+    "NaN",
+    "\u202egnp.exe",
+    "\ufeff",
+    "A" * 255,
+    "é" * 300,
+]
+
+
+@cache
+def hostile_text(max_size: int = 40) -> st.SearchStrategy[str]:
+    """Short text from the characters that break things, and whole known-bad strings."""
+    alphabet = st.sampled_from(
+        CONTROL + MARKS + ZERO_WIDTH + SURROGATES + ODD + string.ascii_letters + "@.-_+ <>&\"'%"
+    )
+    return st.one_of(
+        st.text(alphabet=alphabet, max_size=max_size),
+        st.text(max_size=max_size),  # any code point, surrogates included
+        st.sampled_from(NASTY),
+    )
+
+
+@cache
+def huge_text() -> st.SearchStrategy[str]:
+    """About 100 kB, built from a short hostile chunk so generating it stays cheap."""
+    return st.builds(
+        lambda chunk, size: ((chunk or "x") * (size // max(1, len(chunk or "x")) + 1))[:size],
+        hostile_text(8),
+        st.sampled_from([5_001, 65_536, 100_000, 102_400]),
+    )
+
+
+@cache
+def any_text() -> st.SearchStrategy[str]:
+    """What goes into a field: mostly short and hostile, one in twelve 100 kB (parsing
+    a percent-encoded 100 kB body is what costs most time)."""
+    return st.one_of(*[hostile_text()] * 11, huge_text())
+
+
+@cache
+def emails() -> st.SearchStrategy[str]:
+    """Addresses valid, odd, international, too long and broken."""
+    return st.one_of(
+        st.emails().map(str),
+        st.sampled_from(
+            [
+                KNOWN,
+                KNOWN.upper(),
+                f"  {KNOWN}  ",
+                LINKED,
+                "jürgen@müller.de",
+                "用户@例子.广告",
+                "ñoño@xn--mller-kva.de",
+                "a@b",
+                "@example.be",
+                "a@@example.be",
+                "a@example..be",
+                "a.@example.be",
+                '"quoted local"@example.be',
+                "a@[127.0.0.1]",
+                "a@localhost",
+                f"{'a' * 64}@example.be",
+                f"{'a' * 65}@example.be",
+                f"a@{'b' * 63}.{'c' * 63}.{'d' * 63}.{'e' * 57}.be",
+                f"{'a' * 300}@{'b' * 300}.be",
+                f"{KNOWN}\r\nBcc: victim@example.com",
+                f"{KNOWN}\x00",
+                f"{KNOWN}\u202e",
+                f"\u200b{KNOWN}",
+            ]
+        ),
+        st.builds(lambda local, tail: f"{local}@{tail}", hostile_text(12), hostile_text(12)),
+        huge_text(),
+    )
+
+
+# --- forms ------------------------------------------------------------------------
+
+Pairs = list[tuple[str, str]]
+
+
+def contact_base(email: str) -> Pairs:
+    return [
+        ("name", "Els Janssens"),
+        ("email", email),
+        ("company", "Janssens bv"),
+        ("address", "Kerkstraat 1\n9000 Gent"),
+        ("phone", "09 265 81 11"),
+        ("notice_version", "1"),
+        ("fax", ""),
+        ("message", "Hallo, ik heb een vraag over jullie diensten."),
+        ("subscribe", "y"),
+        ("topics", "service-news"),
+    ]
+
+
+def subscribe_base(email: str) -> Pairs:
+    return [
+        ("email", email),
+        ("name", "Els"),
+        ("topics", "product-updates"),
+        ("language", "nl"),
+        ("notice_version", "1"),
+    ]
+
+
+def preferences_base(email: str) -> Pairs:
+    return [("email", email)]
+
+
+def my_data_base(email: str) -> Pairs:
+    return [("email", email), ("kind", "access")]
+
+
+def login_base(email: str) -> Pairs:
+    return [("email", STAFF), ("password", "not the password at all"), ("next", "/staff/")]
+
+
+def totp_base(email: str) -> Pairs:
+    return [("code", "123456")]
+
+
+def preferences_form_base(email: str) -> Pairs:
+    return [
+        ("topics", "product-updates"),
+        ("topics", "company-news"),
+        ("language", "en"),
+        ("name", "Linked Person"),
+        ("company", ""),
+        ("address", ""),
+        ("phone", "+32 9 265 81 11"),
+        ("fax", ""),
+    ]
+
+
+def email_change_base(email: str) -> Pairs:
+    return [("new_email", "new.linked@example.be")]
+
+
+def one_click_base(email: str) -> Pairs:
+    return [("List-Unsubscribe", "One-Click")]
+
+
+def button_base(email: str) -> Pairs:
+    return []
+
+
+FIELD_VALUES: dict[str, st.SearchStrategy[str]] = {
+    "email": emails(),
+    "new_email": emails(),
+    "topics": st.one_of(st.sampled_from([*TOPICS, "", "PRODUCT-UPDATES", "none"]), any_text()),
+    "language": st.one_of(st.sampled_from(["nl", "en", "", "fr", "nl_BE", "EN"]), any_text()),
+    "kind": st.one_of(
+        st.sampled_from(["access", "rectification", "erasure", "objection", "portability"]),
+        any_text(),
+    ),
+    "subscribe": st.sampled_from(["y", "on", "true", "1", "", "no", "false", "0"]),
+    "phone": st.one_of(st.sampled_from(["+32 9 265 81 11", "0470 12 34 56", "+999"]), any_text()),
+    "code": st.one_of(st.text(string.digits, max_size=12), any_text()),
+    "next": st.one_of(
+        st.sampled_from(["//evil.example", "https://evil.example/", "/\\evil", "javascript:x"]),
+        any_text(),
+    ),
+    "List-Unsubscribe": st.sampled_from(["One-Click", "one-click", "", "One-Click\r\n"]),
+}
+
+
+def value_for(name: str) -> st.SearchStrategy[str]:
+    return FIELD_VALUES.get(name, any_text())
+
+
+@st.composite
+def mutated_fields(draw: st.DrawFn, base: Pairs) -> Pairs:
+    """A valid form with a few fields dropped, replaced, repeated or added."""
+    pairs = list(base)
+    for _ in range(draw(st.integers(0, 4))):
+        action = draw(st.sampled_from(["drop", "replace", "replace", "repeat", "unknown"]))
+        if action == "unknown" or not pairs:
+            pairs.append((draw(hostile_text(20)), draw(any_text())))
+            continue
+        index = draw(st.integers(0, len(pairs) - 1))
+        name = pairs[index][0]
+        if action == "drop":
+            del pairs[index]
+        elif action == "replace":
+            pairs[index] = (name, draw(value_for(name)))
+        else:
+            pairs.insert(index, (name, draw(value_for(name))))
+    if draw(st.integers(0, 9)) == 0:
+        pairs.append(("website", draw(st.sampled_from(["http://spam.example", " ", "x"]))))
+    if draw(st.booleans()):
+        pairs = draw(st.permutations(pairs))
+    return pairs
+
+
+# --- bodies -------------------------------------------------------------------------
+
+
+def raw(text: str) -> bytes:
+    """UTF-8, with lone surrogates as the (invalid) bytes a careless encoder sends."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def urlencoded(pairs: Pairs, style: str) -> bytes:
+    if style == "unescaped":  # raw bytes, as a broken client sends them
+        return b"&".join(raw(k) + b"=" + raw(v) for k, v in pairs)
+    joined = b"&".join(
+        quote_from_bytes(raw(k), safe="").encode() + b"=" + quote_from_bytes(raw(v)).encode()
+        for k, v in pairs
+    )
+    if style == "plus":
+        return joined.replace(b"%20", b"+")
+    if style == "semicolons":
+        return joined.replace(b"&", b";")
+    if style == "junk":
+        return b"&&=&" + joined + b"&%&%zz&=x&" + b"%" * 3
+    return joined
+
+
+def multipart(pairs: Pairs, boundary: str, style: str) -> bytes:
+    b = raw(boundary)
+    parts = []
+    for name, value in pairs:
+        disposition = b'Content-Disposition: form-data; name="' + raw(name) + b'"'
+        if style == "files":
+            disposition += b'; filename="' + raw(name) + b'.txt"'
+        head = disposition + b"\r\n"
+        if style == "charset":
+            head += b"Content-Type: text/plain; charset=utf-16\r\n"
+        if style == "base64":
+            head += b"Content-Transfer-Encoding: base64\r\n"
+        parts.append(b"--" + b + b"\r\n" + head + b"\r\n" + raw(value) + b"\r\n")
+    end = b"" if style == "unterminated" else b"--" + b + b"--\r\n"
+    return b"".join(parts) + end
+
+
+JSON_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(), st.lists(st.integers(), max_size=3)
+) | st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)
+BOUNDARY_TAIL = st.text(string.ascii_letters + string.digits, max_size=20)
+PRINTABLE = st.text(string.printable, max_size=80)
+SIGNATURE = st.text(string.ascii_letters + "-_", max_size=30)
+
+
+@dataclass
+class Body:
+    """A request body and the Content-Type it goes with (None: no header)."""
+
+    data: bytes
+    content_type: str | None
+    pairs: Pairs | None = None  # the fields, when the body is a well-formed form
+
+
+@st.composite
+def bodies(draw: st.DrawFn, pairs: Pairs) -> Body:
+    """The same fields, encoded well, badly, or as something that is not a form."""
+    kind = draw(
+        st.sampled_from(
+            ["urlencoded"] * 6
+            + ["multipart"] * 3
+            + ["odd-urlencoded", "odd-multipart", "json", "typed-json", "bad-json", "text"]
+            + ["none", "odd-type"]
+        )
+    )
+    if kind == "urlencoded":
+        return Body(urlencoded(pairs, "plain"), "application/x-www-form-urlencoded", pairs)
+    if kind == "multipart":
+        boundary = "fuzzboundary" + draw(BOUNDARY_TAIL)
+        return Body(
+            multipart(pairs, boundary, "plain"), f"multipart/form-data; boundary={boundary}", pairs
+        )
+    if kind == "odd-urlencoded":
+        style = draw(st.sampled_from(["unescaped", "plus", "semicolons", "junk"]))
+        charset = draw(
+            st.sampled_from(
+                ["", "; charset=utf-8", "; charset=latin-1", "; charset=utf-16", "; charset=\x00"]
+            )
+        )
+        return Body(urlencoded(pairs, style), "application/x-www-form-urlencoded" + charset)
+    if kind == "odd-multipart":
+        boundary = draw(
+            st.one_of(
+                st.sampled_from(
+                    ["", '""', '"quoted boundary"', "a" * 71, "b" * 5000, "--", "x;y=z"]
+                ),
+                PRINTABLE,
+            )
+        )
+        header_boundary = draw(st.sampled_from([boundary, boundary + "x", ""]))
+        style = draw(st.sampled_from(["plain", "files", "charset", "base64", "unterminated"]))
+        content_type = draw(
+            st.sampled_from(
+                [
+                    f"multipart/form-data; boundary={header_boundary}",
+                    f'multipart/form-data; boundary="{header_boundary}"',
+                    "multipart/form-data",
+                    f"multipart/mixed; boundary={header_boundary}",
+                    f"Multipart/Form-Data; BOUNDARY={header_boundary}; charset=utf-8",
+                ]
+            )
+        )
+        return Body(multipart(pairs, boundary, style), content_type)
+    if kind == "json":
+        return Body(raw(json.dumps(dict(pairs))), "application/json")
+    if kind == "typed-json":  # numbers, nulls and nesting where a form has text
+        typed = {k: draw(JSON_VALUES) for k, _ in pairs}
+        return Body(raw(json.dumps(typed)), "application/json")
+    if kind == "bad-json":
+        return Body(raw(json.dumps(dict(pairs)))[:-1] + b"\xff", "application/json")
+    if kind == "text":
+        return Body(urlencoded(pairs, "plain"), "text/plain")
+    if kind == "none":
+        return Body(urlencoded(pairs, "plain"), None)
+    odd = draw(
+        st.sampled_from(
+            ["application/xml", "*/*", "", "form", "application/x-www-form-urlencoded\x00", "a/b/c"]
+        )
+    )
+    return Body(urlencoded(pairs, "plain"), odd)
+
+
+# --- the CSRF token -----------------------------------------------------------------
+
+
+@dataclass
+class Csrf:
+    """How the form's token is sent: the real one, none, or a damaged one."""
+
+    mode: str
+    junk: str = ""
+
+    def pairs(self, real: str) -> Pairs:
+        if self.mode == "real":
+            return [("csrf_token", real)]
+        if self.mode == "none":
+            return []
+        if self.mode == "truncated":
+            return [("csrf_token", real[: len(real) // 2])]
+        if self.mode == "twice":
+            return [("csrf_token", self.junk), ("csrf_token", real)]
+        if self.mode == "flipped":
+            return [("csrf_token", real[:-2] + ("A" if real[-2] != "A" else "B") + real[-1])]
+        return [("csrf_token", self.junk)]
+
+
+csrf_modes = st.builds(
+    Csrf,
+    st.sampled_from(["real"] * 8 + ["none", "truncated", "twice", "flipped", "junk"]),
+    hostile_text(),
+)
+
+
+# --- headers ------------------------------------------------------------------------
+
+
+def wsgi_header(text: str) -> str:
+    """A header value as a WSGI server hands it over: bytes read as latin-1, one line."""
+    value = raw(text).decode("latin-1")
+    return value.replace("\r", "").replace("\n", "")
+
+
+@st.composite
+def headers(draw: st.DrawFn) -> dict[str, str]:
+    chosen: dict[str, str] = {}
+    if draw(st.integers(0, 3)) == 0:
+        chosen["User-Agent"] = wsgi_header(draw(any_text()))
+    if draw(st.integers(0, 3)) == 0:
+        chosen["Accept-Language"] = wsgi_header(
+            draw(
+                st.one_of(
+                    st.sampled_from(
+                        [
+                            "en",
+                            "nl;q=0.5, en;q=1.5",
+                            "*",
+                            "xx-YY",
+                            "en;q=abc",
+                            ";;,,",
+                            "de-DE-u-co-phonebk",
+                        ]
+                    ),
+                    hostile_text(),
+                )
+            )
+        )
+    if draw(st.integers(0, 5)) == 0:
+        chosen["X-Forwarded-For"] = wsgi_header(draw(hostile_text()))
+    if draw(st.integers(0, 7)) == 0:
+        chosen["Accept"] = wsgi_header(draw(st.sampled_from(["application/json", "*/*;q=x", ""])))
+    return chosen
+
+
+queries = st.one_of(
+    st.just(""),
+    st.just(""),
+    st.sampled_from(["lang=en", "lang=nl", "lang=xx", "lang=", "lang=en&lang=nl", "kind=erasure"]),
+    st.builds(
+        lambda name, value: quote_from_bytes(raw(name)) + "=" + quote_from_bytes(raw(value)),
+        st.sampled_from(["lang", "kind", "next", "page", "q", "token"]),
+        hostile_text(),
+    ),
+    st.builds(lambda text: "lang=" + quote_from_bytes(raw(text)), huge_text()),
+)
+
+
+# --- links -----------------------------------------------------------------------------
+
+
+def segment(text: str) -> str:
+    """One path segment, percent-encoded (a lone surrogate goes as its invalid bytes)."""
+    return quote_from_bytes(raw(text), safe="")
+
+
+@st.composite
+def tokens(draw: st.DrawFn, real: dict[str, str], purpose: str) -> str:
+    """A link token: genuine, for another purpose, damaged, foreign or plain junk."""
+    own = real[purpose]
+    other = draw(st.sampled_from(sorted(real.values())))
+    kind = draw(
+        st.sampled_from(
+            ["own"] * 3
+            + [
+                "other",
+                "truncated",
+                "flipped",
+                "suffix",
+                "signature",
+                "foreign",
+                "junk",
+                "raw-junk",
+            ]
+        )
+    )
+    if kind == "own":
+        return segment(own)
+    if kind == "other":
+        return segment(other)
+    if kind == "truncated":
+        return segment(own[: draw(st.integers(0, len(own) - 1))])
+    if kind == "flipped":
+        at = draw(st.integers(0, len(own) - 1))
+        replacement = draw(st.sampled_from("AZaz09-_.="))
+        return segment(own[:at] + replacement + own[at + 1 :])
+    if kind == "suffix":
+        return segment(own + draw(hostile_text(8)))
+    if kind == "signature":
+        head = own.rsplit(".", 1)[0]
+        return segment(head + "." + draw(SIGNATURE))
+    if kind == "foreign":
+        return segment(real["foreign"])
+    if kind == "junk":
+        return segment(draw(st.one_of(hostile_text(), huge_text())))
+    # Raw path text: slashes, dots, percent signs and invalid percent-escapes as typed.
+    return draw(
+        st.sampled_from(
+            ["..", ".", "%", "%zz", "%ed%a0%80", "%ff%fe", "%00", "a/b", "%2F", "%2e%2e", "~"]
+        )
+    )
+
+
+# --- the app and the people it knows -------------------------------------------------
+
+
+@dataclass
+class World:
+    """The fuzz app, a client holding a CSRF token, and genuine links to damage."""
+
+    app: Flask
+    backend: str
+    client: FlaskClient
+    token: str
+    links: dict[str, str] = field(default_factory=dict)
+    fresh: Iterator[int] = field(default_factory=lambda: iter(range(1, 10**7)))
+
+    def counts(self) -> tuple[int, ...]:
+        query = "SELECT " + ", ".join(
+            f"(SELECT count(*) FROM {table})" for table in PERSONAL_TABLES
+        )
+        with self.app.app_context():
+            row = db.session.execute(sa.text(query)).one()
+            db.session.remove()
+        return tuple(row)
+
+
+def make_links(app: Flask) -> dict[str, str]:
+    """Genuine links of every purpose for the linked person, and one signed with another key."""
+    with app.app_context():
+        contact = db.session.scalar(sa.select(Contact).where(Contact.email == LINKED))
+        assert contact is not None
+        request = db.session.scalar(
+            sa.select(DataRequest).where(DataRequest.subject_id == contact.public_id)
+        )
+        assert request is not None
+        links = {
+            "confirm": make_token(Purpose.CONFIRM, contact, t=TOPICS, l="nl"),
+            "unsubscribe": make_token(Purpose.UNSUBSCRIBE, contact, t=["product-updates"]),
+            "preferences": make_token(Purpose.PREFERENCES, contact),
+            "preferences-request": make_token(Purpose.PREFERENCES_REQUEST, contact),
+            "email-change": make_token(
+                Purpose.EMAIL_CHANGE, contact, n=address_hash("new.linked@example.be")
+            ),
+            "identity": make_token(Purpose.IDENTITY, contact, r=request.public_id),
+            "export": make_token(Purpose.EXPORT, contact, r=request.public_id),
+        }
+        foreign = URLSafeTimedSerializer(
+            "another-secret-key-altogether", salt="consentapp.unsubscribe"
+        )
+        links["foreign"] = str(foreign.dumps({"c": contact.public_id, "h": "0" * 24}))
+        db.session.remove()
+    return links
+
+
+@pytest.fixture
+def world(database_url: str, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[World]:
+    """The app with rate limits off (or every example would be a 429), seeded, with a
+    known subscriber, a linked person with an open data request, and a staff account."""
+    app = make_app(database_url, smtp_server.port, tmp_path / "instance", RATELIMIT_ENABLED=False)
+    smtp_server.reset()
+    with app.app_context():
+        seed_topics()
+        seed_notice()
+        seed_register()
+        db.session.commit()
+    make_staff(app, STAFF, "staff")
+    setup = app.test_client()
+    for email in (KNOWN, LINKED):
+        answer = post_form(setup, "/contact", dict(contact_base(email)))
+        assert answer.status_code == 302, answer.status_code
+        answer = post_form(setup, "/subscribe", dict(subscribe_base(email)))
+        assert answer.status_code == 200, answer.status_code
+    assert post_form(setup, "/my-data", {"email": LINKED, "kind": "access"}).status_code == 200
+    client = app.test_client()
+    backend = "sqlite" if database_url.startswith("sqlite") else "postgresql"
+    yield World(app, backend, client, csrf_token(client, "/contact"), make_links(app))
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+# --- sending and checking ------------------------------------------------------------
+
+
+def send(
+    world: World,
+    method: str,
+    path: str,
+    body: Body | None = None,
+    client: FlaskClient | None = None,
+    **kw: Any,
+) -> TestResponse:
+    """One fuzzed request; counted, and checked for what must never show."""
+    SENT[world.backend] += 1
+    data = body.data if body is not None else None
+    content_type = body.content_type if body is not None else None
+    if content_type is not None:  # a header is one line: a WSGI server never passes CR or LF
+        content_type = content_type.replace("\r", "").replace("\n", "")
+    environ: dict[str, str] = {}
+    if content_type is None:
+        environ["CONTENT_TYPE"] = ""
+    response = (client or world.client).open(
+        path,
+        method=method,
+        data=data,
+        content_type=content_type,
+        environ_overrides=environ,
+        **kw,
+    )
+    sent = (body.data if body else b"") + path.encode()
+    assert response.status_code < 500, (method, path, response.status_code)
+    page = response.get_data()
+    leak = LEAKS.search(page.decode("utf-8", "replace"))
+    if leak and leak.group(0).encode() not in sent:
+        raise AssertionError(f"{method} {path}: the page shows {leak.group(0)!r}")
+    return response
+
+
+def refused(response: TestResponse) -> bool:
+    return 400 <= response.status_code < 500
+
+
+def caught_by_bot_trap(body: Body) -> bool:
+    """The hidden field filled in a well-formed form (its first value is the one read)."""
+    return body.pairs is not None and next((v for k, v in body.pairs if k == "website"), "") != ""
+
+
+def check_refusal_keeps_nothing(
+    world: World, before: tuple[int, ...], response: TestResponse, bot: bool = False
+) -> None:
+    """A refused request, or one the bot trap caught, leaves every personal-data table as it was."""
+    if refused(response) or bot:
+        assert world.counts() == before, (response.status_code, "a refused request wrote rows")
+
+
+def form_body(csrf: Csrf, fields: Pairs, token: str) -> Pairs:
+    return csrf.pairs(token) + fields
+
+
+# --- the route table ---------------------------------------------------------------
+
+# Every endpoint a visitor reaches without a staff login, with the form it posts.
+# Each form's examples per sqlite run: a staff login costs a deliberately slow password hash.
+FORM_EXAMPLES = {
+    "public.contact": 1200,
+    "subscriptions.subscribe": 1200,
+    "subscriptions.request_preferences": 900,
+    "rights.my_data": 900,
+    "staff.login": 120,
+    "staff.login_totp": 400,
+}
+FORMS: dict[str, tuple[str, Callable[[str], Pairs]]] = {
+    "public.contact": ("/contact", contact_base),
+    "subscriptions.subscribe": ("/subscribe", subscribe_base),
+    "subscriptions.request_preferences": ("/preferences", preferences_base),
+    "rights.my_data": ("/my-data", my_data_base),
+    "staff.login": ("/staff/login", login_base),
+    "staff.login_totp": ("/staff/login/totp", totp_base),
+}
+# Link endpoints: the path (with {t} for the token), the genuine link it takes, its form.
+LINKS: dict[str, tuple[str, str, Callable[[str], Pairs]]] = {
+    "subscriptions.confirm": ("/subscribe/confirm/{t}", "confirm", button_base),
+    "subscriptions.unsubscribe": ("/unsubscribe/{t}", "unsubscribe", one_click_base),
+    "subscriptions.preferences": ("/preferences/{t}", "preferences-request", preferences_form_base),
+    "subscriptions.change_email": (
+        "/preferences/{t}/email",
+        "preferences-request",
+        email_change_base,
+    ),
+    "subscriptions.unsubscribe_all": (
+        "/preferences/{t}/unsubscribe-all",
+        "preferences",
+        button_base,
+    ),
+    "subscriptions.send_details_link": (
+        "/preferences/{t}/details-link",
+        "preferences",
+        button_base,
+    ),
+    "subscriptions.verify_email": ("/preferences/email/{t}", "email-change", button_base),
+    "rights.verify": ("/my-data/verify/{t}", "identity", button_base),
+    "rights.export": ("/my-data/export/{t}.json", "export", button_base),
+}
+# Pages that only show something: fuzzed through the query string, headers and path.
+PAGES: dict[str, str] = {
+    "public.home": "/",
+    "public.contact_thanks": "/contact/thanks",
+    "public.privacy": "/privacy",
+    "public.privacy_version": "/privacy/{v}",
+    "public.cookies": "/cookies",
+    "public.healthz": "/healthz",
+    "static": "/static/{v}",
+}
+# Where the answer must not tell whether the address is known.
+SAME_ANSWER = ["/subscribe", "/preferences", "/my-data"]
+
+
+def test_every_public_route_is_fuzzed(world: World) -> None:
+    """A new public route fails here until it has its entry in the fuzz's tables."""
+    public = {
+        rule.endpoint
+        for rule in world.app.url_map.iter_rules()
+        if not rule.rule.startswith("/staff/")
+    } | {"staff.login", "staff.login_totp"}
+    assert public == set(FORMS) | set(LINKS) | set(PAGES)
+
+
+# --- the fuzz tests -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("endpoint", sorted(FORMS))
+def test_forms_survive_hostile_posts(world: World, endpoint: str) -> None:
+    """Any body to any form: a 4xx or a success, never a 5xx; refused input keeps nothing."""
+    path, base = FORMS[endpoint]
+
+    @fuzz_settings(world.backend, FORM_EXAMPLES[endpoint])
+    @given(
+        fields=st.sampled_from([KNOWN, LINKED, "fresh@example.be"]).flatmap(
+            lambda email: mutated_fields(base(email))
+        ),
+        csrf=csrf_modes,
+        data=st.data(),
+        extra=headers(),
+        query=queries,
+    )
+    def run(
+        fields: Pairs, csrf: Csrf, data: st.DataObject, extra: dict[str, str], query: str
+    ) -> None:
+        body = data.draw(bodies(form_body(csrf, fields, world.token)))
+        before = world.counts()
+        url = f"{path}?{query}" if query else path
+        response = send(world, "POST", url, body, headers=extra)
+        check_refusal_keeps_nothing(world, before, response, caught_by_bot_trap(body))
+
+    run()
+    COMPLETED.add(f"{world.backend}:forms:{endpoint}")
+
+
+@pytest.mark.parametrize("path", SAME_ANSWER)
+def test_known_and_unknown_addresses_get_the_same_answer(world: World, path: str) -> None:
+    """Whatever else the form carries, a known address and an unknown one read alike."""
+    endpoint = next(name for name, (url, _) in FORMS.items() if url == path)
+    base = FORMS[endpoint][1]
+
+    @fuzz_settings(world.backend, 300)
+    @given(
+        others=mutated_fields(base("placeholder@example.be")),
+        spelling=st.sampled_from([str, str.upper, str.title, lambda e: f" {e}\t"]),
+        encoding=st.sampled_from(["urlencoded", "multipart"]),
+        csrf=st.sampled_from(["real"] * 6 + ["none", "junk"]).map(Csrf),
+    )
+    def run(others: Pairs, spelling: Callable[[str], str], encoding: str, csrf: Csrf) -> None:
+        unknown = f"u{next(world.fresh):07d}.person@example.be"
+        answers = []
+        for address in (KNOWN, unknown):
+            typed = spelling(address)
+            pairs = csrf.pairs(world.token) + [(k, typed if k == "email" else v) for k, v in others]
+            if encoding == "urlencoded":
+                body = Body(urlencoded(pairs, "plain"), "application/x-www-form-urlencoded", pairs)
+            else:
+                body = Body(
+                    multipart(pairs, "same", "plain"), "multipart/form-data; boundary=same", pairs
+                )
+            response = send(world, "POST", path, body)
+            page = without_csrf(response.get_data(as_text=True))
+            for shown in sorted({typed, typed.strip(), address}, key=len, reverse=True):
+                page = page.replace(shown, "ADDRESS")
+            answers.append((response.status_code, page, response.headers.get("Location")))
+        assert answers[0] == answers[1], "\n".join(
+            difflib.unified_diff(answers[0][1].splitlines(), answers[1][1].splitlines(), n=1)
+        )
+
+    run()
+    COMPLETED.add(f"{world.backend}:same:{path}")
+
+
+@pytest.mark.parametrize("endpoint", sorted(LINKS))
+def test_links_survive_hostile_tokens(world: World, endpoint: str) -> None:
+    """Any token, any method, any body: a friendly 4xx or the page, never a 5xx."""
+    template, purpose, base = LINKS[endpoint]
+
+    @fuzz_settings(world.backend, 250)
+    @given(
+        token=tokens(world.links, purpose),
+        method=st.sampled_from(["GET", "POST", "POST", "POST", "PUT", "DELETE", "HEAD"]),
+        fields=mutated_fields(base(LINKED)),
+        csrf=csrf_modes,
+        data=st.data(),
+        extra=headers(),
+    )
+    def run(
+        token: str,
+        method: str,
+        fields: Pairs,
+        csrf: Csrf,
+        data: st.DataObject,
+        extra: dict[str, str],
+    ) -> None:
+        path = template.format(t=token)
+        body = data.draw(bodies(form_body(csrf, fields, world.token))) if method == "POST" else None
+        before = world.counts()
+        response = send(world, method, path, body, headers=extra)
+        check_refusal_keeps_nothing(world, before, response)
+
+    run()
+    COMPLETED.add(f"{world.backend}:links:{endpoint}")
+
+
+@pytest.mark.parametrize("endpoint", sorted(PAGES))
+def test_pages_survive_hostile_queries_and_headers(world: World, endpoint: str) -> None:
+    """Reading pages with odd query strings, headers, cookies and path parts."""
+    template = PAGES[endpoint]
+
+    @fuzz_settings(world.backend, 150)
+    @given(
+        part=st.one_of(
+            st.sampled_from(
+                [
+                    "1",
+                    "0",
+                    "01",
+                    "2",
+                    "99999999999999999999",
+                    "css/site.css",
+                    "../../pyproject.toml",
+                    "%2e%2e/%2e%2e/pyproject.toml",
+                    "..%2f..%2fpyproject.toml",
+                    "x%00.css",
+                    "%ff",
+                    "css/",
+                ]
+            ),
+            hostile_text().map(segment),
+        ),
+        method=st.sampled_from(["GET", "GET", "GET", "HEAD", "POST", "OPTIONS", "PATCH"]),
+        query=queries,
+        extra=headers(),
+        cookie=st.one_of(st.none(), hostile_text().map(wsgi_header)),
+    )
+    def run(part: str, method: str, query: str, extra: dict[str, str], cookie: str | None) -> None:
+        path = template.format(v=part)
+        url = f"{path}?{query}" if query else path
+        client = None
+        if cookie is not None:
+            # A forged session cookie, on a client of its own so the shared session survives.
+            client = world.app.test_client(use_cookies=False)
+            extra = {**extra, "Cookie": f"consentapp_session={cookie}"}
+        before = world.counts()
+        send(world, method, url, client=client, headers=extra)
+        assert world.counts() == before, "reading a page wrote personal data"
+
+    run()
+    COMPLETED.add(f"{world.backend}:pages:{endpoint}")
+
+
+def test_every_route_survives_odd_paths_without_a_login(world: World) -> None:
+    """Every rule in the app, staff ones too, with odd values in each path part and no login."""
+    rules = sorted(world.app.url_map.iter_rules(), key=lambda rule: rule.rule)
+
+    @fuzz_settings(world.backend, 700)
+    @given(
+        rule=st.sampled_from(rules),
+        part=st.one_of(
+            hostile_text().map(segment),
+            st.sampled_from(["1", "0", "-1", "2147483648", "approve", "csv", "json"]),
+        ),
+        method=st.sampled_from(["GET", "POST"]),
+        csrf=csrf_modes,
+        fields=st.lists(st.tuples(hostile_text(10), any_text()), max_size=4),
+        data=st.data(),
+    )
+    def run(
+        rule: Any, part: str, method: str, csrf: Csrf, fields: Pairs, data: st.DataObject
+    ) -> None:
+        path = re.sub(r"<[^>]+>", part, rule.rule)
+        body = data.draw(bodies(form_body(csrf, fields, world.token))) if method == "POST" else None
+        before = world.counts()
+        response = send(world, method, path, body)
+        if rule.rule.startswith("/staff/") and rule.endpoint not in FORMS:
+            assert response.status_code in (302, 308, 400, 401, 403, 404, 405, 415), (
+                response.status_code
+            )
+            assert world.counts() == before, "a staff page did something without a login"
+
+    run()
+    COMPLETED.add(f"{world.backend}:sweep")
+
+
+def test_rate_limit_answers_429_under_hostile_posts(app: Flask) -> None:
+    """With the limiter on, a flood of hostile posts gets 429s, never a 5xx."""
+    client = app.test_client()
+    token = csrf_token(client, "/contact")
+    statuses: Counter[int] = Counter()
+
+    @settings(max_examples=60, deadline=None, database=None, derandomize=True)
+    @given(fields=mutated_fields(contact_base(KNOWN)), data=st.data())
+    def run(fields: Pairs, data: st.DataObject) -> None:
+        body = data.draw(bodies([("csrf_token", token), *fields]))
+        for path in ("/contact", "/subscribe", "/my-data", "/preferences", "/staff/login"):
+            SENT["limiter"] += 1
+            response = client.open(
+                path, method="POST", data=body.data, content_type=body.content_type
+            )
+            assert response.status_code < 500
+            statuses[response.status_code] += 1
+
+    run()
+    assert statuses[429] > 0, statuses
+
+
+def test_the_fuzz_sent_its_budget(capsys: pytest.CaptureFixture[str]) -> None:
+    """The full sqlite fuzz sends at least REQUEST_BUDGET requests (skipped when only part ran)."""
+    expected = {f"sqlite:forms:{e}" for e in FORMS} | {f"sqlite:same:{p}" for p in SAME_ANSWER}
+    expected |= {f"sqlite:links:{e}" for e in LINKS} | {f"sqlite:pages:{e}" for e in PAGES}
+    expected |= {"sqlite:sweep"}
+    with capsys.disabled():
+        figures = ", ".join(f"{name}: {count}" for name, count in sorted(SENT.items()))
+        print(f"\nfuzz requests sent: {figures}")
+    if not expected <= COMPLETED or SCALE < 1:
+        pytest.skip("only part of the fuzz ran")
+    assert SENT["sqlite"] >= REQUEST_BUDGET, SENT
