@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from datetime import date
 
 import sqlalchemy as sa
@@ -109,14 +110,11 @@ def new_disclosure() -> View:
 @bp.post("/disclosures/<int:disclosure_id>/approve")
 def approve_disclosure(disclosure_id: int) -> BaseResponse:
     """An admin, in their own session, takes responsibility for a disclosure."""
-    try:
-        disclosure_service.approve_disclosure(_load_disclosure(disclosure_id), current_staff())
-    except disclosure_service.DisclosureError as exc:
-        db.session.rollback()
-        flash(str(exc), "info")
-    else:
-        flash(_("The disclosure is approved."), "success")
-    return redirect(url_for("staff.disclosures"))
+    found = _load_disclosure(disclosure_id)
+    return _change_disclosure(
+        lambda: disclosure_service.approve_disclosure(found, current_staff()),
+        _("The disclosure is approved."),
+    )
 
 
 @bp.post("/disclosures/<int:disclosure_id>/withhold")
@@ -126,26 +124,33 @@ def withhold_disclosure(disclosure_id: int) -> View:
     form = WithholdForm()
     if not form.validate():
         return _register_page(withhold=form, status=400)
-    try:
-        disclosure_service.withhold_disclosure(found, form.reason.data or "", current_staff())
-    except disclosure_service.DisclosureError as exc:
-        db.session.rollback()
-        flash(str(exc), "info")
-    else:
-        flash(_("The disclosure is left out of the people's access copy."), "success")
-    return redirect(url_for("staff.disclosures"))
+    return _change_disclosure(
+        lambda: disclosure_service.withhold_disclosure(
+            found, form.reason.data or "", current_staff()
+        ),
+        _("The disclosure is left out of the people's access copy."),
+    )
 
 
 @bp.post("/disclosures/<int:disclosure_id>/release")
 def release_disclosure(disclosure_id: int) -> BaseResponse:
     """An admin puts a withheld disclosure back into the people's access copy."""
+    found = _load_disclosure(disclosure_id)
+    return _change_disclosure(
+        lambda: disclosure_service.release_disclosure(found, current_staff()),
+        _("The disclosure is in the people's access copy again."),
+    )
+
+
+def _change_disclosure(change: Callable[[], object], done: str) -> BaseResponse:
+    """Carry out an admin's decision on a disclosure; a refusal is flashed, not raised."""
     try:
-        disclosure_service.release_disclosure(_load_disclosure(disclosure_id), current_staff())
+        change()
     except disclosure_service.DisclosureError as exc:
         db.session.rollback()
         flash(str(exc), "info")
     else:
-        flash(_("The disclosure is in the people's access copy again."), "success")
+        flash(done, "success")
     return redirect(url_for("staff.disclosures"))
 
 
