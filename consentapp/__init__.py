@@ -98,7 +98,9 @@ def register_blueprints(app: Flask) -> None:
 def register_request_hooks(app: Flask) -> None:
     """Security headers, language memory and error pages."""
     from consentapp import errors, form_fields, i18n, labels, security
+    from consentapp.tokens import Purpose, lifetime_days
 
+    app.jinja_env.globals["confirm_link_days"] = lifetime_days(Purpose.CONFIRM)
     security.init_app(app)
     labels.init_app(app)
     form_fields.init_app(app)

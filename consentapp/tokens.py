@@ -44,6 +44,21 @@ LIFETIMES: dict[Purpose, timedelta | None] = {
     Purpose.EXPORT: timedelta(hours=1),
 }
 
+
+def lifetime_days(purpose: Purpose) -> int:
+    """A link's lifetime in whole days, for the mails and pages that tell it."""
+    lifetime = LIFETIMES[purpose]
+    assert lifetime is not None, f"{purpose} links do not expire"
+    return lifetime.days
+
+
+def lifetime_hours(purpose: Purpose) -> int:
+    """A link's lifetime in whole hours, for the mails and pages that tell it."""
+    lifetime = LIFETIMES[purpose]
+    assert lifetime is not None, f"{purpose} links do not expire"
+    return int(lifetime.total_seconds() // 3600)
+
+
 ADDRESS_HASH_LENGTH = 24
 
 

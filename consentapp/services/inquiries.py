@@ -10,7 +10,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
-from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.mail.outbox import queue_email
 from consentapp.models import (
     ConsentAction,
     ConsentChannel,
@@ -24,11 +24,11 @@ from consentapp.services.consent import Origin, record_consent
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_or_create_contact
 from consentapp.services.subscriptions import request_in_transaction
+from consentapp.services.throttle import may_mail
 
 # A double click or a reload re-sends the same message: keep one.
 DUPLICATE_WINDOW = timedelta(minutes=10)
 # Anyone can type anyone's address: cap the acknowledgements one address receives.
-ACKNOWLEDGEMENTS_PER_HOUR = 3
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ def _queue_inquiry_mails(inquiry: Inquiry, email: str, language: str) -> None:
     used to send someone else a message in the company's name.
     """
     config = current_app.config
-    if recent_mail_count(email, "contact_ack", timedelta(hours=1)) < ACKNOWLEDGEMENTS_PER_HOUR:
+    if may_mail(email, "contact_ack"):
         queue_email(
             to=email,
             template="contact_ack",

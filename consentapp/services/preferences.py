@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
 from consentapp.links import external_url
-from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.mail.outbox import queue_email
 from consentapp.mail.render import render_mail
 from consentapp.models import (
     ConsentAction,
@@ -31,19 +30,20 @@ from consentapp.services.consent import Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.subscriptions import (
-    LINK_MAILS_PER_HOUR,
     confirm_topics,
     request_in_transaction,
     subscriptions_of,
     topics_by_slug,
     withdraw,
 )
+from consentapp.services.throttle import may_mail
 from consentapp.tokens import (
     Purpose,
     Token,
     TokenInvalid,
     address_hash,
     address_matches,
+    lifetime_hours,
     make_token,
     read_token,
     token_contact,
@@ -69,12 +69,16 @@ def send_preferences_link(email: str, language: str) -> None:
     # Both paths write and commit, so their timing does not tell the address apart.
     audit.record("preferences.link_requested")
     if contact is None:
-        render_mail("preferences_link", language, subject, preferences_url="", valid_hours=24)
+        render_mail(
+            "preferences_link",
+            language,
+            subject,
+            preferences_url="",
+            valid_hours=lifetime_hours(Purpose.PREFERENCES_REQUEST),
+        )
         db.session.commit()
         return
-    if recent_mail_count(contact.mail_address, "preferences_link", timedelta(hours=1)) >= (
-        LINK_MAILS_PER_HOUR
-    ):
+    if not may_mail(contact.mail_address, "preferences_link"):
         db.session.commit()
         return
     token = make_token(Purpose.PREFERENCES_REQUEST, contact)
@@ -85,7 +89,7 @@ def send_preferences_link(email: str, language: str) -> None:
         subject=subject,
         context={
             "preferences_url": external_url("subscriptions.preferences", token=token),
-            "valid_hours": 24,
+            "valid_hours": lifetime_hours(Purpose.PREFERENCES_REQUEST),
         },
         contact_id=contact.id,
     )
@@ -234,9 +238,7 @@ def request_email_change(contact: Contact, new_email: str, language: str) -> Non
     """
     if new_email == contact.email:
         return
-    if recent_mail_count(new_email, "email_change_verify", timedelta(hours=1)) >= (
-        LINK_MAILS_PER_HOUR
-    ):
+    if not may_mail(new_email, "email_change_verify"):
         return
     contact.pending_email = new_email
     contact.pending_email_requested_at = utcnow()

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
 from consentapp.links import external_url, preferences_url
-from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.mail.outbox import queue_email
 from consentapp.models import (
     ConsentChannel,
     ConsentEvent,
@@ -37,9 +37,9 @@ from consentapp.services.csv_cells import csv_line
 from consentapp.services.erasure import ErasureResult, erase_person
 from consentapp.services.subscriptions import subscriptions_of, withdraw
 from consentapp.services.suppression import address_hmac, suppress
+from consentapp.services.throttle import may_mail
 from consentapp.tokens import Purpose, Token, TokenInvalid, make_token, read_token, token_contact
 
-REQUEST_MAILS_PER_HOUR = 3
 REQUEST_MAIL_KINDS = ("identity_check", "no_data")
 MAX_EXTENSION_MONTHS = 2
 STAFF_CHANNELS = ("email", "phone", "letter")
@@ -87,9 +87,7 @@ def submit_request(email: str, kind: str, language: str) -> None:
     contact = find_contact(email)
     request = _new_request(kind, "web", email, language, contact)
     audit.record("request.received", target_type="request", target_id=request.public_id)
-    allowed = (
-        recent_mail_count(email, REQUEST_MAIL_KINDS, timedelta(hours=1)) < REQUEST_MAILS_PER_HOUR
-    )
+    allowed = may_mail(email, REQUEST_MAIL_KINDS)
     if contact is None:
         request.status = RequestStatus.DONE.value
         request.completed_at = utcnow()

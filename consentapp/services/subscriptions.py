@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
 from consentapp.links import unsubscribe_url as make_unsubscribe_url
-from consentapp.mail.outbox import queue_email, recent_mail_count
+from consentapp.mail.outbox import queue_email
 from consentapp.models import (
     ConsentAction,
     ConsentChannel,
@@ -42,10 +42,12 @@ from consentapp.services import notices
 from consentapp.services.consent import Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
 from consentapp.services.suppression import lift as lift_suppression
+from consentapp.services.throttle import may_mail
 from consentapp.tokens import (
     Purpose,
     Token,
     address_matches,
+    lifetime_days,
     make_token,
     read_token,
     token_contact,
@@ -53,7 +55,6 @@ from consentapp.tokens import (
 
 # Link mails one address may receive per hour, whoever asks: the forms cannot be
 # used to flood someone's mailbox.
-LINK_MAILS_PER_HOUR = 3
 CONFIRMATION_KINDS = ("subscribe_confirm", "subscribe_already")
 
 ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
@@ -277,10 +278,6 @@ def _move_unconfirmed(
     return moved
 
 
-def _link_mails_allowed(email: str, kinds: tuple[str, ...]) -> bool:
-    return recent_mail_count(email, kinds, timedelta(hours=1)) < LINK_MAILS_PER_HOUR
-
-
 def _notice_for(language: str) -> PrivacyNotice:
     return notices.current_notice(language)
 
@@ -320,7 +317,7 @@ def request_in_transaction(
         evidence=evidence,
         details={"topics": [t.slug for t in topics], "language": language, **(details or {})},
     )
-    if not send_mail or not _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
+    if not send_mail or not may_mail(contact.mail_address, CONFIRMATION_KINDS):
         return
     if to_confirm:
         _queue_confirmation(contact, to_confirm, language)
@@ -366,7 +363,7 @@ def _queue_confirmation(contact: Contact, topics: list[Topic], language: str) ->
         context={
             "confirm_url": external_url("subscriptions.confirm", token=token),
             "topics": [topic.label(language) for topic in topics],
-            "valid_days": 7,
+            "valid_days": lifetime_days(Purpose.CONFIRM),
         },
         contact_id=contact.id,
     )
@@ -385,7 +382,7 @@ def resend_confirmation(payload: dict[str, object]) -> None:
         if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
     ]
     language = str(payload.get("l") or contact.language)
-    if pending and _link_mails_allowed(contact.mail_address, CONFIRMATION_KINDS):
+    if pending and may_mail(contact.mail_address, CONFIRMATION_KINDS):
         _queue_confirmation(contact, pending, language)
         db.session.commit()
 
