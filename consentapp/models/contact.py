@@ -48,7 +48,7 @@ class Contact(Base):
     phone: Mapped[str] = mapped_column(sa.String(PHONE_LENGTH), default="")
     fax: Mapped[str] = mapped_column(sa.String(PHONE_LENGTH), default="")
     language: Mapped[str] = mapped_column(sa.String(8), default="nl")
-    # Name, address and company case-folded in Python (the databases' lower() leaves
+    # Name, e-mail address and company case-folded in Python (the databases' lower() leaves
     # accented capitals alone), kept up to date on every write; staff search this.
     search_text: Mapped[str] = mapped_column(sa.String(700), default="", server_default="")
     # A new address waiting for verification; it replaces `email` only when verified.

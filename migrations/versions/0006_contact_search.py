@@ -4,7 +4,7 @@ Revision ID: 0006_contact_search
 Revises: 0005_campaigns
 Create Date: 2026-11-25 23:40:00
 
-Staff search contacts by any part of a name, address or company
+Staff search contacts by any part of a name, e-mail address or company
 (`search_text LIKE '%term%'`). On PostgreSQL a GIN trigram index (pg_trgm) answers that
 without reading every contact. Creating the extension needs the right to do so (pg_trgm
 is a trusted extension: a database owner may); without it the migration goes on
