@@ -61,7 +61,7 @@ def deliver() -> int:
     """One delivery pass; a full batch asks for the next one at once."""
     from flask import current_app
 
-    from consentapp.mail.delivery import deliver_due
+    from consentapp.services.delivery import deliver_due
 
     report = deliver_due()
     if report.handled >= current_app.config["MAIL_BATCH_SIZE"] and not report.retrying:

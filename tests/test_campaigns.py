@@ -209,7 +209,7 @@ def _act_on_first_message(
 ) -> None:
     """While the worker sends the first message of the pass, staff pause or cancel the
     campaign (the worker looks for that between messages, here after every one)."""
-    from consentapp.mail import delivery
+    from consentapp.services import delivery
 
     monkeypatch.setattr(delivery, "HOLD_CHECK_SECONDS", 0)
 
@@ -274,8 +274,8 @@ def test_cancelling_after_a_worker_died_leaves_nothing_to_send(
 ) -> None:
     from datetime import timedelta
 
-    from consentapp.mail.delivery import claim_due
     from consentapp.models import utcnow
+    from consentapp.services.delivery import claim_due
 
     start(app, make_campaign(app))
     with app.app_context():
@@ -477,15 +477,15 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     the next pass delivers; nobody is mailed twice except a message in flight."""
     from datetime import timedelta
 
-    from consentapp.mail.delivery import claim_due
     from consentapp.models import utcnow
+    from consentapp.services.delivery import claim_due
 
     start(app, make_campaign(app))
     env_script = (
         "import os, signal, sys\n"
         "from consentapp.config import TestingConfig\n"
         "from consentapp import create_app\n"
-        "from consentapp.mail.delivery import claim_due\n"
+        "from consentapp.services.delivery import claim_due\n"
         "from consentapp.models import utcnow\n"
         "app = create_app(TestingConfig({"
         f"'DATABASE_URL': {app.config['SQLALCHEMY_DATABASE_URI']!r}, "
