@@ -16,13 +16,13 @@ from typing import cast
 import nh3
 import sqlalchemy as sa
 from flask import current_app
-from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
 from consentapp.mail.outbox import queue_rendered, sender_domain
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
+from consentapp.markdown import render_markdown
 from consentapp.models import (
     Campaign,
     CampaignStatus,
@@ -41,7 +41,6 @@ from consentapp.permissions import Permission, allows
 from consentapp.services import audit
 from consentapp.tokens import Purpose, make_token
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
 ALLOWED_TAGS = {
     "a", "p", "br", "strong", "em", "ul", "ol", "li", "h1", "h2", "h3", "h4",
     "blockquote", "code", "pre", "hr",
@@ -57,7 +56,7 @@ class CampaignError(ValueError):
 def render_body(markdown: str) -> tuple[Markup, str]:
     """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text."""
     html = nh3.clean(
-        _markdown.render(markdown),
+        str(render_markdown(markdown)),
         tags=ALLOWED_TAGS,
         attributes={"a": {"href", "title"}},
         url_schemes={"http", "https", "mailto"},
