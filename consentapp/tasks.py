@@ -72,7 +72,7 @@ def deliver() -> int:
 @celery.task(name="consentapp.tick")
 def tick() -> int:
     """Start due campaigns, queue a batch of each, and deliver."""
-    from consentapp.services.campaigns import run_due_campaigns
+    from consentapp.services.campaign_sending import run_due_campaigns
 
     queued = run_due_campaigns()
     deliver.delay()

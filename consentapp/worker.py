@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from consentapp.extensions import db
-from consentapp.services.campaigns import run_due_campaigns
+from consentapp.services.campaign_sending import run_due_campaigns
 from consentapp.services.csv_io import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.delivery import DeliveryReport, deliver_due

@@ -93,6 +93,7 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
     make_campaign(app)
     from consentapp.extensions import db
     from consentapp.models import Campaign
+    from consentapp.services import campaign_sending
     from consentapp.services import campaigns as service
 
     with app.app_context():
@@ -122,6 +123,6 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
                 worker.kill()
         client.close()
     with app.app_context():
-        service.run_due_campaigns()
+        campaign_sending.run_due_campaigns()
         campaign = db.session.scalar(db.select(Campaign))
         assert campaign is not None and campaign.status == "sent"

@@ -37,7 +37,8 @@ from consentapp.mail.transport import (
     open_connection,
 )
 from consentapp.models import Campaign, CampaignStatus, OutboundEmail, OutboundStatus, utcnow
-from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding, note_delivery
+from consentapp.services.campaign_sending import note_delivery
+from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding
 from consentapp.services.subscriptions import consent_still_given
 
 log = logging.getLogger(__name__)
