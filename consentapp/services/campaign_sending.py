@@ -78,9 +78,9 @@ class _Edition:
 
 
 def _editions(campaign: Campaign) -> dict[str, _Edition]:
-    """Both languages, rendered once for a whole batch."""
+    """Every language, rendered once for a whole batch."""
     editions = {}
-    for language in ("nl", "en"):
+    for language in current_app.config["LANGUAGES"]:
         body_html, body_text = render_body(campaign.body(language))
         # Unguessable, so no text a staff member writes can contain it.
         marker = secrets.token_hex(12)
@@ -107,7 +107,8 @@ def _queue_one(
     *,
     test: bool = False,
 ) -> OutboundEmail:
-    edition = editions[contact.language if contact.language in editions else "nl"]
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    edition = editions[contact.language if contact.language in editions else default]
     token = make_token(Purpose.UNSUBSCRIBE, contact, t=[campaign.topic.slug], k=campaign.public_id)
     unsubscribe = external_url("subscriptions.unsubscribe", token=token)
     headers = list_unsubscribe_headers(unsubscribe) | {"List-Id": list_id(campaign.topic)}
@@ -128,10 +129,10 @@ def _queue_one(
 
 
 def send_test(campaign: Campaign, actor: StaffUser) -> None:
-    """The campaign in both languages to the staff member's own address. Commits."""
+    """The campaign in every language to the staff member's own address. Commits."""
     require_permission(actor, Permission.CAMPAIGN_WRITE)
     editions = _editions(campaign)
-    for language in ("nl", "en"):
+    for language in current_app.config["LANGUAGES"]:
         stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
         row = _queue_one(campaign, stand_in, editions, test=True)
         row.subject = f"[TEST] {row.subject}"
