@@ -78,11 +78,29 @@ def require_permission(actor: StaffUser | None, permission: Permission) -> None:
         raise CampaignError("only an admin can do this")
 
 
+def _check_step(
+    campaign: Campaign,
+    actor: StaffUser | None,
+    permission: Permission,
+    from_statuses: tuple[str, ...],
+    refusal: str,
+) -> None:
+    """Every step's two checks, in this order: the actor may take it, and the campaign
+    is in a status the step starts from (else `refusal`)."""
+    require_permission(actor, permission)
+    if campaign.status not in from_statuses:
+        raise CampaignError(refusal)
+
+
 def submit(campaign: Campaign, actor: StaffUser) -> None:
     """Staff ask an admin to approve a draft and send it. Commits."""
-    require_permission(actor, Permission.CAMPAIGN_WRITE)
-    if campaign.status != CampaignStatus.DRAFT.value:
-        raise CampaignError("only a draft can be submitted for approval")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_WRITE,
+        (CampaignStatus.DRAFT.value,),
+        "only a draft can be submitted for approval",
+    )
     campaign.status = CampaignStatus.SUBMITTED.value
     campaign.submitted_by_id = actor.id
     audit.record(
@@ -93,9 +111,13 @@ def submit(campaign: Campaign, actor: StaffUser) -> None:
 
 def withdraw(campaign: Campaign, actor: StaffUser) -> None:
     """Back to draft: the writer takes it back, or an admin sends it back. Commits."""
-    require_permission(actor, Permission.CAMPAIGN_WRITE)
-    if campaign.status != CampaignStatus.SUBMITTED.value:
-        raise CampaignError("only a campaign waiting for approval can go back to draft")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_WRITE,
+        (CampaignStatus.SUBMITTED.value,),
+        "only a campaign waiting for approval can go back to draft",
+    )
     campaign.status = CampaignStatus.DRAFT.value
     campaign.submitted_by_id = None
     audit.record(
@@ -107,9 +129,13 @@ def withdraw(campaign: Campaign, actor: StaffUser) -> None:
 def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -> None:
     """An admin (or the operator's command, `actor` None) sends now (`at` empty) or at a
     time: that is the approval. Commits."""
-    require_permission(actor, Permission.CAMPAIGN_SEND)
-    if campaign.status not in (CampaignStatus.DRAFT.value, CampaignStatus.SUBMITTED.value):
-        raise CampaignError("only a draft can be scheduled")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_SEND,
+        (CampaignStatus.DRAFT.value, CampaignStatus.SUBMITTED.value),
+        "only a draft can be scheduled",
+    )
     campaign.status = CampaignStatus.SCHEDULED.value
     campaign.scheduled_at = at or utcnow()
     campaign.approved_by_id = actor.id if actor else None
@@ -128,9 +154,13 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -
 
 def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by staff") -> None:
     """Hold the campaign: queued messages wait. Commits."""
-    require_permission(actor, Permission.CAMPAIGN_PAUSE)
-    if campaign.status != CampaignStatus.SENDING.value:
-        raise CampaignError("only a campaign that is sending can be paused")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_PAUSE,
+        (CampaignStatus.SENDING.value,),
+        "only a campaign that is sending can be paused",
+    )
     campaign.status = CampaignStatus.PAUSED.value
     campaign.pause_reason = reason
     audit.record(
@@ -145,9 +175,13 @@ def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by 
 
 def resume(campaign: Campaign, actor: StaffUser | None) -> None:
     """Go on where the campaign stopped. Commits."""
-    require_permission(actor, Permission.CAMPAIGN_SEND)
-    if campaign.status != CampaignStatus.PAUSED.value:
-        raise CampaignError("only a paused campaign can be resumed")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_SEND,
+        (CampaignStatus.PAUSED.value,),
+        "only a paused campaign can be resumed",
+    )
     campaign.status = CampaignStatus.SENDING.value
     campaign.pause_reason = None
     campaign.consecutive_failures = 0
