@@ -1,6 +1,7 @@
 """The Celery engine: with CELERY_BROKER_URL set, Celery workers on Redis do what the
-built-in worker does (delivery, campaign queueing, periodic clean-ups), any number of
-them, on any number of machines. Without it, nothing here runs.
+built-in worker does (delivery, campaign queueing, periodic clean-ups, on the one
+schedule of `consentapp/schedule.py`), any number of them, on any number of machines.
+Without it, nothing here runs.
 
     celery -A consentapp.celery_worker worker --beat
 
@@ -11,19 +12,26 @@ lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL), so two workers never send one ro
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
 from celery import Celery, Task
-from flask import Flask
+from flask import Flask, current_app
 
 from consentapp.extensions import db
+from consentapp.schedule import schedule
 
 log = logging.getLogger(__name__)
 celery = Celery("consentapp")
 
-TICK_SECONDS = 5.0
-HOUSEKEEPING_SECONDS = 3600.0
+
+def beat_schedule(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Celery beat's entries: every job of the schedule, at its interval."""
+    return {
+        job.name: {"task": job.task, "schedule": job.seconds}
+        for job in schedule(config).every_job()
+    }
 
 
 def init_celery(app: Flask) -> Celery:
@@ -43,13 +51,7 @@ def init_celery(app: Flask) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_prefetch_multiplier=1,
         task_acks_late=True,
-        beat_schedule={
-            "tick": {"task": "consentapp.tick", "schedule": TICK_SECONDS},
-            "housekeeping": {
-                "task": "consentapp.housekeeping",
-                "schedule": HOUSEKEEPING_SECONDS,
-            },
-        },
+        beat_schedule=beat_schedule(app.config),
     )
     celery.Task = AppContextTask
     app.extensions["celery"] = celery
@@ -59,9 +61,7 @@ def init_celery(app: Flask) -> Celery:
 @celery.task(name="consentapp.deliver")
 def deliver() -> int:
     """One delivery pass; a full batch asks for the next one at once."""
-    from flask import current_app
-
-    from consentapp.mail.delivery import deliver_due
+    from consentapp.services.delivery import deliver_due
 
     report = deliver_due()
     if report.handled >= current_app.config["MAIL_BATCH_SIZE"] and not report.retrying:
@@ -70,11 +70,9 @@ def deliver() -> int:
 
 
 @celery.task(name="consentapp.tick")
-def tick() -> int:
-    """Start due campaigns, queue a batch of each, and deliver."""
-    from consentapp.services.campaigns import run_due_campaigns
-
-    queued = run_due_campaigns()
+def tick() -> object:
+    """The schedule's tick (start due campaigns, queue a batch of each), then deliver."""
+    queued = schedule(current_app.config).tick.run()
     deliver.delay()
     if queued:
         tick.delay()
@@ -83,16 +81,14 @@ def tick() -> int:
 
 @celery.task(name="consentapp.housekeeping")
 def housekeeping() -> None:
-    """The hourly clean-ups and the dashboard recount."""
-    from consentapp.services.csv_io import discard_old_uploads
-    from consentapp.services.dashboard import refresh_snapshot
-    from consentapp.services.rights import expire_unverified
-    from consentapp.services.subscriptions import purge_unconfirmed
+    """The schedule's clean-ups (every PURGE_INTERVAL_MINUTES)."""
+    schedule(current_app.config).job("housekeeping").run()
 
-    purge_unconfirmed()
-    expire_unverified()
-    discard_old_uploads()
-    refresh_snapshot()
+
+@celery.task(name="consentapp.dashboard")
+def dashboard() -> None:
+    """The schedule's dashboard recount (every DASHBOARD_REFRESH_SECONDS)."""
+    schedule(current_app.config).job("dashboard").run()
 
 
 def kick_delivery(session: sa.orm.Session) -> None:

@@ -1,4 +1,5 @@
-"""The broker-less worker: delivers the outbox and runs periodic jobs in one process."""
+"""The broker-less worker: delivers the outbox and runs the periodic jobs of
+`consentapp/schedule.py` in one process."""
 
 from __future__ import annotations
 
@@ -12,12 +13,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from consentapp.extensions import db
-from consentapp.mail.delivery import DeliveryReport, deliver_due
-from consentapp.services.campaigns import run_due_campaigns
-from consentapp.services.csv_io import discard_old_uploads
-from consentapp.services.dashboard import refresh_snapshot
-from consentapp.services.rights import expire_unverified
-from consentapp.services.subscriptions import purge_unconfirmed
+from consentapp.schedule import Job, schedule
+from consentapp.services.delivery import DeliveryReport, deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -28,42 +25,27 @@ DATABASE_DOWN = (sa.exc.OperationalError, sa.exc.InterfaceError)
 LONGEST_DATABASE_WAIT = 10.0
 
 
-def run_pass(app: Flask) -> DeliveryReport:
-    """One round: start due campaigns and queue a batch of each, then deliver mail."""
+def run_pass(app: Flask, tick: Job) -> DeliveryReport:
+    """One round: the tick (start due campaigns and queue a batch of each), then deliver."""
     with app.app_context():
         try:
-            run_due_campaigns()
+            tick.run()
             return deliver_due()
         finally:
             db.session.remove()
 
 
-def refresh_dashboard(app: Flask) -> None:
-    """Recount the dashboard's numbers so the page reads one row."""
+def run_job(app: Flask, job: Job) -> None:
+    """One periodic job of the schedule, in an app context of its own."""
     with app.app_context():
         try:
-            refresh_snapshot()
+            job.run()
         finally:
             db.session.remove()
 
 
-def run_purges(app: Flask) -> int:
-    """The periodic clean-up: sign-ups never confirmed in time, requests never verified,
-    import files never imported."""
-    with app.app_context():
-        try:
-            removed = purge_unconfirmed()
-            expire_unverified()
-            discard_old_uploads()
-        finally:
-            db.session.remove()
-    if removed:
-        log.info("worker: removed %d unconfirmed sign-ups", removed)
-    return removed
-
-
-class PeriodicJob:
-    """Runs a job at most once per interval (first at start-up)."""
+class JobTimer:
+    """Says when a job is due: at most once per interval (first at start-up)."""
 
     def __init__(self, interval_seconds: float) -> None:
         self.interval = interval_seconds
@@ -84,19 +66,19 @@ class Rounds:
 
     def __init__(self, app: Flask) -> None:
         self.app = app
-        self.poll = app.config["WORKER_POLL_SECONDS"]
-        self.purges = PeriodicJob(app.config["PURGE_INTERVAL_MINUTES"] * 60)
-        self.dashboard = PeriodicJob(app.config["DASHBOARD_REFRESH_SECONDS"])
+        plan = schedule(app.config)
+        self.tick = plan.tick
+        self.poll = plan.tick.seconds
+        self.timers = [(job, JobTimer(job.seconds)) for job in plan.jobs]
         self.outage = 0
 
     def run(self) -> DeliveryReport | None:
         """One round's report, or None while the database does not answer."""
         try:
-            if self.purges.due():
-                run_purges(self.app)
-            if self.dashboard.due():
-                refresh_dashboard(self.app)
-            report = run_pass(self.app)
+            for job, timer in self.timers:
+                if timer.due():
+                    run_job(self.app, job)
+            report = run_pass(self.app, self.tick)
         except DATABASE_DOWN as exc:
             self.outage += 1
             log.warning(
@@ -130,7 +112,6 @@ def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = No
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
 
-    poll = app.config["WORKER_POLL_SECONDS"]
     batch = app.config["MAIL_BATCH_SIZE"]
     rounds = Rounds(app)
     while not stop.is_set():
@@ -151,4 +132,4 @@ def run_worker(app: Flask, once: bool = False, stop: threading.Event | None = No
         if once:
             return
         if report.handled < batch or report.retrying:
-            stop.wait(poll)
+            stop.wait(rounds.poll)

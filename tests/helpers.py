@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from consentapp.mail.delivery import DeliveryReport, deliver_due
+from consentapp.services.delivery import DeliveryReport, deliver_due
 
 CSRF = re.compile(r'name="csrf_token"[^>]*? value="([^"]+)"')
 

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
 from consentapp.models import Campaign, OutboundEmail, Topic
+from consentapp.services import campaign_sending
 from consentapp.services import campaigns as service
 from tests.helpers import csrf_token, deliver, post_form, text_of
 from tests.services import SMTPServer
@@ -69,7 +70,7 @@ def start(app: Flask, public_id: str, batch: int = 1000) -> None:
         campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
         assert campaign is not None
         service.schedule(campaign, None, None)
-        while service.run_due_campaigns(batch=batch):
+        while campaign_sending.run_due_campaigns(batch=batch):
             pass
 
 
@@ -165,14 +166,14 @@ def test_recipients_are_queued_in_batches(
         campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
         assert campaign is not None
         service.schedule(campaign, None, None)
-        assert service.run_due_campaigns(batch=1) == 1
-        assert service.run_due_campaigns(batch=1) == 1
-        assert service.run_due_campaigns(batch=1) == 0
+        assert campaign_sending.run_due_campaigns(batch=1) == 1
+        assert campaign_sending.run_due_campaigns(batch=1) == 1
+        assert campaign_sending.run_due_campaigns(batch=1) == 0
         db.session.refresh(campaign)
         assert campaign.recipients == 2 and campaign.queued_all
     deliver(app)
     with app.app_context():
-        service.run_due_campaigns()
+        campaign_sending.run_due_campaigns()
         campaign = db.session.scalar(sa.select(Campaign))
         assert campaign is not None and campaign.status == "sent"
 
@@ -209,7 +210,7 @@ def _act_on_first_message(
 ) -> None:
     """While the worker sends the first message of the pass, staff pause or cancel the
     campaign (the worker looks for that between messages, here after every one)."""
-    from consentapp.mail import delivery
+    from consentapp.services import delivery
 
     monkeypatch.setattr(delivery, "HOLD_CHECK_SECONDS", 0)
 
@@ -274,8 +275,8 @@ def test_cancelling_after_a_worker_died_leaves_nothing_to_send(
 ) -> None:
     from datetime import timedelta
 
-    from consentapp.mail.delivery import claim_due
     from consentapp.models import utcnow
+    from consentapp.services.delivery import claim_due
 
     start(app, make_campaign(app))
     with app.app_context():
@@ -428,7 +429,7 @@ def test_staff_write_preview_test_and_send(
     assert sorted(m["Subject"] for m in tests) == ["[TEST] News", "[TEST] Nieuws"]
     admin_client.post(f"{path}/send", data={"csrf_token": token, "at": ""})
     with app.app_context():
-        service.run_due_campaigns()
+        campaign_sending.run_due_campaigns()
     deliver(app)
     assert len(newsletters(smtp_server, "nl@example.be")) == 1
     with app.app_context():
@@ -463,7 +464,7 @@ def test_send_campaign_command(
         assert campaign.public_id == result.output.strip()
         assert campaign.status == "scheduled"
         assert campaign.scheduled_at is not None and campaign.scheduled_at.year == 2030
-        assert service.run_due_campaigns() == 0, "not before its time"
+        assert campaign_sending.run_due_campaigns() == 0, "not before its time"
     bad = runner.invoke(
         args=["send-campaign", "--topic", "nope", "--subject", "x", "--body", str(body)]
     )
@@ -477,15 +478,15 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     the next pass delivers; nobody is mailed twice except a message in flight."""
     from datetime import timedelta
 
-    from consentapp.mail.delivery import claim_due
     from consentapp.models import utcnow
+    from consentapp.services.delivery import claim_due
 
     start(app, make_campaign(app))
     env_script = (
         "import os, signal, sys\n"
         "from consentapp.config import TestingConfig\n"
         "from consentapp import create_app\n"
-        "from consentapp.mail.delivery import claim_due\n"
+        "from consentapp.services.delivery import claim_due\n"
         "from consentapp.models import utcnow\n"
         "app = create_app(TestingConfig({"
         f"'DATABASE_URL': {app.config['SQLALCHEMY_DATABASE_URI']!r}, "

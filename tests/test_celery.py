@@ -93,6 +93,7 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
     make_campaign(app)
     from consentapp.extensions import db
     from consentapp.models import Campaign
+    from consentapp.services import campaign_sending
     from consentapp.services import campaigns as service
 
     with app.app_context():
@@ -122,6 +123,27 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
                 worker.kill()
         client.close()
     with app.app_context():
-        service.run_due_campaigns()
+        campaign_sending.run_due_campaigns()
         campaign = db.session.scalar(db.select(Campaign))
         assert campaign is not None and campaign.status == "sent"
+
+
+def test_both_engines_run_the_same_jobs_at_the_intervals_from_the_configuration(
+    app: Flask,
+) -> None:
+    """Celery beat and the built-in worker read one schedule: the same jobs, each as
+    often as PURGE_INTERVAL_MINUTES, DASHBOARD_REFRESH_SECONDS and WORKER_POLL_SECONDS
+    say (no broker needed)."""
+    from consentapp.tasks import celery, init_celery
+    from consentapp.worker import Rounds
+
+    app.config.update(PURGE_INTERVAL_MINUTES=7, DASHBOARD_REFRESH_SECONDS=45, WORKER_POLL_SECONDS=3)
+    expected = {"consentapp.housekeeping": 420, "consentapp.dashboard": 45, "consentapp.tick": 3}
+    beat = {
+        entry["task"]: entry["schedule"] for entry in init_celery(app).conf.beat_schedule.values()
+    }
+    assert beat == expected
+    assert set(beat) <= set(celery.tasks), "every scheduled job is a Celery task"
+    rounds = Rounds(app)
+    worker = {job.task: timer.interval for job, timer in rounds.timers}
+    assert worker | {rounds.tick.task: rounds.poll} == expected

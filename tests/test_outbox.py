@@ -15,9 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.mail.delivery import DeliveryReport, claim_due, retry_delay
+from consentapp.mail.leases import retry_delay
 from consentapp.mail.outbox import HeaderInjection, queue_email
 from consentapp.models import OutboundEmail, utcnow
+from consentapp.services.delivery import DeliveryReport, claim_due
 from tests.helpers import deliver, post_form
 from tests.services import SMTPServer
 from tests.test_contact import VALID
@@ -252,7 +253,7 @@ def test_a_greylisted_recipient_waits_and_the_rest_of_the_pass_goes_on(
 def test_a_long_pass_gives_the_rest_of_its_rows_back(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from consentapp.mail import delivery
+    from consentapp.services import delivery
 
     ids = [queue(app, to=f"r{n}@example.be") for n in range(10)]
     app.config["MAIL_RATE_PER_SECOND"] = 20  # 10 mails take half a second
@@ -267,17 +268,17 @@ def test_a_long_pass_gives_the_rest_of_its_rows_back(
 def test_an_unexpected_error_mid_pass_leaves_no_row_claimed(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from consentapp.mail import delivery
+    from consentapp.mail import leases, transport
 
     ids = [queue(app, to=f"r{n}@example.be") for n in range(4)]
-    build = delivery.Composer.message_bytes
+    build = transport.Composer.message_bytes
 
-    def broken_for_the_third(self: delivery.Composer, outgoing: delivery.Outgoing) -> bytes:
+    def broken_for_the_third(self: transport.Composer, outgoing: leases.Outgoing) -> bytes:
         if outgoing.id == ids[2]:
             raise RuntimeError("a bug")
         return build(self, outgoing)
 
-    monkeypatch.setattr(delivery.Composer, "message_bytes", broken_for_the_third)
+    monkeypatch.setattr(transport.Composer, "message_bytes", broken_for_the_third)
     with pytest.raises(RuntimeError):
         deliver(app)
     assert [row(app, row_id).status for row_id in ids] == ["sent", "sent", "pending", "pending"]

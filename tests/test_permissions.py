@@ -21,6 +21,7 @@ from werkzeug.test import TestResponse
 from consentapp.extensions import db
 from consentapp.models import Campaign, Contact, Disclosure, OutboundEmail, Role, StaffUser
 from consentapp.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, Permission
+from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.rights import build_export
 from tests.helpers import csrf_token
@@ -294,7 +295,7 @@ def campaign_post(client: FlaskClient, public_id: str, action: str, **data: str)
 
 def run_worker(app: Flask) -> None:
     with app.app_context():
-        while campaign_service.run_due_campaigns():
+        while campaign_sending.run_due_campaigns():
             pass
 
 
@@ -360,7 +361,7 @@ def test_staff_may_pause_but_not_resume_or_cancel(
         assert campaign is not None
         campaign_service.schedule(campaign, None, None)
     with app.app_context():
-        campaign_service.run_due_campaigns(batch=1)
+        campaign_sending.run_due_campaigns(batch=1)
     assert campaign_post(staff_client, public_id, "pause").status_code == 302
     assert campaign_state(app, public_id)["status"] == "paused"
     assert campaign_post(staff_client, public_id, "resume").status_code == 403

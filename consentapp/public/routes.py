@@ -19,8 +19,8 @@ from consentapp.cookies import site_cookies
 from consentapp.extensions import db, limiter
 from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language
+from consentapp.markdown import render_markdown
 from consentapp.models import PrivacyNotice
-from consentapp.notice_render import render_markdown
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
 from consentapp.request_checks import MAX_ID, require_form_body

@@ -1,69 +1,40 @@
-"""Newsletter campaigns (P7): compose, preview, test, schedule, queue in batches, report.
+"""Newsletter campaigns (P7), their steps: a draft is written, submitted, approved
+(sent now or scheduled) by an admin, paused, resumed or cancelled; and the report.
 
-Only confirmed subscribers of the campaign's topic receive it, each in their own
-language, each with a personal one-click unsubscribe for that topic. Consent is
-checked again by the worker just before each message goes out.
+Who may take each step is the permission table (`consentapp/permissions.py`),
+checked here again so a script calling these with a staff account is refused too.
+Queueing and sending are `consentapp/services/campaign_sending.py`.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
-import nh3
 import sqlalchemy as sa
-from flask import current_app
-from markdown_it import MarkdownIt
-from markupsafe import Markup
 
 from consentapp.extensions import db
-from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
-from consentapp.mail.outbox import queue_rendered, sender_domain
-from consentapp.mail.render import RenderedMail, fill_in, render_mail
 from consentapp.models import (
     Campaign,
     CampaignStatus,
     ConsentAction,
     ConsentEvent,
-    Contact,
     OutboundEmail,
     OutboundStatus,
     StaffUser,
-    Subscription,
-    SubscriptionStatus,
     Topic,
     utcnow,
 )
 from consentapp.permissions import Permission, allows
 from consentapp.services import audit
-from consentapp.tokens import Purpose, make_token
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False})
-ALLOWED_TAGS = {
-    "a", "p", "br", "strong", "em", "ul", "ol", "li", "h1", "h2", "h3", "h4",
-    "blockquote", "code", "pre", "hr",
-}  # fmt: skip
-QUEUE_BATCH = 1000
 FINAL_STATUSES = (CampaignStatus.SENT.value, CampaignStatus.CANCELLED.value)
+HOLDING_STATUSES = (CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value)
 
 
 class CampaignError(ValueError):
     """A step that cannot be taken on this campaign now; `str()` says why."""
-
-
-def render_body(markdown: str) -> tuple[Markup, str]:
-    """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text."""
-    html = nh3.clean(
-        _markdown.render(markdown),
-        tags=ALLOWED_TAGS,
-        attributes={"a": {"href", "title"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
-    return Markup(html), markdown.strip() + "\n"  # noqa: S704 - cleaned by nh3 above
 
 
 def create_campaign(
@@ -101,95 +72,35 @@ def create_campaign(
     return campaign
 
 
-def list_id(topic: Topic) -> str:
-    """RFC 2919 List-Id: the topic under the sender's domain."""
-    return f"{topic.label_en} <{topic.slug}.{sender_domain()}>"
-
-
-@dataclass(frozen=True)
-class _Edition:
-    """The campaign's mail in one language, rendered once with stand-in links that each
-    recipient's own links replace."""
-
-    mail: RenderedMail
-    marker: str
-    unsubscribe: str
-    preferences: str
-
-
-def _editions(campaign: Campaign) -> dict[str, _Edition]:
-    """Both languages, rendered once for a whole batch."""
-    editions = {}
-    for language in ("nl", "en"):
-        body_html, body_text = render_body(campaign.body(language))
-        # Unguessable, so no text a staff member writes can contain it.
-        marker = secrets.token_hex(12)
-        stand_in = f"https://{marker}.invalid/"
-        unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
-        mail = render_mail(
-            "newsletter",
-            language,
-            campaign.subject(language),
-            body_html=body_html,
-            body_text=body_text,
-            topic=campaign.topic.label(language),
-            unsubscribe_url=unsubscribe,
-            preferences_url=preferences,
-        )
-        editions[language] = _Edition(mail, marker, unsubscribe, preferences)
-    return editions
-
-
-def _queue_one(
-    campaign: Campaign,
-    contact: Contact,
-    editions: dict[str, _Edition],
-    *,
-    test: bool = False,
-) -> OutboundEmail:
-    edition = editions[contact.language if contact.language in editions else "nl"]
-    token = make_token(Purpose.UNSUBSCRIBE, contact, t=[campaign.topic.slug], k=campaign.public_id)
-    unsubscribe = external_url("subscriptions.unsubscribe", token=token)
-    headers = list_unsubscribe_headers(unsubscribe) | {"List-Id": list_id(campaign.topic)}
-    return queue_rendered(
-        to=contact.mail_address,
-        kind="newsletter",
-        rendered=fill_in(
-            edition.mail,
-            {edition.unsubscribe: unsubscribe, edition.preferences: preferences_url(contact)},
-            edition.marker,
-        ),
-        contact_id=None if test else contact.id,
-        headers=headers,
-        requires_subscription=not test,
-        topic_id=None if test else campaign.topic_id,
-        campaign_id=None if test else campaign.id,
-    )
-
-
-def send_test(campaign: Campaign, actor: StaffUser) -> None:
-    """The campaign in both languages to the staff member's own address. Commits."""
-    _require(actor, Permission.CAMPAIGN_WRITE)
-    editions = _editions(campaign)
-    for language in ("nl", "en"):
-        stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
-        row = _queue_one(campaign, stand_in, editions, test=True)
-        row.subject = f"[TEST] {row.subject}"
-    audit.record("campaign.test", target_type="campaign", target_id=campaign.public_id, actor=actor)
-    db.session.commit()
-
-
-def _require(actor: StaffUser | None, permission: Permission) -> None:
+def require_permission(actor: StaffUser | None, permission: Permission) -> None:
     """Staff accounts need the permission; no actor is the operator's command line."""
     if actor is not None and not allows(actor, permission):
         raise CampaignError("only an admin can do this")
 
 
+def _check_step(
+    campaign: Campaign,
+    actor: StaffUser | None,
+    permission: Permission,
+    from_statuses: tuple[str, ...],
+    refusal: str,
+) -> None:
+    """Every step's two checks, in this order: the actor may take it, and the campaign
+    is in a status the step starts from (else `refusal`)."""
+    require_permission(actor, permission)
+    if campaign.status not in from_statuses:
+        raise CampaignError(refusal)
+
+
 def submit(campaign: Campaign, actor: StaffUser) -> None:
     """Staff ask an admin to approve a draft and send it. Commits."""
-    _require(actor, Permission.CAMPAIGN_WRITE)
-    if campaign.status != CampaignStatus.DRAFT.value:
-        raise CampaignError("only a draft can be submitted for approval")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_WRITE,
+        (CampaignStatus.DRAFT.value,),
+        "only a draft can be submitted for approval",
+    )
     campaign.status = CampaignStatus.SUBMITTED.value
     campaign.submitted_by_id = actor.id
     audit.record(
@@ -200,9 +111,13 @@ def submit(campaign: Campaign, actor: StaffUser) -> None:
 
 def withdraw(campaign: Campaign, actor: StaffUser) -> None:
     """Back to draft: the writer takes it back, or an admin sends it back. Commits."""
-    _require(actor, Permission.CAMPAIGN_WRITE)
-    if campaign.status != CampaignStatus.SUBMITTED.value:
-        raise CampaignError("only a campaign waiting for approval can go back to draft")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_WRITE,
+        (CampaignStatus.SUBMITTED.value,),
+        "only a campaign waiting for approval can go back to draft",
+    )
     campaign.status = CampaignStatus.DRAFT.value
     campaign.submitted_by_id = None
     audit.record(
@@ -214,9 +129,13 @@ def withdraw(campaign: Campaign, actor: StaffUser) -> None:
 def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -> None:
     """An admin (or the operator's command, `actor` None) sends now (`at` empty) or at a
     time: that is the approval. Commits."""
-    _require(actor, Permission.CAMPAIGN_SEND)
-    if campaign.status not in (CampaignStatus.DRAFT.value, CampaignStatus.SUBMITTED.value):
-        raise CampaignError("only a draft can be scheduled")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_SEND,
+        (CampaignStatus.DRAFT.value, CampaignStatus.SUBMITTED.value),
+        "only a draft can be scheduled",
+    )
     campaign.status = CampaignStatus.SCHEDULED.value
     campaign.scheduled_at = at or utcnow()
     campaign.approved_by_id = actor.id if actor else None
@@ -233,107 +152,15 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -
     db.session.commit()
 
 
-def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
-    """Queue the next batch of confirmed subscribers (by subscription id). Commits.
-
-    Workers may run this at the same time: a no-op UPDATE of the campaign row takes
-    its lock first (SQLite: the write lock), then the cursor is read fresh, so no two
-    workers queue the same recipients.
-    """
-    locked = db.session.execute(
-        sa.update(Campaign)
-        .where(Campaign.id == campaign.id, Campaign.queued_all.is_(False))
-        .values(queue_cursor=Campaign.queue_cursor)
-        .returning(Campaign.id),
-        execution_options={"synchronize_session": False},
-    ).scalar_one_or_none()
-    if locked is None:
-        db.session.commit()
-        return 0
-    db.session.refresh(campaign)
-    rows = db.session.execute(
-        sa.select(Subscription.id, Contact)
-        .join(Contact, Contact.id == Subscription.contact_id)
-        .where(
-            Subscription.topic_id == campaign.topic_id,
-            Subscription.status == SubscriptionStatus.CONFIRMED.value,
-            Subscription.id > campaign.queue_cursor,
-            Contact.email.is_not(None),
-        )
-        .order_by(Subscription.id)
-        .limit(size)
-    ).all()
-    editions = _editions(campaign)
-    for subscription_id, contact in rows:
-        _queue_one(campaign, contact, editions)
-        campaign.queue_cursor = subscription_id
-    campaign.recipients += len(rows)
-    if len(rows) < size:
-        campaign.queued_all = True
-    db.session.commit()
-    return len(rows)
-
-
-def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> int:
-    """The worker's part: start due campaigns, queue one batch each, close finished ones.
-
-    Returns how many messages were queued in this pass.
-    """
-    now = now or utcnow()
-    queued = 0
-    due = db.session.scalars(
-        sa.select(Campaign).where(
-            Campaign.status == CampaignStatus.SCHEDULED.value, Campaign.scheduled_at <= now
-        )
-    ).all()
-    for campaign in due:
-        started = db.session.execute(
-            sa.update(Campaign)
-            .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SCHEDULED.value)
-            .values(status=CampaignStatus.SENDING.value, started_at=now),
-            execution_options={"synchronize_session": False},
-        )
-        if getattr(started, "rowcount", 0) == 1:  # not started by another worker meanwhile
-            audit.record("campaign.start", target_type="campaign", target_id=campaign.public_id)
-        db.session.commit()
-    sending = db.session.scalars(
-        sa.select(Campaign).where(Campaign.status == CampaignStatus.SENDING.value)
-    ).all()
-    for campaign in sending:
-        if not campaign.queued_all:
-            queued += queue_batch(campaign, batch)
-        elif not _unfinished(campaign):
-            finished = db.session.execute(
-                sa.update(Campaign)
-                .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING.value)
-                .values(status=CampaignStatus.SENT.value, finished_at=utcnow()),
-                execution_options={"synchronize_session": False},
-            )
-            if getattr(finished, "rowcount", 0) == 1:
-                audit.record("campaign.sent", target_type="campaign", target_id=campaign.public_id)
-            db.session.commit()
-    return queued
-
-
-def _unfinished(campaign: Campaign) -> int:
-    return int(
-        db.session.scalar(
-            sa.select(sa.func.count(OutboundEmail.id)).where(
-                OutboundEmail.campaign_id == campaign.id,
-                OutboundEmail.status.in_(
-                    [OutboundStatus.PENDING.value, OutboundStatus.SENDING.value]
-                ),
-            )
-        )
-        or 0
-    )
-
-
 def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by staff") -> None:
     """Hold the campaign: queued messages wait. Commits."""
-    _require(actor, Permission.CAMPAIGN_PAUSE)
-    if campaign.status != CampaignStatus.SENDING.value:
-        raise CampaignError("only a campaign that is sending can be paused")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_PAUSE,
+        (CampaignStatus.SENDING.value,),
+        "only a campaign that is sending can be paused",
+    )
     campaign.status = CampaignStatus.PAUSED.value
     campaign.pause_reason = reason
     audit.record(
@@ -348,9 +175,13 @@ def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by 
 
 def resume(campaign: Campaign, actor: StaffUser | None) -> None:
     """Go on where the campaign stopped. Commits."""
-    _require(actor, Permission.CAMPAIGN_SEND)
-    if campaign.status != CampaignStatus.PAUSED.value:
-        raise CampaignError("only a paused campaign can be resumed")
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_SEND,
+        (CampaignStatus.PAUSED.value,),
+        "only a paused campaign can be resumed",
+    )
     campaign.status = CampaignStatus.SENDING.value
     campaign.pause_reason = None
     campaign.consecutive_failures = 0
@@ -362,7 +193,7 @@ def resume(campaign: Campaign, actor: StaffUser | None) -> None:
 
 def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
     """Stop for good: messages not yet sent are cancelled. Returns how many. Commits."""
-    _require(actor, Permission.CAMPAIGN_CANCEL)
+    require_permission(actor, Permission.CAMPAIGN_CANCEL)
     if campaign.status in FINAL_STATUSES:
         raise CampaignError("the campaign is finished already")
     result = db.session.execute(
@@ -381,48 +212,6 @@ def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
     )
     db.session.commit()
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-_CAMPAIGNS = cast(sa.Table, Campaign.__table__)
-
-
-def note_delivery(campaign_id: int, success: bool) -> bool:
-    """Count consecutive failures; too many in a row pause the campaign. No commit.
-
-    Returns True when this failure paused the campaign.
-    """
-    if success:
-        db.session.execute(
-            sa.update(_CAMPAIGNS)
-            .where(_CAMPAIGNS.c.id == campaign_id, _CAMPAIGNS.c.consecutive_failures != 0)
-            .values(consecutive_failures=0)
-        )
-        return False
-    streak = db.session.execute(
-        sa.update(_CAMPAIGNS)
-        .where(_CAMPAIGNS.c.id == campaign_id)
-        .values(consecutive_failures=_CAMPAIGNS.c.consecutive_failures + 1)
-        .returning(_CAMPAIGNS.c.consecutive_failures, _CAMPAIGNS.c.status)
-    ).first()
-    limit = current_app.config["CAMPAIGN_MAX_CONSECUTIVE_FAILURES"]
-    if streak is None or streak[0] < limit or streak[1] != CampaignStatus.SENDING.value:
-        return False
-    reason = f"{limit} deliveries failed in a row; check the mail server"
-    db.session.execute(
-        sa.update(_CAMPAIGNS)
-        .where(_CAMPAIGNS.c.id == campaign_id)
-        .values(status=CampaignStatus.PAUSED.value, pause_reason=reason)
-    )
-    public_id = db.session.scalar(
-        sa.select(_CAMPAIGNS.c.public_id).where(_CAMPAIGNS.c.id == campaign_id)
-    )
-    audit.record(
-        "campaign.pause",
-        target_type="campaign",
-        target_id=public_id,
-        details={"reason": reason},
-    )
-    return True
 
 
 @dataclass(frozen=True)
@@ -471,9 +260,6 @@ def report(campaign: Campaign) -> CampaignReport:
         failures=failures,
         unsubscribes=unsubscribes,
     )
-
-
-HOLDING_STATUSES = (CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value)
 
 
 def campaigns_holding(ids: Sequence[int]) -> dict[int, str]:

@@ -13,6 +13,7 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
 from consentapp.models import Campaign, StaffUser
+from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.subscriptions import active_topics
 from consentapp.staff import bp
@@ -68,7 +69,7 @@ def campaign(public_id: str) -> str:
     previews = {
         language: {
             "subject": found.subject(language),
-            "html": campaign_service.render_body(found.body(language))[0],
+            "html": campaign_sending.render_body(found.body(language))[0],
         }
         for language in ("nl", "en")
     }
@@ -91,7 +92,7 @@ def campaign_action(public_id: str, action: str) -> View:
     actor = current_staff()
     try:
         if action == "test":
-            campaign_service.send_test(found, actor)
+            campaign_sending.send_test(found, actor)
             flash(
                 _("A test in both languages is on its way to %(email)s.", email=actor.email), "info"
             )

@@ -15,8 +15,8 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
 from consentapp.labels import label
+from consentapp.markdown import render_markdown
 from consentapp.models import Disclosure, DisclosureKind, ProcessingActivity, StaffUser
-from consentapp.notice_render import render_markdown
 from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service

@@ -1,4 +1,5 @@
-"""Markdown to HTML for texts we publish (the privacy notice): raw HTML is escaped."""
+"""The one Markdown renderer: CommonMark to HTML for the texts we publish (privacy
+notices, the record of processing, newsletters). Raw HTML in the source is escaped."""
 
 from __future__ import annotations
 

@@ -1,0 +1,161 @@
+"""Talking to the SMTP server: a connection with timeouts, the bytes of a message
+(DKIM-signed when configured), and what a failure means for the message.
+
+Plumbing only: which mail may go out, and when, is decided by the delivery pass
+(`services/delivery.py`).
+"""
+
+from __future__ import annotations
+
+import smtplib
+import socket
+from email.utils import parseaddr
+from pathlib import Path
+from typing import Any, Protocol
+
+import dkim
+from flask import current_app
+from flask_mail import Connection
+
+from consentapp.mail.mime import ascii_address, compose
+
+MAX_ERROR_LENGTH = 1000  # the outbox's last_error column
+
+# Every failure a send can end in that the outbox records (and, unless permanent, retries).
+TEMPORARY_ERRORS = (smtplib.SMTPException, OSError, socket.timeout)
+
+DKIM_HEADERS = (
+    "From",
+    "To",
+    "Subject",
+    "Date",
+    "Message-ID",
+    "Reply-To",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "MIME-Version",
+    "Content-Type",
+)
+
+
+class TimeoutConnection(Connection):
+    """Flask-Mail's connection with a socket timeout, so a stuck server cannot hang us."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        timeout = current_app.config["MAIL_TIMEOUT"]
+        host: smtplib.SMTP
+        if self.mail.use_ssl:
+            host = smtplib.SMTP_SSL(self.mail.server, self.mail.port, timeout=timeout)
+        else:
+            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
+
+    def close(self) -> None:
+        """Say goodbye, ignoring a server that already went away."""
+        if self.host is not None:
+            try:
+                self.host.quit()
+            except (smtplib.SMTPException, OSError):
+                self.host.close()
+            self.host = None
+
+
+def open_connection() -> TimeoutConnection:
+    """A connection to the configured server; raises one of TEMPORARY_ERRORS when the
+    server cannot be reached."""
+    connection = TimeoutConnection(current_app.extensions["mail"])
+    connection.host = connection.configure_host()
+    return connection
+
+
+class Message(Protocol):
+    """What the composer reads of a mail (an outbox row, claimed)."""
+
+    @property
+    def to_address(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def body_text(self) -> str: ...
+    @property
+    def body_html(self) -> str: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def message_id(self) -> str: ...
+
+
+class Composer:
+    """Turns outbox rows into the bytes sent, DKIM-signed when DKIM_DOMAIN, DKIM_SELECTOR
+    and DKIM_KEY_PATH are set (the unsubscribe headers are among the signed ones)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.sender = config["MAIL_DEFAULT_SENDER"]
+        if isinstance(self.sender, tuple):
+            self.sender = f"{self.sender[0]} <{self.sender[1]}>"
+        self.envelope_from = ascii_address(parseaddr(self.sender)[1])
+        self.dkim: tuple[bytes, bytes, bytes] | None = None
+        if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
+            self.dkim = (
+                config["DKIM_SELECTOR"].encode(),
+                config["DKIM_DOMAIN"].encode(),
+                Path(config["DKIM_KEY_PATH"]).read_bytes(),
+            )
+
+    def message_bytes(self, row: Message) -> bytes:
+        """The message as it goes on the wire."""
+        raw = compose(
+            sender=self.sender,
+            to=row.to_address,
+            subject=row.subject,
+            text=row.body_text,
+            html=row.body_html,
+            message_id=row.message_id,
+            headers=row.headers,
+        )
+        if self.dkim is not None:
+            selector, domain, key = self.dkim
+            raw = (
+                dkim.sign(
+                    raw,
+                    selector,
+                    domain,
+                    key,
+                    include_headers=[header.encode() for header in DKIM_HEADERS],
+                )
+                + raw
+            )
+        return raw
+
+
+def is_permanent(exc: Exception) -> bool:
+    """True when the failure is permanent for this message (5xx for the recipient or
+    the content): a retry would be refused the same way."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPDataError):
+        return exc.smtp_code >= 500
+    return False
+
+
+def connection_gone(exc: Exception) -> bool:
+    """True when the failure ended the SMTP session, not just this message (a 4xx for
+    one recipient, greylisting say, leaves the others to go on)."""
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code == 421  # the server is closing the connection
+    if isinstance(exc, smtplib.SMTPException):
+        return False
+    return isinstance(exc, OSError)  # refused, reset, timed out
+
+
+def describe(exc: Exception) -> str:
+    """The failure as the outbox row keeps it."""
+    return f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]

@@ -1,0 +1,278 @@
+"""Sending a campaign: render it once per language, queue it in batches to the
+confirmed subscribers of its topic, start and close campaigns on time, and count the
+failures in a row that pause one.
+
+Each recipient gets the mail in their own language with a personal one-click
+unsubscribe for that topic. Consent is checked again by the delivery pass just
+before each message goes out. The campaign's steps (draft to approval, pause,
+cancel) and its report are `consentapp/services/campaigns.py`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
+
+import nh3
+import sqlalchemy as sa
+from flask import current_app
+from markupsafe import Markup
+
+from consentapp.extensions import db
+from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
+from consentapp.mail.outbox import queue_rendered, sender_domain
+from consentapp.mail.render import RenderedMail, fill_in, render_mail
+from consentapp.markdown import render_markdown
+from consentapp.models import (
+    Campaign,
+    CampaignStatus,
+    Contact,
+    OutboundEmail,
+    OutboundStatus,
+    StaffUser,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+    utcnow,
+)
+from consentapp.permissions import Permission
+from consentapp.services import audit
+from consentapp.services.campaigns import require_permission
+from consentapp.tokens import Purpose, make_token
+
+ALLOWED_TAGS = {
+    "a", "p", "br", "strong", "em", "ul", "ol", "li", "h1", "h2", "h3", "h4",
+    "blockquote", "code", "pre", "hr",
+}  # fmt: skip
+QUEUE_BATCH = 1000
+
+
+def render_body(markdown: str) -> tuple[Markup, str]:
+    """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text."""
+    html = nh3.clean(
+        str(render_markdown(markdown)),
+        tags=ALLOWED_TAGS,
+        attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+    return Markup(html), markdown.strip() + "\n"  # noqa: S704 - cleaned by nh3 above
+
+
+def list_id(topic: Topic) -> str:
+    """RFC 2919 List-Id: the topic under the sender's domain."""
+    return f"{topic.label_en} <{topic.slug}.{sender_domain()}>"
+
+
+@dataclass(frozen=True)
+class _Edition:
+    """The campaign's mail in one language, rendered once with stand-in links that each
+    recipient's own links replace."""
+
+    mail: RenderedMail
+    marker: str
+    unsubscribe: str
+    preferences: str
+
+
+def _editions(campaign: Campaign) -> dict[str, _Edition]:
+    """Every language, rendered once for a whole batch."""
+    editions = {}
+    for language in current_app.config["LANGUAGES"]:
+        body_html, body_text = render_body(campaign.body(language))
+        # Unguessable, so no text a staff member writes can contain it.
+        marker = secrets.token_hex(12)
+        stand_in = f"https://{marker}.invalid/"
+        unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
+        mail = render_mail(
+            "newsletter",
+            language,
+            campaign.subject(language),
+            body_html=body_html,
+            body_text=body_text,
+            topic=campaign.topic.label(language),
+            unsubscribe_url=unsubscribe,
+            preferences_url=preferences,
+        )
+        editions[language] = _Edition(mail, marker, unsubscribe, preferences)
+    return editions
+
+
+def _queue_one(
+    campaign: Campaign,
+    contact: Contact,
+    editions: dict[str, _Edition],
+    *,
+    test: bool = False,
+) -> OutboundEmail:
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    edition = editions[contact.language if contact.language in editions else default]
+    token = make_token(Purpose.UNSUBSCRIBE, contact, t=[campaign.topic.slug], k=campaign.public_id)
+    unsubscribe = external_url("subscriptions.unsubscribe", token=token)
+    headers = list_unsubscribe_headers(unsubscribe) | {"List-Id": list_id(campaign.topic)}
+    return queue_rendered(
+        to=contact.mail_address,
+        kind="newsletter",
+        rendered=fill_in(
+            edition.mail,
+            {edition.unsubscribe: unsubscribe, edition.preferences: preferences_url(contact)},
+            edition.marker,
+        ),
+        contact_id=None if test else contact.id,
+        headers=headers,
+        requires_subscription=not test,
+        topic_id=None if test else campaign.topic_id,
+        campaign_id=None if test else campaign.id,
+    )
+
+
+def send_test(campaign: Campaign, actor: StaffUser) -> None:
+    """The campaign in every language to the staff member's own address. Commits."""
+    require_permission(actor, Permission.CAMPAIGN_WRITE)
+    editions = _editions(campaign)
+    for language in current_app.config["LANGUAGES"]:
+        stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
+        row = _queue_one(campaign, stand_in, editions, test=True)
+        row.subject = f"[TEST] {row.subject}"
+    audit.record("campaign.test", target_type="campaign", target_id=campaign.public_id, actor=actor)
+    db.session.commit()
+
+
+def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
+    """Queue the next batch of confirmed subscribers (by subscription id). Commits.
+
+    Workers may run this at the same time: a no-op UPDATE of the campaign row takes
+    its lock first (SQLite: the write lock), then the cursor is read fresh, so no two
+    workers queue the same recipients.
+    """
+    locked = db.session.execute(
+        sa.update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.queued_all.is_(False))
+        .values(queue_cursor=Campaign.queue_cursor)
+        .returning(Campaign.id),
+        execution_options={"synchronize_session": False},
+    ).scalar_one_or_none()
+    if locked is None:
+        db.session.commit()
+        return 0
+    db.session.refresh(campaign)
+    rows = db.session.execute(
+        sa.select(Subscription.id, Contact)
+        .join(Contact, Contact.id == Subscription.contact_id)
+        .where(
+            Subscription.topic_id == campaign.topic_id,
+            Subscription.status == SubscriptionStatus.CONFIRMED.value,
+            Subscription.id > campaign.queue_cursor,
+            Contact.email.is_not(None),
+        )
+        .order_by(Subscription.id)
+        .limit(size)
+    ).all()
+    editions = _editions(campaign)
+    for subscription_id, contact in rows:
+        _queue_one(campaign, contact, editions)
+        campaign.queue_cursor = subscription_id
+    campaign.recipients += len(rows)
+    if len(rows) < size:
+        campaign.queued_all = True
+    db.session.commit()
+    return len(rows)
+
+
+def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> int:
+    """The worker's part: start due campaigns, queue one batch each, close finished ones.
+
+    Returns how many messages were queued in this pass.
+    """
+    now = now or utcnow()
+    queued = 0
+    due = db.session.scalars(
+        sa.select(Campaign).where(
+            Campaign.status == CampaignStatus.SCHEDULED.value, Campaign.scheduled_at <= now
+        )
+    ).all()
+    for campaign in due:
+        started = db.session.execute(
+            sa.update(Campaign)
+            .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SCHEDULED.value)
+            .values(status=CampaignStatus.SENDING.value, started_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        if getattr(started, "rowcount", 0) == 1:  # not started by another worker meanwhile
+            audit.record("campaign.start", target_type="campaign", target_id=campaign.public_id)
+        db.session.commit()
+    sending = db.session.scalars(
+        sa.select(Campaign).where(Campaign.status == CampaignStatus.SENDING.value)
+    ).all()
+    for campaign in sending:
+        if not campaign.queued_all:
+            queued += queue_batch(campaign, batch)
+        elif not _unfinished(campaign):
+            finished = db.session.execute(
+                sa.update(Campaign)
+                .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING.value)
+                .values(status=CampaignStatus.SENT.value, finished_at=utcnow()),
+                execution_options={"synchronize_session": False},
+            )
+            if getattr(finished, "rowcount", 0) == 1:
+                audit.record("campaign.sent", target_type="campaign", target_id=campaign.public_id)
+            db.session.commit()
+    return queued
+
+
+def _unfinished(campaign: Campaign) -> int:
+    return int(
+        db.session.scalar(
+            sa.select(sa.func.count(OutboundEmail.id)).where(
+                OutboundEmail.campaign_id == campaign.id,
+                OutboundEmail.status.in_(
+                    [OutboundStatus.PENDING.value, OutboundStatus.SENDING.value]
+                ),
+            )
+        )
+        or 0
+    )
+
+
+_CAMPAIGNS = cast(sa.Table, Campaign.__table__)
+
+
+def note_delivery(campaign_id: int, success: bool) -> bool:
+    """Count consecutive failures; too many in a row pause the campaign. No commit.
+
+    Returns True when this failure paused the campaign.
+    """
+    if success:
+        db.session.execute(
+            sa.update(_CAMPAIGNS)
+            .where(_CAMPAIGNS.c.id == campaign_id, _CAMPAIGNS.c.consecutive_failures != 0)
+            .values(consecutive_failures=0)
+        )
+        return False
+    streak = db.session.execute(
+        sa.update(_CAMPAIGNS)
+        .where(_CAMPAIGNS.c.id == campaign_id)
+        .values(consecutive_failures=_CAMPAIGNS.c.consecutive_failures + 1)
+        .returning(_CAMPAIGNS.c.consecutive_failures, _CAMPAIGNS.c.status)
+    ).first()
+    limit = current_app.config["CAMPAIGN_MAX_CONSECUTIVE_FAILURES"]
+    if streak is None or streak[0] < limit or streak[1] != CampaignStatus.SENDING.value:
+        return False
+    reason = f"{limit} deliveries failed in a row; check the mail server"
+    db.session.execute(
+        sa.update(_CAMPAIGNS)
+        .where(_CAMPAIGNS.c.id == campaign_id)
+        .values(status=CampaignStatus.PAUSED.value, pause_reason=reason)
+    )
+    public_id = db.session.scalar(
+        sa.select(_CAMPAIGNS.c.public_id).where(_CAMPAIGNS.c.id == campaign_id)
+    )
+    audit.record(
+        "campaign.pause",
+        target_type="campaign",
+        target_id=public_id,
+        details={"reason": reason},
+    )
+    return True

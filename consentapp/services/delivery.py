@@ -1,0 +1,260 @@
+"""The delivery pass: which claimed mail goes out, and what its outcome means.
+
+Per message: consent is checked again just before sending, messages of a paused or
+cancelled campaign wait or are cancelled (noticed within a second), failures in a
+row pause a campaign, and MAIL_RATE_PER_HOUR caps what all workers send together.
+The outbox's claims and outcomes are `consentapp/mail/leases.py`, the SMTP side is
+`consentapp/mail/transport.py`.
+
+Each message is committed as sent right after the SMTP server accepts it, so a
+crash re-sends at most the one message that was in flight. Temporary failures
+(connection refused, timeouts, 4xx replies) are retried with exponential backoff;
+permanent ones (5xx for the recipient or the content) are recorded and not retried.
+The per-message database work is one consent check, one update and one commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from flask import current_app
+
+from consentapp.extensions import db
+from consentapp.mail import leases
+from consentapp.mail.leases import OUTBOX, Lease, Outgoing
+from consentapp.mail.mime import MalformedHeader, ascii_address
+from consentapp.mail.transport import (
+    TEMPORARY_ERRORS,
+    Composer,
+    TimeoutConnection,
+    connection_gone,
+    describe,
+    is_permanent,
+    open_connection,
+)
+from consentapp.models import Campaign, CampaignStatus, OutboundEmail, OutboundStatus, utcnow
+from consentapp.services.campaign_sending import note_delivery
+from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding
+from consentapp.services.subscriptions import consent_still_given
+
+log = logging.getLogger(__name__)
+
+# However long the lease, a pass gives its rest back after this, so the hourly
+# allowance and the order of due rows are looked at again now and then.
+MAX_PASS_SECONDS = 150.0
+HOLD_CHECK_SECONDS = 1.0
+
+
+@dataclass
+class DeliveryReport:
+    """What one delivery pass did."""
+
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        """Rows this pass took a decision on."""
+        return self.sent + self.retrying + self.failed + self.cancelled
+
+
+def _not_held() -> sa.ColumnElement[bool]:
+    """Messages of a paused or cancelled campaign wait (or are cancelled)."""
+    held_campaigns = sa.select(Campaign.id).where(Campaign.status.in_(HOLDING_STATUSES))
+    return sa.or_(
+        OUTBOX.c.campaign_id.is_(None),
+        OUTBOX.c.campaign_id.not_in(held_campaigns),
+    )
+
+
+def claim_due(now: datetime, limit: int) -> list[Outgoing]:
+    """Take up to `limit` due rows for this pass, none of a campaign on hold. Rows of a
+    cancelled campaign that no worker holds (waiting, or left by a worker that died)
+    are cancelled first, so the campaign's report has nothing left to send."""
+    cancelled = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED.value)
+    leases.cancel_unclaimed(OUTBOX.c.campaign_id.in_(cancelled), now, "campaign cancelled")
+    return leases.claim(now, limit, _not_held())
+
+
+class Pass:
+    """One delivery pass over a claimed batch, on one SMTP connection."""
+
+    def __init__(
+        self, rows: list[Outgoing], now: datetime, report: DeliveryReport, lease: Lease
+    ) -> None:
+        self.rows = rows
+        self.lease = lease
+        self.now = now
+        self.report = report
+        self.composer = Composer(current_app.config)
+        self.campaigns = {row.campaign_id for row in rows if row.campaign_id is not None}
+        # Campaigns whose failure streak may need resetting by the next success.
+        self.streaks = set(self.campaigns)
+        self.held: set[int] = set()
+        self.cancelled: set[int] = set()
+        self.started = self.checked_holds = time.monotonic()
+
+    def clock(self) -> datetime:
+        """The pass's `now`, moved on by the time the pass has taken so far."""
+        return self.now + timedelta(seconds=time.monotonic() - self.started)
+
+    def check_holds(self, force: bool = False) -> None:
+        """Notice campaigns paused or cancelled meanwhile (at most once a second)."""
+        since = time.monotonic() - self.checked_holds
+        if not self.campaigns or not (force or since >= HOLD_CHECK_SECONDS):
+            return
+        self.checked_holds = time.monotonic()
+        holding = campaigns_holding(sorted(self.campaigns))
+        self.held = set(holding)
+        self.cancelled = {
+            campaign_id
+            for campaign_id, status in holding.items()
+            if status == CampaignStatus.CANCELLED.value
+        }
+        db.session.commit()
+
+    def deliver_one(self, connection: TimeoutConnection, row: Outgoing) -> bool:
+        """Send one row (or cancel it); True when the connection is gone for the rest."""
+        report = self.report
+        if row.requires_subscription and not consent_still_given(row.contact_id, row.topic_id):
+            leases.mark_cancelled(row, "consent withdrawn before sending")
+            report.cancelled += 1
+            return False
+        try:
+            raw = self.composer.message_bytes(row)
+            recipient = ascii_address(row.to_address)
+        except MalformedHeader as exc:
+            # Nothing a retry can mend: record it and go on with the others.
+            leases.mark_failed(row, describe(exc), self.clock(), permanent=True)
+            report.errors.append(describe(exc))
+            report.failed += 1
+            return False
+        try:
+            assert connection.host is not None
+            connection.host.sendmail(self.composer.envelope_from, [recipient], raw)
+        except TEMPORARY_ERRORS as exc:
+            permanent = is_permanent(exc)
+            leases.mark_failed(row, describe(exc), self.clock(), permanent=permanent)
+            report.errors.append(describe(exc))
+            if row.campaign_id is not None:
+                self.streaks.add(row.campaign_id)
+                if note_delivery(row.campaign_id, success=False):
+                    self.held.add(row.campaign_id)
+            if permanent:
+                report.failed += 1
+                return False
+            report.retrying += 1
+            return connection_gone(exc)
+        leases.mark_sent(row)
+        if row.campaign_id in self.streaks:
+            note_delivery(row.campaign_id, success=True)
+            self.streaks.discard(row.campaign_id)
+        report.sent += 1
+        return False
+
+    def run(self, connection: TimeoutConnection) -> None:
+        config = current_app.config
+        pause = 1 / config["MAIL_RATE_PER_SECOND"] if config["MAIL_RATE_PER_SECOND"] else 0
+        deadline = self.started + MAX_PASS_SECONDS
+        waiting: list[Outgoing] = []
+        index = 0
+        try:
+            for index, row in enumerate(self.rows):
+                if pause and index:
+                    time.sleep(pause)
+                # Past the deadline, or with a lease that may have run out, the rest
+                # goes back: another worker could otherwise send rows we still hold.
+                if time.monotonic() > deadline or not self.lease.holds():
+                    waiting.extend(self.rows[index:])
+                    break
+                self.check_holds()
+                if row.campaign_id in self.held:
+                    waiting.append(row)
+                    continue
+                connection_lost = self.deliver_one(connection, row)
+                if connection_lost:
+                    waiting.extend(self.rows[index + 1 :])
+                db.session.commit()
+                if connection_lost:
+                    break
+        except Exception:
+            # Whatever went wrong, the rows not done are given back at once rather
+            # than left claimed until the lease runs out.
+            db.session.rollback()
+            self.lease.stop()
+            self.put_back(waiting + self.rows[index:])
+            raise
+        finally:
+            self.lease.stop()
+        self.put_back(waiting)
+
+    def put_back(self, rows: list[Outgoing]) -> None:
+        """Rows not tried: those of a cancelled campaign are cancelled, the rest wait."""
+        rows = list({row.id: row for row in rows}.values())
+        if not rows:
+            return
+        self.check_holds(force=True)
+        for row in rows:
+            if row.campaign_id in self.cancelled:
+                leases.mark_cancelled(row, "campaign cancelled")
+                self.report.cancelled += 1
+        leases.release([row for row in rows if row.campaign_id not in self.cancelled])
+        db.session.commit()
+
+
+def _hourly_allowance(now: datetime) -> int:
+    """How many more mails MAIL_RATE_PER_HOUR allows in the hour up to `now`."""
+    per_hour = int(current_app.config["MAIL_RATE_PER_HOUR"])
+    if not per_hour:
+        return 1 << 30
+    sent = db.session.scalar(
+        sa.select(sa.func.count(OutboundEmail.id)).where(
+            OutboundEmail.status == OutboundStatus.SENT.value,
+            OutboundEmail.sent_at >= now - timedelta(hours=1),
+        )
+    )
+    return max(per_hour - int(sent or 0), 0)
+
+
+def deliver_due(now: datetime | None = None, limit: int | None = None) -> DeliveryReport:
+    """One delivery pass over the due outbox rows, on one reused SMTP connection."""
+    now = now or utcnow()
+    limit = min(limit or current_app.config["MAIL_BATCH_SIZE"], _hourly_allowance(now))
+    report = DeliveryReport()
+    rows = claim_due(now, limit) if limit > 0 else []
+    if not rows:
+        return report
+    lease = Lease(rows, now, leases.lease_length())
+    lease.start()
+    try:
+        _deliver_claimed(rows, now, report, lease)
+    finally:
+        lease.stop()
+    return report
+
+
+def _deliver_claimed(
+    rows: list[Outgoing], now: datetime, report: DeliveryReport, lease: Lease
+) -> None:
+    try:
+        connection = open_connection()
+    except TEMPORARY_ERRORS as exc:
+        lease.stop()
+        for row in rows:
+            leases.mark_failed(row, describe(exc), now, permanent=False)
+        db.session.commit()
+        report.retrying = len(rows)
+        report.errors.append(describe(exc))
+        log.warning("SMTP server unavailable, %d mails wait: %s", len(rows), exc)
+        return
+    try:
+        Pass(rows, now, report, lease).run(connection)
+    finally:
+        connection.close()
