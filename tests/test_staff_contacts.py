@@ -35,6 +35,7 @@ from consentapp.models import (
     Topic,
 )
 from consentapp.services import notices, suppression
+from consentapp.services.consent import ConsentSource
 from consentapp.services.contacts import find_contact, find_or_create_contact
 from consentapp.services.subscriptions import (
     change_subscription,
@@ -84,9 +85,7 @@ def set_subscription(app: Flask, email: str, slug: str, status: str) -> None:
             sub,
             SubscriptionStatus(status),
             action=STATUS_ACTIONS[status],
-            channel="web_form",
-            notice=notices.current_notice(contact.language),
-            origin=None,
+            source=ConsentSource("web_form", notices.current_notice(contact.language)),
         )
         db.session.commit()
 

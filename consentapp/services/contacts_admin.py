@@ -26,7 +26,7 @@ from consentapp.models import (
     Topic,
 )
 from consentapp.services import audit, notices
-from consentapp.services.consent import record_consent
+from consentapp.services.consent import ConsentSource, record_consent
 from consentapp.services.contact_details import normalise_email, normalise_phone
 from consentapp.services.contacts import find_contact, find_or_create_contact
 from consentapp.services.subscriptions import (
@@ -292,10 +292,7 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
         confirmed = confirm_topics(
             contact,
             topics,
-            channel=consent.channel,
-            notice=notice,
-            evidence=consent.evidence,
-            details=details,
+            ConsentSource(consent.channel, notice, evidence=consent.evidence, details=details),
         )
     elif topics:
         request_in_transaction(
@@ -303,10 +300,7 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
             name=consent.name,
             topic_slugs=[topic.slug for topic in topics],
             language=contact.language,
-            origin=None,
-            notice=notice,
-            channel=consent.channel,
-            evidence=consent.evidence,
+            source=ConsentSource(consent.channel, notice, evidence=consent.evidence),
             send_mail=consent.send_confirmation,
             contact=contact,
         )

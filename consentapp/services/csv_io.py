@@ -35,7 +35,7 @@ from consentapp.models import (
     Topic,
 )
 from consentapp.services import audit, notices
-from consentapp.services.consent import record_consent
+from consentapp.services.consent import ConsentSource, record_consent
 from consentapp.services.contact_details import (
     InvalidDetail,
     check_single_line,
@@ -420,10 +420,9 @@ def _import_row(
         confirm_topics(
             contact,
             topics,
-            channel=values["channel"],
-            notice=notice,
-            evidence=values["evidence"],
-            details={"via": "import"},
+            ConsentSource(
+                values["channel"], notice, evidence=values["evidence"], details={"via": "import"}
+            ),
         )
         report.confirmed += 1
         return
@@ -432,10 +431,7 @@ def _import_row(
         name=contact.name,
         topic_slugs=[topic.slug for topic in topics],
         language=contact.language,
-        origin=None,
-        notice=notice,
-        channel=values["channel"],
-        evidence=values["evidence"],
+        source=ConsentSource(values["channel"], notice, evidence=values["evidence"]),
         send_mail=mapping.send_confirmation,
         contact=contact,
     )

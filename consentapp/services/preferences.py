@@ -26,7 +26,7 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import audit, notices
-from consentapp.services.consent import Origin, record_consent
+from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.subscriptions import (
@@ -158,10 +158,9 @@ def update_topics(
         added = confirm_topics(
             contact,
             topics,
-            channel=ConsentChannel.WEB_FORM.value,
-            notice=notice,
-            origin=origin,
-            details={"via": "preferences link"},
+            ConsentSource(
+                ConsentChannel.WEB_FORM.value, notice, origin, details={"via": "preferences link"}
+            ),
         )
     else:
         requested = [topic.slug for topic in topics if topic.slug not in confirmed]
@@ -171,10 +170,10 @@ def update_topics(
                 name="",
                 topic_slugs=requested,
                 language=language,
-                origin=origin,
-                notice=notice,
+                source=ConsentSource(
+                    ConsentChannel.WEB_FORM.value, notice, origin, details={"via": FOOTER_LINK}
+                ),
                 contact=contact,
-                details={"via": FOOTER_LINK},
             )
     wanted_set = {topic.slug for topic in topics}
     to_stop = sorted(confirmed - wanted_set)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -39,7 +39,7 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import notices
-from consentapp.services.consent import Origin, record_consent
+from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
 from consentapp.services.suppression import lift as lift_suppression
 from consentapp.services.throttle import may_mail
@@ -165,11 +165,7 @@ def change_subscription(
     status: SubscriptionStatus,
     *,
     action: ConsentAction,
-    channel: str,
-    notice: PrivacyNotice | None,
-    origin: Origin | None,
-    details: Mapping[str, object] | None = None,
-    evidence: str | None = None,
+    source: ConsentSource,
 ) -> bool:
     """Move a subscription to `status` and write its ledger row, in one transaction.
 
@@ -207,26 +203,17 @@ def change_subscription(
         contact=sub.contact,
         purpose=ConsentPurpose.NEWSLETTER.value,
         action=action.value,
-        channel=channel,
-        notice=notice,
-        origin=origin,
+        channel=source.channel,
+        notice=source.notice,
+        origin=source.origin,
         topic_id=sub.topic.id,
-        evidence=evidence,
-        details=dict(details) if details else None,
+        evidence=source.evidence,
+        details=dict(source.details) if source.details else None,
     )
     return True
 
 
-def confirm_topics(
-    contact: Contact,
-    topics: Sequence[Topic],
-    *,
-    channel: str,
-    notice: PrivacyNotice | None,
-    details: Mapping[str, object],
-    origin: Origin | None = None,
-    evidence: str | None = None,
-) -> list[str]:
+def confirm_topics(contact: Contact, topics: Sequence[Topic], source: ConsentSource) -> list[str]:
     """Confirm topics at once, without the double opt-in mail: for consent proven
     otherwise (a signed agreement that contains it, or the person's own mailed link).
     Returns the topics newly confirmed. No commit."""
@@ -235,11 +222,7 @@ def confirm_topics(
         topics,
         SubscriptionStatus.CONFIRMED,
         action=ConsentAction.CONFIRMED,
-        channel=channel,
-        notice=notice,
-        origin=origin,
-        evidence=evidence,
-        details=details,
+        source=source,
     )
     return [topic.slug for topic in moved]
 
@@ -250,11 +233,7 @@ def _move_unconfirmed(
     status: SubscriptionStatus,
     *,
     action: ConsentAction,
-    channel: str,
-    notice: PrivacyNotice | None,
-    origin: Origin | None,
-    evidence: str | None,
-    details: Mapping[str, object],
+    source: ConsentSource,
 ) -> list[Topic]:
     """Move each of `topics` not confirmed yet to `status`, with its ledger row; the
     confirmed ones stay as they are. Returns the topics moved."""
@@ -264,16 +243,7 @@ def _move_unconfirmed(
         sub = subscription_for(contact, topic, current)
         if sub.status == SubscriptionStatus.CONFIRMED.value:
             continue
-        if change_subscription(
-            sub,
-            status,
-            action=action,
-            channel=channel,
-            notice=notice,
-            origin=origin,
-            evidence=evidence,
-            details=details,
-        ):
+        if change_subscription(sub, status, action=action, source=source):
             moved.append(topic)
     return moved
 
@@ -288,34 +258,33 @@ def request_in_transaction(
     name: str,
     topic_slugs: Sequence[str],
     language: str,
-    origin: Origin | None,
-    notice: PrivacyNotice | None,
-    channel: str = ConsentChannel.WEB_FORM.value,
-    evidence: str | None = None,
+    source: ConsentSource,
     send_mail: bool = True,
     contact: Contact | None = None,
-    details: Mapping[str, object] | None = None,
 ) -> None:
     """Record a subscription request and queue its confirmation mail, without committing.
 
     Topics already confirmed stay as they are. The answer to the person is the same
-    whatever happens here, so nothing tells whether the address was known. `details`
-    adds to what the ledger rows say (where the request came from).
+    whatever happens here, so nothing tells whether the address was known. The
+    source's `details` add to what the ledger rows say (where the request came from).
     """
     topics = topics_by_slug(topic_slugs)
     if contact is None:
-        contact = find_or_create_contact(email, language, channel, name=name)
+        contact = find_or_create_contact(email, language, source.channel, name=name)
     db.session.flush()
     to_confirm = _move_unconfirmed(
         contact,
         topics,
         SubscriptionStatus.PENDING,
         action=ConsentAction.REQUESTED,
-        channel=channel,
-        notice=notice,
-        origin=origin,
-        evidence=evidence,
-        details={"topics": [t.slug for t in topics], "language": language, **(details or {})},
+        source=replace(
+            source,
+            details={
+                "topics": [t.slug for t in topics],
+                "language": language,
+                **(source.details or {}),
+            },
+        ),
     )
     if not send_mail or not may_mail(contact.mail_address, CONFIRMATION_KINDS):
         return
@@ -347,8 +316,7 @@ def request_subscription(
         name=name,
         topic_slugs=topic_slugs,
         language=language,
-        origin=origin,
-        notice=notice,
+        source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin),
     )
     db.session.commit()
 
@@ -429,10 +397,7 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
             sub,
             SubscriptionStatus.CONFIRMED,
             action=ConsentAction.CONFIRMED,
-            channel=ConsentChannel.WEB_FORM.value,
-            notice=notice,
-            origin=origin,
-            details=details,
+            source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin, details=details),
         )
     ]
     if not topics:
@@ -481,7 +446,7 @@ def withdraw(
 
     Idempotent: topics already stopped write nothing. The caller commits.
     """
-    notice = _notice_for(language)
+    source = ConsentSource(channel, _notice_for(language), origin, details=details)
     stopped: list[Topic] = []
     for slug, sub in sorted(subscriptions_of(contact).items()):
         if topic_slugs is not None and slug not in topic_slugs:
@@ -492,10 +457,7 @@ def withdraw(
             sub,
             SubscriptionStatus.UNSUBSCRIBED,
             action=ConsentAction.WITHDRAWN,
-            channel=channel,
-            notice=notice,
-            origin=origin,
-            details=details,
+            source=source,
         ):
             stopped.append(sub.topic)
     return stopped
