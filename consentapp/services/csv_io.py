@@ -45,11 +45,7 @@ from consentapp.services.contact_details import (
 )
 from consentapp.services.contacts import find_contact
 from consentapp.services.csv_cells import csv_line
-from consentapp.services.subscriptions import (
-    confirm_topics,
-    request_in_transaction,
-    topics_by_slug,
-)
+from consentapp.services.subscriptions import subscribe_with_evidence, topics_by_slug
 from consentapp.services.suppression import is_suppressed
 
 EXPORT_FIELDS = (
@@ -411,28 +407,16 @@ def _import_row(
         evidence=values["evidence"],
         details={"via": "import"},
     )
-    if not topics:
-        return
-    direct = (
-        values["channel"] == ConsentChannel.AGREEMENT.value and mapping.agreement_covers_newsletters
-    )
-    if direct:
-        confirm_topics(
-            contact,
-            topics,
-            ConsentSource(
-                values["channel"], notice, evidence=values["evidence"], details={"via": "import"}
-            ),
-        )
-        report.confirmed += 1
-        return
-    request_in_transaction(
-        email=contact.mail_address,
-        name=contact.name,
-        topic_slugs=[topic.slug for topic in topics],
-        language=contact.language,
-        source=ConsentSource(values["channel"], notice, evidence=values["evidence"]),
+    outcome = subscribe_with_evidence(
+        contact,
+        topics,
+        ConsentSource(
+            values["channel"], notice, evidence=values["evidence"], details={"via": "import"}
+        ),
+        agreement_covers_newsletters=mapping.agreement_covers_newsletters,
         send_mail=mapping.send_confirmation,
-        contact=contact,
     )
-    report.requested += 1
+    if outcome.confirmed_at_once:
+        report.confirmed += 1
+    elif outcome.pending:
+        report.requested += 1

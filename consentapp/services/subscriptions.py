@@ -301,6 +301,48 @@ def request_in_transaction(
         )
 
 
+@dataclass(frozen=True)
+class EvidencedTopics:
+    """What consent recorded with evidence (offline, or in an import) did to the topics."""
+
+    confirmed_at_once: bool
+    confirmed: list[str]
+    pending: list[str]
+
+
+def subscribe_with_evidence(
+    contact: Contact,
+    topics: Sequence[Topic],
+    source: ConsentSource,
+    *,
+    agreement_covers_newsletters: bool,
+    send_mail: bool,
+) -> EvidencedTopics:
+    """The one rule for newsletter consent that did not come through our forms (P1).
+
+    Only a signed agreement that itself contains the newsletter consent (and staff
+    say so) confirms at once; any other evidence starts the double opt-in, its mail
+    sent unless told not to. The source's details go on the confirmed rows; the
+    requested rows say what was asked, as every request's do. No commit.
+    """
+    if not topics:
+        return EvidencedTopics(confirmed_at_once=False, confirmed=[], pending=[])
+    if source.channel == ConsentChannel.AGREEMENT.value and agreement_covers_newsletters:
+        confirmed = confirm_topics(contact, topics, source)
+        return EvidencedTopics(confirmed_at_once=True, confirmed=confirmed, pending=[])
+    slugs = [topic.slug for topic in topics]
+    request_in_transaction(
+        email=contact.mail_address,
+        name=contact.name,
+        topic_slugs=slugs,
+        language=contact.language,
+        source=replace(source, details=None),
+        send_mail=send_mail,
+        contact=contact,
+    )
+    return EvidencedTopics(confirmed_at_once=False, confirmed=[], pending=slugs)
+
+
 def request_subscription(
     *,
     email: str,
