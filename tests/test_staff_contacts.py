@@ -37,12 +37,8 @@ from consentapp.models import (
 from consentapp.services import notices, suppression
 from consentapp.services.consent import ConsentSource
 from consentapp.services.contacts import find_contact, find_or_create_contact
-from consentapp.services.subscriptions import (
-    change_subscription,
-    subscription_for,
-    subscriptions_of,
-    topics_by_slug,
-)
+from consentapp.services.subscriptions import change_subscription, subscription_for
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 from tests.helpers import csrf_token, deliver, post_form
 from tests.services import SMTPServer
 from tests.test_contact import VALID

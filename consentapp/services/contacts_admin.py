@@ -29,13 +29,9 @@ from consentapp.services import audit, notices
 from consentapp.services.consent import ConsentSource, record_consent
 from consentapp.services.contact_details import normalise_email, normalise_phone
 from consentapp.services.contacts import find_contact, find_or_create_contact
-from consentapp.services.subscriptions import (
-    subscribe_with_evidence,
-    subscriptions_of,
-    topics_by_slug,
-    withdraw,
-)
+from consentapp.services.subscriptions import subscribe_with_evidence, withdraw
 from consentapp.services.suppression import check_not_suppressed
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 
 EDITABLE = ("email", "name", "company", "address", "phone", "fax", "language", "last_invoice_on")
 SORTS = {

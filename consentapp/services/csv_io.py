@@ -45,8 +45,9 @@ from consentapp.services.contact_details import (
 )
 from consentapp.services.contacts import find_contact
 from consentapp.services.csv_cells import csv_line
-from consentapp.services.subscriptions import subscribe_with_evidence, topics_by_slug
+from consentapp.services.subscriptions import subscribe_with_evidence
 from consentapp.services.suppression import is_suppressed
+from consentapp.services.topics import topics_by_slug
 
 EXPORT_FIELDS = (
     "email",

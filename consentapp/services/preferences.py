@@ -29,14 +29,9 @@ from consentapp.services import audit, notices
 from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
-from consentapp.services.subscriptions import (
-    confirm_topics,
-    request_in_transaction,
-    subscriptions_of,
-    topics_by_slug,
-    withdraw,
-)
+from consentapp.services.subscriptions import confirm_topics, request_in_transaction, withdraw
 from consentapp.services.throttle import may_mail
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 from consentapp.tokens import (
     Purpose,
     Token,

@@ -7,7 +7,7 @@ the privacy-notice version in force.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -43,6 +43,7 @@ from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
 from consentapp.services.suppression import lift as lift_suppression
 from consentapp.services.throttle import may_mail
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 from consentapp.tokens import (
     Purpose,
     Token,
@@ -60,10 +61,6 @@ CONFIRMATION_KINDS = ("subscribe_confirm", "subscribe_already")
 ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
 
 
-class UnknownTopic(ValueError):
-    """A topic slug that does not exist or is not offered."""
-
-
 class ConfirmOutcome(enum.Enum):
     """What a confirmation link did."""
 
@@ -79,47 +76,6 @@ class ConfirmResult:
     outcome: ConfirmOutcome
     topics: list[Topic]
     contact: Contact
-
-
-def active_topics() -> list[Topic]:
-    """Topics people can choose, in display order."""
-    return list(
-        db.session.scalars(
-            sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
-        )
-    )
-
-
-def topic_labels(language: str) -> dict[str, str]:
-    """Every topic's name in `language` by slug, retired topics included."""
-    return {topic.slug: topic.label(language) for topic in db.session.scalars(sa.select(Topic))}
-
-
-def topics_by_slug(slugs: Iterable[str]) -> list[Topic]:
-    """The active topics named by `slugs`, in display order; unknown slugs raise."""
-    wanted = set(slugs)
-    topics = [topic for topic in active_topics() if topic.slug in wanted]
-    if len(topics) != len(wanted):
-        known = {topic.slug for topic in topics}
-        raise UnknownTopic(", ".join(sorted(wanted - known)))
-    return topics
-
-
-def subscriptions_of(contact: Contact) -> dict[str, Subscription]:
-    """The contact's subscriptions by topic slug."""
-    rows = db.session.scalars(
-        sa.select(Subscription).join(Topic).where(Subscription.contact_id == contact.id)
-    )
-    return {row.topic.slug: row for row in rows}
-
-
-def confirmed_slugs(contact: Contact) -> list[str]:
-    """Slugs of the topics the contact currently receives."""
-    return [
-        slug
-        for slug, sub in subscriptions_of(contact).items()
-        if sub.status == SubscriptionStatus.CONFIRMED.value
-    ]
 
 
 def subscription_for(

@@ -50,8 +50,8 @@ from consentapp.services.csv_io import (
     store_upload,
 )
 from consentapp.services.disclosures import disclosures_about
-from consentapp.services.subscriptions import active_topics
 from consentapp.services.suppression import Suppressed
+from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (

@@ -31,9 +31,7 @@ from consentapp.services.preferences import (
 )
 from consentapp.services.subscriptions import (
     ConfirmOutcome,
-    active_topics,
     confirm_subscription,
-    confirmed_slugs,
     pending_topic_labels,
     read_confirmation,
     read_unsubscribe,
@@ -42,6 +40,7 @@ from consentapp.services.subscriptions import (
     withdraw,
 )
 from consentapp.services.subscriptions import unsubscribe as unsubscribe_service
+from consentapp.services.topics import active_topics, confirmed_slugs
 from consentapp.subscriptions import bp
 from consentapp.subscriptions.forms import (
     AddressForm,
