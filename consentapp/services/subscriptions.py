@@ -1,4 +1,4 @@
-"""The subscription lifecycle: request, double opt-in, withdrawal, expiry (P7, P10).
+"""The subscription lifecycle: request, confirmation, withdrawal, unsubscribe (P7).
 
 Every change to a subscription writes its ledger row in the same transaction, with
 the privacy-notice version in force.
@@ -6,22 +6,17 @@ the privacy-notice version in force.
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consentapp.extensions import db
-from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
-from consentapp.links import unsubscribe_url as make_unsubscribe_url
-from consentapp.mail.outbox import queue_email
 from consentapp.models import (
     ConsentAction,
     ConsentChannel,
@@ -41,41 +36,21 @@ from consentapp.models import (
 from consentapp.services import notices
 from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
-from consentapp.services.suppression import lift as lift_suppression
+from consentapp.services.subscription_mails import (
+    CONFIRMATION_KINDS,
+    queue_already_subscribed,
+    queue_confirmation,
+)
 from consentapp.services.throttle import may_mail
 from consentapp.services.topics import subscriptions_of, topics_by_slug
 from consentapp.tokens import (
     Purpose,
     Token,
-    address_matches,
-    lifetime_days,
-    make_token,
     read_token,
     token_contact,
 )
 
-# Link mails one address may receive per hour, whoever asks: the forms cannot be
-# used to flood someone's mailbox.
-CONFIRMATION_KINDS = ("subscribe_confirm", "subscribe_already")
-
 ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
-
-
-class ConfirmOutcome(enum.Enum):
-    """What a confirmation link did."""
-
-    CONFIRMED = "confirmed"
-    ALREADY_CONFIRMED = "already_confirmed"
-    NOTHING_PENDING = "nothing_pending"
-
-
-@dataclass(frozen=True)
-class ConfirmResult:
-    """The outcome and the topics it concerns."""
-
-    outcome: ConfirmOutcome
-    topics: list[Topic]
-    contact: Contact
 
 
 def subscription_for(
@@ -245,16 +220,9 @@ def request_in_transaction(
     if not send_mail or not may_mail(contact.mail_address, CONFIRMATION_KINDS):
         return
     if to_confirm:
-        _queue_confirmation(contact, to_confirm, language)
+        queue_confirmation(contact, to_confirm, language)
     else:
-        queue_email(
-            to=contact.mail_address,
-            template="subscribe_already",
-            language=language,
-            subject=_l("You are already subscribed"),
-            context={"preferences_url": preferences_url(contact)},
-            contact_id=contact.id,
-        )
+        queue_already_subscribed(contact, language)
 
 
 @dataclass(frozen=True)
@@ -317,119 +285,6 @@ def request_subscription(
         source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin),
     )
     db.session.commit()
-
-
-def _queue_confirmation(contact: Contact, topics: list[Topic], language: str) -> None:
-    token = make_token(Purpose.CONFIRM, contact, t=[topic.slug for topic in topics], l=language)
-    queue_email(
-        to=contact.mail_address,
-        template="subscribe_confirm",
-        language=language,
-        subject=_l("Please confirm your subscription"),
-        context={
-            "confirm_url": external_url("subscriptions.confirm", token=token),
-            "topics": [topic.label(language) for topic in topics],
-            "valid_days": lifetime_days(Purpose.CONFIRM),
-        },
-        contact_id=contact.id,
-    )
-
-
-def resend_confirmation(payload: dict[str, object]) -> None:
-    """An expired confirmation link was used: send a fresh one if still relevant."""
-    contact = find_contact_by_public_id(str(payload.get("c", "")))
-    if contact is None or not address_matches(contact.email, str(payload.get("h", ""))):
-        return
-    raw_slugs = payload.get("t")
-    slugs = [str(slug) for slug in raw_slugs] if isinstance(raw_slugs, list) else []
-    pending = [
-        sub.topic
-        for slug, sub in subscriptions_of(contact).items()
-        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
-    ]
-    language = str(payload.get("l") or contact.language)
-    if pending and may_mail(contact.mail_address, CONFIRMATION_KINDS):
-        _queue_confirmation(contact, pending, language)
-        db.session.commit()
-
-
-def read_confirmation(raw: str) -> tuple[Token, Contact]:
-    """Verify a confirmation link (raises TokenInvalid / TokenExpired)."""
-    token = read_token(Purpose.CONFIRM, raw)
-    contact = token_contact(token, find_contact_by_public_id(token.public_id))
-    return token, contact
-
-
-def pending_topic_labels(token: Token, contact: Contact, language: str) -> list[str]:
-    """Labels of the topics a confirmation link would confirm now."""
-    slugs = token.payload.get("t") or []
-    return [
-        sub.topic.label(language)
-        for slug, sub in subscriptions_of(contact).items()
-        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
-    ]
-
-
-def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResult:
-    """Step 2 of the double opt-in: confirm the link's pending topics, send a welcome."""
-    token, contact = read_confirmation(raw)
-    slugs = [str(slug) for slug in token.payload.get("t") or []]
-    subs = subscriptions_of(contact)
-    chosen = [subs[slug] for slug in slugs if slug in subs]
-    pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING.value]
-    if not pending:
-        return _outcome_without_change(chosen, contact)
-
-    notice = _notice_for(language)
-    details: dict[str, object] = {
-        "link_signed_at": token.issued_at.isoformat(),
-        "via": "confirmation link",
-    }
-    if lift_suppression(contact.mail_address):
-        # The person's own new opt-in is new consent: it ends an earlier suppression.
-        details["suppression_lifted"] = True
-    topics = [
-        sub.topic
-        for sub in pending
-        if change_subscription(
-            sub,
-            SubscriptionStatus.CONFIRMED,
-            action=ConsentAction.CONFIRMED,
-            source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin, details=details),
-        )
-    ]
-    if not topics:
-        # A second press that lost the race: the first one made the change.
-        db.session.commit()
-        return _outcome_without_change(chosen, contact)
-    _queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))
-    db.session.commit()
-    return ConfirmResult(outcome=ConfirmOutcome.CONFIRMED, topics=topics, contact=contact)
-
-
-def _outcome_without_change(chosen: Sequence[Subscription], contact: Contact) -> ConfirmResult:
-    confirmed = [sub.topic for sub in chosen if sub.status == SubscriptionStatus.CONFIRMED.value]
-    outcome = ConfirmOutcome.ALREADY_CONFIRMED if confirmed else ConfirmOutcome.NOTHING_PENDING
-    return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
-
-
-def _queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None:
-    """The welcome mail carries the one-click unsubscribe headers, like a newsletter."""
-    unsubscribe = make_unsubscribe_url(contact)
-    queue_email(
-        to=contact.mail_address,
-        template="welcome",
-        language=language,
-        subject=_l("Welcome: your subscription is confirmed"),
-        context={
-            "topics": [topic.label(language) for topic in topics],
-            "unsubscribe_url": unsubscribe,
-            "preferences_url": preferences_url(contact),
-        },
-        contact_id=contact.id,
-        headers=list_unsubscribe_headers(unsubscribe),
-        requires_subscription=True,
-    )
 
 
 def withdraw(
