@@ -86,8 +86,8 @@ def housekeeping() -> None:
     """The hourly clean-ups and the dashboard recount."""
     from consentapp.services.csv_io import discard_old_uploads
     from consentapp.services.dashboard import refresh_snapshot
+    from consentapp.services.retention import purge_unconfirmed
     from consentapp.services.rights import expire_unverified
-    from consentapp.services.subscriptions import purge_unconfirmed
 
     purge_unconfirmed()
     expire_unverified()
