@@ -84,7 +84,7 @@ def tick() -> int:
 @celery.task(name="consentapp.housekeeping")
 def housekeeping() -> None:
     """The hourly clean-ups and the dashboard recount."""
-    from consentapp.services.csv_io import discard_old_uploads
+    from consentapp.services.csv_import import discard_old_uploads
     from consentapp.services.dashboard import refresh_snapshot
     from consentapp.services.retention import purge_unconfirmed
     from consentapp.services.rights import expire_unverified

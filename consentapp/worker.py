@@ -14,7 +14,7 @@ from flask import Flask
 from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, deliver_due
 from consentapp.services.campaigns import run_due_campaigns
-from consentapp.services.csv_io import discard_old_uploads
+from consentapp.services.csv_import import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.retention import purge_unconfirmed
 from consentapp.services.rights import expire_unverified

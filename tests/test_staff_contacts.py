@@ -1118,13 +1118,13 @@ def test_contact_list_and_edit_page_views_are_audited(
 def test_import_uploads_never_imported_are_removed_after_a_day(app: Flask) -> None:
     import time as clock
 
-    from consentapp.services.csv_io import discard_old_uploads, store_upload
+    from consentapp.services.csv_import import discard_old_uploads, store_upload
 
     with app.test_request_context():
         upload = store_upload(b"email\nold@example.be\n")
         assert discard_old_uploads() == 0
         assert discard_old_uploads(clock.time() + 2 * 86400) == 1
-        from consentapp.services.csv_io import ImportFileError, load_upload
+        from consentapp.services.csv_import import ImportFileError, load_upload
 
         with pytest.raises(ImportFileError):
             load_upload(upload.name)

@@ -36,16 +36,14 @@ from consentapp.services.contacts_admin import (
     search_contacts,
     unsubscribe_by_staff,
 )
-from consentapp.services.csv_io import (
-    EXPORT_FIELDS,
+from consentapp.services.csv_export import EXPORT_FIELDS, export_contacts, record_export
+from consentapp.services.csv_import import (
     IMPORT_CHANNELS,
     IMPORT_FIELDS,
     ImportFileError,
     ImportMapping,
     discard_upload,
-    export_contacts,
     load_upload,
-    record_export,
     run_import,
     store_upload,
 )

@@ -1,12 +1,10 @@
-"""CSV export (only the chosen fields, streamed) and CSV import (with consent evidence).
+"""CSV import of contacts, with the consent evidence each row rests on (P1).
 
 Import policy: rows are checked one by one; good rows are committed together in one
 transaction, bad rows are skipped and reported with their line numbers and reasons,
 suppressed addresses are skipped and reported. A file with no good row commits
 nothing. An import never creates a confirmed newsletter consent without evidence:
-topics are confirmed at once only for rows whose channel is a signed agreement that
-contains the newsletter consent (and staff say so); all others wait for the
-person's double opt-in.
+newsletter topics follow `subscriptions.subscribe_with_evidence`.
 """
 
 from __future__ import annotations
@@ -16,11 +14,9 @@ import io
 import re
 import secrets
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -31,7 +27,6 @@ from consentapp.models import (
     ConsentPurpose,
     Contact,
     StaffUser,
-    Subscription,
     Topic,
 )
 from consentapp.services import audit, notices
@@ -44,22 +39,10 @@ from consentapp.services.contact_details import (
     normalise_phone,
 )
 from consentapp.services.contacts import find_contact
-from consentapp.services.csv_cells import csv_line
 from consentapp.services.subscriptions import subscribe_with_evidence
 from consentapp.services.suppression import is_suppressed
 from consentapp.services.topics import topics_by_slug
 
-EXPORT_FIELDS = (
-    "email",
-    "name",
-    "company",
-    "address",
-    "phone",
-    "fax",
-    "language",
-    "created_at",
-    "subscriptions",
-)
 IMPORT_FIELDS = ("email", "name", "company", "address", "phone", "fax", "language")
 FIELD_LIMITS = {"name": 200, "company": 200, "address": 500, "phone": 40, "fax": 40}
 IMPORT_CHANNELS = (
@@ -68,77 +51,7 @@ IMPORT_CHANNELS = (
     ConsentChannel.PHONE.value,
     ConsentChannel.WEB_FORM.value,
 )
-EXPORT_BATCH = 1000
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def _export_filter(topic: str, status: str) -> sa.ColumnElement[bool] | None:
-    if not topic and not status:
-        return None
-    chosen = sa.select(Subscription.contact_id).join(Topic)
-    if topic:
-        chosen = chosen.where(Topic.slug == topic)
-    if status:
-        chosen = chosen.where(Subscription.status == status)
-    return Contact.id.in_(chosen)
-
-
-def export_contacts(fields: Sequence[str], topic: str = "", status: str = "") -> Iterator[str]:
-    """CSV lines, header first, fetched in batches by id so memory stays flat."""
-    chosen = [name for name in EXPORT_FIELDS if name in fields]
-    yield csv_line(chosen)
-    condition = _export_filter(topic, status)
-    last_id = 0
-    while True:
-        statement = sa.select(Contact).where(Contact.id > last_id)
-        if condition is not None:
-            statement = statement.where(condition)
-        batch = list(db.session.scalars(statement.order_by(Contact.id).limit(EXPORT_BATCH)))
-        if not batch:
-            return
-        topics_by_contact = (
-            _subscriptions_for([c.id for c in batch]) if "subscriptions" in chosen else {}
-        )
-        for contact in batch:
-            row: list[object] = []
-            for name in chosen:
-                if name == "subscriptions":
-                    row.append(";".join(topics_by_contact.get(contact.id, [])))
-                elif name == "created_at":
-                    row.append(contact.created_at.isoformat(timespec="seconds"))
-                else:
-                    row.append(getattr(contact, name))
-            yield csv_line(row)
-        last_id = batch[-1].id
-        db.session.expunge_all()
-
-
-def _subscriptions_for(contact_ids: list[int]) -> dict[int, list[str]]:
-    rows = db.session.execute(
-        sa.select(Subscription.contact_id, Topic.slug, Subscription.status)
-        .join(Topic)
-        .where(Subscription.contact_id.in_(contact_ids))
-        .order_by(Topic.position)
-    )
-    result: dict[int, list[str]] = {}
-    for contact_id, slug, status in rows:
-        result.setdefault(contact_id, []).append(f"{slug}:{status}")
-    return result
-
-
-def record_export(
-    fields: Sequence[str], topic: str, status: str, purpose: str, actor: StaffUser
-) -> None:
-    """Audit an export before it starts. Commits."""
-    audit.record(
-        "contacts.export",
-        details={"fields": list(fields), "topic": topic, "status": status, "purpose": purpose},
-        actor=actor,
-    )
-    db.session.commit()
-
-
-# Import -------------------------------------------------------------------------
 
 
 class ImportFileError(ValueError):
