@@ -33,7 +33,8 @@ from consentapp.services.subscriptions import subscribe_with_evidence, withdraw
 from consentapp.services.suppression import check_not_suppressed
 from consentapp.services.topics import subscriptions_of, topics_by_slug
 
-EDITABLE = ("email", "name", "company", "address", "phone", "fax", "language", "last_invoice_on")
+# What staff may correct: the details, plus the address, language and invoicing date.
+EDITABLE = ("email", *Contact.DETAIL_FIELDS, "language", "last_invoice_on")
 SORTS = {
     "name": Contact.name,
     "email": Contact.email,
@@ -148,7 +149,7 @@ def _checked_value(contact: Contact, field: str, raw: str) -> object:
     """A field's new value, normalised; a new address must be free and not suppressed."""
     if field == "last_invoice_on":
         return date.fromisoformat(raw) if raw else None
-    if field in ("phone", "fax"):
+    if field in Contact.PHONE_FIELDS:
         return normalise_phone(raw)
     if field == "email":
         value = normalise_email(raw)

@@ -11,17 +11,7 @@ from consentapp.models import Contact, StaffUser, Subscription, Topic
 from consentapp.services import audit
 from consentapp.services.csv_cells import csv_line
 
-EXPORT_FIELDS = (
-    "email",
-    "name",
-    "company",
-    "address",
-    "phone",
-    "fax",
-    "language",
-    "created_at",
-    "subscriptions",
-)
+EXPORT_FIELDS = ("email", *Contact.DETAIL_FIELDS, "language", "created_at", "subscriptions")
 EXPORT_BATCH = 1000
 
 

@@ -43,8 +43,7 @@ from consentapp.services.subscriptions import subscribe_with_evidence
 from consentapp.services.suppression import is_suppressed
 from consentapp.services.topics import topics_by_slug
 
-IMPORT_FIELDS = ("email", "name", "company", "address", "phone", "fax", "language")
-FIELD_LIMITS = {"name": 200, "company": 200, "address": 500, "phone": 40, "fax": 40}
+IMPORT_FIELDS = ("email", *Contact.DETAIL_FIELDS, "language")
 IMPORT_CHANNELS = (
     ConsentChannel.AGREEMENT.value,
     ConsentChannel.EMAIL.value,
@@ -204,14 +203,14 @@ def _row_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> 
         values["email"] = normalise_email(values["email"])
     except InvalidDetail as exc:
         raise RowProblem(f"e-mail address: {exc.message}") from exc
-    for name, limit in FIELD_LIMITS.items():
+    for name, limit in Contact.DETAIL_LENGTHS.items():
         if len(values[name]) > limit:
             raise RowProblem(f"{name}: longer than {limit} characters")
     try:
         for name in ("name", "company"):
             values[name] = check_single_line(values[name])
         values["address"] = check_text(values["address"])
-        for name in ("phone", "fax"):
+        for name in Contact.PHONE_FIELDS:
             values[name] = normalise_phone(values[name])
     except InvalidDetail as exc:
         raise RowProblem(str(exc.message)) from exc

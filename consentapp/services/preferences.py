@@ -44,8 +44,6 @@ from consentapp.tokens import (
     token_contact,
 )
 
-EDITABLE_FIELDS = ("name", "company", "address", "phone", "fax")
-PHONE_FIELDS = ("phone", "fax")
 # What the ledger says about a request made through a newsletter's footer link.
 FOOTER_LINK = "preferences footer link"
 
@@ -195,11 +193,11 @@ def rectify(
     """
     notice = notices.current_notice(language)
     changed: list[str] = []
-    for field in EDITABLE_FIELDS:
+    for field in Contact.DETAIL_FIELDS:
         if field not in changes:
             continue
         value = changes[field].strip()
-        if field in PHONE_FIELDS:
+        if field in Contact.PHONE_FIELDS:
             value = normalise_phone(value)
         if getattr(contact, field) == value:
             continue
