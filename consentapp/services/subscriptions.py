@@ -36,12 +36,7 @@ from consentapp.services.subscription_mails import (
 )
 from consentapp.services.throttle import may_mail
 from consentapp.services.topics import subscriptions_of, topics_by_slug
-from consentapp.tokens import (
-    Purpose,
-    Token,
-    read_token,
-    token_contact,
-)
+from consentapp.tokens import Purpose, Token, read_token, token_contact
 
 ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
 
@@ -172,10 +167,6 @@ def _move_unconfirmed(
     return moved
 
 
-def _notice_for(language: str) -> PrivacyNotice:
-    return notices.current_notice(language)
-
-
 def request_in_transaction(
     *,
     email: str,
@@ -292,7 +283,7 @@ def withdraw(
 
     Idempotent: topics already stopped write nothing. The caller commits.
     """
-    source = ConsentSource(channel, _notice_for(language), origin, details=details)
+    source = ConsentSource(channel, notices.current_notice(language), origin, details=details)
     stopped: list[Topic] = []
     for slug, sub in sorted(subscriptions_of(contact).items()):
         if topic_slugs is not None and slug not in topic_slugs:
