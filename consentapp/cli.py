@@ -130,7 +130,7 @@ def purge_unconfirmed_command(days: int | None) -> None:
     """Remove sign-ups never confirmed in time, with their personal data."""
     from datetime import timedelta
 
-    from consentapp.services.subscriptions import purge_unconfirmed
+    from consentapp.services.retention import purge_unconfirmed
 
     age = timedelta(days=days) if days is not None else None
     removed = purge_unconfirmed(age)

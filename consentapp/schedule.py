@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from consentapp.services.campaign_sending import run_due_campaigns
-from consentapp.services.csv_io import discard_old_uploads
+from consentapp.services.csv_import import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
+from consentapp.services.retention import purge_unconfirmed
 from consentapp.services.rights import expire_unverified
-from consentapp.services.subscriptions import purge_unconfirmed
 
 log = logging.getLogger(__name__)
 

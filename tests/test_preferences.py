@@ -273,7 +273,7 @@ def test_confirmed_and_recent_sign_ups_are_kept(
     subscribe(app.test_client(), "recent@example.be")
     _age_pending(app, 29)
     with app.app_context():
-        from consentapp.services.subscriptions import purge_unconfirmed
+        from consentapp.services.retention import purge_unconfirmed
 
         assert purge_unconfirmed() == 0
     assert contact_emails(app) == {ADDRESS, "recent@example.be"}
@@ -287,7 +287,7 @@ def test_contact_form_contacts_lose_only_the_expired_request(
     post_form(client, "/contact", {**VALID, "subscribe": "y", "topics": ["service-news"]})
     _age_pending(app, 40)
     with app.app_context():
-        from consentapp.services.subscriptions import purge_unconfirmed
+        from consentapp.services.retention import purge_unconfirmed
 
         assert purge_unconfirmed() == 0
     assert contact_emails(app) == {"els.janssens@example.be"}
@@ -336,7 +336,7 @@ def test_purge_keeps_a_sign_up_that_became_a_customer(
         db.session.commit()
     _age_pending(app, 40)
     with app.app_context():
-        from consentapp.services.subscriptions import purge_unconfirmed
+        from consentapp.services.retention import purge_unconfirmed
 
         assert purge_unconfirmed() == 0
     assert contact_emails(app) == {"customer@example.be"}

@@ -35,13 +35,10 @@ from consentapp.models import (
     Topic,
 )
 from consentapp.services import notices, suppression
+from consentapp.services.consent import ConsentSource
 from consentapp.services.contacts import find_contact, find_or_create_contact
-from consentapp.services.subscriptions import (
-    change_subscription,
-    subscription_for,
-    subscriptions_of,
-    topics_by_slug,
-)
+from consentapp.services.subscriptions import change_subscription, subscription_for
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 from tests.helpers import csrf_token, deliver, post_form
 from tests.services import SMTPServer
 from tests.test_contact import VALID
@@ -84,9 +81,7 @@ def set_subscription(app: Flask, email: str, slug: str, status: str) -> None:
             sub,
             SubscriptionStatus(status),
             action=STATUS_ACTIONS[status],
-            channel="web_form",
-            notice=notices.current_notice(contact.language),
-            origin=None,
+            source=ConsentSource("web_form", notices.current_notice(contact.language)),
         )
         db.session.commit()
 
@@ -1123,13 +1118,13 @@ def test_contact_list_and_edit_page_views_are_audited(
 def test_import_uploads_never_imported_are_removed_after_a_day(app: Flask) -> None:
     import time as clock
 
-    from consentapp.services.csv_io import discard_old_uploads, store_upload
+    from consentapp.services.csv_import import discard_old_uploads, store_upload
 
     with app.test_request_context():
         upload = store_upload(b"email\nold@example.be\n")
         assert discard_old_uploads() == 0
         assert discard_old_uploads(clock.time() + 2 * 86400) == 1
-        from consentapp.services.csv_io import ImportFileError, load_upload
+        from consentapp.services.csv_import import ImportFileError, load_upload
 
         with pytest.raises(ImportFileError):
             load_upload(upload.name)

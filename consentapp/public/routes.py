@@ -27,7 +27,7 @@ from consentapp.request_checks import MAX_ID, require_form_body
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
-from consentapp.services.subscriptions import active_topics
+from consentapp.services.topics import active_topics
 
 
 @bp.get("/")

@@ -25,7 +25,7 @@ from consentapp.services.rights import (
     read_identity_link,
     submit_request,
 )
-from consentapp.services.subscriptions import topic_labels
+from consentapp.services.topics import topic_labels
 from consentapp.tokens import TokenExpired
 
 View = str | BaseResponse | tuple[str, int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,18 @@ class Origin:
         """Take the address from the WSGI environ (ProxyFix only if configured)."""
         agent = request.user_agent.string[:USER_AGENT_LENGTH] or None
         return cls(client_address=request.remote_addr, user_agent=agent)
+
+
+@dataclass(frozen=True)
+class ConsentSource:
+    """How a consent change reached us, as each ledger row it writes records it:
+    one value passed down instead of the same five arguments at every step."""
+
+    channel: str
+    notice: PrivacyNotice | None
+    origin: Origin | None = None
+    evidence: str | None = None
+    details: Mapping[str, object] | None = None
 
 
 def record_consent(

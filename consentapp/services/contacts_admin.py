@@ -26,19 +26,15 @@ from consentapp.models import (
     Topic,
 )
 from consentapp.services import audit, notices
-from consentapp.services.consent import record_consent
+from consentapp.services.consent import ConsentSource, record_consent
 from consentapp.services.contact_details import normalise_email, normalise_phone
 from consentapp.services.contacts import find_contact, find_or_create_contact
-from consentapp.services.subscriptions import (
-    confirm_topics,
-    request_in_transaction,
-    subscriptions_of,
-    topics_by_slug,
-    withdraw,
-)
+from consentapp.services.subscriptions import subscribe_with_evidence, withdraw
 from consentapp.services.suppression import check_not_suppressed
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 
-EDITABLE = ("email", "name", "company", "address", "phone", "fax", "language", "last_invoice_on")
+# What staff may correct: the details, plus the address, language and invoicing date.
+EDITABLE = ("email", *Contact.DETAIL_FIELDS, "language", "last_invoice_on")
 SORTS = {
     "name": Contact.name,
     "email": Contact.email,
@@ -153,7 +149,7 @@ def _checked_value(contact: Contact, field: str, raw: str) -> object:
     """A field's new value, normalised; a new address must be free and not suppressed."""
     if field == "last_invoice_on":
         return date.fromisoformat(raw) if raw else None
-    if field in ("phone", "fax"):
+    if field in Contact.PHONE_FIELDS:
         return normalise_phone(raw)
     if field == "email":
         value = normalise_email(raw)
@@ -251,9 +247,8 @@ class CaptureResult:
 def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> CaptureResult:
     """Record the contact and its consent with channel and evidence (P1). Commits.
 
-    Newsletter topics become confirmed at once only when the evidence is a signed
-    agreement that itself contains the newsletter consent, and staff say so;
-    otherwise they wait for the person's double opt-in (mailed unless told not to).
+    Newsletter topics follow the rule for consent with evidence
+    (`subscriptions.subscribe_with_evidence`).
     """
     if consent.channel not in OFFLINE_CHANNELS:
         raise ValueError(f"unknown offline channel {consent.channel!r}")
@@ -283,34 +278,13 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
         details=details,
     )
     topics = topics_by_slug(consent.topics)
-    direct = (
-        consent.channel == ConsentChannel.AGREEMENT.value and consent.agreement_covers_newsletters
+    outcome = subscribe_with_evidence(
+        contact,
+        topics,
+        ConsentSource(consent.channel, notice, evidence=consent.evidence, details=details),
+        agreement_covers_newsletters=consent.agreement_covers_newsletters,
+        send_mail=consent.send_confirmation,
     )
-    confirmed: list[str] = []
-    pending: list[str] = []
-    if direct:
-        confirmed = confirm_topics(
-            contact,
-            topics,
-            channel=consent.channel,
-            notice=notice,
-            evidence=consent.evidence,
-            details=details,
-        )
-    elif topics:
-        request_in_transaction(
-            email=email,
-            name=consent.name,
-            topic_slugs=[topic.slug for topic in topics],
-            language=contact.language,
-            origin=None,
-            notice=notice,
-            channel=consent.channel,
-            evidence=consent.evidence,
-            send_mail=consent.send_confirmation,
-            contact=contact,
-        )
-        pending = [topic.slug for topic in topics]
     audit.record(
         "consent.capture",
         target_type="contact",
@@ -319,13 +293,16 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
             "channel": consent.channel,
             "evidence": consent.evidence,
             "obtained_on": consent.obtained_on.isoformat(),
-            "confirmed": confirmed,
-            "pending": pending,
+            "confirmed": outcome.confirmed,
+            "pending": outcome.pending,
             "new_contact": existing is None,
         },
         actor=actor,
     )
     db.session.commit()
     return CaptureResult(
-        contact=contact, created=existing is None, confirmed=confirmed, pending=pending
+        contact=contact,
+        created=existing is None,
+        confirmed=outcome.confirmed,
+        pending=outcome.pending,
     )

@@ -10,6 +10,7 @@ else of that contact.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -128,6 +129,33 @@ def _redact_audit(
     audit.redact(which, f"erasure of {subject}", actor)
 
 
+def remove_mails_and_client_data(
+    contact: Contact, addresses: Sequence[str] = (), *, evidence: bool = False
+) -> None:
+    """Delete the contact's mails (and those to or naming `addresses`) and blank the
+    client address and user agent (and the evidence, if asked) in its ledger rows,
+    which stay under the random public id. The one path for an erasure and for an
+    expired sign-up; the contact row is the caller's (a legal hold may keep it). No commit.
+    """
+    mails = sa.or_(
+        OutboundEmail.contact_id == contact.id,
+        OutboundEmail.to_address.in_(addresses),
+        *(OutboundEmail.body_text.contains(address) for address in addresses),
+    )
+    db.session.execute(
+        sa.delete(OutboundEmail).where(mails), execution_options={"synchronize_session": False}
+    )
+    blanked: dict[str, None] = {"client_address": None, "user_agent": None}
+    if evidence:
+        blanked["evidence"] = None
+    db.session.execute(
+        sa.update(ConsentEvent)
+        .where(ConsentEvent.subject_id == contact.public_id)
+        .values(**blanked),
+        execution_options={"synchronize_session": False},
+    )
+
+
 def erase_person(
     contact: Contact, actor: StaffUser | None = None, reason: str = ""
 ) -> ErasureResult:
@@ -168,21 +196,7 @@ def erase_person(
     db.session.execute(sa.delete(Subscription).where(Subscription.contact_id == contact.id))
 
     addresses = [address for address in (email, contact.pending_email) if address]
-    mails = sa.or_(
-        OutboundEmail.contact_id == contact.id,
-        OutboundEmail.to_address.in_(addresses),
-        *(OutboundEmail.body_text.contains(address) for address in addresses),
-    )
-    db.session.execute(
-        sa.delete(OutboundEmail).where(mails), execution_options={"synchronize_session": False}
-    )
-
-    db.session.execute(
-        sa.update(ConsentEvent)
-        .where(ConsentEvent.subject_id == subject)
-        .values(client_address=None, user_agent=None, evidence=None),
-        execution_options={"synchronize_session": False},
-    )
+    remove_mails_and_client_data(contact, addresses, evidence=True)
     if email:
         suppress(email, "erasure")
 

@@ -20,7 +20,7 @@ from consentapp.models import (
     PrivacyNotice,
     utcnow,
 )
-from consentapp.services.consent import Origin, record_consent
+from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_or_create_contact
 from consentapp.services.subscriptions import request_in_transaction
@@ -115,8 +115,7 @@ def submit_inquiry(
             name=submission.name,
             topic_slugs=submission.topics,
             language=language,
-            origin=origin,
-            notice=notice,
+            source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin),
         )
     _queue_inquiry_mails(inquiry, email, language)
     db.session.commit()

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from consentapp.extensions import db
-from consentapp.models import Inquiry, InquiryNote, InquiryStatus, StaffUser
+from consentapp.models import Contact, Inquiry, InquiryNote, InquiryStatus, StaffUser
 from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail, normalise_phone
 from consentapp.services.contacts_admin import rectify_by_staff
-
-DIFF_FIELDS = ("name", "company", "address", "phone", "fax")
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ def open_inquiry(public_id: str, actor: StaffUser) -> Inquiry | None:
 
 
 def _comparable(field: str, value: str) -> str:
-    if field in ("phone", "fax"):
+    if field in Contact.PHONE_FIELDS:
         try:
             return normalise_phone(value)
         except InvalidDetail:
@@ -69,7 +67,7 @@ def _comparable(field: str, value: str) -> str:
 def differences(inquiry: Inquiry) -> list[FieldDifference]:
     """Submitted details that differ from what the contact has (empty ones are ignored)."""
     found = []
-    for field in DIFF_FIELDS:
+    for field in Contact.DETAIL_FIELDS:
         submitted = _comparable(field, str(inquiry.submitted.get(field) or ""))
         stored = str(getattr(inquiry.contact, field) or "")
         if submitted and submitted != stored:

@@ -26,17 +26,12 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import audit, notices
-from consentapp.services.consent import Origin, record_consent
+from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
-from consentapp.services.subscriptions import (
-    confirm_topics,
-    request_in_transaction,
-    subscriptions_of,
-    topics_by_slug,
-    withdraw,
-)
+from consentapp.services.subscriptions import confirm_topics, request_in_transaction, withdraw
 from consentapp.services.throttle import may_mail
+from consentapp.services.topics import subscriptions_of, topics_by_slug
 from consentapp.tokens import (
     Purpose,
     Token,
@@ -49,8 +44,6 @@ from consentapp.tokens import (
     token_contact,
 )
 
-EDITABLE_FIELDS = ("name", "company", "address", "phone", "fax")
-PHONE_FIELDS = ("phone", "fax")
 # What the ledger says about a request made through a newsletter's footer link.
 FOOTER_LINK = "preferences footer link"
 
@@ -158,10 +151,9 @@ def update_topics(
         added = confirm_topics(
             contact,
             topics,
-            channel=ConsentChannel.WEB_FORM.value,
-            notice=notice,
-            origin=origin,
-            details={"via": "preferences link"},
+            ConsentSource(
+                ConsentChannel.WEB_FORM.value, notice, origin, details={"via": "preferences link"}
+            ),
         )
     else:
         requested = [topic.slug for topic in topics if topic.slug not in confirmed]
@@ -171,10 +163,10 @@ def update_topics(
                 name="",
                 topic_slugs=requested,
                 language=language,
-                origin=origin,
-                notice=notice,
+                source=ConsentSource(
+                    ConsentChannel.WEB_FORM.value, notice, origin, details={"via": FOOTER_LINK}
+                ),
                 contact=contact,
-                details={"via": FOOTER_LINK},
             )
     wanted_set = {topic.slug for topic in topics}
     to_stop = sorted(confirmed - wanted_set)
@@ -201,11 +193,11 @@ def rectify(
     """
     notice = notices.current_notice(language)
     changed: list[str] = []
-    for field in EDITABLE_FIELDS:
+    for field in Contact.DETAIL_FIELDS:
         if field not in changes:
             continue
         value = changes[field].strip()
-        if field in PHONE_FIELDS:
+        if field in Contact.PHONE_FIELDS:
             value = normalise_phone(value)
         if getattr(contact, field) == value:
             continue

@@ -35,9 +35,10 @@ from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.csv_cells import csv_line
 from consentapp.services.erasure import ErasureResult, erase_person
-from consentapp.services.subscriptions import subscriptions_of, withdraw
+from consentapp.services.subscriptions import withdraw
 from consentapp.services.suppression import address_hmac, suppress
 from consentapp.services.throttle import may_mail
+from consentapp.services.topics import subscriptions_of
 from consentapp.tokens import Purpose, Token, TokenInvalid, make_token, read_token, token_contact
 
 REQUEST_MAIL_KINDS = ("identity_check", "no_data")

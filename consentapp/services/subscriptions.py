@@ -1,4 +1,4 @@
-"""The subscription lifecycle: request, double opt-in, withdrawal, expiry (P7, P10).
+"""The subscription lifecycle: request, confirmation, withdrawal, unsubscribe (P7).
 
 Every change to a subscription writes its ledger row in the same transaction, with
 the privacy-notice version in force.
@@ -6,32 +6,20 @@ the privacy-notice version in force.
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consentapp.extensions import db
-from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
-from consentapp.links import unsubscribe_url as make_unsubscribe_url
-from consentapp.mail.outbox import queue_email
 from consentapp.models import (
     ConsentAction,
     ConsentChannel,
-    ConsentEvent,
     ConsentPurpose,
     Contact,
-    DataRequest,
-    DisclosureSubject,
-    Inquiry,
-    OutboundEmail,
     PrivacyNotice,
     Subscription,
     SubscriptionStatus,
@@ -39,87 +27,18 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import notices
-from consentapp.services.consent import Origin, record_consent
+from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
-from consentapp.services.suppression import lift as lift_suppression
-from consentapp.services.throttle import may_mail
-from consentapp.tokens import (
-    Purpose,
-    Token,
-    address_matches,
-    lifetime_days,
-    make_token,
-    read_token,
-    token_contact,
+from consentapp.services.subscription_mails import (
+    CONFIRMATION_KINDS,
+    queue_already_subscribed,
+    queue_confirmation,
 )
-
-# Link mails one address may receive per hour, whoever asks: the forms cannot be
-# used to flood someone's mailbox.
-CONFIRMATION_KINDS = ("subscribe_confirm", "subscribe_already")
+from consentapp.services.throttle import may_mail
+from consentapp.services.topics import subscriptions_of, topics_by_slug
+from consentapp.tokens import Purpose, Token, read_token, token_contact
 
 ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
-
-
-class UnknownTopic(ValueError):
-    """A topic slug that does not exist or is not offered."""
-
-
-class ConfirmOutcome(enum.Enum):
-    """What a confirmation link did."""
-
-    CONFIRMED = "confirmed"
-    ALREADY_CONFIRMED = "already_confirmed"
-    NOTHING_PENDING = "nothing_pending"
-
-
-@dataclass(frozen=True)
-class ConfirmResult:
-    """The outcome and the topics it concerns."""
-
-    outcome: ConfirmOutcome
-    topics: list[Topic]
-    contact: Contact
-
-
-def active_topics() -> list[Topic]:
-    """Topics people can choose, in display order."""
-    return list(
-        db.session.scalars(
-            sa.select(Topic).where(Topic.active.is_(True)).order_by(Topic.position, Topic.id)
-        )
-    )
-
-
-def topic_labels(language: str) -> dict[str, str]:
-    """Every topic's name in `language` by slug, retired topics included."""
-    return {topic.slug: topic.label(language) for topic in db.session.scalars(sa.select(Topic))}
-
-
-def topics_by_slug(slugs: Iterable[str]) -> list[Topic]:
-    """The active topics named by `slugs`, in display order; unknown slugs raise."""
-    wanted = set(slugs)
-    topics = [topic for topic in active_topics() if topic.slug in wanted]
-    if len(topics) != len(wanted):
-        known = {topic.slug for topic in topics}
-        raise UnknownTopic(", ".join(sorted(wanted - known)))
-    return topics
-
-
-def subscriptions_of(contact: Contact) -> dict[str, Subscription]:
-    """The contact's subscriptions by topic slug."""
-    rows = db.session.scalars(
-        sa.select(Subscription).join(Topic).where(Subscription.contact_id == contact.id)
-    )
-    return {row.topic.slug: row for row in rows}
-
-
-def confirmed_slugs(contact: Contact) -> list[str]:
-    """Slugs of the topics the contact currently receives."""
-    return [
-        slug
-        for slug, sub in subscriptions_of(contact).items()
-        if sub.status == SubscriptionStatus.CONFIRMED.value
-    ]
 
 
 def subscription_for(
@@ -165,11 +84,7 @@ def change_subscription(
     status: SubscriptionStatus,
     *,
     action: ConsentAction,
-    channel: str,
-    notice: PrivacyNotice | None,
-    origin: Origin | None,
-    details: Mapping[str, object] | None = None,
-    evidence: str | None = None,
+    source: ConsentSource,
 ) -> bool:
     """Move a subscription to `status` and write its ledger row, in one transaction.
 
@@ -207,26 +122,17 @@ def change_subscription(
         contact=sub.contact,
         purpose=ConsentPurpose.NEWSLETTER.value,
         action=action.value,
-        channel=channel,
-        notice=notice,
-        origin=origin,
+        channel=source.channel,
+        notice=source.notice,
+        origin=source.origin,
         topic_id=sub.topic.id,
-        evidence=evidence,
-        details=dict(details) if details else None,
+        evidence=source.evidence,
+        details=dict(source.details) if source.details else None,
     )
     return True
 
 
-def confirm_topics(
-    contact: Contact,
-    topics: Sequence[Topic],
-    *,
-    channel: str,
-    notice: PrivacyNotice | None,
-    details: Mapping[str, object],
-    origin: Origin | None = None,
-    evidence: str | None = None,
-) -> list[str]:
+def confirm_topics(contact: Contact, topics: Sequence[Topic], source: ConsentSource) -> list[str]:
     """Confirm topics at once, without the double opt-in mail: for consent proven
     otherwise (a signed agreement that contains it, or the person's own mailed link).
     Returns the topics newly confirmed. No commit."""
@@ -235,11 +141,7 @@ def confirm_topics(
         topics,
         SubscriptionStatus.CONFIRMED,
         action=ConsentAction.CONFIRMED,
-        channel=channel,
-        notice=notice,
-        origin=origin,
-        evidence=evidence,
-        details=details,
+        source=source,
     )
     return [topic.slug for topic in moved]
 
@@ -250,11 +152,7 @@ def _move_unconfirmed(
     status: SubscriptionStatus,
     *,
     action: ConsentAction,
-    channel: str,
-    notice: PrivacyNotice | None,
-    origin: Origin | None,
-    evidence: str | None,
-    details: Mapping[str, object],
+    source: ConsentSource,
 ) -> list[Topic]:
     """Move each of `topics` not confirmed yet to `status`, with its ledger row; the
     confirmed ones stay as they are. Returns the topics moved."""
@@ -264,22 +162,9 @@ def _move_unconfirmed(
         sub = subscription_for(contact, topic, current)
         if sub.status == SubscriptionStatus.CONFIRMED.value:
             continue
-        if change_subscription(
-            sub,
-            status,
-            action=action,
-            channel=channel,
-            notice=notice,
-            origin=origin,
-            evidence=evidence,
-            details=details,
-        ):
+        if change_subscription(sub, status, action=action, source=source):
             moved.append(topic)
     return moved
-
-
-def _notice_for(language: str) -> PrivacyNotice:
-    return notices.current_notice(language)
 
 
 def request_in_transaction(
@@ -288,48 +173,82 @@ def request_in_transaction(
     name: str,
     topic_slugs: Sequence[str],
     language: str,
-    origin: Origin | None,
-    notice: PrivacyNotice | None,
-    channel: str = ConsentChannel.WEB_FORM.value,
-    evidence: str | None = None,
+    source: ConsentSource,
     send_mail: bool = True,
     contact: Contact | None = None,
-    details: Mapping[str, object] | None = None,
 ) -> None:
     """Record a subscription request and queue its confirmation mail, without committing.
 
     Topics already confirmed stay as they are. The answer to the person is the same
-    whatever happens here, so nothing tells whether the address was known. `details`
-    adds to what the ledger rows say (where the request came from).
+    whatever happens here, so nothing tells whether the address was known. The
+    source's `details` add to what the ledger rows say (where the request came from).
     """
     topics = topics_by_slug(topic_slugs)
     if contact is None:
-        contact = find_or_create_contact(email, language, channel, name=name)
+        contact = find_or_create_contact(email, language, source.channel, name=name)
     db.session.flush()
     to_confirm = _move_unconfirmed(
         contact,
         topics,
         SubscriptionStatus.PENDING,
         action=ConsentAction.REQUESTED,
-        channel=channel,
-        notice=notice,
-        origin=origin,
-        evidence=evidence,
-        details={"topics": [t.slug for t in topics], "language": language, **(details or {})},
+        source=replace(
+            source,
+            details={
+                "topics": [t.slug for t in topics],
+                "language": language,
+                **(source.details or {}),
+            },
+        ),
     )
     if not send_mail or not may_mail(contact.mail_address, CONFIRMATION_KINDS):
         return
     if to_confirm:
-        _queue_confirmation(contact, to_confirm, language)
+        queue_confirmation(contact, to_confirm, language)
     else:
-        queue_email(
-            to=contact.mail_address,
-            template="subscribe_already",
-            language=language,
-            subject=_l("You are already subscribed"),
-            context={"preferences_url": preferences_url(contact)},
-            contact_id=contact.id,
-        )
+        queue_already_subscribed(contact, language)
+
+
+@dataclass(frozen=True)
+class EvidencedTopics:
+    """What consent recorded with evidence (offline, or in an import) did to the topics."""
+
+    confirmed_at_once: bool
+    confirmed: list[str]
+    pending: list[str]
+
+
+def subscribe_with_evidence(
+    contact: Contact,
+    topics: Sequence[Topic],
+    source: ConsentSource,
+    *,
+    agreement_covers_newsletters: bool,
+    send_mail: bool,
+) -> EvidencedTopics:
+    """The one rule for newsletter consent that did not come through our forms (P1).
+
+    Only a signed agreement that itself contains the newsletter consent (and staff
+    say so) confirms at once; any other evidence starts the double opt-in, its mail
+    sent unless told not to. The source's details go on the confirmed rows; the
+    requested rows say what was asked, as every request's do. No commit.
+    """
+    if not topics:
+        return EvidencedTopics(confirmed_at_once=False, confirmed=[], pending=[])
+    if source.channel == ConsentChannel.AGREEMENT.value and agreement_covers_newsletters:
+        confirmed = confirm_topics(contact, topics, source)
+        return EvidencedTopics(confirmed_at_once=True, confirmed=confirmed, pending=[])
+    slugs = [topic.slug for topic in topics]
+    request_in_transaction(
+        email=contact.mail_address,
+        name=contact.name,
+        topic_slugs=slugs,
+        language=contact.language,
+        source=replace(source, details=None),
+        send_mail=send_mail,
+        contact=contact,
+    )
+    return EvidencedTopics(confirmed_at_once=False, confirmed=[], pending=slugs)
 
 
 def request_subscription(
@@ -347,126 +266,9 @@ def request_subscription(
         name=name,
         topic_slugs=topic_slugs,
         language=language,
-        origin=origin,
-        notice=notice,
+        source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin),
     )
     db.session.commit()
-
-
-def _queue_confirmation(contact: Contact, topics: list[Topic], language: str) -> None:
-    token = make_token(Purpose.CONFIRM, contact, t=[topic.slug for topic in topics], l=language)
-    queue_email(
-        to=contact.mail_address,
-        template="subscribe_confirm",
-        language=language,
-        subject=_l("Please confirm your subscription"),
-        context={
-            "confirm_url": external_url("subscriptions.confirm", token=token),
-            "topics": [topic.label(language) for topic in topics],
-            "valid_days": lifetime_days(Purpose.CONFIRM),
-        },
-        contact_id=contact.id,
-    )
-
-
-def resend_confirmation(payload: dict[str, object]) -> None:
-    """An expired confirmation link was used: send a fresh one if still relevant."""
-    contact = find_contact_by_public_id(str(payload.get("c", "")))
-    if contact is None or not address_matches(contact.email, str(payload.get("h", ""))):
-        return
-    raw_slugs = payload.get("t")
-    slugs = [str(slug) for slug in raw_slugs] if isinstance(raw_slugs, list) else []
-    pending = [
-        sub.topic
-        for slug, sub in subscriptions_of(contact).items()
-        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
-    ]
-    language = str(payload.get("l") or contact.language)
-    if pending and may_mail(contact.mail_address, CONFIRMATION_KINDS):
-        _queue_confirmation(contact, pending, language)
-        db.session.commit()
-
-
-def read_confirmation(raw: str) -> tuple[Token, Contact]:
-    """Verify a confirmation link (raises TokenInvalid / TokenExpired)."""
-    token = read_token(Purpose.CONFIRM, raw)
-    contact = token_contact(token, find_contact_by_public_id(token.public_id))
-    return token, contact
-
-
-def pending_topic_labels(token: Token, contact: Contact, language: str) -> list[str]:
-    """Labels of the topics a confirmation link would confirm now."""
-    slugs = token.payload.get("t") or []
-    return [
-        sub.topic.label(language)
-        for slug, sub in subscriptions_of(contact).items()
-        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
-    ]
-
-
-def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResult:
-    """Step 2 of the double opt-in: confirm the link's pending topics, send a welcome."""
-    token, contact = read_confirmation(raw)
-    slugs = [str(slug) for slug in token.payload.get("t") or []]
-    subs = subscriptions_of(contact)
-    chosen = [subs[slug] for slug in slugs if slug in subs]
-    pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING.value]
-    if not pending:
-        return _outcome_without_change(chosen, contact)
-
-    notice = _notice_for(language)
-    details: dict[str, object] = {
-        "link_signed_at": token.issued_at.isoformat(),
-        "via": "confirmation link",
-    }
-    if lift_suppression(contact.mail_address):
-        # The person's own new opt-in is new consent: it ends an earlier suppression.
-        details["suppression_lifted"] = True
-    topics = [
-        sub.topic
-        for sub in pending
-        if change_subscription(
-            sub,
-            SubscriptionStatus.CONFIRMED,
-            action=ConsentAction.CONFIRMED,
-            channel=ConsentChannel.WEB_FORM.value,
-            notice=notice,
-            origin=origin,
-            details=details,
-        )
-    ]
-    if not topics:
-        # A second press that lost the race: the first one made the change.
-        db.session.commit()
-        return _outcome_without_change(chosen, contact)
-    _queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))
-    db.session.commit()
-    return ConfirmResult(outcome=ConfirmOutcome.CONFIRMED, topics=topics, contact=contact)
-
-
-def _outcome_without_change(chosen: Sequence[Subscription], contact: Contact) -> ConfirmResult:
-    confirmed = [sub.topic for sub in chosen if sub.status == SubscriptionStatus.CONFIRMED.value]
-    outcome = ConfirmOutcome.ALREADY_CONFIRMED if confirmed else ConfirmOutcome.NOTHING_PENDING
-    return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)
-
-
-def _queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None:
-    """The welcome mail carries the one-click unsubscribe headers, like a newsletter."""
-    unsubscribe = make_unsubscribe_url(contact)
-    queue_email(
-        to=contact.mail_address,
-        template="welcome",
-        language=language,
-        subject=_l("Welcome: your subscription is confirmed"),
-        context={
-            "topics": [topic.label(language) for topic in topics],
-            "unsubscribe_url": unsubscribe,
-            "preferences_url": preferences_url(contact),
-        },
-        contact_id=contact.id,
-        headers=list_unsubscribe_headers(unsubscribe),
-        requires_subscription=True,
-    )
 
 
 def withdraw(
@@ -481,7 +283,7 @@ def withdraw(
 
     Idempotent: topics already stopped write nothing. The caller commits.
     """
-    notice = _notice_for(language)
+    source = ConsentSource(channel, notices.current_notice(language), origin, details=details)
     stopped: list[Topic] = []
     for slug, sub in sorted(subscriptions_of(contact).items()):
         if topic_slugs is not None and slug not in topic_slugs:
@@ -492,10 +294,7 @@ def withdraw(
             sub,
             SubscriptionStatus.UNSUBSCRIBED,
             action=ConsentAction.WITHDRAWN,
-            channel=channel,
-            notice=notice,
-            origin=origin,
-            details=details,
+            source=source,
         ):
             stopped.append(sub.topic)
     return stopped
@@ -550,82 +349,3 @@ def consent_still_given(contact_id: int | None, topic_id: int | None) -> bool:
     else:
         found = db.session.execute(_CONFIRMED_TO_TOPIC, {"contact": contact_id, "topic": topic_id})
     return found.first() is not None
-
-
-def purge_unconfirmed(older_than: timedelta | None = None) -> int:
-    """Remove sign-ups never confirmed within the retention period (P10).
-
-    The pending subscriptions go, with an "expired" ledger row each; a contact that
-    has nothing else (no subscription, no message) goes with its mails, and the
-    client addresses in its ledger rows are blanked. The ledger keeps the
-    pseudonymous history. Returns how many contacts were removed.
-    """
-    if older_than is None:
-        older_than = timedelta(days=current_app.config["UNCONFIRMED_RETENTION_DAYS"])
-    cutoff = utcnow() - older_than
-    stale = list(
-        db.session.scalars(
-            sa.select(Subscription).where(
-                Subscription.status == SubscriptionStatus.PENDING.value,
-                Subscription.requested_at < cutoff,
-            )
-        )
-    )
-    touched: dict[int, Contact] = {}
-    for sub in stale:
-        touched[sub.contact_id] = sub.contact
-        record_consent(
-            contact=sub.contact,
-            purpose=ConsentPurpose.NEWSLETTER.value,
-            action=ConsentAction.EXPIRED.value,
-            channel=ConsentChannel.WEB_FORM.value,
-            notice=None,
-            topic_id=sub.topic_id,
-            details={"reason": "not confirmed in time"},
-        )
-        db.session.delete(sub)
-    db.session.flush()
-    removed = 0
-    for contact in touched.values():
-        if _holds_nothing_else(contact):
-            remove_contact_data(contact)
-            removed += 1
-    db.session.commit()
-    return removed
-
-
-def _holds_nothing_else(contact: Contact) -> bool:
-    """Only a bare web sign-up goes: not a customer, not one with offline consent,
-    a disclosure or a request, which have reasons of their own to be kept."""
-    if contact.source_channel != ConsentChannel.WEB_FORM.value:
-        return False
-    if contact.last_invoice_on is not None or contact.legal_hold_until is not None:
-        return False
-    ties = [
-        sa.select(ConsentEvent.id).where(
-            ConsentEvent.subject_id == contact.public_id,
-            ConsentEvent.channel != ConsentChannel.WEB_FORM.value,
-        ),
-        sa.select(DisclosureSubject.id).where(DisclosureSubject.subject_id == contact.public_id),
-        sa.select(DataRequest.id).where(DataRequest.subject_id == contact.public_id),
-    ]
-    if any(db.session.scalar(tie.limit(1)) is not None for tie in ties):
-        return False
-    has_subscription = db.session.scalar(
-        sa.select(sa.func.count(Subscription.id)).where(Subscription.contact_id == contact.id)
-    )
-    has_inquiry = db.session.scalar(
-        sa.select(sa.func.count(Inquiry.id)).where(Inquiry.contact_id == contact.id)
-    )
-    return not has_subscription and not has_inquiry
-
-
-def remove_contact_data(contact: Contact) -> None:
-    """Delete a contact and its mails, blank its ledger rows' client data. No commit."""
-    db.session.execute(sa.delete(OutboundEmail).where(OutboundEmail.contact_id == contact.id))
-    db.session.execute(
-        sa.update(ConsentEvent)
-        .where(ConsentEvent.subject_id == contact.public_id)
-        .values(client_address=None, user_agent=None)
-    )
-    db.session.delete(contact)

@@ -15,7 +15,7 @@ from consentapp.i18n import current_language
 from consentapp.models import Campaign, StaffUser
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
-from consentapp.services.subscriptions import active_topics
+from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, CampaignForm, ScheduleForm

@@ -36,22 +36,20 @@ from consentapp.services.contacts_admin import (
     search_contacts,
     unsubscribe_by_staff,
 )
-from consentapp.services.csv_io import (
-    EXPORT_FIELDS,
+from consentapp.services.csv_export import EXPORT_FIELDS, export_contacts, record_export
+from consentapp.services.csv_import import (
     IMPORT_CHANNELS,
     IMPORT_FIELDS,
     ImportFileError,
     ImportMapping,
     discard_upload,
-    export_contacts,
     load_upload,
-    record_export,
     run_import,
     store_upload,
 )
 from consentapp.services.disclosures import disclosures_about
-from consentapp.services.subscriptions import active_topics
 from consentapp.services.suppression import Suppressed
+from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (

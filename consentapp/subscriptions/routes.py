@@ -13,6 +13,13 @@ from consentapp.links import preferences_url
 from consentapp.models import ConsentChannel, Contact
 from consentapp.request_checks import require_form_body
 from consentapp.services import notices
+from consentapp.services.confirmation import (
+    ConfirmOutcome,
+    confirm_subscription,
+    pending_topic_labels,
+    read_confirmation,
+    resend_confirmation,
+)
 from consentapp.services.consent import Origin
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.preferences import (
@@ -29,19 +36,9 @@ from consentapp.services.preferences import (
     set_language,
     update_topics,
 )
-from consentapp.services.subscriptions import (
-    ConfirmOutcome,
-    active_topics,
-    confirm_subscription,
-    confirmed_slugs,
-    pending_topic_labels,
-    read_confirmation,
-    read_unsubscribe,
-    request_subscription,
-    resend_confirmation,
-    withdraw,
-)
+from consentapp.services.subscriptions import read_unsubscribe, request_subscription, withdraw
 from consentapp.services.subscriptions import unsubscribe as unsubscribe_service
+from consentapp.services.topics import active_topics, confirmed_slugs
 from consentapp.subscriptions import bp
 from consentapp.subscriptions.forms import (
     AddressForm,

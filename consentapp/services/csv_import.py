@@ -1,12 +1,10 @@
-"""CSV export (only the chosen fields, streamed) and CSV import (with consent evidence).
+"""CSV import of contacts, with the consent evidence each row rests on (P1).
 
 Import policy: rows are checked one by one; good rows are committed together in one
 transaction, bad rows are skipped and reported with their line numbers and reasons,
 suppressed addresses are skipped and reported. A file with no good row commits
 nothing. An import never creates a confirmed newsletter consent without evidence:
-topics are confirmed at once only for rows whose channel is a signed agreement that
-contains the newsletter consent (and staff say so); all others wait for the
-person's double opt-in.
+newsletter topics follow `subscriptions.subscribe_with_evidence`.
 """
 
 from __future__ import annotations
@@ -16,11 +14,9 @@ import io
 import re
 import secrets
 import time
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sqlalchemy as sa
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -31,11 +27,10 @@ from consentapp.models import (
     ConsentPurpose,
     Contact,
     StaffUser,
-    Subscription,
     Topic,
 )
 from consentapp.services import audit, notices
-from consentapp.services.consent import record_consent
+from consentapp.services.consent import ConsentSource, record_consent
 from consentapp.services.contact_details import (
     InvalidDetail,
     check_single_line,
@@ -44,104 +39,18 @@ from consentapp.services.contact_details import (
     normalise_phone,
 )
 from consentapp.services.contacts import find_contact
-from consentapp.services.csv_cells import csv_line
-from consentapp.services.subscriptions import (
-    confirm_topics,
-    request_in_transaction,
-    topics_by_slug,
-)
+from consentapp.services.subscriptions import subscribe_with_evidence
 from consentapp.services.suppression import is_suppressed
+from consentapp.services.topics import topics_by_slug
 
-EXPORT_FIELDS = (
-    "email",
-    "name",
-    "company",
-    "address",
-    "phone",
-    "fax",
-    "language",
-    "created_at",
-    "subscriptions",
-)
-IMPORT_FIELDS = ("email", "name", "company", "address", "phone", "fax", "language")
-FIELD_LIMITS = {"name": 200, "company": 200, "address": 500, "phone": 40, "fax": 40}
+IMPORT_FIELDS = ("email", *Contact.DETAIL_FIELDS, "language")
 IMPORT_CHANNELS = (
     ConsentChannel.AGREEMENT.value,
     ConsentChannel.EMAIL.value,
     ConsentChannel.PHONE.value,
     ConsentChannel.WEB_FORM.value,
 )
-EXPORT_BATCH = 1000
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-
-
-def _export_filter(topic: str, status: str) -> sa.ColumnElement[bool] | None:
-    if not topic and not status:
-        return None
-    chosen = sa.select(Subscription.contact_id).join(Topic)
-    if topic:
-        chosen = chosen.where(Topic.slug == topic)
-    if status:
-        chosen = chosen.where(Subscription.status == status)
-    return Contact.id.in_(chosen)
-
-
-def export_contacts(fields: Sequence[str], topic: str = "", status: str = "") -> Iterator[str]:
-    """CSV lines, header first, fetched in batches by id so memory stays flat."""
-    chosen = [name for name in EXPORT_FIELDS if name in fields]
-    yield csv_line(chosen)
-    condition = _export_filter(topic, status)
-    last_id = 0
-    while True:
-        statement = sa.select(Contact).where(Contact.id > last_id)
-        if condition is not None:
-            statement = statement.where(condition)
-        batch = list(db.session.scalars(statement.order_by(Contact.id).limit(EXPORT_BATCH)))
-        if not batch:
-            return
-        topics_by_contact = (
-            _subscriptions_for([c.id for c in batch]) if "subscriptions" in chosen else {}
-        )
-        for contact in batch:
-            row: list[object] = []
-            for name in chosen:
-                if name == "subscriptions":
-                    row.append(";".join(topics_by_contact.get(contact.id, [])))
-                elif name == "created_at":
-                    row.append(contact.created_at.isoformat(timespec="seconds"))
-                else:
-                    row.append(getattr(contact, name))
-            yield csv_line(row)
-        last_id = batch[-1].id
-        db.session.expunge_all()
-
-
-def _subscriptions_for(contact_ids: list[int]) -> dict[int, list[str]]:
-    rows = db.session.execute(
-        sa.select(Subscription.contact_id, Topic.slug, Subscription.status)
-        .join(Topic)
-        .where(Subscription.contact_id.in_(contact_ids))
-        .order_by(Topic.position)
-    )
-    result: dict[int, list[str]] = {}
-    for contact_id, slug, status in rows:
-        result.setdefault(contact_id, []).append(f"{slug}:{status}")
-    return result
-
-
-def record_export(
-    fields: Sequence[str], topic: str, status: str, purpose: str, actor: StaffUser
-) -> None:
-    """Audit an export before it starts. Commits."""
-    audit.record(
-        "contacts.export",
-        details={"fields": list(fields), "topic": topic, "status": status, "purpose": purpose},
-        actor=actor,
-    )
-    db.session.commit()
-
-
-# Import -------------------------------------------------------------------------
 
 
 class ImportFileError(ValueError):
@@ -294,14 +203,14 @@ def _row_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> 
         values["email"] = normalise_email(values["email"])
     except InvalidDetail as exc:
         raise RowProblem(f"e-mail address: {exc.message}") from exc
-    for name, limit in FIELD_LIMITS.items():
+    for name, limit in Contact.DETAIL_LENGTHS.items():
         if len(values[name]) > limit:
             raise RowProblem(f"{name}: longer than {limit} characters")
     try:
         for name in ("name", "company"):
             values[name] = check_single_line(values[name])
         values["address"] = check_text(values["address"])
-        for name in ("phone", "fax"):
+        for name in Contact.PHONE_FIELDS:
             values[name] = normalise_phone(values[name])
     except InvalidDetail as exc:
         raise RowProblem(str(exc.message)) from exc
@@ -411,32 +320,16 @@ def _import_row(
         evidence=values["evidence"],
         details={"via": "import"},
     )
-    if not topics:
-        return
-    direct = (
-        values["channel"] == ConsentChannel.AGREEMENT.value and mapping.agreement_covers_newsletters
-    )
-    if direct:
-        confirm_topics(
-            contact,
-            topics,
-            channel=values["channel"],
-            notice=notice,
-            evidence=values["evidence"],
-            details={"via": "import"},
-        )
-        report.confirmed += 1
-        return
-    request_in_transaction(
-        email=contact.mail_address,
-        name=contact.name,
-        topic_slugs=[topic.slug for topic in topics],
-        language=contact.language,
-        origin=None,
-        notice=notice,
-        channel=values["channel"],
-        evidence=values["evidence"],
+    outcome = subscribe_with_evidence(
+        contact,
+        topics,
+        ConsentSource(
+            values["channel"], notice, evidence=values["evidence"], details={"via": "import"}
+        ),
+        agreement_covers_newsletters=mapping.agreement_covers_newsletters,
         send_mail=mapping.send_confirmation,
-        contact=contact,
     )
-    report.requested += 1
+    if outcome.confirmed_at_once:
+        report.confirmed += 1
+    elif outcome.pending:
+        report.requested += 1
