@@ -14,6 +14,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
+from consentapp.keyring import address_hmac
 from consentapp.links import external_url, preferences_url
 from consentapp.mail.outbox import queue_email
 from consentapp.models import (
@@ -36,7 +37,7 @@ from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.csv_cells import csv_line
 from consentapp.services.erasure import ErasureResult, erase_person
 from consentapp.services.subscriptions import subscriptions_of, withdraw
-from consentapp.services.suppression import address_hmac, suppress
+from consentapp.services.suppression import suppress
 from consentapp.services.throttle import may_mail
 from consentapp.tokens import Purpose, Token, TokenInvalid, make_token, read_token, token_contact
 

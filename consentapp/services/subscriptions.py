@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consentapp.extensions import db
+from consentapp.keyring import address_matches
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
 from consentapp.links import unsubscribe_url as make_unsubscribe_url
 from consentapp.mail.outbox import queue_email
@@ -46,7 +47,6 @@ from consentapp.services.throttle import may_mail
 from consentapp.tokens import (
     Purpose,
     Token,
-    address_matches,
     lifetime_days,
     make_token,
     read_token,
