@@ -14,6 +14,7 @@ from consentapp.keyring import (
     address_hmac,
     address_hmacs,
     address_matches,
+    fingerprint,
     keys,
     serializer_keys,
 )
@@ -95,3 +96,8 @@ def test_a_link_signed_with_an_older_key_still_verifies(rotated: Flask) -> None:
     token = read_token(Purpose.UNSUBSCRIBE, OLD_LINK)
     assert token.public_id == "pinned-public-id"
     assert address_matches("els.peeters@example.be", str(token.payload["h"]))
+
+
+def test_search_fingerprint_is_pinned(rotated: Flask) -> None:
+    assert fingerprint("  ELS  peeters ") == "d9316c56bdd8eb95a19c6b724d93e5e7"
+    assert fingerprint("els peeters") == fingerprint("  ELS  peeters ")
