@@ -1,5 +1,5 @@
-"""Data-subject requests: received, identity checked, carried out within the deadline
-(P11-P13, GDPR art. 12, 15-21)."""
+"""Data-subject requests on the person's side: received, identity checked, carried out
+within the deadline (P11-P13, GDPR art. 12, 15-21). The staff side is in rights_admin."""
 
 from __future__ import annotations
 
@@ -32,7 +32,6 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import audit
-from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.csv_cells import csv_line
 from consentapp.services.erasure import ErasureResult, erase_person
@@ -42,8 +41,6 @@ from consentapp.services.throttle import may_mail
 from consentapp.tokens import Purpose, Token, TokenInvalid, make_token, read_token, token_contact
 
 REQUEST_MAIL_KINDS = ("identity_check", "no_data")
-MAX_EXTENSION_MONTHS = 2
-STAFF_CHANNELS = ("email", "phone", "letter")
 # The Belgian Data Protection Authority (Gegevensbeschermingsautoriteit).
 COMPLAINT_AUTHORITY = "Drukpersstraat 35, 1000 Brussel"
 
@@ -60,9 +57,10 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _new_request(
+def open_request(
     kind: str, channel: str, email: str, language: str, contact: Contact | None
 ) -> DataRequest:
+    """A new request, due in a month, keyed by its address's digest. No commit."""
     now = utcnow()
     request = DataRequest(
         kind=kind,
@@ -86,7 +84,7 @@ def submit_request(email: str, kind: str, language: str) -> None:
     if kind not in {k.value for k in RequestKind}:
         raise RequestError(f"unknown request kind {kind!r}")
     contact = find_contact(email)
-    request = _new_request(kind, "web", email, language, contact)
+    request = open_request(kind, "web", email, language, contact)
     audit.record("request.received", target_type="request", target_id=request.public_id)
     allowed = may_mail(email, REQUEST_MAIL_KINDS)
     if contact is None:
@@ -173,19 +171,21 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
         result = Outcome(
             request, export_token=make_token(Purpose.EXPORT, contact, r=request.public_id)
         )
-        _finish(request, "export provided", actor)
+        finish_request(request, "export provided", actor)
         _mail_outcome(email, language, request, contact)
     elif request.kind == RequestKind.OBJECTION.value:
         channel = ConsentChannel.STAFF if actor else ConsentChannel.WEB_FORM
         withdraw(contact, None, channel.value, None, language)
         suppress(email, "objection")
-        _finish(request, "all newsletters stopped; address suppressed for direct marketing", actor)
+        finish_request(
+            request, "all newsletters stopped; address suppressed for direct marketing", actor
+        )
         _mail_outcome(email, language, request, contact)
     elif request.kind == RequestKind.ERASURE.value:
         erased = erase_person(contact, actor, reason=f"request {request.public_id}")
         result = Outcome(request, erasure=erased)
         held = f"; held for accounting until {erased.held_until}" if erased.held_until else ""
-        _finish(request, f"erased{held}", actor, keep_address=actor is not None)
+        finish_request(request, f"erased{held}", actor, keep_address=actor is not None)
         request.email = None
         queue_email(
             to=email,
@@ -205,9 +205,10 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
     return result
 
 
-def _finish(
+def finish_request(
     request: DataRequest, outcome: str, actor: StaffUser | None, keep_address: bool = True
 ) -> None:
+    """Close a request as done, saying what was done. No commit."""
     request.status = RequestStatus.DONE.value
     request.completed_at = utcnow()
     request.outcome = outcome
@@ -234,113 +235,6 @@ def _mail_outcome(email: str, language: str, request: DataRequest, contact: Cont
         },
         contact_id=contact.id,
     )
-
-
-# Staff side ------------------------------------------------------------------------
-
-
-def log_request(
-    kind: str, channel: str, email: str, verification: str, language: str, actor: StaffUser
-) -> DataRequest:
-    """A request that came by e-mail, phone or letter (P12), with the identity check
-    staff did (P13). Commits."""
-    if kind not in {k.value for k in RequestKind} or channel not in STAFF_CHANNELS:
-        raise RequestError("unknown kind or channel")
-    email = normalise_email(email)
-    contact = find_contact(email)
-    request = _new_request(kind, channel, email, language, contact)
-    request.logged_by_id = actor.id
-    audit.record(
-        "request.logged",
-        target_type="request",
-        target_id=request.public_id,
-        details={"kind": kind, "channel": channel},
-        actor=actor,
-    )
-    if verification.strip():
-        mark_verified(request, f"staff: {verification.strip()}", actor)
-    db.session.commit()
-    return request
-
-
-def extend_deadline(request: DataRequest, months: int, reason: str, actor: StaffUser) -> None:
-    """Art. 12(3): at most two more months, with a reason. Commits."""
-    if not request.is_open:
-        raise RequestError("the request is closed")
-    if not 1 <= months <= MAX_EXTENSION_MONTHS or request.extension_reason:
-        raise RequestError("a deadline can be extended once, by one or two months")
-    if not reason.strip():
-        raise RequestError("an extension needs a reason")
-    request.due_at = add_months(request.due_at, months)
-    request.extension_reason = reason.strip()
-    audit.record(
-        "request.extended",
-        target_type="request",
-        target_id=request.public_id,
-        details={"months": months, "reason": reason.strip()},
-        actor=actor,
-    )
-    db.session.commit()
-
-
-def deny_request(request: DataRequest, reason: str, actor: StaffUser) -> None:
-    """Refuse with reasons; the mail names the right to complain to the authority. Commits."""
-    if not request.is_open:
-        raise RequestError("the request is closed")
-    if not reason.strip():
-        raise RequestError("a denial needs its reasons")
-    request.status = RequestStatus.DENIED.value
-    request.denial_reason = reason.strip()
-    request.completed_at = utcnow()
-    audit.record(
-        "request.denied",
-        target_type="request",
-        target_id=request.public_id,
-        details={"reason": reason.strip()},
-        actor=actor,
-    )
-    if request.email:
-        queue_email(
-            to=request.email,
-            template="request_denied",
-            language=request.language,
-            subject=_l("Your request about your personal data"),
-            context={"reason": reason.strip(), "authority": COMPLAINT_AUTHORITY},
-        )
-    db.session.commit()
-
-
-def complete_request(request: DataRequest, outcome: str, actor: StaffUser) -> None:
-    """Close a request staff handled by hand (a rectification beyond the preferences
-    page), saying what was done. Commits."""
-    if request.status not in (RequestStatus.VERIFIED.value, RequestStatus.IN_PROGRESS.value):
-        raise RequestError("only a verified request in progress can be completed")
-    if not outcome.strip():
-        raise RequestError("say what was done")
-    _finish(request, outcome.strip(), actor)
-    db.session.commit()
-
-
-def cancel_request(request: DataRequest, actor: StaffUser) -> None:
-    """Close a request that is withdrawn or a duplicate. Commits."""
-    if not request.is_open:
-        raise RequestError("the request is closed")
-    request.status = RequestStatus.CANCELLED.value
-    request.completed_at = utcnow()
-    request.email = None
-    audit.record(
-        "request.cancelled", target_type="request", target_id=request.public_id, actor=actor
-    )
-    db.session.commit()
-
-
-def request_contact(request: DataRequest) -> Contact | None:
-    """The contact a request concerns, if it still exists with an address."""
-    if request.subject_id:
-        contact = find_contact_by_public_id(request.subject_id)
-        if contact is not None and contact.email:
-            return contact
-    return find_contact(request.email) if request.email else None
 
 
 # The export (art. 15 and 20) ----------------------------------------------------------

@@ -25,17 +25,14 @@ from consentapp.models import (
 )
 from consentapp.services import audit
 from consentapp.services.disclosures import complete_follow_up, open_follow_ups
-from consentapp.services.rights import (
+from consentapp.services.rights import RequestError, build_export, carry_out, mark_verified
+from consentapp.services.rights_admin import (
     STAFF_CHANNELS,
-    RequestError,
-    build_export,
     cancel_request,
-    carry_out,
     complete_request,
     deny_request,
     extend_deadline,
     log_request,
-    mark_verified,
     request_contact,
 )
 from consentapp.staff import bp
