@@ -25,7 +25,7 @@ from consentapp.models import (
 )
 from consentapp.services import audit
 from consentapp.services.disclosures import complete_follow_up, open_follow_ups
-from consentapp.services.rights import RequestError, build_export, carry_out, mark_verified
+from consentapp.services.rights import RequestError, carry_out, mark_verified
 from consentapp.services.rights_admin import (
     STAFF_CHANNELS,
     cancel_request,
@@ -35,6 +35,7 @@ from consentapp.services.rights_admin import (
     log_request,
     request_contact,
 )
+from consentapp.services.rights_export import build_export
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (
