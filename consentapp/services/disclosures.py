@@ -24,7 +24,9 @@ from consentapp.services.contact_details import InvalidDetail, normalise_email
 from consentapp.services.contacts import find_contact
 from consentapp.services.csv_cells import csv_line
 
-DATA_CATEGORIES = ("name", "email", "company", "address", "phone", "fax", "messages")
+# The contact's details and the messages, in the order the form has always listed them
+# (name first): a disclosure stores the ticked ones in that order.
+DATA_CATEGORIES = (Contact.DETAIL_FIELDS[0], "email", *Contact.DETAIL_FIELDS[1:], "messages")
 
 
 class DisclosureError(ValueError):

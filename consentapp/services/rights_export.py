@@ -55,7 +55,7 @@ def build_export(contact: Contact) -> dict[str, Any]:
         },
         "contact": {
             field: getattr(contact, field)
-            for field in ("email", "name", "company", "address", "phone", "fax", "language")
+            for field in ("email", *Contact.DETAIL_FIELDS, "language")
         }
         | {"created_at": contact.created_at.isoformat(timespec="seconds")},
         "subscriptions": [
