@@ -206,7 +206,7 @@ def bootstrap_admin_command() -> None:
 @with_appcontext
 def audit_fingerprint_command(text: str) -> None:
     """Print the fingerprint the audit log keeps for a text staff typed (a search)."""
-    from consentapp.services.audit import fingerprint
+    from consentapp.keyring import fingerprint
 
     click.echo(fingerprint(text))
 

@@ -1,23 +1,22 @@
 """Signed links: one itsdangerous serializer per purpose, each with its own salt.
 
 Links are signed with SECRET_KEY and verified with it and SECRET_KEY_FALLBACKS, so a
-key can be rotated without breaking links already mailed. A payload carries the
-contact's random public id and a keyed hash of the address, never the address: when
-the address changes or the contact is erased, every link issued before dies.
+key can be rotated without breaking links already mailed (the keys and the address hash
+live in consentapp.keyring). A payload carries the contact's random public id and a
+keyed hash of the address, never the address: when the address changes or the contact
+is erased, every link issued before dies.
 """
 
 from __future__ import annotations
 
 import enum
-import hashlib
-import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from consentapp.keyring import address_hash, address_matches, serializer_keys
 from consentapp.models import Contact
 
 
@@ -59,9 +58,6 @@ def lifetime_hours(purpose: Purpose) -> int:
     return int(lifetime.total_seconds() // 3600)
 
 
-ADDRESS_HASH_LENGTH = 24
-
-
 class TokenError(Exception):
     """A link that cannot be used."""
 
@@ -91,28 +87,8 @@ class Token:
         return str(self.payload["c"])
 
 
-def _keys() -> list[str]:
-    """Verification keys, the signing key last (itsdangerous signs with the last)."""
-    config = current_app.config
-    return [*config["SECRET_KEY_FALLBACKS"], config["SECRET_KEY"]]
-
-
 def _serializer(purpose: Purpose) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(_keys(), salt=f"consentapp.{purpose.value}")
-
-
-def address_hash(email: str, key: str | None = None) -> str:
-    """Keyed hash of an address: ties a link to the address without revealing it."""
-    secret = key if key is not None else current_app.config["SECRET_KEY"]
-    digest = hmac.new(secret.encode(), email.lower().encode(), hashlib.sha256).hexdigest()
-    return digest[:ADDRESS_HASH_LENGTH]
-
-
-def address_matches(email: str | None, expected: str) -> bool:
-    """Whether `expected` is this address's hash under the current or an older key."""
-    if not email:
-        return False
-    return any(hmac.compare_digest(address_hash(email, key), expected) for key in _keys())
+    return URLSafeTimedSerializer(serializer_keys(), salt=f"consentapp.{purpose.value}")
 
 
 def make_token(purpose: Purpose, contact: Contact, **extra: Any) -> str:

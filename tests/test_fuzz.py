@@ -46,9 +46,10 @@ from werkzeug.test import TestResponse
 
 from consentapp.cli import seed_notice, seed_topics
 from consentapp.extensions import db
+from consentapp.keyring import address_hash
 from consentapp.models import Contact, DataRequest
 from consentapp.services.register import seed_register
-from consentapp.tokens import Purpose, address_hash, make_token
+from consentapp.tokens import Purpose, make_token
 from tests.conftest import make_app, make_staff
 from tests.helpers import csrf_token, post_form, without_csrf
 from tests.services import SMTPServer

@@ -23,7 +23,7 @@ from consentapp.models import Campaign, Contact, Disclosure, OutboundEmail, Role
 from consentapp.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, Permission
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
-from consentapp.services.rights import build_export
+from consentapp.services.rights_export import build_export
 from tests.helpers import csrf_token
 from tests.test_campaigns import audience, make_campaign  # noqa: F401 - the fixture
 from tests.test_staff_contacts import audited

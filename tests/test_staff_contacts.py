@@ -1107,7 +1107,7 @@ def test_contact_list_and_edit_page_views_are_audited(
     assert listing.details["shown"] == 1
     assert "els" not in str(listing.details), "the search text itself is not kept"
     with app.app_context():
-        from consentapp.services.audit import fingerprint
+        from consentapp.keyring import fingerprint
 
         assert listing.details["query_fingerprint"] == fingerprint("  ELS ")
         assert fingerprint("els") != fingerprint("jan")

@@ -25,6 +25,7 @@ from flask_babel import format_date
 from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
+from consentapp.keyring import address_hmac
 from consentapp.models import (
     Contact,
     DataRequest,
@@ -39,7 +40,7 @@ from consentapp.models import (
 )
 from consentapp.services.register import DEFAULT_ACTIVITIES
 from consentapp.services.rights import add_months
-from consentapp.services.suppression import address_hmac, is_suppressed
+from consentapp.services.suppression import is_suppressed
 from tests.helpers import csrf_token, deliver, post_form, text_of
 from tests.services import SMTPServer
 from tests.test_contact import VALID

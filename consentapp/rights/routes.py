@@ -17,14 +17,12 @@ from consentapp.rights import bp
 from consentapp.rights.forms import KINDS, ContinueForm, RightsForm
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.rights import (
-    build_export,
     carry_out,
-    export_csv,
     mark_verified,
-    read_export_link,
     read_identity_link,
     submit_request,
 )
+from consentapp.services.rights_export import build_export, export_csv, read_export_link
 from consentapp.services.topics import topic_labels
 from consentapp.tokens import TokenExpired
 

@@ -7,15 +7,13 @@ wait and then read the newest hash, so the chain never forks; SQLite has one wri
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import has_request_context, request
 from flask_login import current_user
 
 from consentapp.extensions import db
@@ -32,19 +30,6 @@ HEAD_ID = 1
 VERIFY_BATCH = 1000
 REDACTION = "audit.redacted"
 REDACT_BATCH = 500
-
-
-def fingerprint(text: str) -> str:
-    """A keyed fingerprint of what staff typed (a search, say), kept instead of the text:
-    the log shows that a search for something was made, never whom it named, and after
-    an erasure nothing readable of the person remains. Whoever knows the text can check
-    it with `flask --app wsgi audit-fingerprint TEXT`."""
-    normalised = " ".join(text.split()).lower()
-    # A key of its own, derived from SECRET_KEY, so fingerprints serve nothing else.
-    key = hmac.new(
-        current_app.config["SECRET_KEY"].encode(), b"audit-fingerprint", hashlib.sha256
-    ).digest()
-    return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
 
 
 def record(

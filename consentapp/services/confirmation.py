@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consentapp.extensions import db
+from consentapp.keyring import address_matches
 from consentapp.models import (
     ConsentAction,
     ConsentChannel,
@@ -30,7 +31,7 @@ from consentapp.services.subscriptions import change_subscription
 from consentapp.services.suppression import lift as lift_suppression
 from consentapp.services.throttle import may_mail
 from consentapp.services.topics import subscriptions_of
-from consentapp.tokens import Purpose, Token, address_matches, read_token, token_contact
+from consentapp.tokens import Purpose, Token, read_token, token_contact
 
 
 class ConfirmOutcome(enum.Enum):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -24,7 +25,9 @@ from consentapp.services.contact_details import InvalidDetail, normalise_email
 from consentapp.services.contacts import find_contact
 from consentapp.services.csv_cells import csv_line
 
-DATA_CATEGORIES = ("name", "email", "company", "address", "phone", "fax", "messages")
+# The contact's details and the messages, in the order the form has always listed them
+# (name first): a disclosure stores the ticked ones in that order.
+DATA_CATEGORIES = (Contact.DETAIL_FIELDS[0], "email", *Contact.DETAIL_FIELDS[1:], "messages")
 
 
 class DisclosureError(ValueError):
@@ -112,7 +115,9 @@ def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosu
         actor=actor,
     )
     if withhold_reason:
-        _audit_withholding(disclosure, actor)
+        _audit_decision(
+            "disclosure.withhold", disclosure, actor, {"reason": disclosure.withhold_reason}
+        )
     db.session.commit()
     return disclosure, unknown
 
@@ -127,12 +132,8 @@ def approve_disclosure(disclosure: Disclosure, admin: StaffUser) -> None:
         raise DisclosureError("the disclosure is approved already")
     disclosure.approved_by_id = admin.id
     disclosure.approved_at = utcnow()
-    audit.record(
-        "disclosure.approve",
-        target_type="disclosure",
-        target_id=str(disclosure.id),
-        details={"recorded_by": disclosure.recorded_by_id},
-        actor=admin,
+    _audit_decision(
+        "disclosure.approve", disclosure, admin, {"recorded_by": disclosure.recorded_by_id}
     )
     db.session.commit()
 
@@ -148,7 +149,9 @@ def withhold_disclosure(disclosure: Disclosure, reason: str, admin: StaffUser) -
     disclosure.withhold_from_subject = True
     disclosure.withheld_by_id = admin.id
     disclosure.withhold_reason = reason.strip()
-    _audit_withholding(disclosure, admin)
+    _audit_decision(
+        "disclosure.withhold", disclosure, admin, {"reason": disclosure.withhold_reason}
+    )
     db.session.commit()
 
 
@@ -163,21 +166,19 @@ def release_disclosure(disclosure: Disclosure, admin: StaffUser) -> None:
     disclosure.withhold_from_subject = False
     disclosure.withheld_by_id = admin.id
     disclosure.withhold_reason = None
-    audit.record(
-        "disclosure.release",
-        target_type="disclosure",
-        target_id=str(disclosure.id),
-        actor=admin,
-    )
+    _audit_decision("disclosure.release", disclosure, admin)
     db.session.commit()
 
 
-def _audit_withholding(disclosure: Disclosure, admin: StaffUser) -> None:
+def _audit_decision(
+    action: str, disclosure: Disclosure, admin: StaffUser, details: dict[str, Any] | None = None
+) -> None:
+    """The audit entry of an admin's decision on a disclosure (approve, withhold, release)."""
     audit.record(
-        "disclosure.withhold",
+        action,
         target_type="disclosure",
         target_id=str(disclosure.id),
-        details={"reason": disclosure.withhold_reason},
+        details=details,
         actor=admin,
     )
 

@@ -17,6 +17,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from consentapp.extensions import db
+from consentapp.keyring import address_hmacs
 from consentapp.models import (
     AuditEntry,
     ConsentEvent,
@@ -34,7 +35,7 @@ from consentapp.models import (
 from consentapp.models.contact import search_key
 from consentapp.services import audit
 from consentapp.services.storage_scrub import scrub_after_commit
-from consentapp.services.suppression import address_hmacs, suppress
+from consentapp.services.suppression import suppress
 
 # Belgian law: accounting books 7 years, tax documents (invoices) 10 years.
 BOOKS_YEARS = 7

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
+from consentapp.keyring import address_hash, address_matches
 from consentapp.links import external_url
 from consentapp.mail.outbox import queue_email
 from consentapp.mail.render import render_mail
@@ -36,8 +37,6 @@ from consentapp.tokens import (
     Purpose,
     Token,
     TokenInvalid,
-    address_hash,
-    address_matches,
     lifetime_hours,
     make_token,
     read_token,

@@ -1,49 +1,38 @@
-"""Data-subject requests: received, identity checked, carried out within the deadline
-(P11-P13, GDPR art. 12, 15-21)."""
+"""Data-subject requests on the person's side: received, identity checked, carried out
+within the deadline (P11-P13, GDPR art. 12, 15-21). The staff side is in rights_admin,
+the export in rights_export."""
 
 from __future__ import annotations
 
 import calendar
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
+from consentapp.keyring import address_hmac
 from consentapp.links import external_url, preferences_url
 from consentapp.mail.outbox import queue_email
 from consentapp.models import (
     ConsentChannel,
-    ConsentEvent,
     Contact,
     DataRequest,
-    Disclosure,
-    DisclosureSubject,
-    OutboundEmail,
-    ProcessingActivity,
     RequestKind,
     RequestStatus,
     StaffUser,
     utcnow,
 )
 from consentapp.services import audit
-from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
-from consentapp.services.csv_cells import csv_line
 from consentapp.services.erasure import ErasureResult, erase_person
 from consentapp.services.subscriptions import withdraw
-from consentapp.services.suppression import address_hmac, suppress
+from consentapp.services.suppression import suppress
 from consentapp.services.throttle import may_mail
-from consentapp.services.topics import subscriptions_of
 from consentapp.tokens import Purpose, Token, TokenInvalid, make_token, read_token, token_contact
 
 REQUEST_MAIL_KINDS = ("identity_check", "no_data")
-MAX_EXTENSION_MONTHS = 2
-STAFF_CHANNELS = ("email", "phone", "letter")
 # The Belgian Data Protection Authority (Gegevensbeschermingsautoriteit).
 COMPLAINT_AUTHORITY = "Drukpersstraat 35, 1000 Brussel"
 
@@ -60,9 +49,10 @@ def add_months(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=day)
 
 
-def _new_request(
+def open_request(
     kind: str, channel: str, email: str, language: str, contact: Contact | None
 ) -> DataRequest:
+    """A new request, due in a month, keyed by its address's digest. No commit."""
     now = utcnow()
     request = DataRequest(
         kind=kind,
@@ -86,7 +76,7 @@ def submit_request(email: str, kind: str, language: str) -> None:
     if kind not in {k.value for k in RequestKind}:
         raise RequestError(f"unknown request kind {kind!r}")
     contact = find_contact(email)
-    request = _new_request(kind, "web", email, language, contact)
+    request = open_request(kind, "web", email, language, contact)
     audit.record("request.received", target_type="request", target_id=request.public_id)
     allowed = may_mail(email, REQUEST_MAIL_KINDS)
     if contact is None:
@@ -173,19 +163,21 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
         result = Outcome(
             request, export_token=make_token(Purpose.EXPORT, contact, r=request.public_id)
         )
-        _finish(request, "export provided", actor)
+        finish_request(request, "export provided", actor)
         _mail_outcome(email, language, request, contact)
     elif request.kind == RequestKind.OBJECTION.value:
         channel = ConsentChannel.STAFF if actor else ConsentChannel.WEB_FORM
         withdraw(contact, None, channel.value, None, language)
         suppress(email, "objection")
-        _finish(request, "all newsletters stopped; address suppressed for direct marketing", actor)
+        finish_request(
+            request, "all newsletters stopped; address suppressed for direct marketing", actor
+        )
         _mail_outcome(email, language, request, contact)
     elif request.kind == RequestKind.ERASURE.value:
         erased = erase_person(contact, actor, reason=f"request {request.public_id}")
         result = Outcome(request, erasure=erased)
         held = f"; held for accounting until {erased.held_until}" if erased.held_until else ""
-        _finish(request, f"erased{held}", actor, keep_address=actor is not None)
+        finish_request(request, f"erased{held}", actor, keep_address=actor is not None)
         request.email = None
         queue_email(
             to=email,
@@ -205,9 +197,10 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
     return result
 
 
-def _finish(
+def finish_request(
     request: DataRequest, outcome: str, actor: StaffUser | None, keep_address: bool = True
 ) -> None:
+    """Close a request as done, saying what was done. No commit."""
     request.status = RequestStatus.DONE.value
     request.completed_at = utcnow()
     request.outcome = outcome
@@ -234,229 +227,6 @@ def _mail_outcome(email: str, language: str, request: DataRequest, contact: Cont
         },
         contact_id=contact.id,
     )
-
-
-# Staff side ------------------------------------------------------------------------
-
-
-def log_request(
-    kind: str, channel: str, email: str, verification: str, language: str, actor: StaffUser
-) -> DataRequest:
-    """A request that came by e-mail, phone or letter (P12), with the identity check
-    staff did (P13). Commits."""
-    if kind not in {k.value for k in RequestKind} or channel not in STAFF_CHANNELS:
-        raise RequestError("unknown kind or channel")
-    email = normalise_email(email)
-    contact = find_contact(email)
-    request = _new_request(kind, channel, email, language, contact)
-    request.logged_by_id = actor.id
-    audit.record(
-        "request.logged",
-        target_type="request",
-        target_id=request.public_id,
-        details={"kind": kind, "channel": channel},
-        actor=actor,
-    )
-    if verification.strip():
-        mark_verified(request, f"staff: {verification.strip()}", actor)
-    db.session.commit()
-    return request
-
-
-def extend_deadline(request: DataRequest, months: int, reason: str, actor: StaffUser) -> None:
-    """Art. 12(3): at most two more months, with a reason. Commits."""
-    if not request.is_open:
-        raise RequestError("the request is closed")
-    if not 1 <= months <= MAX_EXTENSION_MONTHS or request.extension_reason:
-        raise RequestError("a deadline can be extended once, by one or two months")
-    if not reason.strip():
-        raise RequestError("an extension needs a reason")
-    request.due_at = add_months(request.due_at, months)
-    request.extension_reason = reason.strip()
-    audit.record(
-        "request.extended",
-        target_type="request",
-        target_id=request.public_id,
-        details={"months": months, "reason": reason.strip()},
-        actor=actor,
-    )
-    db.session.commit()
-
-
-def deny_request(request: DataRequest, reason: str, actor: StaffUser) -> None:
-    """Refuse with reasons; the mail names the right to complain to the authority. Commits."""
-    if not request.is_open:
-        raise RequestError("the request is closed")
-    if not reason.strip():
-        raise RequestError("a denial needs its reasons")
-    request.status = RequestStatus.DENIED.value
-    request.denial_reason = reason.strip()
-    request.completed_at = utcnow()
-    audit.record(
-        "request.denied",
-        target_type="request",
-        target_id=request.public_id,
-        details={"reason": reason.strip()},
-        actor=actor,
-    )
-    if request.email:
-        queue_email(
-            to=request.email,
-            template="request_denied",
-            language=request.language,
-            subject=_l("Your request about your personal data"),
-            context={"reason": reason.strip(), "authority": COMPLAINT_AUTHORITY},
-        )
-    db.session.commit()
-
-
-def complete_request(request: DataRequest, outcome: str, actor: StaffUser) -> None:
-    """Close a request staff handled by hand (a rectification beyond the preferences
-    page), saying what was done. Commits."""
-    if request.status not in (RequestStatus.VERIFIED.value, RequestStatus.IN_PROGRESS.value):
-        raise RequestError("only a verified request in progress can be completed")
-    if not outcome.strip():
-        raise RequestError("say what was done")
-    _finish(request, outcome.strip(), actor)
-    db.session.commit()
-
-
-def cancel_request(request: DataRequest, actor: StaffUser) -> None:
-    """Close a request that is withdrawn or a duplicate. Commits."""
-    if not request.is_open:
-        raise RequestError("the request is closed")
-    request.status = RequestStatus.CANCELLED.value
-    request.completed_at = utcnow()
-    request.email = None
-    audit.record(
-        "request.cancelled", target_type="request", target_id=request.public_id, actor=actor
-    )
-    db.session.commit()
-
-
-def request_contact(request: DataRequest) -> Contact | None:
-    """The contact a request concerns, if it still exists with an address."""
-    if request.subject_id:
-        contact = find_contact_by_public_id(request.subject_id)
-        if contact is not None and contact.email:
-            return contact
-    return find_contact(request.email) if request.email else None
-
-
-# The export (art. 15 and 20) ----------------------------------------------------------
-
-
-def build_export(contact: Contact) -> dict[str, Any]:
-    """Everything we hold about the person, machine readable."""
-    subject = contact.public_id
-    events = db.session.scalars(
-        sa.select(ConsentEvent).where(ConsentEvent.subject_id == subject).order_by(ConsentEvent.id)
-    )
-    disclosures = db.session.scalars(
-        sa.select(Disclosure)
-        .join(DisclosureSubject)
-        .where(DisclosureSubject.subject_id == subject, Disclosure.withhold_from_subject.is_(False))
-        .order_by(Disclosure.disclosed_on)
-    )
-    mails = db.session.scalars(
-        sa.select(OutboundEmail)
-        .where(OutboundEmail.contact_id == contact.id, OutboundEmail.to_address == contact.email)
-        .order_by(OutboundEmail.created_at)
-    )
-    activities = db.session.scalars(
-        sa.select(ProcessingActivity).order_by(ProcessingActivity.position)
-    )
-    return {
-        "generated_at": utcnow().isoformat(timespec="seconds"),
-        "controller": {
-            "name": current_app.config["ORG_NAME"],
-            "address": current_app.config["ORG_ADDRESS"],
-            "email": current_app.config["ORG_EMAIL"],
-        },
-        "contact": {
-            field: getattr(contact, field)
-            for field in ("email", "name", "company", "address", "phone", "fax", "language")
-        }
-        | {"created_at": contact.created_at.isoformat(timespec="seconds")},
-        "subscriptions": [
-            {
-                "topic": slug,
-                "status": sub.status,
-                "requested_at": sub.requested_at.isoformat(timespec="seconds"),
-                "confirmed_at": sub.confirmed_at.isoformat(timespec="seconds")
-                if sub.confirmed_at
-                else None,
-            }
-            for slug, sub in sorted(subscriptions_of(contact).items())
-        ],
-        "consent_ledger": [
-            {
-                "at": e.occurred_at.isoformat(timespec="seconds"),
-                "purpose": e.purpose,
-                "action": e.action,
-                "channel": e.channel,
-                "topic_id": e.topic_id,
-                "notice_version": e.notice_version,
-                "notice_language": e.notice_language,
-                "notice_sha256": e.notice_sha256,
-                "client_address": e.client_address,
-                "evidence": e.evidence,
-            }
-            for e in events
-        ],
-        "messages": [
-            {
-                "at": i.created_at.isoformat(timespec="seconds"),
-                "message": i.message,
-                "details_as_sent": i.submitted,
-                "status": i.status,
-            }
-            for i in contact.inquiries
-        ],
-        "mails_sent": [
-            {
-                "at": m.created_at.isoformat(timespec="seconds"),
-                "subject": m.subject,
-                "status": m.status,
-            }
-            for m in mails
-        ],
-        "disclosures": [
-            {
-                "on": d.disclosed_on.isoformat(),
-                "kind": d.kind,
-                "recipient": d.recipient,
-                "legal_basis": d.legal_basis,
-                "data": d.data_categories,
-            }
-            for d in disclosures
-        ],
-        "processing": [a.as_dict() for a in activities],
-        "your_rights": (
-            "You may see, correct and have erased your data, object to direct marketing, "
-            "and complain to the Belgian Data Protection Authority "
-            "(Gegevensbeschermingsautoriteit), " + COMPLAINT_AUTHORITY + "."
-        ),
-    }
-
-
-def export_csv(data: dict[str, Any]) -> Iterator[str]:
-    """The export as CSV: section, item number, field, value."""
-    yield csv_line(["section", "item", "field", "value"])
-    for section, value in data.items():
-        items = value if isinstance(value, list) else [value]
-        for number, item in enumerate(items, start=1):
-            if isinstance(item, dict):
-                for field, cell in item.items():
-                    yield csv_line([section, number, field, cell])
-            else:
-                yield csv_line([section, number, "", item])
-
-
-def read_export_link(raw: str) -> Contact:
-    """The contact an export link is for (one hour; dies with the address)."""
-    token = read_token(Purpose.EXPORT, raw)
-    return token_contact(token, find_contact_by_public_id(token.public_id))
 
 
 UNVERIFIED_DAYS = 14

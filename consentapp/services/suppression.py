@@ -3,34 +3,15 @@ back (after an erasure or an objection). The person's own double opt-in lifts it
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-
 import sqlalchemy as sa
-from flask import current_app
 
 from consentapp.extensions import db
+from consentapp.keyring import address_hmac, address_hmacs
 from consentapp.models import Suppression
 
 
 class Suppressed(Exception):
     """The address is on the suppression list."""
-
-
-def _keys() -> list[str]:
-    config = current_app.config
-    return [config["SECRET_KEY"], *config["SECRET_KEY_FALLBACKS"]]
-
-
-def address_hmac(email: str, key: str | None = None) -> str:
-    """HMAC-SHA256 of the normalised address with the secret key."""
-    secret = key if key is not None else current_app.config["SECRET_KEY"]
-    return hmac.new(secret.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
-
-
-def address_hmacs(email: str) -> list[str]:
-    """The address's keyed hash under the current key and every older one configured."""
-    return [address_hmac(email, key) for key in _keys()]
 
 
 def _entries(email: str) -> list[Suppression]:

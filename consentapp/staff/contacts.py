@@ -21,6 +21,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
+from consentapp.keyring import fingerprint
 from consentapp.models import Contact, SubscriptionStatus
 from consentapp.request_checks import small_int
 from consentapp.services import audit
@@ -100,7 +101,7 @@ def contacts() -> str:
     audit.record(
         "contacts.list",
         details={
-            "query_fingerprint": audit.fingerprint(query) if query.strip() else "",
+            "query_fingerprint": fingerprint(query) if query.strip() else "",
             "topic": topic,
             "status": status,
             "page": result.page,

@@ -25,19 +25,17 @@ from consentapp.models import (
 )
 from consentapp.services import audit
 from consentapp.services.disclosures import complete_follow_up, open_follow_ups
-from consentapp.services.rights import (
+from consentapp.services.rights import RequestError, carry_out, mark_verified
+from consentapp.services.rights_admin import (
     STAFF_CHANNELS,
-    RequestError,
-    build_export,
     cancel_request,
-    carry_out,
     complete_request,
     deny_request,
     extend_deadline,
     log_request,
-    mark_verified,
     request_contact,
 )
+from consentapp.services.rights_export import build_export
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (

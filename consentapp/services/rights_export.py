@@ -1,0 +1,139 @@
+"""The copy of everything held about a person (GDPR art. 15 and 20): as data, as CSV,
+and the one-hour link that opens it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+
+from consentapp.extensions import db
+from consentapp.models import (
+    ConsentEvent,
+    Contact,
+    Disclosure,
+    DisclosureSubject,
+    OutboundEmail,
+    ProcessingActivity,
+    utcnow,
+)
+from consentapp.services.contacts import find_contact_by_public_id
+from consentapp.services.csv_cells import csv_line
+from consentapp.services.rights import COMPLAINT_AUTHORITY
+from consentapp.services.topics import subscriptions_of
+from consentapp.tokens import Purpose, read_token, token_contact
+
+
+def build_export(contact: Contact) -> dict[str, Any]:
+    """Everything we hold about the person, machine readable."""
+    subject = contact.public_id
+    events = db.session.scalars(
+        sa.select(ConsentEvent).where(ConsentEvent.subject_id == subject).order_by(ConsentEvent.id)
+    )
+    disclosures = db.session.scalars(
+        sa.select(Disclosure)
+        .join(DisclosureSubject)
+        .where(DisclosureSubject.subject_id == subject, Disclosure.withhold_from_subject.is_(False))
+        .order_by(Disclosure.disclosed_on)
+    )
+    mails = db.session.scalars(
+        sa.select(OutboundEmail)
+        .where(OutboundEmail.contact_id == contact.id, OutboundEmail.to_address == contact.email)
+        .order_by(OutboundEmail.created_at)
+    )
+    activities = db.session.scalars(
+        sa.select(ProcessingActivity).order_by(ProcessingActivity.position)
+    )
+    return {
+        "generated_at": utcnow().isoformat(timespec="seconds"),
+        "controller": {
+            "name": current_app.config["ORG_NAME"],
+            "address": current_app.config["ORG_ADDRESS"],
+            "email": current_app.config["ORG_EMAIL"],
+        },
+        "contact": {
+            field: getattr(contact, field)
+            for field in ("email", *Contact.DETAIL_FIELDS, "language")
+        }
+        | {"created_at": contact.created_at.isoformat(timespec="seconds")},
+        "subscriptions": [
+            {
+                "topic": slug,
+                "status": sub.status,
+                "requested_at": sub.requested_at.isoformat(timespec="seconds"),
+                "confirmed_at": sub.confirmed_at.isoformat(timespec="seconds")
+                if sub.confirmed_at
+                else None,
+            }
+            for slug, sub in sorted(subscriptions_of(contact).items())
+        ],
+        "consent_ledger": [
+            {
+                "at": e.occurred_at.isoformat(timespec="seconds"),
+                "purpose": e.purpose,
+                "action": e.action,
+                "channel": e.channel,
+                "topic_id": e.topic_id,
+                "notice_version": e.notice_version,
+                "notice_language": e.notice_language,
+                "notice_sha256": e.notice_sha256,
+                "client_address": e.client_address,
+                "evidence": e.evidence,
+            }
+            for e in events
+        ],
+        "messages": [
+            {
+                "at": i.created_at.isoformat(timespec="seconds"),
+                "message": i.message,
+                "details_as_sent": i.submitted,
+                "status": i.status,
+            }
+            for i in contact.inquiries
+        ],
+        "mails_sent": [
+            {
+                "at": m.created_at.isoformat(timespec="seconds"),
+                "subject": m.subject,
+                "status": m.status,
+            }
+            for m in mails
+        ],
+        "disclosures": [
+            {
+                "on": d.disclosed_on.isoformat(),
+                "kind": d.kind,
+                "recipient": d.recipient,
+                "legal_basis": d.legal_basis,
+                "data": d.data_categories,
+            }
+            for d in disclosures
+        ],
+        "processing": [a.as_dict() for a in activities],
+        "your_rights": (
+            "You may see, correct and have erased your data, object to direct marketing, "
+            "and complain to the Belgian Data Protection Authority "
+            "(Gegevensbeschermingsautoriteit), " + COMPLAINT_AUTHORITY + "."
+        ),
+    }
+
+
+def export_csv(data: dict[str, Any]) -> Iterator[str]:
+    """The export as CSV: section, item number, field, value."""
+    yield csv_line(["section", "item", "field", "value"])
+    for section, value in data.items():
+        items = value if isinstance(value, list) else [value]
+        for number, item in enumerate(items, start=1):
+            if isinstance(item, dict):
+                for field, cell in item.items():
+                    yield csv_line([section, number, field, cell])
+            else:
+                yield csv_line([section, number, "", item])
+
+
+def read_export_link(raw: str) -> Contact:
+    """The contact an export link is for (one hour; dies with the address)."""
+    token = read_token(Purpose.EXPORT, raw)
+    return token_contact(token, find_contact_by_public_id(token.public_id))
