@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -22,21 +22,37 @@ class Contact(Base):
         sa.Index("ix_contacts_created_at", "created_at", "id"),
     )
 
+    # The details a person may edit themselves, and how long each may be: forms,
+    # imports and the columns below all read these, so a limit changes in one place.
+    DETAIL_FIELDS: ClassVar[tuple[str, ...]] = ("name", "company", "address", "phone", "fax")
+    PHONE_FIELDS: ClassVar[tuple[str, ...]] = ("phone", "fax")
+    EMAIL_LENGTH: ClassVar[int] = 254
+    NAME_LENGTH: ClassVar[int] = 200
+    ADDRESS_LENGTH: ClassVar[int] = 500
+    PHONE_LENGTH: ClassVar[int] = 40
+    DETAIL_LENGTHS: ClassVar[dict[str, int]] = {
+        "name": NAME_LENGTH,
+        "company": NAME_LENGTH,
+        "address": ADDRESS_LENGTH,
+        "phone": PHONE_LENGTH,
+        "fax": PHONE_LENGTH,
+    }
+
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
     # Empty only for a contact erased under a legal hold (its invoicing data kept).
-    email: Mapped[str | None] = mapped_column(sa.String(254), unique=True)
-    name: Mapped[str] = mapped_column(sa.String(200), default="")
-    company: Mapped[str] = mapped_column(sa.String(200), default="")
-    address: Mapped[str] = mapped_column(sa.String(500), default="")
-    phone: Mapped[str] = mapped_column(sa.String(40), default="")
-    fax: Mapped[str] = mapped_column(sa.String(40), default="")
+    email: Mapped[str | None] = mapped_column(sa.String(EMAIL_LENGTH), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
+    company: Mapped[str] = mapped_column(sa.String(NAME_LENGTH), default="")
+    address: Mapped[str] = mapped_column(sa.String(ADDRESS_LENGTH), default="")
+    phone: Mapped[str] = mapped_column(sa.String(PHONE_LENGTH), default="")
+    fax: Mapped[str] = mapped_column(sa.String(PHONE_LENGTH), default="")
     language: Mapped[str] = mapped_column(sa.String(8), default="nl")
     # Name, address and company case-folded in Python (the databases' lower() leaves
     # accented capitals alone), kept up to date on every write; staff search this.
     search_text: Mapped[str] = mapped_column(sa.String(700), default="", server_default="")
     # A new address waiting for verification; it replaces `email` only when verified.
-    pending_email: Mapped[str | None] = mapped_column(sa.String(254))
+    pending_email: Mapped[str | None] = mapped_column(sa.String(EMAIL_LENGTH))
     pending_email_requested_at: Mapped[datetime | None]
     source_channel: Mapped[str] = mapped_column(sa.String(32))
     # Invoicing (P8): the last invoice date decides how long accounting law holds data.
