@@ -202,7 +202,7 @@ def record_consent_view() -> View:
     form.channel.choices = choices(OFFLINE_CHANNELS)
     form.topics.choices = topic_choices(active_topics(), current_language())
     if request.method == "GET":
-        form.email.data = request.args.get("email", "")[:254]
+        form.email.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
         form.obtained_on.data = date.today()
         return render_template("staff/consent_new.html", form=form, topics=active_topics())
     if form.validate():

@@ -15,7 +15,7 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
 from consentapp.labels import label
-from consentapp.models import Disclosure, DisclosureKind, ProcessingActivity, StaffUser
+from consentapp.models import Contact, Disclosure, DisclosureKind, ProcessingActivity, StaffUser
 from consentapp.notice_render import render_markdown
 from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
@@ -76,7 +76,7 @@ def new_disclosure() -> View:
     form = _disclosure_form()
     if request.method == "GET":
         form.disclosed_on.data = date.today()
-        form.addresses.data = request.args.get("email", "")[:254]
+        form.addresses.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
         return render_template("staff/disclosure_new.html", form=form)
     if form.validate():
         lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]

@@ -87,7 +87,7 @@ def log_request_view() -> View:
     form.kind.choices = choices((k.value, label(k.value)) for k in RequestKind)
     form.channel.choices = choices((c, label(c)) for c in STAFF_CHANNELS)
     if request.method == "GET":
-        form.email.data = request.args.get("email", "")[:254]
+        form.email.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
     if request.method == "POST" and form.validate():
         logged = log_request(
             form.kind.data or "",
