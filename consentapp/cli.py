@@ -13,6 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from consentapp.extensions import db
+from consentapp.i18n import supported_languages
 from consentapp.models import Topic
 from consentapp.services import notices
 
@@ -61,7 +62,7 @@ def seed_notice() -> bool:
     if notices.latest_version() is not None:
         return False
     notices.publish_notice(
-        {language: notices.render_notice_template(language) for language in ("nl", "en")}
+        {language: notices.render_notice_template(language) for language in supported_languages()}
     )
     return True
 
@@ -95,7 +96,7 @@ def publish_notice_command(nl_file: str, en_file: str) -> None:
     texts = {}
     for language, path in (("nl", nl_file), ("en", en_file)):
         text = notices.normalise_notice_text(Path(path).read_text(encoding="utf-8"))
-        title = text.partition("\n")[0].lstrip("# ").strip()
+        title = notices.notice_title(text)
         if not title:
             raise click.UsageError(f"{path}: the first line must be the title (# Title).")
         texts[language] = (title, text)

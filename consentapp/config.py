@@ -58,6 +58,10 @@ HOW_TO_GENERATE_A_KEY = (
 )
 
 
+# The languages the site speaks, default first; the catalogs under translations/ match.
+LANGUAGES = ("nl", "en")
+
+
 class ConfigError(RuntimeError):
     """The configuration is unsafe or incomplete; the app refuses to start."""
 
@@ -203,8 +207,8 @@ class Config:
         self.WTF_CSRF_CHECK_DEFAULT = False
         self.WTF_CSRF_TIME_LIMIT = 8 * 3600
 
-        self.BABEL_DEFAULT_LOCALE = "nl"
-        self.LANGUAGES = ("nl", "en")
+        self.LANGUAGES = LANGUAGES
+        self.BABEL_DEFAULT_LOCALE = LANGUAGES[0]
 
     def default_secret_key(self) -> str:
         """Production has no default: an empty key is refused in `validate`."""

@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
-from consentapp.i18n import current_language
+from consentapp.i18n import current_language, supported_languages
 from consentapp.models import Campaign, StaffUser
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.subscriptions import active_topics
@@ -70,7 +70,7 @@ def campaign(public_id: str) -> str:
             "subject": found.subject(language),
             "html": campaign_service.render_body(found.body(language))[0],
         }
-        for language in ("nl", "en")
+        for language in supported_languages()
     }
     return render_template(
         "staff/campaign.html",

@@ -13,7 +13,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
-from consentapp.i18n import current_language
+from consentapp.i18n import current_language, supported_languages
 from consentapp.labels import label
 from consentapp.models import Contact, Disclosure, DisclosureKind, ProcessingActivity, StaffUser
 from consentapp.notice_render import render_markdown
@@ -236,7 +236,7 @@ def _diff(old: str, new: str) -> list[tuple[str, str]]:
 @bp.route("/notices", methods=["GET", "POST"])
 def notices_view() -> View:
     """Publish a new version of the privacy notice: edit, preview with a diff, publish."""
-    current = {lang: notices.current_notice(lang) for lang in ("nl", "en")}
+    current = {lang: notices.current_notice(lang) for lang in supported_languages()}
     form = NoticeForm()
     if request.method == "GET":
         form.text_nl.data = current["nl"].text
@@ -249,7 +249,7 @@ def notices_view() -> View:
         ), status
     texts = {
         language: notices.normalise_notice_text(getattr(form, f"text_{language}").data or "")
-        for language in ("nl", "en")
+        for language in supported_languages()
     }
     for language, text in texts.items():
         if not text.startswith("# "):
@@ -270,7 +270,7 @@ def notices_view() -> View:
         }
         return render_template("staff/notices.html", form=form, versions=versions, preview=preview)
     rows = notices.publish_notice(
-        {lang: (text.partition("\n")[0].lstrip("# ").strip(), text) for lang, text in texts.items()}
+        {lang: (notices.notice_title(text), text) for lang, text in texts.items()}
     )
     audit.record(
         "notice.publish",
