@@ -13,7 +13,6 @@ from flask import (
     request,
     url_for,
 )
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.cookies import site_cookies
 from consentapp.extensions import db, limiter
@@ -23,7 +22,7 @@ from consentapp.models import PrivacyNotice
 from consentapp.notice_render import render_markdown
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
-from consentapp.request_checks import MAX_ID, require_form_body
+from consentapp.request_checks import MAX_ID, View
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
@@ -47,9 +46,8 @@ def _contact_rate_limit() -> str:
 
 @bp.route("/contact", methods=["GET", "POST"])
 @limiter.limit(_contact_rate_limit, methods=["POST"])
-def contact() -> str | BaseResponse | tuple[str, int]:
+def contact() -> View:
     """The contact form; a valid submission redirects to the thank-you page."""
-    require_form_body()
     language = current_language()
     topics = active_topics()
     form = ContactForm()

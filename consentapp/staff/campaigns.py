@@ -7,19 +7,17 @@ from datetime import UTC
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language, supported_languages
 from consentapp.models import Campaign, StaffUser
+from consentapp.request_checks import View
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.subscriptions import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, CampaignForm, ScheduleForm
-
-View = str | BaseResponse | tuple[str, int]
 
 
 def _load(public_id: str) -> Campaign:

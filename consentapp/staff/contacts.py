@@ -22,7 +22,7 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
 from consentapp.models import Contact, SubscriptionStatus
-from consentapp.request_checks import small_int
+from consentapp.request_checks import View, small_int
 from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail
 from consentapp.services.contacts import find_contact_by_public_id
@@ -64,7 +64,6 @@ from consentapp.staff.forms import (
     OfflineConsentForm,
 )
 
-View = str | BaseResponse | tuple[str, int]
 STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)]
 
 

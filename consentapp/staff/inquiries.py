@@ -5,13 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.labels import label
 from consentapp.models import Inquiry, InquiryStatus, StaffUser
-from consentapp.request_checks import small_int
+from consentapp.request_checks import View, small_int
 from consentapp.services import audit
 from consentapp.services.contacts_admin import AddressTaken
 from consentapp.services.inquiries_admin import (
@@ -26,7 +25,6 @@ from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ApplyDetailsForm, InquiryUpdateForm, NoteForm
 
-View = str | BaseResponse | tuple[str, int]
 STATUS_FILTERS = ("open", *(s.value for s in InquiryStatus))
 
 

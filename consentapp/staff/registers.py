@@ -17,6 +17,7 @@ from consentapp.i18n import current_language, supported_languages
 from consentapp.labels import label
 from consentapp.models import Contact, Disclosure, DisclosureKind, ProcessingActivity, StaffUser
 from consentapp.notice_render import render_markdown
+from consentapp.request_checks import View
 from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service
@@ -29,9 +30,6 @@ from consentapp.staff.forms import (
     NoticeForm,
     WithholdForm,
 )
-
-View = str | BaseResponse | tuple[str, int]
-
 
 # Disclosures -------------------------------------------------------------------------
 

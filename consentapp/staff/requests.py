@@ -23,6 +23,7 @@ from consentapp.models import (
     StaffUser,
     utcnow,
 )
+from consentapp.request_checks import View
 from consentapp.services import audit
 from consentapp.services.disclosures import complete_follow_up, open_follow_ups
 from consentapp.services.rights import (
@@ -48,8 +49,6 @@ from consentapp.staff.forms import (
     RequestLogForm,
     VerifyForm,
 )
-
-View = str | BaseResponse | tuple[str, int]
 
 
 def _load(public_id: str) -> DataRequest:

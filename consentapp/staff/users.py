@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.models import Role, StaffUser
+from consentapp.request_checks import View
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.staff_accounts import (
     AccountError,
@@ -27,7 +28,6 @@ from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, RoleForm, SettingsForm, StaffCreateForm
 
-View = str | BaseResponse | tuple[str, int]
 ROLE_CHOICES = [(Role.STAFF.value, "staff"), (Role.ADMIN.value, "admin")]
 
 
