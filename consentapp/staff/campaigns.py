@@ -20,13 +20,6 @@ from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, CampaignForm, ScheduleForm
 
 
-def _load(public_id: str) -> Campaign:
-    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
-    if campaign is None:
-        abort(404)
-    return campaign
-
-
 @bp.get("/campaigns")
 def campaigns() -> str:
     """Every campaign, newest first."""
@@ -62,7 +55,7 @@ def new_campaign() -> View:
 @bp.get("/campaigns/<public_id>")
 def campaign(public_id: str) -> str:
     """Preview in both languages, progress, and the actions left."""
-    found = _load(public_id)
+    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
     previews = {
         language: {
             "subject": found.subject(language),
@@ -85,7 +78,7 @@ def campaign(public_id: str) -> str:
 @bp.post("/campaigns/<public_id>/<action>")
 def campaign_action(public_id: str, action: str) -> View:
     """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions)."""
-    found = _load(public_id)
+    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
     actor = current_staff()
     try:
         if action == "test":

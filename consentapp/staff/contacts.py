@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import sqlalchemy as sa
 from flask import (
     Response,
     abort,
@@ -25,7 +26,6 @@ from consentapp.models import Contact, SubscriptionStatus
 from consentapp.request_checks import View, small_int
 from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail
-from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.contacts_admin import (
     EDITABLE,
     AddressTaken,
@@ -113,13 +113,6 @@ def contacts() -> str:
     return page
 
 
-def _load(public_id: str) -> Contact:
-    contact = find_contact_by_public_id(public_id)
-    if contact is None:
-        abort(404)
-    return contact
-
-
 @bp.get("/contacts/<public_id>")
 def contact(public_id: str) -> str:
     """All we hold about one person; the view itself is audited."""
@@ -138,7 +131,7 @@ def contact(public_id: str) -> str:
 @bp.route("/contacts/<public_id>/edit", methods=["GET", "POST"])
 def edit_contact(public_id: str) -> View:
     """Rectification by staff, with a reason."""
-    person = _load(public_id)
+    person: Contact = db.one_or_404(sa.select(Contact).where(Contact.public_id == public_id))
     form = ContactEditForm(obj=person if request.method == "GET" else None)
     if request.method == "GET":
         audit.record(
@@ -178,7 +171,7 @@ def _as_text(value: object) -> str:
 @bp.post("/contacts/<public_id>/unsubscribe")
 def unsubscribe_contact(public_id: str) -> BaseResponse:
     """Stop one topic (or all) on the person's behalf."""
-    person = _load(public_id)
+    person: Contact = db.one_or_404(sa.select(Contact).where(Contact.public_id == public_id))
     topic = request.form.get("topic", "")
     reason = request.form.get("reason", "").strip()[:300] or _("asked us to")
     known = {t.slug for t in active_topics()}

@@ -41,13 +41,6 @@ def _disclosure_form() -> DisclosureForm:
     return form
 
 
-def _load_disclosure(disclosure_id: int) -> Disclosure:
-    found = db.session.get(Disclosure, disclosure_id)
-    if found is None:
-        abort(404)
-    return found
-
-
 def _register_page(withhold: WithholdForm | None = None, status: int = 200) -> tuple[str, int]:
     rows = db.session.scalars(
         sa.select(Disclosure).order_by(Disclosure.disclosed_on.desc(), Disclosure.id.desc())
@@ -108,7 +101,7 @@ def new_disclosure() -> View:
 @bp.post("/disclosures/<int:disclosure_id>/approve")
 def approve_disclosure(disclosure_id: int) -> BaseResponse:
     """An admin, in their own session, takes responsibility for a disclosure."""
-    found = _load_disclosure(disclosure_id)
+    found: Disclosure = db.get_or_404(Disclosure, disclosure_id)
     return _change_disclosure(
         lambda: disclosure_service.approve_disclosure(found, current_staff()),
         _("The disclosure is approved."),
@@ -118,7 +111,7 @@ def approve_disclosure(disclosure_id: int) -> BaseResponse:
 @bp.post("/disclosures/<int:disclosure_id>/withhold")
 def withhold_disclosure(disclosure_id: int) -> View:
     """An admin keeps a disclosure out of the people's access copy, with the legal basis."""
-    found = _load_disclosure(disclosure_id)
+    found: Disclosure = db.get_or_404(Disclosure, disclosure_id)
     form = WithholdForm()
     if not form.validate():
         return _register_page(withhold=form, status=400)
@@ -133,7 +126,7 @@ def withhold_disclosure(disclosure_id: int) -> View:
 @bp.post("/disclosures/<int:disclosure_id>/release")
 def release_disclosure(disclosure_id: int) -> BaseResponse:
     """An admin puts a withheld disclosure back into the people's access copy."""
-    found = _load_disclosure(disclosure_id)
+    found: Disclosure = db.get_or_404(Disclosure, disclosure_id)
     return _change_disclosure(
         lambda: disclosure_service.release_disclosure(found, current_staff()),
         _("The disclosure is in the people's access copy again."),

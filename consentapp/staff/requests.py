@@ -51,13 +51,6 @@ from consentapp.staff.forms import (
 )
 
 
-def _load(public_id: str) -> DataRequest:
-    found = db.session.scalar(sa.select(DataRequest).where(DataRequest.public_id == public_id))
-    if found is None:
-        abort(404)
-    return found
-
-
 @bp.get("/requests")
 def requests_queue() -> str:
     """Open requests by deadline (or all, newest first), and art. 19 follow-ups."""
@@ -122,7 +115,9 @@ def _detail(found: DataRequest, status: int = 200, **forms: object) -> tuple[str
 @bp.get("/requests/<public_id>")
 def request_detail(public_id: str) -> View:
     """One request with its identity check, deadline and the actions left."""
-    found = _load(public_id)
+    found: DataRequest = db.one_or_404(
+        sa.select(DataRequest).where(DataRequest.public_id == public_id)
+    )
     audit.record("request.view", target_type="request", target_id=public_id, actor=current_staff())
     db.session.commit()
     return _detail(found)
@@ -193,7 +188,9 @@ def request_action(public_id: str, action: str) -> View | Response:
     handler = ACTIONS.get(action)
     if handler is None:
         abort(404)
-    found = _load(public_id)
+    found: DataRequest = db.one_or_404(
+        sa.select(DataRequest).where(DataRequest.public_id == public_id)
+    )
     try:
         response = handler(found, current_staff())
     except RequestError as exc:
