@@ -27,13 +27,12 @@ from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
 from consentapp.services.subscriptions import active_topics
+from consentapp.subscribe_form import subscribe_form
 
 
 @bp.get("/")
 def home() -> str:
     """The landing page, with the subscribe form."""
-    from consentapp.subscriptions.routes import subscribe_form
-
     notice = notices.current_notice(current_language())
     form = subscribe_form()
     form.notice_version.data = str(notice.version)

@@ -5,11 +5,9 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
-    HiddenField,
     SelectField,
     StringField,
 )
-from wtforms.validators import InputRequired, Optional
 
 from consentapp.form_fields import (
     MultiCheckboxField,
@@ -17,25 +15,6 @@ from consentapp.form_fields import (
     email_field,
     language_choices,
 )
-
-
-class SubscribeForm(FlaskForm):
-    """`/subscribe`: e-mail, optional name, one or more topics, language."""
-
-    email = email_field()
-    name = detail_field("name")
-    topics = MultiCheckboxField(
-        _l("Newsletters"),
-        choices=[],
-        validate_choice=True,
-        validators=[InputRequired(_l("Choose at least one newsletter."))],
-    )
-    # Optional for sites that post here directly: the page's language is used then.
-    language = SelectField(
-        _l("Language of the mails"), choices=language_choices(), validators=[Optional()]
-    )
-    website = StringField(_l("Leave this field empty"))
-    notice_version = HiddenField()
 
 
 class AddressForm(FlaskForm):

@@ -41,13 +41,13 @@ from consentapp.services.subscriptions import (
     withdraw,
 )
 from consentapp.services.subscriptions import unsubscribe as unsubscribe_service
+from consentapp.subscribe_form import subscribe_form
 from consentapp.subscriptions import bp
 from consentapp.subscriptions.forms import (
     AddressForm,
     ButtonForm,
     EmailChangeForm,
     PreferencesForm,
-    SubscribeForm,
 )
 from consentapp.tokens import TokenExpired
 
@@ -64,16 +64,6 @@ def chosen_language(value: str | None) -> str:
 def link_problem(kind: str, status: int, **context: object) -> tuple[str, int]:
     """The friendly page for a link that cannot be used, with a way forward."""
     return render_template("subscriptions/link_problem.html", kind=kind, **context), status
-
-
-def subscribe_form() -> SubscribeForm:
-    """The subscribe form with the topics on offer, in the page's language."""
-    language = current_language()
-    form = SubscribeForm()
-    form.topics.choices = topic_choices(active_topics(), language)
-    if not form.is_submitted():
-        form.language.data = language
-    return form
 
 
 @bp.route("/subscribe", methods=["GET", "POST"])
