@@ -29,6 +29,8 @@ from consentapp.services.contact_details import InvalidDetail
 from consentapp.services.contacts_admin import (
     EDITABLE,
     AddressTaken,
+    CaptureResult,
+    ContactPage,
     OfflineConsent,
     open_contact,
     record_offline_consent,
@@ -98,17 +100,7 @@ def contacts() -> str:
     # Rendered first: a commit would expire the 50 contacts shown and reload each one,
     # and the audit entry takes the log's lock only for as short as it can. The page
     # leaves only once its audit entry is committed.
-    audit.record(
-        "contacts.list",
-        details={
-            "query_fingerprint": audit.fingerprint(query) if query.strip() else "",
-            "topic": topic,
-            "status": status,
-            "page": result.page,
-            "shown": len(result.contacts),
-        },
-        actor=current_staff(),
-    )
+    _record_list_view(query, topic, status, result)
     db.session.commit()
     return page
 
@@ -199,22 +191,7 @@ def record_consent_view() -> View:
         return render_template("staff/consent_new.html", form=form, topics=active_topics())
     if form.validate():
         try:
-            result = record_offline_consent(
-                OfflineConsent(
-                    email=form.email.data or "",
-                    channel=form.channel.data or "",
-                    obtained_on=form.obtained_on.data or date.today(),
-                    evidence=form.evidence.data or "",
-                    language=form.language.data or "nl",
-                    name=form.name.data or "",
-                    company=form.company.data or "",
-                    phone=form.phone.data or "",
-                    topics=tuple(form.topics.data or ()),
-                    send_confirmation=bool(form.send_confirmation.data),
-                    agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
-                ),
-                current_staff(),
-            )
+            result = record_offline_consent(_offline_consent(form), current_staff())
         except Suppressed:
             form.email.errors = [
                 _("This address was erased or objected; it cannot be added by staff.")
@@ -222,17 +199,54 @@ def record_consent_view() -> View:
         except ValueError as exc:
             form.evidence.errors = [str(exc)]
         else:
-            flash(_("The consent is recorded."), "success")
-            if result.pending:
-                flash(
-                    _(
-                        "Newsletters wait for the person's confirmation: %(topics)s.",
-                        topics=", ".join(result.pending),
-                    ),
-                    "info",
-                )
-            return redirect(url_for("staff.contact", public_id=result.contact.public_id))
+            return _consent_recorded(result)
     return render_template("staff/consent_new.html", form=form, topics=active_topics()), 400
+
+
+def _offline_consent(form: OfflineConsentForm) -> OfflineConsent:
+    """What staff entered, as the service takes it."""
+    return OfflineConsent(
+        email=form.email.data or "",
+        channel=form.channel.data or "",
+        obtained_on=form.obtained_on.data or date.today(),
+        evidence=form.evidence.data or "",
+        language=form.language.data or "nl",
+        name=form.name.data or "",
+        company=form.company.data or "",
+        phone=form.phone.data or "",
+        topics=tuple(form.topics.data or ()),
+        send_confirmation=bool(form.send_confirmation.data),
+        agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
+    )
+
+
+def _consent_recorded(result: CaptureResult) -> BaseResponse:
+    """Say what was recorded and what still waits for the person, then show the contact."""
+    flash(_("The consent is recorded."), "success")
+    if result.pending:
+        flash(
+            _(
+                "Newsletters wait for the person's confirmation: %(topics)s.",
+                topics=", ".join(result.pending),
+            ),
+            "info",
+        )
+    return redirect(url_for("staff.contact", public_id=result.contact.public_id))
+
+
+def _record_list_view(query: str, topic: str, status: str, result: ContactPage) -> None:
+    """Audit a contact list view; the search text only as its fingerprint."""
+    audit.record(
+        "contacts.list",
+        details={
+            "query_fingerprint": audit.fingerprint(query) if query.strip() else "",
+            "topic": topic,
+            "status": status,
+            "page": result.page,
+            "shown": len(result.contacts),
+        },
+        actor=current_staff(),
+    )
 
 
 # Export ---------------------------------------------------------------------------
@@ -310,21 +324,25 @@ def import_mapping(upload: str) -> View:
             getattr(form, name).data = guess
         return render_template("staff/import_mapping.html", form=form, upload=parsed)
     if form.validate():
-        mapping = ImportMapping(
-            columns={name: getattr(form, name).data or "" for name in IMPORT_FIELDS},
-            channel_column=form.channel_column.data or "",
-            channel=form.channel.data or "",
-            evidence_column=form.evidence_column.data or "",
-            evidence=form.evidence.data or "",
-            topics=tuple(form.topics.data or ()),
-            send_confirmation=bool(form.send_confirmation.data),
-            agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
-        )
         try:
-            report = run_import(parsed, mapping, current_staff())
+            report = run_import(parsed, _import_mapping(form), current_staff())
         except ImportFileError as exc:
             flash(str(exc), "info")
         else:
             discard_upload(upload)
             return render_template("staff/import_report.html", report=report, upload=parsed)
     return render_template("staff/import_mapping.html", form=form, upload=parsed), 400
+
+
+def _import_mapping(form: ImportMappingForm) -> ImportMapping:
+    """The column mapping staff chose, as the import takes it."""
+    return ImportMapping(
+        columns={name: getattr(form, name).data or "" for name in IMPORT_FIELDS},
+        channel_column=form.channel_column.data or "",
+        channel=form.channel.data or "",
+        evidence_column=form.evidence_column.data or "",
+        evidence=form.evidence.data or "",
+        topics=tuple(form.topics.data or ()),
+        send_confirmation=bool(form.send_confirmation.data),
+        agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
+    )
