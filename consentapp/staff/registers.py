@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -70,20 +71,9 @@ def new_disclosure() -> View:
         form.addresses.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
         return render_template("staff/disclosure_new.html", form=form)
     if form.validate():
-        lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]
         try:
             recorded, unknown = disclosure_service.record_disclosure(
-                disclosure_service.DisclosureInput(
-                    kind=form.kind.data or "",
-                    recipient=form.recipient.data or "",
-                    legal_basis=form.legal_basis.data or "",
-                    reference=form.reference.data or "",
-                    categories=list(form.categories.data or []),
-                    addresses=lines,
-                    disclosed_on=form.disclosed_on.data or date.today(),
-                    withhold_reason=form.withhold_reason.data or "",
-                ),
-                current_staff(),
+                _disclosure_input(form), current_staff()
             )
         except disclosure_service.DisclosureError as exc:
             form.addresses.errors = [str(exc)]
@@ -96,6 +86,21 @@ def new_disclosure() -> View:
                 flash(_("No contact for: %(addresses)s", addresses=", ".join(unknown)), "info")
             return redirect(url_for("staff.disclosures"))
     return render_template("staff/disclosure_new.html", form=form), 400
+
+
+def _disclosure_input(form: DisclosureForm) -> disclosure_service.DisclosureInput:
+    """What staff entered, as the service takes it: one address a line."""
+    lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]
+    return disclosure_service.DisclosureInput(
+        kind=form.kind.data or "",
+        recipient=form.recipient.data or "",
+        legal_basis=form.legal_basis.data or "",
+        reference=form.reference.data or "",
+        categories=list(form.categories.data or []),
+        addresses=lines,
+        disclosed_on=form.disclosed_on.data or date.today(),
+        withhold_reason=form.withhold_reason.data or "",
+    )
 
 
 @bp.post("/disclosures/<int:disclosure_id>/approve")
@@ -230,28 +235,13 @@ def notices_view() -> View:
     current = {lang: notices.current_notice(lang) for lang in supported_languages()}
     form = NoticeForm()
     if request.method == "GET":
-        form.text_nl.data = current["nl"].text
-        form.text_en.data = current["en"].text
-    versions = notices.all_versions(current_language())
-    if request.method == "GET" or not form.validate():
-        status = 200 if request.method == "GET" else 400
-        return render_template(
-            "staff/notices.html", form=form, versions=versions, preview=None
-        ), status
-    texts = {
-        language: notices.normalise_notice_text(getattr(form, f"text_{language}").data or "")
-        for language in supported_languages()
-    }
-    for language, text in texts.items():
-        if not text.startswith("# "):
-            getattr(form, f"text_{language}").errors = [
-                _("The first line must be the title: # Title")
-            ]
+        for lang, notice in current.items():
+            getattr(form, f"text_{lang}").data = notice.text
+        return _notices_page(form)
+    texts = _notice_texts(form) if form.validate() else {}
     if form.errors:
-        return render_template(
-            "staff/notices.html", form=form, versions=versions, preview=None
-        ), 400
-    if texts["nl"] == current["nl"].text and texts["en"] == current["en"].text:
+        return _notices_page(form, status=400)
+    if all(text == current[lang].text for lang, text in texts.items()):
         flash(_("Nothing changed: there is no new version to publish."), "info")
         return redirect(url_for("staff.notices_view"))
     if request.form.get("publish") != "1":
@@ -259,7 +249,32 @@ def notices_view() -> View:
             lang: {"html": render_markdown(text), "diff": _diff(current[lang].text, text)}
             for lang, text in texts.items()
         }
-        return render_template("staff/notices.html", form=form, versions=versions, preview=preview)
+        return _notices_page(form, preview)
+    return _publish_notice(texts)
+
+
+def _notices_page(
+    form: NoticeForm, preview: dict[str, Any] | None = None, status: int = 200
+) -> tuple[str, int]:
+    versions = notices.all_versions(current_language())
+    page = render_template("staff/notices.html", form=form, versions=versions, preview=preview)
+    return page, status
+
+
+def _notice_texts(form: NoticeForm) -> dict[str, str]:
+    """Each language's text in one form; one that does not start with its title is an error."""
+    texts = {
+        lang: notices.normalise_notice_text(getattr(form, f"text_{lang}").data or "")
+        for lang in supported_languages()
+    }
+    for lang, text in texts.items():
+        if not text.startswith("# "):
+            getattr(form, f"text_{lang}").errors = [_("The first line must be the title: # Title")]
+    return texts
+
+
+def _publish_notice(texts: dict[str, str]) -> BaseResponse:
+    """Publish the texts as the next version, in force at once, and audit it."""
     rows = notices.publish_notice(
         {lang: (notices.notice_title(text), text) for lang, text in texts.items()}
     )
