@@ -79,35 +79,37 @@ def campaign(public_id: str) -> str:
 def campaign_action(public_id: str, action: str) -> View:
     """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions)."""
     found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
-    actor = current_staff()
     try:
-        if action == "test":
-            campaign_service.send_test(found, actor)
-            flash(
-                _("A test in both languages is on its way to %(email)s.", email=actor.email), "info"
-            )
-        elif action == "submit":
-            campaign_service.submit(found, actor)
-            flash(_("The campaign waits for an admin's approval."), "success")
-        elif action == "withdraw":
-            campaign_service.withdraw(found, actor)
-            flash(_("The campaign is a draft again."), "info")
-        elif action == "send":
-            form = ScheduleForm()
-            if not form.validate():
-                abort(400)
-            at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
-            campaign_service.schedule(found, at, actor)
-            flash(_("The campaign is queued."), "success")
-        elif action == "pause":
-            campaign_service.pause(found, actor)
-        elif action == "resume":
-            campaign_service.resume(found, actor)
-        elif action == "cancel":
-            campaign_service.cancel(found, actor)
-        else:
-            abort(404)
+        _run_action(found, action, current_staff())
     except campaign_service.CampaignError as exc:
         db.session.rollback()
         flash(str(exc), "info")
     return redirect(url_for("staff.campaign", public_id=public_id))
+
+
+def _run_action(found: Campaign, action: str, actor: StaffUser) -> None:
+    """One action on the campaign; the service refuses what its state does not allow."""
+    if action == "test":
+        campaign_service.send_test(found, actor)
+        flash(_("A test in both languages is on its way to %(email)s.", email=actor.email), "info")
+    elif action == "submit":
+        campaign_service.submit(found, actor)
+        flash(_("The campaign waits for an admin's approval."), "success")
+    elif action == "withdraw":
+        campaign_service.withdraw(found, actor)
+        flash(_("The campaign is a draft again."), "info")
+    elif action == "send":
+        form = ScheduleForm()
+        if not form.validate():
+            abort(400)
+        at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
+        campaign_service.schedule(found, at, actor)
+        flash(_("The campaign is queued."), "success")
+    elif action == "pause":
+        campaign_service.pause(found, actor)
+    elif action == "resume":
+        campaign_service.resume(found, actor)
+    elif action == "cancel":
+        campaign_service.cancel(found, actor)
+    else:
+        abort(404)
