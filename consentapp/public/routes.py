@@ -65,22 +65,24 @@ def contact() -> View:
 
     shown = notices.notice_shown(form.notice_version.data, language) or notice
     submit_inquiry(
-        InquirySubmission(
-            name=form.name.data or "",
-            email=form.email.data or "",
-            message=form.message.data or "",
-            company=form.company.data or "",
-            address=form.address.data or "",
-            phone=form.phone.data or "",
-            fax=form.fax.data or "",
-            subscribe=bool(form.subscribe.data),
-            topics=list(form.topics.data or []),
-        ),
-        language=language,
-        notice=shown,
-        origin=Origin.from_request(request),
+        _submission(form), language=language, notice=shown, origin=Origin.from_request(request)
     )
     return redirect(url_for("public.contact_thanks"))
+
+
+def _submission(form: ContactForm) -> InquirySubmission:
+    """What the visitor sent, as the service takes it."""
+    return InquirySubmission(
+        name=form.name.data or "",
+        email=form.email.data or "",
+        message=form.message.data or "",
+        company=form.company.data or "",
+        address=form.address.data or "",
+        phone=form.phone.data or "",
+        fax=form.fax.data or "",
+        subscribe=bool(form.subscribe.data),
+        topics=list(form.topics.data or []),
+    )
 
 
 @bp.get("/contact/thanks")

@@ -30,6 +30,7 @@ from consentapp.services.preferences import (
 )
 from consentapp.services.subscriptions import (
     ConfirmOutcome,
+    ConfirmResult,
     active_topics,
     confirm_subscription,
     confirmed_slugs,
@@ -117,7 +118,11 @@ def confirm(token: str) -> View:
             notice=notices.current_notice(current_language()),
         ), status
 
-    result = confirm_subscription(token, Origin.from_request(request), current_language())
+    return _confirmed(confirm_subscription(token, Origin.from_request(request), current_language()))
+
+
+def _confirmed(result: ConfirmResult) -> View:
+    """The answer to a confirmation: done, done before, or nothing left to confirm."""
     if result.outcome is ConfirmOutcome.CONFIRMED:
         return render_template(
             "subscriptions/confirmed.html",
@@ -233,10 +238,7 @@ def preferences(token: str) -> View:
     corrected = (
         rectify(
             contact,
-            {
-                field: getattr(form, field).data or ""
-                for field in ("name", "company", "address", "phone", "fax")
-            },
+            {field: getattr(form, field).data or "" for field in Contact.DETAIL_FIELDS},
             origin,
             language,
         )
@@ -244,7 +246,13 @@ def preferences(token: str) -> View:
         else []
     )
     db.session.commit()
-    if changes.requested:
+    _flash_saved(bool(changes.requested), bool(changes or changed_language or corrected))
+    return redirect(url_for("subscriptions.preferences", token=token))
+
+
+def _flash_saved(confirmation_sent: bool, changed: bool) -> None:
+    """Tell what saving did: saved, saved with a confirmation mail, or nothing."""
+    if confirmation_sent:
         flash(
             _(
                 "Your choices are saved. For the newsletters you added we sent a confirmation"
@@ -252,11 +260,10 @@ def preferences(token: str) -> View:
             ),
             "success",
         )
-    elif changes or changed_language or corrected:
+    elif changed:
         flash(_("Your choices are saved."), "success")
     else:
         flash(_("Nothing changed."), "info")
-    return redirect(url_for("subscriptions.preferences", token=token))
 
 
 @bp.post("/preferences/<token>/email")
