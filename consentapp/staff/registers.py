@@ -192,9 +192,7 @@ def register_export(fmt: str) -> Response:
 @bp.route("/register/<int:activity_id>", methods=["GET", "POST"])
 def edit_activity(activity_id: int) -> View:
     """Admins keep the record up to date."""
-    activity = db.session.get(ProcessingActivity, activity_id)
-    if activity is None:
-        abort(404)
+    activity: ProcessingActivity = db.get_or_404(ProcessingActivity, activity_id)
     form = ActivityForm(obj=activity if request.method == "GET" else None)
     if request.method == "POST":
         if form.validate():

@@ -216,9 +216,7 @@ def _staff_export(found: DataRequest, contact: Contact) -> Response:
 @bp.post("/follow-ups/<int:task_id>/done")
 def follow_up_done(task_id: int) -> BaseResponse:
     """Art. 19: the recipient was told of the erasure."""
-    task = db.session.get(FollowUpTask, task_id)
-    if task is None:
-        abort(404)
+    task: FollowUpTask = db.get_or_404(FollowUpTask, task_id)
     if task.done_at is None:
         complete_follow_up(task, current_staff())
     flash(_("Marked as done."), "success")
