@@ -109,10 +109,10 @@ def prepare(database: Path, instance: Path, count: int) -> None:
     from flask_migrate import upgrade
 
     from consentapp import create_app
-    from consentapp.cli import seed_notice, seed_topics
     from consentapp.config import TestingConfig
     from consentapp.extensions import db
     from consentapp.models import Campaign, Topic
+    from consentapp.seed import seed_notice, seed_topics
     from consentapp.services import campaigns
 
     app = create_app(

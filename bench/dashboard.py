@@ -28,9 +28,9 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from consentapp import create_app  # noqa: E402
-from consentapp.cli import seed_notice, seed_topics  # noqa: E402
 from consentapp.config import TestingConfig  # noqa: E402
 from consentapp.extensions import db  # noqa: E402
+from consentapp.seed import seed_notice, seed_topics  # noqa: E402
 from consentapp.services.dashboard import refresh_snapshot  # noqa: E402
 from consentapp.services.staff_accounts import create_staff  # noqa: E402
 from tests.services import PostgresServer, find_postgres_bindir  # noqa: E402

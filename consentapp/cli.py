@@ -1,4 +1,5 @@
-"""`flask --app wsgi ...` commands: seed, worker, mail-sink, publish-notice."""
+"""`flask --app wsgi ...` commands: seed, worker, mail-sink, publish-notice, and the
+`staff` and `audit` groups (their older one-word names stay as aliases)."""
 
 from __future__ import annotations
 
@@ -14,56 +15,8 @@ from flask.cli import with_appcontext
 
 from consentapp.extensions import db
 from consentapp.models import Topic
+from consentapp.seed import seed_notice, seed_topics
 from consentapp.services import notices
-
-TOPICS = [
-    {
-        "slug": "product-updates",
-        "label_nl": "Productupdates",
-        "label_en": "Product updates",
-        "description_nl": "Nieuwe versies en belangrijke wijzigingen aan de software en "
-        "hardware die u bij ons afneemt.",
-        "description_en": "New releases and important changes to the software and hardware "
-        "you use from us.",
-    },
-    {
-        "slug": "service-news",
-        "label_nl": "Nieuws over onze diensten",
-        "label_en": "Service news",
-        "description_nl": "Onderhoud, storingen en wijzigingen aan hosting, domeinnamen en "
-        "Office 365.",
-        "description_en": "Maintenance, outages and changes to hosting, domain names and "
-        "Office 365.",
-    },
-    {
-        "slug": "company-news",
-        "label_nl": "Bedrijfsnieuws",
-        "label_en": "Company news",
-        "description_nl": "Nieuws over ons bedrijf en onze werking.",
-        "description_en": "News about our company and the way we work.",
-    },
-]
-
-
-def seed_topics() -> int:
-    """Add the standard topics that are missing; returns how many were added."""
-    existing = set(db.session.scalars(sa.select(Topic.slug)))
-    added = 0
-    for position, spec in enumerate(TOPICS):
-        if spec["slug"] not in existing:
-            db.session.add(Topic(position=position, **spec))
-            added += 1
-    return added
-
-
-def seed_notice() -> bool:
-    """Publish version 1 of the notice from our template if none exists yet."""
-    if notices.latest_version() is not None:
-        return False
-    notices.publish_notice(
-        {language: notices.render_notice_template(language) for language in ("nl", "en")}
-    )
-    return True
 
 
 @click.command("seed")
@@ -95,7 +48,7 @@ def publish_notice_command(nl_file: str, en_file: str) -> None:
     texts = {}
     for language, path in (("nl", nl_file), ("en", en_file)):
         text = notices.normalise_notice_text(Path(path).read_text(encoding="utf-8"))
-        title = text.partition("\n")[0].lstrip("# ").strip()
+        title = notices.notice_title(text)
         if not title:
             raise click.UsageError(f"{path}: the first line must be the title (# Title).")
         texts[language] = (title, text)
@@ -137,7 +90,17 @@ def purge_unconfirmed_command(days: int | None) -> None:
     click.echo(f"Unconfirmed sign-ups removed: {removed} contact(s).")
 
 
-@click.command("create-staff")
+@click.group("staff")
+def staff_group() -> None:
+    """Staff accounts from the command line: create, unlock, bootstrap-admin."""
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The audit log: verify its hash chain, fingerprint a search text."""
+
+
+@staff_group.command("create")
 @click.argument("email")
 @click.option("--role", type=click.Choice(["admin", "staff"]), required=True)
 @click.option("--name", default="", help="Full name shown in lists and the audit log.")
@@ -160,7 +123,7 @@ def create_staff_command(email: str, role: str, name: str, password_stdin: bool)
     click.echo(f"Created {user.role} account {user.email}.")
 
 
-@click.command("unlock-staff")
+@staff_group.command("unlock")
 @click.argument("email")
 @with_appcontext
 def unlock_staff_command(email: str) -> None:
@@ -174,7 +137,7 @@ def unlock_staff_command(email: str) -> None:
     click.echo(f"Unlocked {user.email}.")
 
 
-@click.command("bootstrap-admin")
+@staff_group.command("bootstrap-admin")
 @with_appcontext
 def bootstrap_admin_command() -> None:
     """Development: on a database without staff, create an admin and print how to log in."""
@@ -201,7 +164,7 @@ def bootstrap_admin_command() -> None:
         click.echo("Staff accounts exist already; log in with yours.")
 
 
-@click.command("audit-fingerprint")
+@audit_group.command("fingerprint")
 @click.argument("text")
 @with_appcontext
 def audit_fingerprint_command(text: str) -> None:
@@ -211,7 +174,7 @@ def audit_fingerprint_command(text: str) -> None:
     click.echo(fingerprint(text))
 
 
-@click.command("audit-verify")
+@audit_group.command("verify")
 @with_appcontext
 def audit_verify_command() -> None:
     """Check the audit log's hash chain; name the first broken entry (exit 1 if any)."""
@@ -284,6 +247,26 @@ def mail_sink_command(host: str, port: int) -> None:
         controller.stop()
 
 
+def alias(name: str, canonical: str, command: click.Command) -> click.Command:
+    """`command` under the name operators used before the groups; same code, same options."""
+    return click.Command(
+        name,
+        callback=command.callback,
+        params=command.params,
+        help=f"Same as `{canonical}`: {command.help or ''}",
+    )
+
+
+# The older names: in DESIGN.md, the README and operators' scripts, so they stay.
+ALIASES = (
+    alias("create-staff", "staff create", create_staff_command),
+    alias("unlock-staff", "staff unlock", unlock_staff_command),
+    alias("bootstrap-admin", "staff bootstrap-admin", bootstrap_admin_command),
+    alias("audit-verify", "audit verify", audit_verify_command),
+    alias("audit-fingerprint", "audit fingerprint", audit_fingerprint_command),
+)
+
+
 def init_app(app: Flask) -> None:
     """Register the commands on the app."""
     for command in (
@@ -291,12 +274,10 @@ def init_app(app: Flask) -> None:
         publish_notice_command,
         worker_command,
         purge_unconfirmed_command,
-        create_staff_command,
-        unlock_staff_command,
-        bootstrap_admin_command,
-        audit_verify_command,
-        audit_fingerprint_command,
+        staff_group,
+        audit_group,
         send_campaign_command,
         mail_sink_command,
+        *ALIASES,
     ):
         app.cli.add_command(command)

@@ -58,6 +58,10 @@ HOW_TO_GENERATE_A_KEY = (
 )
 
 
+# The languages the site speaks, default first; the catalogs under translations/ match.
+LANGUAGES = ("nl", "en")
+
+
 class ConfigError(RuntimeError):
     """The configuration is unsafe or incomplete; the app refuses to start."""
 
@@ -159,12 +163,7 @@ class Config:
         # in a row after twice as long as the one before, never longer than the maximum.
         self.STAFF_LOCKOUT_SECONDS = _int(env, "STAFF_LOCKOUT_SECONDS", 60)
         self.STAFF_LOCKOUT_MAX_SECONDS = _int(env, "STAFF_LOCKOUT_MAX_SECONDS", 3600)
-        if self.STAFF_LOCKOUT_AFTER < 1 or self.STAFF_LOCKOUT_SECONDS < 1:
-            raise ConfigError("STAFF_LOCKOUT_AFTER and STAFF_LOCKOUT_SECONDS must be at least 1")
-        if self.STAFF_LOCKOUT_MAX_SECONDS < self.STAFF_LOCKOUT_SECONDS:
-            raise ConfigError(
-                "STAFF_LOCKOUT_MAX_SECONDS must not be less than STAFF_LOCKOUT_SECONDS"
-            )
+        self._check_lockout()
         self.STAFF_IDLE_MINUTES = _int(env, "STAFF_IDLE_MINUTES", 30)
         self.DASHBOARD_REFRESH_SECONDS = _int(env, "DASHBOARD_REFRESH_SECONDS", 60)
         self.DASHBOARD_MAX_AGE_SECONDS = _int(env, "DASHBOARD_MAX_AGE_SECONDS", 300)
@@ -203,8 +202,18 @@ class Config:
         self.WTF_CSRF_CHECK_DEFAULT = False
         self.WTF_CSRF_TIME_LIMIT = 8 * 3600
 
-        self.BABEL_DEFAULT_LOCALE = "nl"
-        self.LANGUAGES = ("nl", "en")
+        self.LANGUAGES = LANGUAGES
+        self.BABEL_DEFAULT_LOCALE = LANGUAGES[0]
+
+    def _check_lockout(self) -> None:
+        """Lockout settings that would lock nobody out, or lift a lock early, are refused
+        in every profile, at once."""
+        if self.STAFF_LOCKOUT_AFTER < 1 or self.STAFF_LOCKOUT_SECONDS < 1:
+            raise ConfigError("STAFF_LOCKOUT_AFTER and STAFF_LOCKOUT_SECONDS must be at least 1")
+        if self.STAFF_LOCKOUT_MAX_SECONDS < self.STAFF_LOCKOUT_SECONDS:
+            raise ConfigError(
+                "STAFF_LOCKOUT_MAX_SECONDS must not be less than STAFF_LOCKOUT_SECONDS"
+            )
 
     def default_secret_key(self) -> str:
         """Production has no default: an empty key is refused in `validate`."""

@@ -7,11 +7,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
-from wtforms import Field, SelectMultipleField, widgets
+from flask_babel import lazy_gettext as _l
+from wtforms import (
+    EmailField,
+    Field,
+    SelectMultipleField,
+    StringField,
+    TelField,
+    TextAreaField,
+    widgets,
+)
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
-from wtforms.validators import Length, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from consentapp.models import Topic
+from consentapp.models import Contact, Topic
 from consentapp.services.contact_details import (
     InvalidDetail,
     check_single_line,
@@ -39,6 +48,42 @@ single_line = checked_by(check_single_line)
 free_text = checked_by(check_text)
 valid_email = checked_by(normalise_email)
 valid_phone = checked_by(normalise_phone)
+
+
+def email_field(label: Any = None, required: bool = True, check: bool = True) -> Any:
+    """The e-mail field every form asks with: the column's length, and the address
+    check unless `check` is False (the login form must not say which addresses exist)."""
+    validators: list[Any] = [InputRequired() if required else Optional()]
+    validators.append(Length(max=Contact.EMAIL_LENGTH))
+    if check:
+        validators.append(valid_email)
+    return EmailField(_l("E-mail address") if label is None else label, validators=validators)
+
+
+_DETAIL_LABELS = {
+    "name": _l("Name"),
+    "company": _l("Company or office"),
+    "address": _l("Address"),
+    "phone": _l("Phone"),
+    "fax": _l("Fax"),
+}
+_DETAIL_KINDS: dict[str, tuple[type[Field], Callable[[Any, Field], None]]] = {
+    "name": (StringField, single_line),
+    "company": (StringField, single_line),
+    "address": (TextAreaField, free_text),
+    "phone": (TelField, valid_phone),
+    "fax": (TelField, valid_phone),
+}
+
+
+def detail_field(name: str, required: bool = False) -> Any:
+    """One of `Contact.DETAIL_FIELDS` as a form field, as long as its column allows."""
+    kind, check = _DETAIL_KINDS[name]
+    presence = DataRequired() if required else Optional()
+    return kind(
+        _DETAIL_LABELS[name],
+        validators=[presence, Length(max=Contact.DETAIL_LENGTHS[name]), check],
+    )
 
 
 class MultiCheckboxField(SelectMultipleField):

@@ -19,10 +19,10 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
 
 from consentapp import create_app
-from consentapp.cli import seed_notice, seed_topics
 from consentapp.config import TestingConfig
 from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
+from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
 

@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 import pytest
 import sqlalchemy as sa
 
-from consentapp.cli import seed_notice, seed_topics
 from consentapp.extensions import db
+from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from tests.conftest import POSTGRES_MODE, make_app, migrate_to_head
 from tests.helpers import CSRF

@@ -44,10 +44,10 @@ from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.test import TestResponse
 
-from consentapp.cli import seed_notice, seed_topics
 from consentapp.extensions import db
 from consentapp.keyring import address_hash
 from consentapp.models import Contact, DataRequest
+from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from consentapp.tokens import Purpose, make_token
 from tests.conftest import make_app, make_staff

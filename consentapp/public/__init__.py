@@ -2,6 +2,9 @@
 
 from flask import Blueprint
 
+from consentapp.request_checks import form_body_check
+
 bp = Blueprint("public", __name__)
+bp.before_request(form_body_check())
 
 from consentapp.public import routes  # noqa: E402,F401

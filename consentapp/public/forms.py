@@ -6,37 +6,30 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    EmailField,
     Field,
     HiddenField,
     StringField,
-    TelField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from consentapp.form_fields import (
     MultiCheckboxField,
+    detail_field,
+    email_field,
     free_text,
-    single_line,
-    valid_email,
-    valid_phone,
 )
 
 
 class ContactForm(FlaskForm):
     """`/contact`: name, e-mail and message are required; the rest is optional."""
 
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200), single_line])
-    email = EmailField(
-        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
-    )
-    company = StringField(
-        _l("Company or office"), validators=[Optional(), Length(max=200), single_line]
-    )
-    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500), free_text])
-    phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
-    fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
+    name = detail_field("name", required=True)
+    email = email_field()
+    company = detail_field("company")
+    address = detail_field("address")
+    phone = detail_field("phone")
+    fax = detail_field("fax")
     message = TextAreaField(
         _l("Your message"), validators=[DataRequired(), Length(min=2, max=5000), free_text]
     )

@@ -13,7 +13,6 @@ from flask import (
     request,
     url_for,
 )
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.cookies import site_cookies
 from consentapp.extensions import db, limiter
@@ -23,18 +22,17 @@ from consentapp.markdown import render_markdown
 from consentapp.models import PrivacyNotice
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
-from consentapp.request_checks import MAX_ID, require_form_body
+from consentapp.request_checks import MAX_ID, View
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
 from consentapp.services.topics import active_topics
+from consentapp.subscribe_form import subscribe_form
 
 
 @bp.get("/")
 def home() -> str:
     """The landing page, with the subscribe form."""
-    from consentapp.subscriptions.routes import subscribe_form
-
     notice = notices.current_notice(current_language())
     form = subscribe_form()
     form.notice_version.data = str(notice.version)
@@ -47,9 +45,8 @@ def _contact_rate_limit() -> str:
 
 @bp.route("/contact", methods=["GET", "POST"])
 @limiter.limit(_contact_rate_limit, methods=["POST"])
-def contact() -> str | BaseResponse | tuple[str, int]:
+def contact() -> View:
     """The contact form; a valid submission redirects to the thank-you page."""
-    require_form_body()
     language = current_language()
     topics = active_topics()
     form = ContactForm()
@@ -68,22 +65,24 @@ def contact() -> str | BaseResponse | tuple[str, int]:
 
     shown = notices.notice_shown(form.notice_version.data, language) or notice
     submit_inquiry(
-        InquirySubmission(
-            name=form.name.data or "",
-            email=form.email.data or "",
-            message=form.message.data or "",
-            company=form.company.data or "",
-            address=form.address.data or "",
-            phone=form.phone.data or "",
-            fax=form.fax.data or "",
-            subscribe=bool(form.subscribe.data),
-            topics=list(form.topics.data or []),
-        ),
-        language=language,
-        notice=shown,
-        origin=Origin.from_request(request),
+        _submission(form), language=language, notice=shown, origin=Origin.from_request(request)
     )
     return redirect(url_for("public.contact_thanks"))
+
+
+def _submission(form: ContactForm) -> InquirySubmission:
+    """What the visitor sent, as the service takes it."""
+    return InquirySubmission(
+        name=form.name.data or "",
+        email=form.email.data or "",
+        message=form.message.data or "",
+        company=form.company.data or "",
+        address=form.address.data or "",
+        phone=form.phone.data or "",
+        fax=form.fax.data or "",
+        subscribe=bool(form.subscribe.data),
+        topics=list(form.topics.data or []),
+    )
 
 
 @bp.get("/contact/thanks")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, RadioField, StringField
-from wtforms.validators import InputRequired, Length
+from wtforms import RadioField, StringField
+from wtforms.validators import InputRequired
 
-from consentapp.form_fields import valid_email
+from consentapp.form_fields import email_field
 from consentapp.models import RequestKind
 
 KINDS = [
@@ -21,9 +21,7 @@ KINDS = [
 class RightsForm(FlaskForm):
     """The address and what the person asks for."""
 
-    email = EmailField(
-        _l("Your e-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
-    )
+    email = email_field(_l("Your e-mail address"))
     kind = RadioField(_l("What would you like?"), choices=[], validators=[InputRequired()])
     website = StringField(_l("Leave this field empty"))
 

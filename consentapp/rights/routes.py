@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 
 from flask import Response, current_app, render_template, request
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import limiter
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
 from consentapp.links import preferences_url
 from consentapp.models import RequestStatus
-from consentapp.request_checks import require_form_body
+from consentapp.request_checks import View
 from consentapp.rights import bp
 from consentapp.rights.forms import KINDS, ContinueForm, RightsForm
 from consentapp.services.contact_details import normalise_email
@@ -26,8 +25,6 @@ from consentapp.services.rights_export import build_export, export_csv, read_exp
 from consentapp.services.topics import topic_labels
 from consentapp.tokens import TokenExpired
 
-View = str | BaseResponse | tuple[str, int]
-
 
 def _rate_limit() -> str:
     return str(current_app.config["SUBSCRIBE_RATE_LIMIT"])
@@ -37,7 +34,6 @@ def _rate_limit() -> str:
 @limiter.limit(_rate_limit, methods=["POST"])
 def my_data() -> View:
     """The request form; the same answer whether or not we know the address."""
-    require_form_body()
     form = RightsForm()
     form.kind.choices = choices(KINDS)
     if request.method == "GET":
@@ -57,7 +53,6 @@ def my_data() -> View:
 @bp.route("/my-data/verify/<token>", methods=["GET", "POST"])
 def verify(token: str) -> View:
     """The identity check. GET shows the request and one button; POST carries it out."""
-    require_form_body()
     try:
         link = read_identity_link(token)
     except TokenExpired:

@@ -91,5 +91,9 @@ def render_notice_template(language: str) -> tuple[str, str]:
         org_email=current_app.config["ORG_EMAIL"],
         base_url=current_app.config["BASE_URL"],
     ).strip()
-    title = text.partition("\n")[0].lstrip("# ").strip()
-    return title, text + "\n"
+    return notice_title(text), text + "\n"
+
+
+def notice_title(text: str) -> str:
+    """A notice's title is its first line, a Markdown heading: `# Title`."""
+    return text.partition("\n")[0].lstrip("# ").strip()

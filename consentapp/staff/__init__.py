@@ -22,6 +22,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import csrf, login_manager
 from consentapp.permissions import Permission, allows, requirement_for, undeclared
+from consentapp.request_checks import form_body_check
 from consentapp.security import no_store
 from consentapp.services.staff_accounts import must_set_up_totp, record_logout
 
@@ -103,6 +104,8 @@ def permission_helpers() -> dict[str, Any]:
     return {"can": can}
 
 
+# Registered after `require_staff`: the token, login and permission checks come first.
+bp.before_request(form_body_check(with_files={"staff.import_upload"}))
 bp.after_request(no_store)
 
 

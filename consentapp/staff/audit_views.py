@@ -6,6 +6,8 @@ from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 from flask import render_template, request
+from sqlalchemy import Select
+from werkzeug.datastructures import MultiDict
 
 from consentapp.extensions import db
 from consentapp.models import AuditEntry, StaffUser
@@ -23,11 +25,8 @@ def _day(value: str) -> datetime | None:
         return None
 
 
-@bp.get("/audit")
-def audit_log() -> str:
-    """Newest first; filter by staff member, action, target and dates."""
-    args = request.args
-    statement = sa.select(AuditEntry)
+def _filtered(statement: Select[AuditEntry], args: MultiDict[str, str]) -> Select[AuditEntry]:
+    """The entries the filters ask for; bad values are ignored, never an error."""
     actor = small_int(args.get("actor"))
     if actor is not None:
         statement = statement.where(AuditEntry.actor_id == actor)
@@ -45,6 +44,14 @@ def audit_log() -> str:
     before = small_int(args.get("before"))
     if before is not None:
         statement = statement.where(AuditEntry.id < before)
+    return statement
+
+
+@bp.get("/audit")
+def audit_log() -> str:
+    """Newest first; filter by staff member, action, target and dates."""
+    args = request.args
+    statement = _filtered(sa.select(AuditEntry), args)
     rows = list(db.session.scalars(statement.order_by(AuditEntry.id.desc()).limit(PER_PAGE + 1)))
     staff = db.session.scalars(sa.select(StaffUser).order_by(StaffUser.email)).all()
     return render_template(

@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db, limiter
 from consentapp.models import StaffUser
-from consentapp.request_checks import require_form_body
+from consentapp.request_checks import View
 from consentapp.services.consent import Origin
 from consentapp.services.staff_accounts import (
     AccountError,
@@ -34,7 +34,6 @@ from consentapp.staff import SEEN_KEY, bp
 from consentapp.staff.access import is_safe_next
 from consentapp.staff.forms import LoginForm, PasswordChangeForm, TotpForm
 
-View = str | BaseResponse | tuple[str, int]
 TOTP_PENDING_KEY = "totp_pending"
 TOTP_SETUP_KEY = "totp_setup_secret"
 TOTP_STEP_SECONDS = 300
@@ -58,7 +57,6 @@ def _finish_login(user: StaffUser, next_url: str | None) -> BaseResponse:
 @limiter.limit(_login_rate_limit, methods=["POST"])
 def login() -> View:
     """Step 1: e-mail and password. One message for every kind of failure."""
-    require_form_body()
     if current_user.is_authenticated:
         return redirect(url_for("staff.home"))
     form = LoginForm()
@@ -87,7 +85,6 @@ def login() -> View:
 @limiter.limit(_login_rate_limit, methods=["POST"])
 def login_totp() -> View:
     """Step 2 for accounts with a second factor."""
-    require_form_body()
     pending = session.get(TOTP_PENDING_KEY)
     if not isinstance(pending, dict) or time.time() - pending.get("since", 0) > TOTP_STEP_SECONDS:
         session.pop(TOTP_PENDING_KEY, None)

@@ -7,27 +7,18 @@ from datetime import UTC
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
-from consentapp.i18n import current_language
+from consentapp.i18n import current_language, supported_languages
 from consentapp.models import Campaign, StaffUser
+from consentapp.request_checks import View
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, CampaignForm, ScheduleForm
-
-View = str | BaseResponse | tuple[str, int]
-
-
-def _load(public_id: str) -> Campaign:
-    campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
-    if campaign is None:
-        abort(404)
-    return campaign
 
 
 @bp.get("/campaigns")
@@ -65,13 +56,13 @@ def new_campaign() -> View:
 @bp.get("/campaigns/<public_id>")
 def campaign(public_id: str) -> str:
     """Preview in both languages, progress, and the actions left."""
-    found = _load(public_id)
+    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
     previews = {
         language: {
             "subject": found.subject(language),
             "html": campaign_sending.render_body(found.body(language))[0],
         }
-        for language in ("nl", "en")
+        for language in supported_languages()
     }
     return render_template(
         "staff/campaign.html",
@@ -88,36 +79,38 @@ def campaign(public_id: str) -> str:
 @bp.post("/campaigns/<public_id>/<action>")
 def campaign_action(public_id: str, action: str) -> View:
     """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions)."""
-    found = _load(public_id)
-    actor = current_staff()
+    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
     try:
-        if action == "test":
-            campaign_sending.send_test(found, actor)
-            flash(
-                _("A test in both languages is on its way to %(email)s.", email=actor.email), "info"
-            )
-        elif action == "submit":
-            campaign_service.submit(found, actor)
-            flash(_("The campaign waits for an admin's approval."), "success")
-        elif action == "withdraw":
-            campaign_service.withdraw(found, actor)
-            flash(_("The campaign is a draft again."), "info")
-        elif action == "send":
-            form = ScheduleForm()
-            if not form.validate():
-                abort(400)
-            at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
-            campaign_service.schedule(found, at, actor)
-            flash(_("The campaign is queued."), "success")
-        elif action == "pause":
-            campaign_service.pause(found, actor)
-        elif action == "resume":
-            campaign_service.resume(found, actor)
-        elif action == "cancel":
-            campaign_service.cancel(found, actor)
-        else:
-            abort(404)
+        _run_action(found, action, current_staff())
     except campaign_service.CampaignError as exc:
         db.session.rollback()
         flash(str(exc), "info")
     return redirect(url_for("staff.campaign", public_id=public_id))
+
+
+def _run_action(found: Campaign, action: str, actor: StaffUser) -> None:
+    """One action on the campaign; the service refuses what its state does not allow."""
+    if action == "test":
+        campaign_sending.send_test(found, actor)
+        flash(_("A test in both languages is on its way to %(email)s.", email=actor.email), "info")
+    elif action == "submit":
+        campaign_service.submit(found, actor)
+        flash(_("The campaign waits for an admin's approval."), "success")
+    elif action == "withdraw":
+        campaign_service.withdraw(found, actor)
+        flash(_("The campaign is a draft again."), "info")
+    elif action == "send":
+        form = ScheduleForm()
+        if not form.validate():
+            abort(400)
+        at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
+        campaign_service.schedule(found, at, actor)
+        flash(_("The campaign is queued."), "success")
+    elif action == "pause":
+        campaign_service.pause(found, actor)
+    elif action == "resume":
+        campaign_service.resume(found, actor)
+    elif action == "cancel":
+        campaign_service.cancel(found, actor)
+    else:
+        abort(404)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import sqlalchemy as sa
 from flask import (
     Response,
     abort,
@@ -23,13 +24,14 @@ from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
 from consentapp.keyring import fingerprint
 from consentapp.models import Contact, SubscriptionStatus
-from consentapp.request_checks import small_int
+from consentapp.request_checks import View, small_int
 from consentapp.services import audit
 from consentapp.services.contact_details import InvalidDetail
-from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.contacts_admin import (
     EDITABLE,
     AddressTaken,
+    CaptureResult,
+    ContactPage,
     OfflineConsent,
     open_contact,
     record_offline_consent,
@@ -63,7 +65,6 @@ from consentapp.staff.forms import (
     OfflineConsentForm,
 )
 
-View = str | BaseResponse | tuple[str, int]
 STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)]
 
 
@@ -98,26 +99,9 @@ def contacts() -> str:
     # Rendered first: a commit would expire the 50 contacts shown and reload each one,
     # and the audit entry takes the log's lock only for as short as it can. The page
     # leaves only once its audit entry is committed.
-    audit.record(
-        "contacts.list",
-        details={
-            "query_fingerprint": fingerprint(query) if query.strip() else "",
-            "topic": topic,
-            "status": status,
-            "page": result.page,
-            "shown": len(result.contacts),
-        },
-        actor=current_staff(),
-    )
+    _record_list_view(query, topic, status, result)
     db.session.commit()
     return page
-
-
-def _load(public_id: str) -> Contact:
-    contact = find_contact_by_public_id(public_id)
-    if contact is None:
-        abort(404)
-    return contact
 
 
 @bp.get("/contacts/<public_id>")
@@ -138,7 +122,7 @@ def contact(public_id: str) -> str:
 @bp.route("/contacts/<public_id>/edit", methods=["GET", "POST"])
 def edit_contact(public_id: str) -> View:
     """Rectification by staff, with a reason."""
-    person = _load(public_id)
+    person: Contact = db.one_or_404(sa.select(Contact).where(Contact.public_id == public_id))
     form = ContactEditForm(obj=person if request.method == "GET" else None)
     if request.method == "GET":
         audit.record(
@@ -178,7 +162,7 @@ def _as_text(value: object) -> str:
 @bp.post("/contacts/<public_id>/unsubscribe")
 def unsubscribe_contact(public_id: str) -> BaseResponse:
     """Stop one topic (or all) on the person's behalf."""
-    person = _load(public_id)
+    person: Contact = db.one_or_404(sa.select(Contact).where(Contact.public_id == public_id))
     topic = request.form.get("topic", "")
     reason = request.form.get("reason", "").strip()[:300] or _("asked us to")
     known = {t.slug for t in active_topics()}
@@ -201,27 +185,12 @@ def record_consent_view() -> View:
     form.channel.choices = choices(OFFLINE_CHANNELS)
     form.topics.choices = topic_choices(active_topics(), current_language())
     if request.method == "GET":
-        form.email.data = request.args.get("email", "")[:254]
+        form.email.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
         form.obtained_on.data = date.today()
         return render_template("staff/consent_new.html", form=form, topics=active_topics())
     if form.validate():
         try:
-            result = record_offline_consent(
-                OfflineConsent(
-                    email=form.email.data or "",
-                    channel=form.channel.data or "",
-                    obtained_on=form.obtained_on.data or date.today(),
-                    evidence=form.evidence.data or "",
-                    language=form.language.data or "nl",
-                    name=form.name.data or "",
-                    company=form.company.data or "",
-                    phone=form.phone.data or "",
-                    topics=tuple(form.topics.data or ()),
-                    send_confirmation=bool(form.send_confirmation.data),
-                    agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
-                ),
-                current_staff(),
-            )
+            result = record_offline_consent(_offline_consent(form), current_staff())
         except Suppressed:
             form.email.errors = [
                 _("This address was erased or objected; it cannot be added by staff.")
@@ -229,17 +198,54 @@ def record_consent_view() -> View:
         except ValueError as exc:
             form.evidence.errors = [str(exc)]
         else:
-            flash(_("The consent is recorded."), "success")
-            if result.pending:
-                flash(
-                    _(
-                        "Newsletters wait for the person's confirmation: %(topics)s.",
-                        topics=", ".join(result.pending),
-                    ),
-                    "info",
-                )
-            return redirect(url_for("staff.contact", public_id=result.contact.public_id))
+            return _consent_recorded(result)
     return render_template("staff/consent_new.html", form=form, topics=active_topics()), 400
+
+
+def _offline_consent(form: OfflineConsentForm) -> OfflineConsent:
+    """What staff entered, as the service takes it."""
+    return OfflineConsent(
+        email=form.email.data or "",
+        channel=form.channel.data or "",
+        obtained_on=form.obtained_on.data or date.today(),
+        evidence=form.evidence.data or "",
+        language=form.language.data or "nl",
+        name=form.name.data or "",
+        company=form.company.data or "",
+        phone=form.phone.data or "",
+        topics=tuple(form.topics.data or ()),
+        send_confirmation=bool(form.send_confirmation.data),
+        agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
+    )
+
+
+def _consent_recorded(result: CaptureResult) -> BaseResponse:
+    """Say what was recorded and what still waits for the person, then show the contact."""
+    flash(_("The consent is recorded."), "success")
+    if result.pending:
+        flash(
+            _(
+                "Newsletters wait for the person's confirmation: %(topics)s.",
+                topics=", ".join(result.pending),
+            ),
+            "info",
+        )
+    return redirect(url_for("staff.contact", public_id=result.contact.public_id))
+
+
+def _record_list_view(query: str, topic: str, status: str, result: ContactPage) -> None:
+    """Audit a contact list view; the search text only as its fingerprint."""
+    audit.record(
+        "contacts.list",
+        details={
+            "query_fingerprint": fingerprint(query) if query.strip() else "",
+            "topic": topic,
+            "status": status,
+            "page": result.page,
+            "shown": len(result.contacts),
+        },
+        actor=current_staff(),
+    )
 
 
 # Export ---------------------------------------------------------------------------
@@ -317,21 +323,25 @@ def import_mapping(upload: str) -> View:
             getattr(form, name).data = guess
         return render_template("staff/import_mapping.html", form=form, upload=parsed)
     if form.validate():
-        mapping = ImportMapping(
-            columns={name: getattr(form, name).data or "" for name in IMPORT_FIELDS},
-            channel_column=form.channel_column.data or "",
-            channel=form.channel.data or "",
-            evidence_column=form.evidence_column.data or "",
-            evidence=form.evidence.data or "",
-            topics=tuple(form.topics.data or ()),
-            send_confirmation=bool(form.send_confirmation.data),
-            agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
-        )
         try:
-            report = run_import(parsed, mapping, current_staff())
+            report = run_import(parsed, _import_mapping(form), current_staff())
         except ImportFileError as exc:
             flash(str(exc), "info")
         else:
             discard_upload(upload)
             return render_template("staff/import_report.html", report=report, upload=parsed)
     return render_template("staff/import_mapping.html", form=form, upload=parsed), 400
+
+
+def _import_mapping(form: ImportMappingForm) -> ImportMapping:
+    """The column mapping staff chose, as the import takes it."""
+    return ImportMapping(
+        columns={name: getattr(form, name).data or "" for name in IMPORT_FIELDS},
+        channel_column=form.channel_column.data or "",
+        channel=form.channel.data or "",
+        evidence_column=form.evidence_column.data or "",
+        evidence=form.evidence.data or "",
+        topics=tuple(form.topics.data or ()),
+        send_confirmation=bool(form.send_confirmation.data),
+        agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
+    )

@@ -9,30 +9,28 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeLocalField,
-    EmailField,
     HiddenField,
     PasswordField,
     SelectField,
     StringField,
-    TelField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
 
 from consentapp.form_fields import (
     MultiCheckboxField,
+    detail_field,
+    email_field,
     free_text,
     language_choices,
     single_line,
-    valid_email,
-    valid_phone,
 )
 
 
 class LoginForm(FlaskForm):
     """E-mail and password; the second factor comes on the next page."""
 
-    email = EmailField(_l("E-mail address"), validators=[InputRequired(), Length(max=254)])
+    email = email_field(check=False)
     password = PasswordField(_l("Password"), validators=[InputRequired(), Length(max=256)])
     next = HiddenField()
 
@@ -63,10 +61,8 @@ class PasswordChangeForm(FlaskForm):
 class StaffCreateForm(FlaskForm):
     """A new account; leave the password empty to have one generated."""
 
-    email = EmailField(
-        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
-    )
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
+    email = email_field()
+    name = detail_field("name")
     role = SelectField(_l("Role"), choices=[])
     password = PasswordField(
         _l("Password (leave empty to generate one)"),
@@ -89,16 +85,12 @@ class SettingsForm(FlaskForm):
 class ContactEditForm(FlaskForm):
     """A rectification by staff: the fields and the reason for the change."""
 
-    email = EmailField(
-        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
-    )
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
-    company = StringField(
-        _l("Company or office"), validators=[Optional(), Length(max=200), single_line]
-    )
-    address = TextAreaField(_l("Address"), validators=[Optional(), Length(max=500), free_text])
-    phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
-    fax = TelField(_l("Fax"), validators=[Optional(), Length(max=40), valid_phone])
+    email = email_field()
+    name = detail_field("name")
+    company = detail_field("company")
+    address = detail_field("address")
+    phone = detail_field("phone")
+    fax = detail_field("fax")
     language = SelectField(_l("Language"), choices=language_choices())
     last_invoice_on = DateField(
         _l("Last invoice (accounting law keeps invoicing data 10 years after it)"),
@@ -119,14 +111,10 @@ OFFLINE_CHANNELS = [
 class OfflineConsentForm(FlaskForm):
     """A contact or consent that reached us by agreement, e-mail or phone (P1)."""
 
-    email = EmailField(
-        _l("E-mail address"), validators=[InputRequired(), Length(max=254), valid_email]
-    )
-    name = StringField(_l("Name"), validators=[Optional(), Length(max=200), single_line])
-    company = StringField(
-        _l("Company or office"), validators=[Optional(), Length(max=200), single_line]
-    )
-    phone = TelField(_l("Phone"), validators=[Optional(), Length(max=40), valid_phone])
+    email = email_field()
+    name = detail_field("name")
+    company = detail_field("company")
+    phone = detail_field("phone")
     language = SelectField(_l("Language"), choices=language_choices())
     channel = SelectField(_l("How did it reach us?"), choices=[])
     obtained_on = DateField(_l("Date obtained"), validators=[InputRequired()])
@@ -211,10 +199,7 @@ class RequestLogForm(FlaskForm):
 
     kind = SelectField(_l("Request"), choices=[])
     channel = SelectField(_l("Came by"), choices=[])
-    email = EmailField(
-        _l("E-mail address it concerns"),
-        validators=[InputRequired(), Length(max=254), valid_email],
-    )
+    email = email_field(_l("E-mail address it concerns"))
     language = SelectField(_l("Language for our answer"), choices=language_choices())
     verification = StringField(
         _l("How the identity was checked"),

@@ -5,13 +5,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.labels import label
 from consentapp.models import Inquiry, InquiryStatus, StaffUser
-from consentapp.request_checks import small_int
+from consentapp.request_checks import View, small_int
 from consentapp.services import audit
 from consentapp.services.contacts_admin import AddressTaken
 from consentapp.services.inquiries_admin import (
@@ -26,7 +25,6 @@ from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ApplyDetailsForm, InquiryUpdateForm, NoteForm
 
-View = str | BaseResponse | tuple[str, int]
 STATUS_FILTERS = ("open", *(s.value for s in InquiryStatus))
 
 
@@ -93,13 +91,6 @@ def _render(inquiry: Inquiry, status: int = 200) -> tuple[str, int]:
     ), status
 
 
-def _load(public_id: str) -> Inquiry:
-    inquiry = db.session.scalar(sa.select(Inquiry).where(Inquiry.public_id == public_id))
-    if inquiry is None:
-        abort(404)
-    return inquiry
-
-
 @bp.get("/inquiries/<public_id>")
 def inquiry(public_id: str) -> View:
     """One message, its details against the stored contact, notes; the view is audited."""
@@ -112,7 +103,7 @@ def inquiry(public_id: str) -> View:
 @bp.post("/inquiries/<public_id>/update")
 def update_inquiry_view(public_id: str) -> View:
     """Change status and assignment."""
-    found = _load(public_id)
+    found: Inquiry = db.one_or_404(sa.select(Inquiry).where(Inquiry.public_id == public_id))
     update, _note, _apply = _forms(found)
     if not update.validate():
         return _render(found, 400)
@@ -127,7 +118,7 @@ def update_inquiry_view(public_id: str) -> View:
 @bp.post("/inquiries/<public_id>/note")
 def add_note_view(public_id: str) -> View:
     """Add an internal note."""
-    found = _load(public_id)
+    found: Inquiry = db.one_or_404(sa.select(Inquiry).where(Inquiry.public_id == public_id))
     _update, note, _apply = _forms(found)
     if not note.validate():
         return _render(found, 400)
@@ -139,7 +130,7 @@ def add_note_view(public_id: str) -> View:
 @bp.post("/inquiries/<public_id>/apply")
 def apply_details_view(public_id: str) -> View:
     """Copy chosen submitted details onto the contact (a rectification)."""
-    found = _load(public_id)
+    found: Inquiry = db.one_or_404(sa.select(Inquiry).where(Inquiry.public_id == public_id))
     _update, _note, apply = _forms(found)
     if not apply.validate():
         return _render(found, 400)

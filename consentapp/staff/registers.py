@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -13,10 +14,11 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
-from consentapp.i18n import current_language
+from consentapp.i18n import current_language, supported_languages
 from consentapp.labels import label
 from consentapp.markdown import render_markdown
-from consentapp.models import Disclosure, DisclosureKind, ProcessingActivity, StaffUser
+from consentapp.models import Contact, Disclosure, DisclosureKind, ProcessingActivity, StaffUser
+from consentapp.request_checks import View
 from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service
@@ -30,9 +32,6 @@ from consentapp.staff.forms import (
     WithholdForm,
 )
 
-View = str | BaseResponse | tuple[str, int]
-
-
 # Disclosures -------------------------------------------------------------------------
 
 
@@ -41,13 +40,6 @@ def _disclosure_form() -> DisclosureForm:
     form.kind.choices = choices((k.value, label(k.value)) for k in DisclosureKind)
     form.categories.choices = choices((c, c) for c in disclosure_service.DATA_CATEGORIES)
     return form
-
-
-def _load_disclosure(disclosure_id: int) -> Disclosure:
-    found = db.session.get(Disclosure, disclosure_id)
-    if found is None:
-        abort(404)
-    return found
 
 
 def _register_page(withhold: WithholdForm | None = None, status: int = 200) -> tuple[str, int]:
@@ -76,23 +68,12 @@ def new_disclosure() -> View:
     form = _disclosure_form()
     if request.method == "GET":
         form.disclosed_on.data = date.today()
-        form.addresses.data = request.args.get("email", "")[:254]
+        form.addresses.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
         return render_template("staff/disclosure_new.html", form=form)
     if form.validate():
-        lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]
         try:
             recorded, unknown = disclosure_service.record_disclosure(
-                disclosure_service.DisclosureInput(
-                    kind=form.kind.data or "",
-                    recipient=form.recipient.data or "",
-                    legal_basis=form.legal_basis.data or "",
-                    reference=form.reference.data or "",
-                    categories=list(form.categories.data or []),
-                    addresses=lines,
-                    disclosed_on=form.disclosed_on.data or date.today(),
-                    withhold_reason=form.withhold_reason.data or "",
-                ),
-                current_staff(),
+                _disclosure_input(form), current_staff()
             )
         except disclosure_service.DisclosureError as exc:
             form.addresses.errors = [str(exc)]
@@ -107,10 +88,25 @@ def new_disclosure() -> View:
     return render_template("staff/disclosure_new.html", form=form), 400
 
 
+def _disclosure_input(form: DisclosureForm) -> disclosure_service.DisclosureInput:
+    """What staff entered, as the service takes it: one address a line."""
+    lines = [line.strip() for line in (form.addresses.data or "").splitlines() if line.strip()]
+    return disclosure_service.DisclosureInput(
+        kind=form.kind.data or "",
+        recipient=form.recipient.data or "",
+        legal_basis=form.legal_basis.data or "",
+        reference=form.reference.data or "",
+        categories=list(form.categories.data or []),
+        addresses=lines,
+        disclosed_on=form.disclosed_on.data or date.today(),
+        withhold_reason=form.withhold_reason.data or "",
+    )
+
+
 @bp.post("/disclosures/<int:disclosure_id>/approve")
 def approve_disclosure(disclosure_id: int) -> BaseResponse:
     """An admin, in their own session, takes responsibility for a disclosure."""
-    found = _load_disclosure(disclosure_id)
+    found: Disclosure = db.get_or_404(Disclosure, disclosure_id)
     return _change_disclosure(
         lambda: disclosure_service.approve_disclosure(found, current_staff()),
         _("The disclosure is approved."),
@@ -120,7 +116,7 @@ def approve_disclosure(disclosure_id: int) -> BaseResponse:
 @bp.post("/disclosures/<int:disclosure_id>/withhold")
 def withhold_disclosure(disclosure_id: int) -> View:
     """An admin keeps a disclosure out of the people's access copy, with the legal basis."""
-    found = _load_disclosure(disclosure_id)
+    found: Disclosure = db.get_or_404(Disclosure, disclosure_id)
     form = WithholdForm()
     if not form.validate():
         return _register_page(withhold=form, status=400)
@@ -135,7 +131,7 @@ def withhold_disclosure(disclosure_id: int) -> View:
 @bp.post("/disclosures/<int:disclosure_id>/release")
 def release_disclosure(disclosure_id: int) -> BaseResponse:
     """An admin puts a withheld disclosure back into the people's access copy."""
-    found = _load_disclosure(disclosure_id)
+    found: Disclosure = db.get_or_404(Disclosure, disclosure_id)
     return _change_disclosure(
         lambda: disclosure_service.release_disclosure(found, current_staff()),
         _("The disclosure is in the people's access copy again."),
@@ -196,9 +192,7 @@ def register_export(fmt: str) -> Response:
 @bp.route("/register/<int:activity_id>", methods=["GET", "POST"])
 def edit_activity(activity_id: int) -> View:
     """Admins keep the record up to date."""
-    activity = db.session.get(ProcessingActivity, activity_id)
-    if activity is None:
-        abort(404)
+    activity: ProcessingActivity = db.get_or_404(ProcessingActivity, activity_id)
     form = ActivityForm(obj=activity if request.method == "GET" else None)
     if request.method == "POST":
         if form.validate():
@@ -236,31 +230,16 @@ def _diff(old: str, new: str) -> list[tuple[str, str]]:
 @bp.route("/notices", methods=["GET", "POST"])
 def notices_view() -> View:
     """Publish a new version of the privacy notice: edit, preview with a diff, publish."""
-    current = {lang: notices.current_notice(lang) for lang in ("nl", "en")}
+    current = {lang: notices.current_notice(lang) for lang in supported_languages()}
     form = NoticeForm()
     if request.method == "GET":
-        form.text_nl.data = current["nl"].text
-        form.text_en.data = current["en"].text
-    versions = notices.all_versions(current_language())
-    if request.method == "GET" or not form.validate():
-        status = 200 if request.method == "GET" else 400
-        return render_template(
-            "staff/notices.html", form=form, versions=versions, preview=None
-        ), status
-    texts = {
-        language: notices.normalise_notice_text(getattr(form, f"text_{language}").data or "")
-        for language in ("nl", "en")
-    }
-    for language, text in texts.items():
-        if not text.startswith("# "):
-            getattr(form, f"text_{language}").errors = [
-                _("The first line must be the title: # Title")
-            ]
+        for lang, notice in current.items():
+            getattr(form, f"text_{lang}").data = notice.text
+        return _notices_page(form)
+    texts = _notice_texts(form) if form.validate() else {}
     if form.errors:
-        return render_template(
-            "staff/notices.html", form=form, versions=versions, preview=None
-        ), 400
-    if texts["nl"] == current["nl"].text and texts["en"] == current["en"].text:
+        return _notices_page(form, status=400)
+    if all(text == current[lang].text for lang, text in texts.items()):
         flash(_("Nothing changed: there is no new version to publish."), "info")
         return redirect(url_for("staff.notices_view"))
     if request.form.get("publish") != "1":
@@ -268,9 +247,34 @@ def notices_view() -> View:
             lang: {"html": render_markdown(text), "diff": _diff(current[lang].text, text)}
             for lang, text in texts.items()
         }
-        return render_template("staff/notices.html", form=form, versions=versions, preview=preview)
+        return _notices_page(form, preview)
+    return _publish_notice(texts)
+
+
+def _notices_page(
+    form: NoticeForm, preview: dict[str, Any] | None = None, status: int = 200
+) -> tuple[str, int]:
+    versions = notices.all_versions(current_language())
+    page = render_template("staff/notices.html", form=form, versions=versions, preview=preview)
+    return page, status
+
+
+def _notice_texts(form: NoticeForm) -> dict[str, str]:
+    """Each language's text in one form; one that does not start with its title is an error."""
+    texts = {
+        lang: notices.normalise_notice_text(getattr(form, f"text_{lang}").data or "")
+        for lang in supported_languages()
+    }
+    for lang, text in texts.items():
+        if not text.startswith("# "):
+            getattr(form, f"text_{lang}").errors = [_("The first line must be the title: # Title")]
+    return texts
+
+
+def _publish_notice(texts: dict[str, str]) -> BaseResponse:
+    """Publish the texts as the next version, in force at once, and audit it."""
     rows = notices.publish_notice(
-        {lang: (text.partition("\n")[0].lstrip("# ").strip(), text) for lang, text in texts.items()}
+        {lang: (notices.notice_title(text), text) for lang, text in texts.items()}
     )
     audit.record(
         "notice.publish",

@@ -23,6 +23,7 @@ from consentapp.models import (
     StaffUser,
     utcnow,
 )
+from consentapp.request_checks import View
 from consentapp.services import audit
 from consentapp.services.disclosures import complete_follow_up, open_follow_ups
 from consentapp.services.rights import RequestError, carry_out, mark_verified
@@ -46,15 +47,6 @@ from consentapp.staff.forms import (
     RequestLogForm,
     VerifyForm,
 )
-
-View = str | BaseResponse | tuple[str, int]
-
-
-def _load(public_id: str) -> DataRequest:
-    found = db.session.scalar(sa.select(DataRequest).where(DataRequest.public_id == public_id))
-    if found is None:
-        abort(404)
-    return found
 
 
 @bp.get("/requests")
@@ -85,7 +77,7 @@ def log_request_view() -> View:
     form.kind.choices = choices((k.value, label(k.value)) for k in RequestKind)
     form.channel.choices = choices((c, label(c)) for c in STAFF_CHANNELS)
     if request.method == "GET":
-        form.email.data = request.args.get("email", "")[:254]
+        form.email.data = request.args.get("email", "")[: Contact.EMAIL_LENGTH]
     if request.method == "POST" and form.validate():
         logged = log_request(
             form.kind.data or "",
@@ -121,7 +113,9 @@ def _detail(found: DataRequest, status: int = 200, **forms: object) -> tuple[str
 @bp.get("/requests/<public_id>")
 def request_detail(public_id: str) -> View:
     """One request with its identity check, deadline and the actions left."""
-    found = _load(public_id)
+    found: DataRequest = db.one_or_404(
+        sa.select(DataRequest).where(DataRequest.public_id == public_id)
+    )
     audit.record("request.view", target_type="request", target_id=public_id, actor=current_staff())
     db.session.commit()
     return _detail(found)
@@ -192,7 +186,9 @@ def request_action(public_id: str, action: str) -> View | Response:
     handler = ACTIONS.get(action)
     if handler is None:
         abort(404)
-    found = _load(public_id)
+    found: DataRequest = db.one_or_404(
+        sa.select(DataRequest).where(DataRequest.public_id == public_id)
+    )
     try:
         response = handler(found, current_staff())
     except RequestError as exc:
@@ -218,9 +214,7 @@ def _staff_export(found: DataRequest, contact: Contact) -> Response:
 @bp.post("/follow-ups/<int:task_id>/done")
 def follow_up_done(task_id: int) -> BaseResponse:
     """Art. 19: the recipient was told of the erasure."""
-    task = db.session.get(FollowUpTask, task_id)
-    if task is None:
-        abort(404)
+    task: FollowUpTask = db.get_or_404(FollowUpTask, task_id)
     if task.done_at is None:
         complete_follow_up(task, current_staff())
     flash(_("Marked as done."), "success")

@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.models import Role, StaffUser
+from consentapp.request_checks import View
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.staff_accounts import (
     AccountError,
@@ -27,15 +28,7 @@ from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, RoleForm, SettingsForm, StaffCreateForm
 
-View = str | BaseResponse | tuple[str, int]
 ROLE_CHOICES = [(Role.STAFF.value, "staff"), (Role.ADMIN.value, "admin")]
-
-
-def _account(user_id: int) -> StaffUser:
-    user = db.session.get(StaffUser, user_id)
-    if user is None:
-        abort(404)
-    return user
 
 
 @bp.get("/users")
@@ -76,7 +69,7 @@ def new_user() -> View:
 @bp.get("/users/<int:user_id>")
 def user(user_id: int) -> str:
     """One account, with the actions admins can take on it."""
-    account = _account(user_id)
+    account: StaffUser = db.get_or_404(StaffUser, user_id)
     role_form = RoleForm()
     role_form.role.choices = choices(ROLE_CHOICES)
     role_form.role.data = account.role
@@ -86,7 +79,7 @@ def user(user_id: int) -> str:
 
 
 def _act(user_id: int, action: str) -> BaseResponse:
-    account = _account(user_id)
+    account: StaffUser = db.get_or_404(StaffUser, user_id)
     actor = current_staff()
     try:
         if action == "role":

@@ -2,9 +2,11 @@
 
 from flask import Blueprint
 
+from consentapp.request_checks import form_body_check
 from consentapp.security import no_store
 
 bp = Blueprint("subscriptions", __name__)
+bp.before_request(form_body_check(one_click={"subscriptions.unsubscribe"}))
 # Every page here is reached through a personal link or shows what the person entered.
 bp.after_request(no_store)
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import csrf, db, limiter
 from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language, supported_languages
 from consentapp.links import preferences_url
 from consentapp.models import ConsentChannel, Contact
-from consentapp.request_checks import require_form_body
+from consentapp.request_checks import View
 from consentapp.services import notices
 from consentapp.services.confirmation import (
     ConfirmOutcome,
+    ConfirmResult,
     confirm_subscription,
     pending_topic_labels,
     read_confirmation,
@@ -39,19 +39,15 @@ from consentapp.services.preferences import (
 from consentapp.services.subscriptions import read_unsubscribe, request_subscription, withdraw
 from consentapp.services.subscriptions import unsubscribe as unsubscribe_service
 from consentapp.services.topics import active_topics, confirmed_slugs
+from consentapp.subscribe_form import subscribe_form
 from consentapp.subscriptions import bp
 from consentapp.subscriptions.forms import (
     AddressForm,
     ButtonForm,
     EmailChangeForm,
     PreferencesForm,
-    SubscribeForm,
 )
 from consentapp.tokens import TokenExpired
-
-View = str | BaseResponse | tuple[str, int]
-
-ONE_CLICK_MIMETYPES = {"", "application/x-www-form-urlencoded", "multipart/form-data"}
 
 
 def _form_rate_limit() -> str:
@@ -68,21 +64,10 @@ def link_problem(kind: str, status: int, **context: object) -> tuple[str, int]:
     return render_template("subscriptions/link_problem.html", kind=kind, **context), status
 
 
-def subscribe_form() -> SubscribeForm:
-    """The subscribe form with the topics on offer, in the page's language."""
-    language = current_language()
-    form = SubscribeForm()
-    form.topics.choices = topic_choices(active_topics(), language)
-    if not form.is_submitted():
-        form.language.data = language
-    return form
-
-
 @bp.route("/subscribe", methods=["GET", "POST"])
 @limiter.limit(_form_rate_limit, methods=["POST"])
 def subscribe() -> View:
     """Double opt-in, step 1. The answer never tells whether the address was known."""
-    require_form_body()
     form = subscribe_form()
     language = current_language()
     notice = notices.current_notice(language)
@@ -111,7 +96,6 @@ def subscribe() -> View:
 @bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
 def confirm(token: str) -> View:
     """GET shows one Confirm button (link scanners only GET); POST confirms."""
-    require_form_body()
     form = ButtonForm()
     try:
         parsed, contact = read_confirmation(token)
@@ -131,7 +115,11 @@ def confirm(token: str) -> View:
             notice=notices.current_notice(current_language()),
         ), status
 
-    result = confirm_subscription(token, Origin.from_request(request), current_language())
+    return _confirmed(confirm_subscription(token, Origin.from_request(request), current_language()))
+
+
+def _confirmed(result: ConfirmResult) -> View:
+    """The answer to a confirmation: done, done before, or nothing left to confirm."""
     if result.outcome is ConfirmOutcome.CONFIRMED:
         return render_template(
             "subscriptions/confirmed.html",
@@ -158,8 +146,6 @@ def unsubscribe(token: str) -> View:
         return render_template(
             "subscriptions/unsubscribe.html", preferences_url=preferences_url(contact)
         )
-    if request.mimetype not in ONE_CLICK_MIMETYPES:
-        abort(415)
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     channel = ConsentChannel.ONE_CLICK if one_click else ConsentChannel.WEB_FORM
     contact, _stopped = unsubscribe_service(token, channel.value, Origin.from_request(request))
@@ -174,7 +160,6 @@ csrf.exempt(unsubscribe)
 @limiter.limit(_form_rate_limit, methods=["POST"])
 def request_preferences() -> View:
     """Ask for a preferences link; the same answer for known and unknown addresses."""
-    require_form_body()
     form = AddressForm()
     if request.method == "GET":
         return render_template("subscriptions/preferences_request.html", form=form)
@@ -233,7 +218,6 @@ def _open_preferences(token: str) -> PreferencesAccess | tuple[str, int]:
 @bp.route("/preferences/<token>", methods=["GET", "POST"])
 def preferences(token: str) -> View:
     """Topics, language and contact details, reached through a mailed link."""
-    require_form_body()
     access = _open_preferences(token)
     if not isinstance(access, PreferencesAccess):
         return access
@@ -251,10 +235,7 @@ def preferences(token: str) -> View:
     corrected = (
         rectify(
             contact,
-            {
-                field: getattr(form, field).data or ""
-                for field in ("name", "company", "address", "phone", "fax")
-            },
+            {field: getattr(form, field).data or "" for field in Contact.DETAIL_FIELDS},
             origin,
             language,
         )
@@ -262,7 +243,13 @@ def preferences(token: str) -> View:
         else []
     )
     db.session.commit()
-    if changes.requested:
+    _flash_saved(bool(changes.requested), bool(changes or changed_language or corrected))
+    return redirect(url_for("subscriptions.preferences", token=token))
+
+
+def _flash_saved(confirmation_sent: bool, changed: bool) -> None:
+    """Tell what saving did: saved, saved with a confirmation mail, or nothing."""
+    if confirmation_sent:
         flash(
             _(
                 "Your choices are saved. For the newsletters you added we sent a confirmation"
@@ -270,17 +257,15 @@ def preferences(token: str) -> View:
             ),
             "success",
         )
-    elif changes or changed_language or corrected:
+    elif changed:
         flash(_("Your choices are saved."), "success")
     else:
         flash(_("Nothing changed."), "info")
-    return redirect(url_for("subscriptions.preferences", token=token))
 
 
 @bp.post("/preferences/<token>/email")
 def change_email(token: str) -> View:
     """Start an address change: nothing changes before the new address is verified."""
-    require_form_body()
     access = _open_preferences(token)
     if not isinstance(access, PreferencesAccess):
         return access
@@ -303,7 +288,6 @@ def change_email(token: str) -> View:
 @bp.post("/preferences/<token>/unsubscribe-all")
 def unsubscribe_all(token: str) -> View:
     """Stop every newsletter at once."""
-    require_form_body()
     access = _open_preferences(token)
     if not isinstance(access, PreferencesAccess):
         return access
@@ -324,7 +308,6 @@ def unsubscribe_all(token: str) -> View:
 @bp.post("/preferences/<token>/details-link")
 def send_details_link(token: str) -> View:
     """From a footer link: mail the one-day link that opens the contact details."""
-    require_form_body()
     access = _open_preferences(token)
     if not isinstance(access, PreferencesAccess):
         return access
@@ -337,7 +320,6 @@ def send_details_link(token: str) -> View:
 @bp.route("/preferences/email/<token>", methods=["GET", "POST"])
 def verify_email(token: str) -> View:
     """The link sent to a new address: GET shows a button, POST applies the change."""
-    require_form_body()
     form = ButtonForm()
     try:
         _, contact = read_email_change(token)

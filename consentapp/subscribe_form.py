@@ -1,0 +1,48 @@
+"""The subscribe form, shown on the home page and on `/subscribe`; its field names are
+a contract (the company's own site may post here)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, SelectField, StringField
+from wtforms.validators import InputRequired, Optional
+
+from consentapp.form_fields import (
+    MultiCheckboxField,
+    detail_field,
+    email_field,
+    language_choices,
+    topic_choices,
+)
+from consentapp.i18n import current_language
+from consentapp.services.topics import active_topics
+
+
+class SubscribeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
+    """`/subscribe`: e-mail, optional name, one or more topics, language."""
+
+    email = email_field()
+    name = detail_field("name")
+    topics = MultiCheckboxField(
+        _l("Newsletters"),
+        choices=[],
+        validate_choice=True,
+        validators=[InputRequired(_l("Choose at least one newsletter."))],
+    )
+    # Optional for sites that post here directly: the page's language is used then.
+    language = SelectField(
+        _l("Language of the mails"), choices=language_choices(), validators=[Optional()]
+    )
+    website = StringField(_l("Leave this field empty"))
+    notice_version = HiddenField()
+
+
+def subscribe_form() -> SubscribeForm:
+    """The subscribe form with the topics on offer, in the page's language."""
+    language = current_language()
+    form = SubscribeForm()
+    form.topics.choices = topic_choices(active_topics(), language)
+    if not form.is_submitted():
+        form.language.data = language
+    return form
