@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import secrets
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -35,6 +37,32 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class StrEnumType(sa.types.TypeDecorator[E]):
+    """A status or kind column: stored as its plain string value (no database enum
+    type, so adding a member needs no migration), handed out as the enum member.
+
+    Binding accepts members and plain strings alike, so a filter typed in a URL that
+    names no member simply matches nothing; what gets written is kept to members by
+    the `Mapped[...]` types.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, enum_class: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum_class(value)
 
 
 class Base(DeclarativeBase):

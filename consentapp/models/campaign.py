@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consentapp.models.base import Base, new_public_id, utcnow
+from consentapp.models.base import Base, StrEnumType, new_public_id, utcnow
 from consentapp.models.topics import Topic
 
 
@@ -41,7 +41,9 @@ class Campaign(Base):
     body_nl: Mapped[str] = mapped_column(sa.Text)
     subject_en: Mapped[str] = mapped_column(sa.String(200))
     body_en: Mapped[str] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.String(16), default=CampaignStatus.DRAFT.value)
+    status: Mapped[CampaignStatus] = mapped_column(
+        StrEnumType(CampaignStatus, 16), default=CampaignStatus.DRAFT
+    )
     scheduled_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consentapp.models.base import Base, utcnow
+from consentapp.models.base import Base, StrEnumType, utcnow
 
 
 def text_sha256(text: str) -> str:
@@ -86,10 +86,10 @@ class ConsentEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     subject_id: Mapped[str] = mapped_column(sa.String(32))
-    purpose: Mapped[str] = mapped_column(sa.String(32))
+    purpose: Mapped[ConsentPurpose] = mapped_column(StrEnumType(ConsentPurpose, 32))
     topic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("topics.id"))
-    action: Mapped[str] = mapped_column(sa.String(16))
-    channel: Mapped[str] = mapped_column(sa.String(16))
+    action: Mapped[ConsentAction] = mapped_column(StrEnumType(ConsentAction, 16))
+    channel: Mapped[ConsentChannel] = mapped_column(StrEnumType(ConsentChannel, 16))
     notice_id: Mapped[int | None] = mapped_column(sa.ForeignKey("privacy_notices.id"))
     notice_version: Mapped[int | None]
     notice_language: Mapped[str | None] = mapped_column(sa.String(8))

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consentapp.models.base import Base, new_public_id, utcnow
+from consentapp.models.base import Base, StrEnumType, new_public_id, utcnow
 
 
 class Contact(Base):
@@ -112,7 +112,9 @@ class Inquiry(Base):
     contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id"), index=True)
     message: Mapped[str] = mapped_column(sa.Text)
     submitted: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    status: Mapped[str] = mapped_column(sa.String(16), default=InquiryStatus.NEW.value, index=True)
+    status: Mapped[InquiryStatus] = mapped_column(
+        StrEnumType(InquiryStatus, 16), default=InquiryStatus.NEW, index=True
+    )
     assigned_to_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     language: Mapped[str] = mapped_column(sa.String(8))
     channel: Mapped[str] = mapped_column(sa.String(32))

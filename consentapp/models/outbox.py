@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from consentapp.models.base import Base, utcnow
+from consentapp.models.base import Base, StrEnumType, utcnow
 
 
 class OutboundStatus(enum.StrEnum):
@@ -58,7 +58,9 @@ class OutboundEmail(Base):
     body_html: Mapped[str] = mapped_column(sa.Text)
     headers: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     message_id: Mapped[str] = mapped_column(sa.String(255), unique=True)
-    status: Mapped[str] = mapped_column(sa.String(16), default=OutboundStatus.PENDING.value)
+    status: Mapped[OutboundStatus] = mapped_column(
+        StrEnumType(OutboundStatus, 16), default=OutboundStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(sa.String(1000))
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consentapp.models.base import Base, new_public_id, utcnow
+from consentapp.models.base import Base, StrEnumType, new_public_id, utcnow
 
 
 class RequestKind(enum.StrEnum):
@@ -51,8 +51,10 @@ class DataRequest(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     public_id: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_public_id)
-    kind: Mapped[str] = mapped_column(sa.String(16))
-    status: Mapped[str] = mapped_column(sa.String(16), default=RequestStatus.UNVERIFIED.value)
+    kind: Mapped[RequestKind] = mapped_column(StrEnumType(RequestKind, 16))
+    status: Mapped[RequestStatus] = mapped_column(
+        StrEnumType(RequestStatus, 16), default=RequestStatus.UNVERIFIED
+    )
     channel: Mapped[str] = mapped_column(sa.String(16))
     email: Mapped[str | None] = mapped_column(sa.String(254))
     address_hmac: Mapped[str] = mapped_column(sa.String(64), index=True)
@@ -97,7 +99,7 @@ class Disclosure(Base):
     __tablename__ = "disclosures"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(16))
+    kind: Mapped[DisclosureKind] = mapped_column(StrEnumType(DisclosureKind, 16))
     recipient: Mapped[str] = mapped_column(sa.String(300))
     legal_basis: Mapped[str] = mapped_column(sa.String(500))
     reference: Mapped[str] = mapped_column(sa.String(200), default="")

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from consentapp.models.base import Base, utcnow
+from consentapp.models.base import Base, StrEnumType, utcnow
 
 
 class Role(enum.StrEnum):
@@ -33,7 +33,7 @@ class StaffUser(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
     name: Mapped[str] = mapped_column(sa.String(200), default="")
-    role: Mapped[str] = mapped_column(sa.String(16), default=Role.STAFF.value)
+    role: Mapped[Role] = mapped_column(StrEnumType(Role, 16), default=Role.STAFF)
     password_hash: Mapped[str] = mapped_column(sa.String(255))
     active: Mapped[bool] = mapped_column(default=True)
     # Failed logins since the last successful one or the last lock.

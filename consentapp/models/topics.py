@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from consentapp.models.base import Base, utcnow
+from consentapp.models.base import Base, StrEnumType, utcnow
 from consentapp.models.contact import Contact
 
 
@@ -58,7 +58,9 @@ class Subscription(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
     topic_id: Mapped[int] = mapped_column(sa.ForeignKey("topics.id"))
-    status: Mapped[str] = mapped_column(sa.String(16), default=SubscriptionStatus.PENDING.value)
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        StrEnumType(SubscriptionStatus, 16), default=SubscriptionStatus.PENDING
+    )
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
