@@ -49,8 +49,8 @@ class Permission(enum.StrEnum):
 P = Permission
 
 ROLE_PERMISSIONS: Mapping[str, frozenset[Permission]] = {
-    Role.ADMIN.value: frozenset(Permission),
-    Role.STAFF.value: frozenset(
+    Role.ADMIN: frozenset(Permission),
+    Role.STAFF: frozenset(
         {
             P.OWN_ACCOUNT,
             P.CONTACTS_VIEW,

@@ -62,12 +62,12 @@ OUTGOING_COLUMNS = [OUTBOX.c[name] for name in Outgoing.__dataclass_fields__]
 
 def pending(now: datetime) -> sa.ColumnElement[bool]:
     """Waiting, and due by `now`."""
-    return sa.and_(OUTBOX.c.status == OutboundStatus.PENDING.value, OUTBOX.c.next_attempt_at <= now)
+    return sa.and_(OUTBOX.c.status == OutboundStatus.PENDING, OUTBOX.c.next_attempt_at <= now)
 
 
 def abandoned(now: datetime) -> sa.ColumnElement[bool]:
     """Claimed by a worker that did not finish before its lease ran out."""
-    return sa.and_(OUTBOX.c.status == OutboundStatus.SENDING.value, OUTBOX.c.lease_until < now)
+    return sa.and_(OUTBOX.c.status == OutboundStatus.SENDING, OUTBOX.c.lease_until < now)
 
 
 def _due_ids(now: datetime, limit: int, eligible: sa.ColumnElement[bool]) -> list[int]:
@@ -97,9 +97,9 @@ def cancel_unclaimed(which: sa.ColumnElement[bool], now: datetime, reason: str) 
     worker that died). No commit."""
     db.session.execute(
         sa.update(OUTBOX)
-        .where(which, sa.or_(OUTBOX.c.status == OutboundStatus.PENDING.value, abandoned(now)))
+        .where(which, sa.or_(OUTBOX.c.status == OutboundStatus.PENDING, abandoned(now)))
         .values(
-            status=OutboundStatus.CANCELLED.value,
+            status=OutboundStatus.CANCELLED,
             last_error=reason,
             lease_until=None,
             claim_token=None,
@@ -128,7 +128,7 @@ def claim(now: datetime, limit: int, eligible: sa.ColumnElement[bool]) -> list[O
             eligible,
         )
         .values(
-            status=OutboundStatus.SENDING.value,
+            status=OutboundStatus.SENDING,
             lease_until=now + lease_length(),
             claim_token=token,
         )
@@ -164,7 +164,7 @@ _MARK_SENT = (
     sa.update(OUTBOX)
     .where(OUTBOX.c.id == sa.bindparam("row"), OUTBOX.c.claim_token == sa.bindparam("token"))
     .values(
-        status=OutboundStatus.SENT.value,
+        status=OutboundStatus.SENT,
         attempts=sa.bindparam("attempts"),
         sent_at=sa.bindparam("sent_at"),
         last_error=None,
@@ -195,7 +195,7 @@ def mark_failed(row: Outgoing, error: str, now: datetime, permanent: bool) -> No
     if permanent:
         _finish(
             row,
-            status=OutboundStatus.FAILED.value,
+            status=OutboundStatus.FAILED,
             attempts=row.attempts + 1,
             last_error=error,
         )
@@ -204,7 +204,7 @@ def mark_failed(row: Outgoing, error: str, now: datetime, permanent: bool) -> No
         sa.update(OUTBOX)
         .where(_ours(row))
         .values(
-            status=OutboundStatus.PENDING.value,
+            status=OutboundStatus.PENDING,
             attempts=row.attempts + 1,
             last_error=error,
             next_attempt_at=now + retry_delay(row.attempts + 1),
@@ -216,7 +216,7 @@ def mark_failed(row: Outgoing, error: str, now: datetime, permanent: bool) -> No
 
 def mark_cancelled(row: Outgoing, reason: str) -> None:
     """The mail must not go out (consent withdrawn, campaign cancelled). No commit."""
-    _finish(row, status=OutboundStatus.CANCELLED.value, last_error=reason)
+    _finish(row, status=OutboundStatus.CANCELLED, last_error=reason)
 
 
 def release(rows: Sequence[Outgoing]) -> None:
@@ -228,7 +228,7 @@ def release(rows: Sequence[Outgoing]) -> None:
                 OUTBOX.c.id.in_([row.id for row in rows]),
                 OUTBOX.c.claim_token == rows[0].claim_token,
             )
-            .values(status=OutboundStatus.PENDING.value, lease_until=None, claim_token=None)
+            .values(status=OutboundStatus.PENDING, lease_until=None, claim_token=None)
         )
 
 

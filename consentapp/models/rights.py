@@ -33,9 +33,9 @@ class RequestStatus(enum.StrEnum):
 
 
 OPEN_REQUEST_STATUSES = (
-    RequestStatus.UNVERIFIED.value,
-    RequestStatus.VERIFIED.value,
-    RequestStatus.IN_PROGRESS.value,
+    RequestStatus.UNVERIFIED,
+    RequestStatus.VERIFIED,
+    RequestStatus.IN_PROGRESS,
 )
 
 

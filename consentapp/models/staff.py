@@ -69,7 +69,7 @@ class StaffUser(Base):
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN.value
+        return self.role == Role.ADMIN
 
     @property
     def is_locked(self) -> bool:

@@ -11,10 +11,10 @@ from consentapp.form_fields import email_field
 from consentapp.models import RequestKind
 
 KINDS = [
-    (RequestKind.ACCESS.value, _l("See my data and get a copy")),
-    (RequestKind.RECTIFICATION.value, _l("Correct my data")),
-    (RequestKind.ERASURE.value, _l("Erase my data")),
-    (RequestKind.OBJECTION.value, _l("Stop all direct marketing to me")),
+    (RequestKind.ACCESS, _l("See my data and get a copy")),
+    (RequestKind.RECTIFICATION, _l("Correct my data")),
+    (RequestKind.ERASURE, _l("Erase my data")),
+    (RequestKind.OBJECTION, _l("Stop all direct marketing to me")),
 ]
 
 

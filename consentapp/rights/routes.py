@@ -10,7 +10,7 @@ from consentapp.extensions import limiter
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language
 from consentapp.links import preferences_url
-from consentapp.models import RequestStatus
+from consentapp.models import RequestKind, RequestStatus
 from consentapp.request_checks import View
 from consentapp.rights import bp
 from consentapp.rights.forms import KINDS, ContinueForm, RightsForm
@@ -59,12 +59,12 @@ def verify(token: str) -> View:
         return render_template("rights/link_expired.html"), 410
     form = ContinueForm()
     req = link.request
-    if req.status not in (RequestStatus.UNVERIFIED.value, RequestStatus.VERIFIED.value):
+    if req.status not in (RequestStatus.UNVERIFIED, RequestStatus.VERIFIED):
         return render_template("rights/already_handled.html", req=req), 409
     if request.method == "GET" or not form.validate():
         status = 200 if request.method == "GET" else 400
         return render_template("rights/confirm.html", form=form, req=req), status
-    if req.status == RequestStatus.UNVERIFIED.value:
+    if req.status == RequestStatus.UNVERIFIED:
         mark_verified(req, "link sent to the address on file")
     outcome = carry_out(req, link.contact)
     return render_template(
@@ -73,7 +73,9 @@ def verify(token: str) -> View:
         outcome=outcome,
         data=build_export(link.contact) if outcome.export_token else None,
         topic_labels=topic_labels(current_language()),
-        preferences_url=preferences_url(link.contact) if req.kind == "rectification" else None,
+        preferences_url=preferences_url(link.contact)
+        if req.kind == RequestKind.RECTIFICATION
+        else None,
     )
 
 

@@ -163,7 +163,7 @@ def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
         .join(Contact, Contact.id == Subscription.contact_id)
         .where(
             Subscription.topic_id == campaign.topic_id,
-            Subscription.status == SubscriptionStatus.CONFIRMED.value,
+            Subscription.status == SubscriptionStatus.CONFIRMED,
             Subscription.id > campaign.queue_cursor,
             Contact.email.is_not(None),
         )
@@ -190,21 +190,21 @@ def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> 
     queued = 0
     due = db.session.scalars(
         sa.select(Campaign).where(
-            Campaign.status == CampaignStatus.SCHEDULED.value, Campaign.scheduled_at <= now
+            Campaign.status == CampaignStatus.SCHEDULED, Campaign.scheduled_at <= now
         )
     ).all()
     for campaign in due:
         started = db.session.execute(
             sa.update(Campaign)
-            .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SCHEDULED.value)
-            .values(status=CampaignStatus.SENDING.value, started_at=now),
+            .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SCHEDULED)
+            .values(status=CampaignStatus.SENDING, started_at=now),
             execution_options={"synchronize_session": False},
         )
         if getattr(started, "rowcount", 0) == 1:  # not started by another worker meanwhile
             audit.record("campaign.start", target_type="campaign", target_id=campaign.public_id)
         db.session.commit()
     sending = db.session.scalars(
-        sa.select(Campaign).where(Campaign.status == CampaignStatus.SENDING.value)
+        sa.select(Campaign).where(Campaign.status == CampaignStatus.SENDING)
     ).all()
     for campaign in sending:
         if not campaign.queued_all:
@@ -212,8 +212,8 @@ def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> 
         elif not _unfinished(campaign):
             finished = db.session.execute(
                 sa.update(Campaign)
-                .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING.value)
-                .values(status=CampaignStatus.SENT.value, finished_at=utcnow()),
+                .where(Campaign.id == campaign.id, Campaign.status == CampaignStatus.SENDING)
+                .values(status=CampaignStatus.SENT, finished_at=utcnow()),
                 execution_options={"synchronize_session": False},
             )
             if getattr(finished, "rowcount", 0) == 1:
@@ -227,9 +227,7 @@ def _unfinished(campaign: Campaign) -> int:
         db.session.scalar(
             sa.select(sa.func.count(OutboundEmail.id)).where(
                 OutboundEmail.campaign_id == campaign.id,
-                OutboundEmail.status.in_(
-                    [OutboundStatus.PENDING.value, OutboundStatus.SENDING.value]
-                ),
+                OutboundEmail.status.in_([OutboundStatus.PENDING, OutboundStatus.SENDING]),
             )
         )
         or 0
@@ -258,13 +256,13 @@ def note_delivery(campaign_id: int, success: bool) -> bool:
         .returning(_CAMPAIGNS.c.consecutive_failures, _CAMPAIGNS.c.status)
     ).first()
     limit = current_app.config["CAMPAIGN_MAX_CONSECUTIVE_FAILURES"]
-    if streak is None or streak[0] < limit or streak[1] != CampaignStatus.SENDING.value:
+    if streak is None or streak[0] < limit or streak[1] != CampaignStatus.SENDING:
         return False
     reason = f"{limit} deliveries failed in a row; check the mail server"
     db.session.execute(
         sa.update(_CAMPAIGNS)
         .where(_CAMPAIGNS.c.id == campaign_id)
-        .values(status=CampaignStatus.PAUSED.value, pause_reason=reason)
+        .values(status=CampaignStatus.PAUSED, pause_reason=reason)
     )
     public_id = db.session.scalar(
         sa.select(_CAMPAIGNS.c.public_id).where(_CAMPAIGNS.c.id == campaign_id)

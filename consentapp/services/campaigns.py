@@ -29,8 +29,8 @@ from consentapp.models import (
 from consentapp.permissions import Permission, allows
 from consentapp.services import audit
 
-FINAL_STATUSES = (CampaignStatus.SENT.value, CampaignStatus.CANCELLED.value)
-HOLDING_STATUSES = (CampaignStatus.PAUSED.value, CampaignStatus.CANCELLED.value)
+FINAL_STATUSES = (CampaignStatus.SENT, CampaignStatus.CANCELLED)
+HOLDING_STATUSES = (CampaignStatus.PAUSED, CampaignStatus.CANCELLED)
 
 
 class CampaignError(ValueError):
@@ -98,10 +98,10 @@ def submit(campaign: Campaign, actor: StaffUser) -> None:
         campaign,
         actor,
         Permission.CAMPAIGN_WRITE,
-        (CampaignStatus.DRAFT.value,),
+        (CampaignStatus.DRAFT,),
         "only a draft can be submitted for approval",
     )
-    campaign.status = CampaignStatus.SUBMITTED.value
+    campaign.status = CampaignStatus.SUBMITTED
     campaign.submitted_by_id = actor.id
     audit.record(
         "campaign.submit", target_type="campaign", target_id=campaign.public_id, actor=actor
@@ -115,10 +115,10 @@ def withdraw(campaign: Campaign, actor: StaffUser) -> None:
         campaign,
         actor,
         Permission.CAMPAIGN_WRITE,
-        (CampaignStatus.SUBMITTED.value,),
+        (CampaignStatus.SUBMITTED,),
         "only a campaign waiting for approval can go back to draft",
     )
-    campaign.status = CampaignStatus.DRAFT.value
+    campaign.status = CampaignStatus.DRAFT
     campaign.submitted_by_id = None
     audit.record(
         "campaign.withdraw", target_type="campaign", target_id=campaign.public_id, actor=actor
@@ -133,10 +133,10 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -
         campaign,
         actor,
         Permission.CAMPAIGN_SEND,
-        (CampaignStatus.DRAFT.value, CampaignStatus.SUBMITTED.value),
+        (CampaignStatus.DRAFT, CampaignStatus.SUBMITTED),
         "only a draft can be scheduled",
     )
-    campaign.status = CampaignStatus.SCHEDULED.value
+    campaign.status = CampaignStatus.SCHEDULED
     campaign.scheduled_at = at or utcnow()
     campaign.approved_by_id = actor.id if actor else None
     audit.record(
@@ -158,10 +158,10 @@ def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by 
         campaign,
         actor,
         Permission.CAMPAIGN_PAUSE,
-        (CampaignStatus.SENDING.value,),
+        (CampaignStatus.SENDING,),
         "only a campaign that is sending can be paused",
     )
-    campaign.status = CampaignStatus.PAUSED.value
+    campaign.status = CampaignStatus.PAUSED
     campaign.pause_reason = reason
     audit.record(
         "campaign.pause",
@@ -179,10 +179,10 @@ def resume(campaign: Campaign, actor: StaffUser | None) -> None:
         campaign,
         actor,
         Permission.CAMPAIGN_SEND,
-        (CampaignStatus.PAUSED.value,),
+        (CampaignStatus.PAUSED,),
         "only a paused campaign can be resumed",
     )
-    campaign.status = CampaignStatus.SENDING.value
+    campaign.status = CampaignStatus.SENDING
     campaign.pause_reason = None
     campaign.consecutive_failures = 0
     audit.record(
@@ -200,12 +200,12 @@ def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
         sa.update(OutboundEmail)
         .where(
             OutboundEmail.campaign_id == campaign.id,
-            OutboundEmail.status == OutboundStatus.PENDING.value,
+            OutboundEmail.status == OutboundStatus.PENDING,
         )
-        .values(status=OutboundStatus.CANCELLED.value, last_error="campaign cancelled"),
+        .values(status=OutboundStatus.CANCELLED, last_error="campaign cancelled"),
         execution_options={"synchronize_session": False},
     )
-    campaign.status = CampaignStatus.CANCELLED.value
+    campaign.status = CampaignStatus.CANCELLED
     campaign.finished_at = utcnow()
     audit.record(
         "campaign.cancel", target_type="campaign", target_id=campaign.public_id, actor=actor
@@ -242,14 +242,14 @@ def report(campaign: Campaign) -> CampaignReport:
             sa.select(OutboundEmail.last_error, sa.func.count())
             .where(
                 OutboundEmail.campaign_id == campaign.id,
-                OutboundEmail.status == OutboundStatus.FAILED.value,
+                OutboundEmail.status == OutboundStatus.FAILED,
             )
             .group_by(OutboundEmail.last_error)
         ).all()
     ]
     withdrawn = db.session.scalars(
         sa.select(ConsentEvent.details).where(
-            ConsentEvent.action == ConsentAction.WITHDRAWN.value,
+            ConsentEvent.action == ConsentAction.WITHDRAWN,
             ConsentEvent.topic_id == campaign.topic_id,
             ConsentEvent.occurred_at >= (campaign.started_at or campaign.created_at),
         )

@@ -61,7 +61,7 @@ def resend_confirmation(payload: dict[str, object]) -> None:
     pending = [
         sub.topic
         for slug, sub in subscriptions_of(contact).items()
-        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
+        if slug in slugs and sub.status == SubscriptionStatus.PENDING
     ]
     language = str(payload.get("l") or contact.language)
     if pending and may_mail(contact.mail_address, CONFIRMATION_KINDS):
@@ -82,7 +82,7 @@ def pending_topic_labels(token: Token, contact: Contact, language: str) -> list[
     return [
         sub.topic.label(language)
         for slug, sub in subscriptions_of(contact).items()
-        if slug in slugs and sub.status == SubscriptionStatus.PENDING.value
+        if slug in slugs and sub.status == SubscriptionStatus.PENDING
     ]
 
 
@@ -92,7 +92,7 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
     slugs = [str(slug) for slug in token.payload.get("t") or []]
     subs = subscriptions_of(contact)
     chosen = [subs[slug] for slug in slugs if slug in subs]
-    pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING.value]
+    pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING]
     if not pending:
         return _outcome_without_change(chosen, contact)
 
@@ -111,7 +111,7 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
             sub,
             SubscriptionStatus.CONFIRMED,
             action=ConsentAction.CONFIRMED,
-            source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin, details=details),
+            source=ConsentSource(ConsentChannel.WEB_FORM, notice, origin, details=details),
         )
     ]
     if not topics:
@@ -124,6 +124,6 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
 
 
 def _outcome_without_change(chosen: Sequence[Subscription], contact: Contact) -> ConfirmResult:
-    confirmed = [sub.topic for sub in chosen if sub.status == SubscriptionStatus.CONFIRMED.value]
+    confirmed = [sub.topic for sub in chosen if sub.status == SubscriptionStatus.CONFIRMED]
     outcome = ConfirmOutcome.ALREADY_CONFIRMED if confirmed else ConfirmOutcome.NOTHING_PENDING
     return ConfirmResult(outcome=outcome, topics=confirmed, contact=contact)

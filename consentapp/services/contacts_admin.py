@@ -42,9 +42,9 @@ SORTS = {
     "created": Contact.created_at.desc(),
 }
 OFFLINE_CHANNELS = (
-    ConsentChannel.AGREEMENT.value,
-    ConsentChannel.EMAIL.value,
-    ConsentChannel.PHONE.value,
+    ConsentChannel.AGREEMENT,
+    ConsentChannel.EMAIL,
+    ConsentChannel.PHONE,
 )
 
 
@@ -183,9 +183,9 @@ def rectify_by_staff(
     for field in changed:
         record_consent(
             contact=contact,
-            purpose=ConsentPurpose.CONTACT.value,
-            action=ConsentAction.RECTIFIED.value,
-            channel=ConsentChannel.STAFF.value,
+            purpose=ConsentPurpose.CONTACT,
+            action=ConsentAction.RECTIFIED,
+            channel=ConsentChannel.STAFF,
             notice=notice,
             details={"field": field, "by": actor.email},
         )
@@ -204,7 +204,7 @@ def unsubscribe_by_staff(
     contact: Contact, slugs: Sequence[str] | None, reason: str, actor: StaffUser
 ) -> list[str]:
     """Withdraw topics on the person's behalf (asked by phone, say). Commits."""
-    stopped = withdraw(contact, slugs, ConsentChannel.STAFF.value, None, contact.language)
+    stopped = withdraw(contact, slugs, ConsentChannel.STAFF, None, contact.language)
     names = [topic.slug for topic in stopped]
     audit.record(
         "contact.unsubscribe",
@@ -270,8 +270,8 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
     details = {"obtained_on": consent.obtained_on.isoformat(), "recorded_by": actor.email}
     record_consent(
         contact=contact,
-        purpose=ConsentPurpose.CONTACT.value,
-        action=ConsentAction.GIVEN.value,
+        purpose=ConsentPurpose.CONTACT,
+        action=ConsentAction.GIVEN,
         channel=consent.channel,
         notice=notice,
         evidence=consent.evidence,

@@ -45,10 +45,10 @@ from consentapp.services.topics import topics_by_slug
 
 IMPORT_FIELDS = ("email", *Contact.DETAIL_FIELDS, "language")
 IMPORT_CHANNELS = (
-    ConsentChannel.AGREEMENT.value,
-    ConsentChannel.EMAIL.value,
-    ConsentChannel.PHONE.value,
-    ConsentChannel.WEB_FORM.value,
+    ConsentChannel.AGREEMENT,
+    ConsentChannel.EMAIL,
+    ConsentChannel.PHONE,
+    ConsentChannel.WEB_FORM,
 )
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
@@ -313,8 +313,8 @@ def _import_row(
     notice = notices.current_notice(contact.language)
     record_consent(
         contact=contact,
-        purpose=ConsentPurpose.CONTACT.value,
-        action=ConsentAction.GIVEN.value,
+        purpose=ConsentPurpose.CONTACT,
+        action=ConsentAction.GIVEN,
         channel=values["channel"],
         notice=notice,
         evidence=values["evidence"],

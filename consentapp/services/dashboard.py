@@ -70,7 +70,7 @@ def dashboard_numbers(now: datetime | None = None) -> DashboardNumbers:
     confirmed = dict(
         db.session.execute(
             sa.select(Subscription.topic_id, sa.func.count())
-            .where(Subscription.status == SubscriptionStatus.CONFIRMED.value)
+            .where(Subscription.status == SubscriptionStatus.CONFIRMED)
             .group_by(Subscription.topic_id)
         ).all()
     )
@@ -79,18 +79,18 @@ def dashboard_numbers(now: datetime | None = None) -> DashboardNumbers:
         per_topic=[TopicCount(topic, int(confirmed.get(topic.id, 0))) for topic in topics],
         pending=_count(
             sa.select(sa.func.count(sa.distinct(Subscription.contact_id))).where(
-                Subscription.status == SubscriptionStatus.PENDING.value
+                Subscription.status == SubscriptionStatus.PENDING
             )
         ),
         unsubscribed_30_days=_count(
             sa.select(sa.func.count(ConsentEvent.id)).where(
-                ConsentEvent.purpose == ConsentPurpose.NEWSLETTER.value,
-                ConsentEvent.action == ConsentAction.WITHDRAWN.value,
+                ConsentEvent.purpose == ConsentPurpose.NEWSLETTER,
+                ConsentEvent.action == ConsentAction.WITHDRAWN,
                 ConsentEvent.occurred_at >= now - timedelta(days=30),
             )
         ),
         open_inquiries=_count(
-            sa.select(sa.func.count(Inquiry.id)).where(Inquiry.status != InquiryStatus.DONE.value)
+            sa.select(sa.func.count(Inquiry.id)).where(Inquiry.status != InquiryStatus.DONE)
         ),
         weeks=weekly_changes(now),
     )
@@ -108,10 +108,8 @@ def weekly_changes(now: datetime, weeks: int = CHART_WEEKS) -> list[WeekPoint]:
             db.session.execute(
                 sa.select(ConsentEvent.action, sa.func.count())
                 .where(
-                    ConsentEvent.purpose == ConsentPurpose.NEWSLETTER.value,
-                    ConsentEvent.action.in_(
-                        [ConsentAction.CONFIRMED.value, ConsentAction.WITHDRAWN.value]
-                    ),
+                    ConsentEvent.purpose == ConsentPurpose.NEWSLETTER,
+                    ConsentEvent.action.in_([ConsentAction.CONFIRMED, ConsentAction.WITHDRAWN]),
                     ConsentEvent.occurred_at >= begin,
                     ConsentEvent.occurred_at < end,
                 )
@@ -121,8 +119,8 @@ def weekly_changes(now: datetime, weeks: int = CHART_WEEKS) -> list[WeekPoint]:
         points.append(
             WeekPoint(
                 begin,
-                int(counts.get(ConsentAction.CONFIRMED.value, 0)),
-                int(counts.get(ConsentAction.WITHDRAWN.value, 0)),
+                int(counts.get(ConsentAction.CONFIRMED, 0)),
+                int(counts.get(ConsentAction.WITHDRAWN, 0)),
             )
         )
     return points

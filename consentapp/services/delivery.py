@@ -78,7 +78,7 @@ def claim_due(now: datetime, limit: int) -> list[Outgoing]:
     """Take up to `limit` due rows for this pass, none of a campaign on hold. Rows of a
     cancelled campaign that no worker holds (waiting, or left by a worker that died)
     are cancelled first, so the campaign's report has nothing left to send."""
-    cancelled = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED.value)
+    cancelled = sa.select(Campaign.id).where(Campaign.status == CampaignStatus.CANCELLED)
     leases.cancel_unclaimed(OUTBOX.c.campaign_id.in_(cancelled), now, "campaign cancelled")
     return leases.claim(now, limit, _not_held())
 
@@ -116,7 +116,7 @@ class Pass:
         self.cancelled = {
             campaign_id
             for campaign_id, status in holding.items()
-            if status == CampaignStatus.CANCELLED.value
+            if status == CampaignStatus.CANCELLED
         }
         db.session.commit()
 
@@ -216,7 +216,7 @@ def _hourly_allowance(now: datetime) -> int:
         return 1 << 30
     sent = db.session.scalar(
         sa.select(sa.func.count(OutboundEmail.id)).where(
-            OutboundEmail.status == OutboundStatus.SENT.value,
+            OutboundEmail.status == OutboundStatus.SENT,
             OutboundEmail.sent_at >= now - timedelta(hours=1),
         )
     )

@@ -72,7 +72,7 @@ def record_disclosure(data: DisclosureInput, actor: StaffUser) -> tuple[Disclosu
     waits for an admin's approval. Either way it is in the person's access copy unless
     an admin withholds it (here or later), with a reason.
     """
-    if data.kind not in {k.value for k in DisclosureKind}:
+    if data.kind not in set(DisclosureKind):
         raise DisclosureError("unknown kind")
     withhold_reason = data.withhold_reason.strip()
     if withhold_reason and not allows(actor, Permission.DISCLOSURE_WITHHOLD):

@@ -79,7 +79,7 @@ def submit_inquiry(
     contact = find_or_create_contact(
         email,
         language,
-        ConsentChannel.WEB_FORM.value,
+        ConsentChannel.WEB_FORM,
         name=submission.name,
         company=submission.company,
         address=submission.address,
@@ -96,15 +96,15 @@ def submit_inquiry(
         message=message,
         submitted=asdict(submission),
         language=language,
-        channel=ConsentChannel.WEB_FORM.value,
+        channel=ConsentChannel.WEB_FORM,
     )
     db.session.add(inquiry)
     db.session.flush()
     record_consent(
         contact=contact,
-        purpose=ConsentPurpose.CONTACT.value,
-        action=ConsentAction.GIVEN.value,
-        channel=ConsentChannel.WEB_FORM.value,
+        purpose=ConsentPurpose.CONTACT,
+        action=ConsentAction.GIVEN,
+        channel=ConsentChannel.WEB_FORM,
         notice=notice,
         origin=origin,
         details={"inquiry": inquiry.public_id},
@@ -115,7 +115,7 @@ def submit_inquiry(
             name=submission.name,
             topic_slugs=submission.topics,
             language=language,
-            source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin),
+            source=ConsentSource(ConsentChannel.WEB_FORM, notice, origin),
         )
     _queue_inquiry_mails(inquiry, email, language)
     db.session.commit()

@@ -29,7 +29,7 @@ def list_inquiries(
     """Newest first; returns the page and whether there is a next one."""
     statement = sa.select(Inquiry)
     if status == "open":
-        statement = statement.where(Inquiry.status != InquiryStatus.DONE.value)
+        statement = statement.where(Inquiry.status != InquiryStatus.DONE)
     elif status:
         statement = statement.where(Inquiry.status == status)
     if assigned_to is not None:
@@ -91,12 +91,12 @@ def update_inquiry(
     inquiry: Inquiry, status: str, assigned_to: StaffUser | None, actor: StaffUser
 ) -> None:
     """Change status and assignment (audited). Commits."""
-    if status not in {s.value for s in InquiryStatus}:
+    if status not in set(InquiryStatus):
         raise ValueError(f"unknown status {status!r}")
     changes: dict[str, list[object]] = {}
     if inquiry.status != status:
         changes["status"] = [inquiry.status, status]
-        inquiry.status = status
+        inquiry.status = InquiryStatus(status)
     new_assignee = assigned_to.id if assigned_to else None
     if inquiry.assigned_to_id != new_assignee:
         changes["assigned_to"] = [inquiry.assigned_to_id, new_assignee]

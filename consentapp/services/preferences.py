@@ -141,7 +141,7 @@ def update_topics(
     topics = topics_by_slug(wanted)
     current = subscriptions_of(contact)
     confirmed = {
-        slug for slug, sub in current.items() if sub.status == SubscriptionStatus.CONFIRMED.value
+        slug for slug, sub in current.items() if sub.status == SubscriptionStatus.CONFIRMED
     }
     notice = notices.current_notice(language)
     added: list[str] = []
@@ -151,7 +151,7 @@ def update_topics(
             contact,
             topics,
             ConsentSource(
-                ConsentChannel.WEB_FORM.value, notice, origin, details={"via": "preferences link"}
+                ConsentChannel.WEB_FORM, notice, origin, details={"via": "preferences link"}
             ),
         )
     else:
@@ -163,13 +163,13 @@ def update_topics(
                 topic_slugs=requested,
                 language=language,
                 source=ConsentSource(
-                    ConsentChannel.WEB_FORM.value, notice, origin, details={"via": FOOTER_LINK}
+                    ConsentChannel.WEB_FORM, notice, origin, details={"via": FOOTER_LINK}
                 ),
                 contact=contact,
             )
     wanted_set = {topic.slug for topic in topics}
     to_stop = sorted(confirmed - wanted_set)
-    removed = withdraw(contact, to_stop, ConsentChannel.WEB_FORM.value, origin, language)
+    removed = withdraw(contact, to_stop, ConsentChannel.WEB_FORM, origin, language)
     return TopicChanges(added=added, requested=requested, removed=[topic.slug for topic in removed])
 
 
@@ -178,7 +178,7 @@ def pending_slugs(contact: Contact) -> list[str]:
     return [
         slug
         for slug, sub in subscriptions_of(contact).items()
-        if sub.status == SubscriptionStatus.PENDING.value
+        if sub.status == SubscriptionStatus.PENDING
     ]
 
 
@@ -204,9 +204,9 @@ def rectify(
         changed.append(field)
         record_consent(
             contact=contact,
-            purpose=ConsentPurpose.CONTACT.value,
-            action=ConsentAction.RECTIFIED.value,
-            channel=ConsentChannel.WEB_FORM.value,
+            purpose=ConsentPurpose.CONTACT,
+            action=ConsentAction.RECTIFIED,
+            channel=ConsentChannel.WEB_FORM,
             notice=notice,
             origin=origin,
             details={"field": field, "via": "preferences link"},
@@ -274,9 +274,9 @@ def apply_email_change(raw: str, origin: Origin, language: str) -> Contact:
     contact.pending_email_requested_at = None
     record_consent(
         contact=contact,
-        purpose=ConsentPurpose.CONTACT.value,
-        action=ConsentAction.RECTIFIED.value,
-        channel=ConsentChannel.WEB_FORM.value,
+        purpose=ConsentPurpose.CONTACT,
+        action=ConsentAction.RECTIFIED,
+        channel=ConsentChannel.WEB_FORM,
         notice=notices.current_notice(language),
         origin=origin,
         details={"field": "email", "via": "verification link"},

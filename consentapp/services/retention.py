@@ -43,7 +43,7 @@ def purge_unconfirmed(older_than: timedelta | None = None) -> int:
     stale = list(
         db.session.scalars(
             sa.select(Subscription).where(
-                Subscription.status == SubscriptionStatus.PENDING.value,
+                Subscription.status == SubscriptionStatus.PENDING,
                 Subscription.requested_at < cutoff,
             )
         )
@@ -53,9 +53,9 @@ def purge_unconfirmed(older_than: timedelta | None = None) -> int:
         touched[sub.contact_id] = sub.contact
         record_consent(
             contact=sub.contact,
-            purpose=ConsentPurpose.NEWSLETTER.value,
-            action=ConsentAction.EXPIRED.value,
-            channel=ConsentChannel.WEB_FORM.value,
+            purpose=ConsentPurpose.NEWSLETTER,
+            action=ConsentAction.EXPIRED,
+            channel=ConsentChannel.WEB_FORM,
             notice=None,
             topic_id=sub.topic_id,
             details={"reason": "not confirmed in time"},
@@ -75,14 +75,14 @@ def purge_unconfirmed(older_than: timedelta | None = None) -> int:
 def _holds_nothing_else(contact: Contact) -> bool:
     """Only a bare web sign-up goes: not a customer, not one with offline consent,
     a disclosure or a request, which have reasons of their own to be kept."""
-    if contact.source_channel != ConsentChannel.WEB_FORM.value:
+    if contact.source_channel != ConsentChannel.WEB_FORM:
         return False
     if contact.last_invoice_on is not None or contact.legal_hold_until is not None:
         return False
     ties = [
         sa.select(ConsentEvent.id).where(
             ConsentEvent.subject_id == contact.public_id,
-            ConsentEvent.channel != ConsentChannel.WEB_FORM.value,
+            ConsentEvent.channel != ConsentChannel.WEB_FORM,
         ),
         sa.select(DisclosureSubject.id).where(DisclosureSubject.subject_id == contact.public_id),
         sa.select(DataRequest.id).where(DataRequest.subject_id == contact.public_id),

@@ -73,14 +73,14 @@ def submit_request(email: str, kind: str, language: str) -> None:
     """A request from the public form: nothing is shown or changed before the identity
     check. Known address: a verification link. Unknown: a mail saying we hold nothing.
     Same page either way. Commits."""
-    if kind not in {k.value for k in RequestKind}:
+    if kind not in set(RequestKind):
         raise RequestError(f"unknown request kind {kind!r}")
     contact = find_contact(email)
     request = open_request(kind, "web", email, language, contact)
     audit.record("request.received", target_type="request", target_id=request.public_id)
     allowed = may_mail(email, REQUEST_MAIL_KINDS)
     if contact is None:
-        request.status = RequestStatus.DONE.value
+        request.status = RequestStatus.DONE
         request.completed_at = utcnow()
         request.outcome = "no data held about this address"
         request.email = None
@@ -130,7 +130,7 @@ def read_identity_link(raw: str) -> VerifiedLink:
 
 def mark_verified(request: DataRequest, how: str, actor: StaffUser | None = None) -> None:
     """Record the identity check (P13). No commit."""
-    request.status = RequestStatus.VERIFIED.value
+    request.status = RequestStatus.VERIFIED
     request.verified_at = utcnow()
     request.verification = how
     request.verified_by_id = actor.id if actor else None
@@ -154,18 +154,18 @@ class Outcome:
 
 def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = None) -> Outcome:
     """Do what a verified request asks. Commits, and mails the outcome."""
-    if request.status != RequestStatus.VERIFIED.value:
+    if request.status != RequestStatus.VERIFIED:
         raise RequestError("only a verified request can be carried out")
     email = contact.mail_address
     language = request.language
     result = Outcome(request=request)
-    if request.kind == RequestKind.ACCESS.value:
+    if request.kind == RequestKind.ACCESS:
         result = Outcome(
             request, export_token=make_token(Purpose.EXPORT, contact, r=request.public_id)
         )
         finish_request(request, "export provided", actor)
         _mail_outcome(email, language, request, contact)
-    elif request.kind == RequestKind.OBJECTION.value:
+    elif request.kind == RequestKind.OBJECTION:
         channel = ConsentChannel.STAFF if actor else ConsentChannel.WEB_FORM
         withdraw(contact, None, channel.value, None, language)
         suppress(email, "objection")
@@ -173,7 +173,7 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
             request, "all newsletters stopped; address suppressed for direct marketing", actor
         )
         _mail_outcome(email, language, request, contact)
-    elif request.kind == RequestKind.ERASURE.value:
+    elif request.kind == RequestKind.ERASURE:
         erased = erase_person(contact, actor, reason=f"request {request.public_id}")
         result = Outcome(request, erasure=erased)
         held = f"; held for accounting until {erased.held_until}" if erased.held_until else ""
@@ -188,7 +188,7 @@ def carry_out(request: DataRequest, contact: Contact, actor: StaffUser | None = 
             delete_after_send=True,
         )
     else:
-        request.status = RequestStatus.IN_PROGRESS.value
+        request.status = RequestStatus.IN_PROGRESS
         audit.record(
             "request.in_progress", target_type="request", target_id=request.public_id, actor=actor
         )
@@ -201,7 +201,7 @@ def finish_request(
     request: DataRequest, outcome: str, actor: StaffUser | None, keep_address: bool = True
 ) -> None:
     """Close a request as done, saying what was done. No commit."""
-    request.status = RequestStatus.DONE.value
+    request.status = RequestStatus.DONE
     request.completed_at = utcnow()
     request.outcome = outcome
     audit.record(
@@ -239,14 +239,14 @@ def expire_unverified(now: datetime | None = None) -> int:
     stale = list(
         db.session.scalars(
             sa.select(DataRequest).where(
-                DataRequest.status == RequestStatus.UNVERIFIED.value,
+                DataRequest.status == RequestStatus.UNVERIFIED,
                 DataRequest.channel == "web",
                 DataRequest.received_at < cutoff,
             )
         )
     )
     for request in stale:
-        request.status = RequestStatus.CANCELLED.value
+        request.status = RequestStatus.CANCELLED
         request.completed_at = utcnow()
         request.outcome = "identity never confirmed"
         request.email = None

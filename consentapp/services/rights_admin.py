@@ -29,7 +29,7 @@ def log_request(
 ) -> DataRequest:
     """A request that came by e-mail, phone or letter (P12), with the identity check
     staff did (P13). Commits."""
-    if kind not in {k.value for k in RequestKind} or channel not in STAFF_CHANNELS:
+    if kind not in set(RequestKind) or channel not in STAFF_CHANNELS:
         raise RequestError("unknown kind or channel")
     email = normalise_email(email)
     contact = find_contact(email)
@@ -74,7 +74,7 @@ def deny_request(request: DataRequest, reason: str, actor: StaffUser) -> None:
         raise RequestError("the request is closed")
     if not reason.strip():
         raise RequestError("a denial needs its reasons")
-    request.status = RequestStatus.DENIED.value
+    request.status = RequestStatus.DENIED
     request.denial_reason = reason.strip()
     request.completed_at = utcnow()
     audit.record(
@@ -98,7 +98,7 @@ def deny_request(request: DataRequest, reason: str, actor: StaffUser) -> None:
 def complete_request(request: DataRequest, outcome: str, actor: StaffUser) -> None:
     """Close a request staff handled by hand (a rectification beyond the preferences
     page), saying what was done. Commits."""
-    if request.status not in (RequestStatus.VERIFIED.value, RequestStatus.IN_PROGRESS.value):
+    if request.status not in (RequestStatus.VERIFIED, RequestStatus.IN_PROGRESS):
         raise RequestError("only a verified request in progress can be completed")
     if not outcome.strip():
         raise RequestError("say what was done")
@@ -110,7 +110,7 @@ def cancel_request(request: DataRequest, actor: StaffUser) -> None:
     """Close a request that is withdrawn or a duplicate. Commits."""
     if not request.is_open:
         raise RequestError("the request is closed")
-    request.status = RequestStatus.CANCELLED.value
+    request.status = RequestStatus.CANCELLED
     request.completed_at = utcnow()
     request.email = None
     audit.record(

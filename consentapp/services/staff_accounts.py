@@ -80,7 +80,7 @@ def create_staff(
 ) -> StaffUser:
     """Create an account (audited). The caller commits."""
     address = normalise_email(email)
-    if role not in {r.value for r in Role}:
+    if role not in set(Role):
         raise AccountError(f"Unknown role {role!r}: use admin or staff.")
     if find_staff(address) is not None:
         raise AccountError(f"There is already an account for {address}.")
@@ -327,14 +327,14 @@ def set_admin_totp_required(required: bool, actor: StaffUser) -> None:
 
 def change_role(user: StaffUser, role: str, actor: StaffUser) -> None:
     """Admins change roles; nobody demotes the last active admin. Commits."""
-    if role not in {r.value for r in Role}:
+    if role not in set(Role):
         raise AccountError(f"Unknown role {role!r}.")
     if user.role == role:
         return
     if user.is_admin and _active_admins() <= 1:
         raise AccountError("This is the last active admin: make another admin first.")
     old = user.role
-    user.role = role
+    user.role = Role(role)
     user.session_token = new_session_token()
     audit.record(
         "staff.role_change",
@@ -393,7 +393,7 @@ def set_password(user: StaffUser, password: str, actor: StaffUser) -> None:
 def _active_admins() -> int:
     count = db.session.scalar(
         sa.select(sa.func.count(StaffUser.id)).where(
-            StaffUser.role == Role.ADMIN.value, StaffUser.active.is_(True)
+            StaffUser.role == Role.ADMIN, StaffUser.active.is_(True)
         )
     )
     return int(count or 0)

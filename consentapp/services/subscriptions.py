@@ -38,7 +38,7 @@ from consentapp.services.throttle import may_mail
 from consentapp.services.topics import subscriptions_of, topics_by_slug
 from consentapp.tokens import Purpose, Token, read_token, token_contact
 
-ACTIVE = (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value)
+ACTIVE = (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
 
 
 def subscription_for(
@@ -58,7 +58,7 @@ def subscription_for(
             _insert_if_absent(
                 contact_id=contact.id,
                 topic_id=topic.id,
-                status=SubscriptionStatus.PENDING.value,
+                status=SubscriptionStatus.PENDING,
                 requested_at=now,
                 updated_at=now,
             )
@@ -120,7 +120,7 @@ def change_subscription(
             setattr(sub, key, value)
     record_consent(
         contact=sub.contact,
-        purpose=ConsentPurpose.NEWSLETTER.value,
+        purpose=ConsentPurpose.NEWSLETTER,
         action=action.value,
         channel=source.channel,
         notice=source.notice,
@@ -160,7 +160,7 @@ def _move_unconfirmed(
     moved: list[Topic] = []
     for topic in topics:
         sub = subscription_for(contact, topic, current)
-        if sub.status == SubscriptionStatus.CONFIRMED.value:
+        if sub.status == SubscriptionStatus.CONFIRMED:
             continue
         if change_subscription(sub, status, action=action, source=source):
             moved.append(topic)
@@ -235,7 +235,7 @@ def subscribe_with_evidence(
     """
     if not topics:
         return EvidencedTopics(confirmed_at_once=False, confirmed=[], pending=[])
-    if source.channel == ConsentChannel.AGREEMENT.value and agreement_covers_newsletters:
+    if source.channel == ConsentChannel.AGREEMENT and agreement_covers_newsletters:
         confirmed = confirm_topics(contact, topics, source)
         return EvidencedTopics(confirmed_at_once=True, confirmed=confirmed, pending=[])
     slugs = [topic.slug for topic in topics]
@@ -266,7 +266,7 @@ def request_subscription(
         name=name,
         topic_slugs=topic_slugs,
         language=language,
-        source=ConsentSource(ConsentChannel.WEB_FORM.value, notice, origin),
+        source=ConsentSource(ConsentChannel.WEB_FORM, notice, origin),
     )
     db.session.commit()
 
@@ -325,7 +325,7 @@ _CONFIRMED_TO_TOPIC = (
     .where(
         _SUBSCRIPTIONS.c.contact_id == sa.bindparam("contact"),
         _SUBSCRIPTIONS.c.topic_id == sa.bindparam("topic"),
-        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED.value,
+        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED,
     )
     .limit(1)
 )
@@ -333,7 +333,7 @@ _CONFIRMED_TO_ANY = (
     sa.select(sa.literal(1))
     .where(
         _SUBSCRIPTIONS.c.contact_id == sa.bindparam("contact"),
-        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED.value,
+        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED,
     )
     .limit(1)
 )

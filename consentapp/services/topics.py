@@ -51,5 +51,5 @@ def confirmed_slugs(contact: Contact) -> list[str]:
     return [
         slug
         for slug, sub in subscriptions_of(contact).items()
-        if sub.status == SubscriptionStatus.CONFIRMED.value
+        if sub.status == SubscriptionStatus.CONFIRMED
     ]

@@ -83,7 +83,7 @@ def contacts() -> str:
     topics = active_topics()
     if topic not in {t.slug for t in topics}:
         topic = ""
-    if status not in {s.value for s in SubscriptionStatus}:
+    if status not in set(SubscriptionStatus):
         status = ""
     result = search_contacts(query, topic, status, sort, _page_number())
     page = render_template(

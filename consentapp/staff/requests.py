@@ -125,7 +125,7 @@ def _verify(found: DataRequest, actor: StaffUser) -> View | Response | None:
     form = VerifyForm(prefix="verify")
     if not form.validate():
         return _detail(found, 400, verify=form)
-    if found.status != RequestStatus.UNVERIFIED.value:
+    if found.status != RequestStatus.UNVERIFIED:
         raise RequestError(_("This request is already verified or closed."))
     mark_verified(found, f"staff: {form.verification.data}", actor)
     db.session.commit()

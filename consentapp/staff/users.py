@@ -28,7 +28,7 @@ from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, RoleForm, SettingsForm, StaffCreateForm
 
-ROLE_CHOICES = [(Role.STAFF.value, "staff"), (Role.ADMIN.value, "admin")]
+ROLE_CHOICES = [(Role.STAFF, "staff"), (Role.ADMIN, "admin")]
 
 
 @bp.get("/users")
@@ -48,7 +48,7 @@ def new_user() -> View:
         try:
             user = create_staff(
                 normalise_email(form.email.data or ""),
-                form.role.data or Role.STAFF.value,
+                form.role.data or Role.STAFF,
                 password,
                 form.name.data or "",
                 actor=current_staff(),

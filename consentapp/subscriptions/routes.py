@@ -297,7 +297,7 @@ def unsubscribe_all(token: str) -> View:
     withdraw(
         opened,
         None,
-        ConsentChannel.WEB_FORM.value,
+        ConsentChannel.WEB_FORM,
         Origin.from_request(request),
         current_language(),
     )
