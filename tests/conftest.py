@@ -24,6 +24,7 @@ from consentapp.config import TestingConfig
 from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
 from consentapp.services.register import seed_register
+from tests.builders import STAFF_PASSWORD, make_staff
 from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
 
 POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
@@ -154,19 +155,6 @@ def client(app: Flask) -> FlaskClient:
 def runner(app: Flask) -> FlaskCliRunner:
     """Runs `flask` commands against the app."""
     return app.test_cli_runner()
-
-
-STAFF_PASSWORD = "correct horse battery staple"
-
-
-def make_staff(app: Flask, email: str, role: str) -> int:
-    """Create a staff account through the service staff use."""
-    from consentapp.services.staff_accounts import create_staff
-
-    with app.app_context():
-        user = create_staff(email, role, STAFF_PASSWORD, name=email.split("@")[0].title())
-        db.session.commit()
-        return user.id
 
 
 @pytest.fixture

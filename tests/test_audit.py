@@ -14,8 +14,8 @@ from consentapp.extensions import db
 from consentapp.models import AuditEntry, AuditHead, Contact
 from consentapp.services import audit
 from consentapp.services.audit import verify_chain
+from tests.builders import VALID
 from tests.helpers import csrf_token, post_form
-from tests.test_contact import VALID
 
 
 def actions(app: Flask) -> list[str]:

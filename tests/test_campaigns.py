@@ -15,8 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
-from consentapp.models import Campaign, OutboundEmail, Topic
+from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaigns as service
+from tests.builders import bulk_subscribers, make_campaign
 from tests.helpers import csrf_token, deliver, post_form, text_of
 from tests.services import SMTPServer
 from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
@@ -47,21 +48,6 @@ def _link_en(app: Flask, smtp_server: SMTPServer, email: str) -> str:
 
     deliver(app)
     return link_in(smtp_server.to(email)[-1], "/subscribe/confirm/")
-
-
-def make_campaign(app: Flask, topic: str = "service-news") -> str:
-    with app.app_context():
-        found = db.session.scalar(sa.select(Topic).where(Topic.slug == topic))
-        assert found is not None
-        campaign = service.create_campaign(
-            found,
-            "Onderhoud zaterdag",
-            "Zaterdag is er **onderhoud** aan de servers.\n\n<script>alert(1)</script>",
-            "Maintenance on Saturday",
-            "On Saturday the servers get **maintenance**.",
-            None,
-        )
-        return campaign.public_id
 
 
 def start(app: Flask, public_id: str, batch: int = 1000) -> None:
@@ -239,7 +225,7 @@ def _statuses(app: Flask) -> dict[str, int]:
 def test_pause_during_a_pass_stops_it_between_two_messages(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _bulk_subscribers(app, 40)
+    bulk_subscribers(app, 40)
     start(app, make_campaign(app))
     _act_on_first_message(app, smtp_server, monkeypatch, "pause")
     report = deliver(app)
@@ -257,7 +243,7 @@ def test_pause_during_a_pass_stops_it_between_two_messages(
 def test_cancel_during_a_pass_cancels_what_was_not_sent(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _bulk_subscribers(app, 40)
+    bulk_subscribers(app, 40)
     start(app, make_campaign(app))
     _act_on_first_message(app, smtp_server, monkeypatch, "cancel")
     report = deliver(app)
@@ -324,7 +310,7 @@ def test_smtp_server_stopped_halfway_through_a_pass_loses_nothing(
     from consentapp.models import utcnow
 
     total = 40
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     start(app, make_campaign(app))
     app.config["MAIL_RATE_PER_SECOND"] = 100  # a pass of 40 takes about 0.4 s
 
@@ -513,38 +499,6 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
         assert statuses == {"sent"}
 
 
-def _bulk_subscribers(app: Flask, count: int) -> None:
-    """`count` confirmed subscribers of service-news, written in bulk."""
-    from consentapp.models import Contact, Subscription, utcnow
-
-    with app.app_context():
-        topic = db.session.scalar(sa.select(Topic).where(Topic.slug == "service-news"))
-        assert topic is not None
-        now = utcnow()
-        db.session.execute(
-            sa.insert(Contact),
-            [
-                {
-                    "public_id": f"bulk{n}",
-                    "email": f"reader{n}@example.be",
-                    "language": "nl",
-                    "source_channel": "web_form",
-                    "search_text": "",
-                }
-                for n in range(count)
-            ],
-        )
-        ids = db.session.scalars(sa.select(Contact.id).where(Contact.public_id.like("bulk%"))).all()
-        db.session.execute(
-            sa.insert(Subscription),
-            [
-                {"contact_id": i, "topic_id": topic.id, "status": "confirmed", "confirmed_at": now}
-                for i in ids
-            ],
-        )
-        db.session.commit()
-
-
 def _worker_env(app: Flask, smtp_server: SMTPServer, **extra: str) -> dict[str, str]:
     import os
 
@@ -569,7 +523,7 @@ def test_two_workers_side_by_side_deliver_each_message_once(
     from collections import Counter
 
     total = 1000
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     public_id = make_campaign(app)
     with app.app_context():
         campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
@@ -622,7 +576,7 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     from consentapp.models import utcnow
 
     total = 5000
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     start(app, make_campaign(app))
     env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50")
     worker = subprocess.Popen(

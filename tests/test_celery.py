@@ -19,8 +19,8 @@ import pytest
 from celery import Celery
 from flask import Flask
 
+from tests.builders import bulk_subscribers, make_campaign
 from tests.services import RedisServer, SMTPServer
-from tests.test_campaigns import _bulk_subscribers, make_campaign
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
@@ -89,7 +89,7 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("Celery workers run against PostgreSQL")
     total = 300
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     make_campaign(app)
     from consentapp.extensions import db
     from consentapp.models import Campaign

@@ -13,10 +13,10 @@ from flask.testing import FlaskClient
 
 from consentapp.models import ProcessingActivity
 from consentapp.services.csv_cells import safe_cell
+from tests.builders import EMAIL, VALID
 from tests.helpers import post_form
 from tests.services import SMTPServer
-from tests.test_contact import VALID
-from tests.test_rights import EMAIL, ask, press, verification_path
+from tests.test_rights import ask, press, verification_path
 from tests.test_staff_rights import activity, record_disclosure
 
 DDE = "=cmd|' /C calc'!A0"

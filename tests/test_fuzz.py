@@ -49,7 +49,8 @@ from consentapp.extensions import db
 from consentapp.models import Contact, DataRequest
 from consentapp.services.register import seed_register
 from consentapp.tokens import Purpose, address_hash, make_token
-from tests.conftest import make_app, make_staff
+from tests.builders import make_staff
+from tests.conftest import make_app
 from tests.helpers import csrf_token, post_form, without_csrf
 from tests.services import SMTPServer
 

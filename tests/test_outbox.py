@@ -18,9 +18,9 @@ from consentapp.extensions import db
 from consentapp.mail.delivery import DeliveryReport, claim_due, retry_delay
 from consentapp.mail.outbox import HeaderInjection, queue_email
 from consentapp.models import OutboundEmail, utcnow
+from tests.builders import VALID
 from tests.helpers import deliver, post_form
 from tests.services import SMTPServer
-from tests.test_contact import VALID
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

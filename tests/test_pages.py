@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from tests.builders import VALID
 from tests.conftest import make_app
 from tests.helpers import csrf_token, post_form
 from tests.services import SMTPServer
-from tests.test_contact import VALID
 
 PUBLIC_PAGES = ["/", "/contact", "/contact/thanks", "/privacy", "/privacy/1", "/cookies"]
 

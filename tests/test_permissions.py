@@ -23,10 +23,12 @@ from consentapp.models import Campaign, Contact, Disclosure, OutboundEmail, Role
 from consentapp.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, Permission
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.rights import build_export
+from tests.builders import EMAIL as ELS
+from tests.builders import RECIPIENT, make_campaign
 from tests.helpers import csrf_token
-from tests.test_campaigns import audience, make_campaign  # noqa: F401 - the fixture
+from tests.test_campaigns import audience  # noqa: F401 (a fixture)
 from tests.test_staff_contacts import audited
-from tests.test_staff_rights import ELS, RECIPIENT, record_disclosure, submit_contact_form
+from tests.test_staff_rights import record_disclosure, submit_contact_form
 
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in

@@ -25,12 +25,10 @@ from consentapp.models import (
     Subscription,
     Suppression,
 )
+from tests.builders import EMAIL, VALID
 from tests.helpers import csrf_token, deliver, link_in, post_form, text_of, without_csrf
 from tests.services import SMTPServer, find_postgres_bindir
-from tests.test_contact import VALID
 from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
-
-EMAIL = "els.janssens@example.be"
 
 
 def ask(client: FlaskClient, kind: str, email: str = EMAIL) -> int:

@@ -25,26 +25,18 @@ from werkzeug.test import TestResponse, encode_multipart
 from consentapp.extensions import db
 from consentapp.models import (
     AuditEntry,
-    ConsentAction,
     ConsentEvent,
     Contact,
     Inquiry,
     InquiryNote,
     OutboundEmail,
-    SubscriptionStatus,
     Topic,
 )
-from consentapp.services import notices, suppression
+from consentapp.services import suppression
 from consentapp.services.contacts import find_contact, find_or_create_contact
-from consentapp.services.subscriptions import (
-    change_subscription,
-    subscription_for,
-    subscriptions_of,
-    topics_by_slug,
-)
+from tests.builders import VALID, set_subscription
 from tests.helpers import csrf_token, deliver, post_form
 from tests.services import SMTPServer
-from tests.test_contact import VALID
 from tests.test_subscriptions import confirm, confirmation_link, subscribed
 
 ELS = "els@example.be"
@@ -64,31 +56,6 @@ def add_contact(app: Flask, email: str, language: str = "nl", **details: str) ->
         contact = find_or_create_contact(email, language, "web_form", **details)
         db.session.commit()
         return contact.public_id
-
-
-STATUS_ACTIONS = {
-    "pending": ConsentAction.REQUESTED,
-    "confirmed": ConsentAction.CONFIRMED,
-    "unsubscribed": ConsentAction.WITHDRAWN,
-}
-
-
-def set_subscription(app: Flask, email: str, slug: str, status: str) -> None:
-    """Move a contact's subscription to `status` with its ledger row, as the services do."""
-    with app.app_context():
-        contact = find_contact(email)
-        assert contact is not None
-        [topic] = topics_by_slug([slug])
-        sub = subscription_for(contact, topic, subscriptions_of(contact))
-        change_subscription(
-            sub,
-            SubscriptionStatus(status),
-            action=STATUS_ACTIONS[status],
-            channel="web_form",
-            notice=notices.current_notice(contact.language),
-            origin=None,
-        )
-        db.session.commit()
 
 
 def suppress(app: Flask, email: str) -> None:

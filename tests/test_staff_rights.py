@@ -40,20 +40,12 @@ from consentapp.models import (
 from consentapp.services.register import DEFAULT_ACTIVITIES
 from consentapp.services.rights import add_months
 from consentapp.services.suppression import address_hmac, is_suppressed
+from tests.builders import EMAIL as ELS
+from tests.builders import RECIPIENT, VALID, set_subscription
 from tests.helpers import csrf_token, deliver, post_form, text_of
 from tests.services import SMTPServer
-from tests.test_contact import VALID
-from tests.test_staff_contacts import (
-    audited,
-    capture,
-    import_csv,
-    prefixed_token,
-    set_subscription,
-    stored,
-)
+from tests.test_staff_contacts import audited, capture, import_csv, prefixed_token, stored
 from tests.test_subscriptions import subscribed
-
-ELS = "els.janssens@example.be"  # VALID's address, as the contact form stores it
 
 # Helpers: people and requests ----------------------------------------------------------
 
@@ -170,8 +162,6 @@ def erase_by_request(client: FlaskClient) -> str:
 
 
 # Helpers: disclosures, the register, notices -------------------------------------------
-
-RECIPIENT = "Netwerkpartner BV"
 
 
 def record_disclosure(

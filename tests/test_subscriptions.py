@@ -16,11 +16,9 @@ from flask.testing import FlaskClient
 
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, Topic
+from tests.builders import ADDRESS, VALID
 from tests.helpers import csrf_token, deliver, link_in, post_form, text_of, without_csrf
 from tests.services import SMTPServer
-from tests.test_contact import VALID
-
-ADDRESS = "lies@example.be"
 
 
 def subscribe(
