@@ -18,9 +18,9 @@ from consentapp.extensions import db
 from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
-from tests.helpers import csrf_token, deliver, post_form, text_of
+from tests.helpers import csrf_token, deliver, post_form, subscribed, text_of
 from tests.services import SMTPServer
-from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
+from tests.test_subscriptions import confirm, confirmation_link, subscribe
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 

@@ -26,9 +26,9 @@ from consentapp.models import (
     Suppression,
 )
 from tests.builders import EMAIL, VALID
-from tests.helpers import csrf_token, deliver, link_in, post_form, text_of, without_csrf
+from tests.helpers import csrf_token, deliver, link_in, post_form, subscribed, text_of, without_csrf
 from tests.services import SMTPServer, find_postgres_bindir
-from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
+from tests.test_subscriptions import confirm, confirmation_link, subscribe
 
 
 def ask(client: FlaskClient, kind: str, email: str = EMAIL) -> int:

@@ -33,11 +33,19 @@ from consentapp.models import (
     Topic,
 )
 from consentapp.services import suppression
-from consentapp.services.contacts import find_contact, find_or_create_contact
+from consentapp.services.contacts import find_or_create_contact
 from tests.builders import VALID, set_subscription
-from tests.helpers import csrf_token, deliver, post_form
+from tests.helpers import (
+    audited,
+    csrf_token,
+    deliver,
+    post_form,
+    prefixed_token,
+    stored,
+    subscribed,
+)
 from tests.services import SMTPServer
-from tests.test_subscriptions import confirm, confirmation_link, subscribed
+from tests.test_subscriptions import confirm, confirmation_link
 
 ELS = "els@example.be"
 ELS_DETAILS = {
@@ -66,20 +74,6 @@ def suppress(app: Flask, email: str) -> None:
 
 
 # Helpers: reading the database -------------------------------------------------------
-
-
-def stored(app: Flask, email: str) -> dict[str, Any] | None:
-    """The contact's stored fields, or None when there is no such contact."""
-    with app.app_context():
-        contact = find_contact(email)
-        if contact is None:
-            return None
-        names = ("public_id", "email", "name", "company", "address", "phone", "fax")
-        return {
-            **{name: getattr(contact, name) for name in names},
-            "language": contact.language,
-            "source_channel": contact.source_channel,
-        }
 
 
 def contact_count(app: Flask) -> int:
@@ -118,25 +112,6 @@ def ledger_size(app: Flask) -> int:
         return int(db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) or 0)
 
 
-@dataclass(frozen=True)
-class Audited:
-    """One audit entry, as far as these tests look at it."""
-
-    actor_id: int | None
-    target_type: str | None
-    target_id: str | None
-    details: dict[str, Any] | None
-
-
-def audited(app: Flask, action: str) -> list[Audited]:
-    """The audit entries with this action, oldest first."""
-    with app.app_context():
-        rows = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
-        ).all()
-        return [Audited(r.actor_id, r.target_type, r.target_id, r.details) for r in rows]
-
-
 def mail_kinds(app: Flask, email: str) -> list[str]:
     """The kinds of mail queued for an address."""
     with app.app_context():
@@ -159,14 +134,6 @@ def listed(client: FlaskClient, query: str = "") -> list[str]:
     response = client.get(f"/staff/contacts{query}")
     assert response.status_code == 200
     return LISTED.findall(response.get_data(as_text=True))
-
-
-def prefixed_token(client: FlaskClient, url: str, prefix: str) -> str:
-    """The CSRF token of a prefixed form (`update-csrf_token`, ...) on a page."""
-    html = client.get(url).get_data(as_text=True)
-    match = re.search(rf'name="{prefix}-csrf_token"[^>]*? value="([^"]+)"', html)
-    assert match, f"no {prefix}-csrf_token on {url}"
-    return match.group(1)
 
 
 def edit(client: FlaskClient, public_id: str, **changes: str) -> TestResponse:

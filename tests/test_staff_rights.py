@@ -42,10 +42,19 @@ from consentapp.services.rights import add_months
 from consentapp.services.suppression import address_hmac, is_suppressed
 from tests.builders import EMAIL as ELS
 from tests.builders import RECIPIENT, VALID, set_subscription
-from tests.helpers import csrf_token, deliver, post_form, text_of
+from tests.helpers import (
+    activity,
+    audited,
+    csrf_token,
+    deliver,
+    post_form,
+    prefixed_token,
+    stored,
+    subscribed,
+    text_of,
+)
 from tests.services import SMTPServer
-from tests.test_staff_contacts import audited, capture, import_csv, prefixed_token, stored
-from tests.test_subscriptions import subscribed
+from tests.test_staff_contacts import capture, import_csv
 
 # Helpers: people and requests ----------------------------------------------------------
 
@@ -202,16 +211,6 @@ def follow_ups(app: Flask) -> list[dict[str, Any]]:
             {attr.key: getattr(row, attr.key) for attr in sa.inspect(FollowUpTask).column_attrs}
             for row in rows
         ]
-
-
-def activity(app: Flask, position: int = 0) -> dict[str, Any]:
-    """One entry of the record of processing, with its id."""
-    with app.app_context():
-        row = db.session.scalar(
-            sa.select(ProcessingActivity).where(ProcessingActivity.position == position)
-        )
-        assert row is not None
-        return {"id": row.id, **row.as_dict()}
 
 
 def notice_texts(app: Flask, version: int) -> dict[str, str]:

@@ -15,9 +15,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, Topic
+from consentapp.models import ConsentEvent, Contact, OutboundEmail, Topic
 from tests.builders import ADDRESS, VALID
-from tests.helpers import csrf_token, deliver, link_in, post_form, text_of, without_csrf
+from tests.helpers import (
+    csrf_token,
+    deliver,
+    ledger,
+    link_in,
+    post_form,
+    subscribed,
+    text_of,
+    without_csrf,
+)
 from tests.services import SMTPServer
 
 
@@ -40,27 +49,6 @@ def confirmation_link(app: Flask, smtp_server: SMTPServer, email: str = ADDRESS)
 def confirm(client: FlaskClient, path: str) -> int:
     token = csrf_token(client, path)
     return client.post(path, data={"csrf_token": token}).status_code
-
-
-def subscribed(app: Flask, email: str = ADDRESS) -> dict[str, str]:
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(Topic.slug, Subscription.status)
-            .join(Subscription.topic)
-            .join(Subscription.contact)
-            .where(Contact.email == email)
-        ).all()
-    return dict(rows)  # type: ignore[arg-type]
-
-
-def ledger(app: Flask) -> list[tuple[str, str, str | None]]:
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(ConsentEvent.action, ConsentEvent.channel, Topic.slug)
-            .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
-            .order_by(ConsentEvent.id)
-        ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
 
 
 @pytest.fixture
