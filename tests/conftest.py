@@ -24,7 +24,8 @@ from consentapp.config import TestingConfig
 from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
 from consentapp.services.register import seed_register
-from tests.builders import STAFF_PASSWORD, make_staff
+from tests.builders import make_staff
+from tests.flows import log_in
 from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
 
 POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
@@ -167,15 +168,6 @@ def admin_id(app: Flask) -> int:
 def staff_id(app: Flask) -> int:
     """A staff (non-admin) account."""
     return make_staff(app, "staff@crm.example", "staff")
-
-
-def log_in(client: FlaskClient, email: str, password: str = STAFF_PASSWORD) -> FlaskClient:
-    """Log in through the login form."""
-    from tests.helpers import post_form
-
-    response = post_form(client, "/staff/login", {"email": email, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    return client
 
 
 @pytest.fixture

@@ -18,45 +18,11 @@ from consentapp.extensions import db
 from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
-from tests.helpers import csrf_token, deliver, post_form, subscribed, text_of
+from tests.flows import start, subscribe, subscriber
+from tests.helpers import csrf_token, deliver, subscribed, text_of
 from tests.services import SMTPServer
-from tests.test_subscriptions import confirm, confirmation_link, subscribe
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-def subscriber(
-    app: Flask, client: FlaskClient, smtp_server: SMTPServer, email: str, language: str = "nl"
-) -> None:
-    """A confirmed subscriber of service-news, mailbox emptied afterwards."""
-    if language == "en":
-        client.get("/?lang=en")
-    post_form(
-        client, "/subscribe", {"email": email, "topics": "service-news", "language": language}
-    )
-    confirm(
-        client,
-        confirmation_link(app, smtp_server, email)
-        if language == "nl"
-        else _link_en(app, smtp_server, email),
-    )
-    deliver(app)
-
-
-def _link_en(app: Flask, smtp_server: SMTPServer, email: str) -> str:
-    from tests.helpers import link_in
-
-    deliver(app)
-    return link_in(smtp_server.to(email)[-1], "/subscribe/confirm/")
-
-
-def start(app: Flask, public_id: str, batch: int = 1000) -> None:
-    with app.app_context():
-        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
-        assert campaign is not None
-        service.schedule(campaign, None, None)
-        while service.run_due_campaigns(batch=batch):
-            pass
 
 
 def newsletters(smtp_server: SMTPServer, email: str) -> list:

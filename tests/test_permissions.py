@@ -25,9 +25,9 @@ from consentapp.services import campaigns as campaign_service
 from consentapp.services.rights import build_export
 from tests.builders import EMAIL as ELS
 from tests.builders import RECIPIENT, make_campaign
+from tests.flows import record_disclosure, submit_contact_form
 from tests.helpers import audited, csrf_token
 from tests.test_campaigns import audience  # noqa: F401 (a fixture)
-from tests.test_staff_rights import record_disclosure, submit_contact_form
 
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in

@@ -17,9 +17,9 @@ from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, utcnow
 from consentapp.tokens import Purpose, make_token
 from tests.builders import ADDRESS, NEW_ADDRESS, VALID
+from tests.flows import confirm, confirmation_link, subscribe, welcome_mail
 from tests.helpers import csrf_token, deliver, ledger, link_in, post_form, subscribed, text_of
 from tests.services import SMTPServer
-from tests.test_subscriptions import confirm, confirmation_link, subscribe, welcome_mail
 
 
 @pytest.fixture

@@ -23,8 +23,9 @@ from consentapp.extensions import db
 from consentapp.models import Campaign, OutboundEmail, OutboundStatus
 from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
+from tests.flows import start
 from tests.services import SMTPServer
-from tests.test_campaigns import PROJECT_DIR, _worker_env, start
+from tests.test_campaigns import PROJECT_DIR, _worker_env
 from tests.test_celery import redis_url, start_workers  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.slow

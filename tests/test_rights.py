@@ -26,25 +26,9 @@ from consentapp.models import (
     Suppression,
 )
 from tests.builders import EMAIL, VALID
-from tests.helpers import csrf_token, deliver, link_in, post_form, subscribed, text_of, without_csrf
+from tests.flows import ask, confirm, confirmation_link, press, subscribe, verification_path
+from tests.helpers import csrf_token, deliver, post_form, subscribed, text_of, without_csrf
 from tests.services import SMTPServer, find_postgres_bindir
-from tests.test_subscriptions import confirm, confirmation_link, subscribe
-
-
-def ask(client: FlaskClient, kind: str, email: str = EMAIL) -> int:
-    return post_form(client, "/my-data", {"email": email, "kind": kind}).status_code
-
-
-def verification_path(app: Flask, smtp_server: SMTPServer, email: str = EMAIL) -> str:
-    deliver(app)
-    mails = [m for m in smtp_server.to(email) if "/my-data/verify/" in text_of(m)]
-    assert mails, [m["Subject"] for m in smtp_server.to(email)]
-    return link_in(mails[-1], "/my-data/verify/")
-
-
-def press(client: FlaskClient, path: str) -> tuple[int, str]:
-    response = client.post(path, data={"csrf_token": csrf_token(client, path)})
-    return response.status_code, response.get_data(as_text=True)
 
 
 @pytest.fixture

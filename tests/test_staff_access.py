@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from consentapp.extensions import db
 from consentapp.models import AuditEntry, StaffUser
 from tests.builders import STAFF_PASSWORD
-from tests.conftest import log_in
+from tests.flows import log_in
 from tests.helpers import csrf_token, post_form
 
 OPEN = {"staff.login", "staff.login_totp", "staff.static"}

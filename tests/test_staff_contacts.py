@@ -19,8 +19,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import TestResponse, encode_multipart
+from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
 from consentapp.models import (
@@ -35,6 +34,7 @@ from consentapp.models import (
 from consentapp.services import suppression
 from consentapp.services.contacts import find_or_create_contact
 from tests.builders import VALID, set_subscription
+from tests.flows import CAPTURE, MAPPING, capture, confirm, confirmation_link, import_csv, upload
 from tests.helpers import (
     audited,
     csrf_token,
@@ -45,7 +45,6 @@ from tests.helpers import (
     subscribed,
 )
 from tests.services import SMTPServer
-from tests.test_subscriptions import confirm, confirmation_link
 
 ELS = "els@example.be"
 ELS_DETAILS = {
@@ -153,25 +152,6 @@ def edit(client: FlaskClient, public_id: str, **changes: str) -> TestResponse:
     return post_form(client, url, data)
 
 
-CAPTURE = {
-    "email": "marc@example.be",
-    "name": "Marc Peeters",
-    "company": "Peeters NV",
-    "phone": "0470 12 34 56",
-    "language": "nl",
-    "channel": "phone",
-    "obtained_on": "2024-03-01",
-    "evidence": "Call of 1 March 2024, taken by Admin",
-    "send_confirmation": "y",
-}
-
-
-def capture(client: FlaskClient, **changes: Any) -> TestResponse:
-    """Post the offline-consent form; a change of None leaves the field out."""
-    data = {**CAPTURE, **changes}
-    return post_form(client, "/staff/consent/new", {k: v for k, v in data.items() if v is not None})
-
-
 def export(client: FlaskClient, **changes: Any) -> TestResponse:
     """Post the export form; a change of None leaves the field out."""
     data = {"fields": ["email", "name"], "topic": "", "status": "", "purpose": "Mailing", **changes}
@@ -184,46 +164,6 @@ def export(client: FlaskClient, **changes: Any) -> TestResponse:
 
 def csv_rows(response: TestResponse) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-
-
-def upload(client: FlaskClient, data: bytes) -> TestResponse:
-    """Step 1 of an import: upload a file."""
-    token = csrf_token(client, "/staff/contacts/import")
-    # Encoded in memory: the test client would spool a large body to an unclosed temp file.
-    boundary, body = encode_multipart(
-        {"csrf_token": token, "file": FileStorage(io.BytesIO(data), "contacts.csv", "file")}
-    )
-    return client.post(
-        "/staff/contacts/import",
-        data=body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
-
-
-MAPPING = {
-    "email": "e-mail",
-    "name": "naam",
-    "company": "",
-    "address": "",
-    "phone": "",
-    "fax": "",
-    "language": "",
-    "channel_column": "",
-    "channel": "email",
-    "evidence_column": "",
-    "evidence": "Mails in the sales mailbox, 2024",
-    "send_confirmation": "y",
-}
-
-
-def import_csv(client: FlaskClient, text: str, **changes: Any) -> TestResponse:
-    """Upload `text` and post the mapping form (MAPPING changed by `changes`)."""
-    uploaded = upload(client, text.encode("utf-8"))
-    assert uploaded.status_code == 302, uploaded.get_data(as_text=True)[:2000]
-    location = uploaded.headers["Location"]
-    assert re.fullmatch(r"/staff/contacts/import/[A-Za-z0-9_-]{16,64}", location), location
-    data = {**MAPPING, **changes, "upload": location.rsplit("/", 1)[1]}
-    return post_form(client, location, {k: v for k, v in data.items() if v is not None})
 
 
 def bad_lines(response: TestResponse) -> list[int]:

@@ -18,7 +18,7 @@ from consentapp.extensions import db
 from consentapp.models import AuditEntry, OutboundEmail, StaffUser, utcnow
 from consentapp.services.staff_accounts import LoginOutcome, authenticate, complete_login
 from tests.builders import STAFF_PASSWORD
-from tests.conftest import log_in
+from tests.flows import log_in
 from tests.helpers import csrf_token, deliver, html_of, post_form, text_of, without_csrf
 from tests.services import SMTPServer
 

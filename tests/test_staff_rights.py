@@ -41,7 +41,8 @@ from consentapp.services.register import DEFAULT_ACTIVITIES
 from consentapp.services.rights import add_months
 from consentapp.services.suppression import address_hmac, is_suppressed
 from tests.builders import EMAIL as ELS
-from tests.builders import RECIPIENT, VALID, set_subscription
+from tests.builders import RECIPIENT, set_subscription
+from tests.flows import capture, import_csv, record_disclosure, submit_contact_form
 from tests.helpers import (
     activity,
     audited,
@@ -54,17 +55,8 @@ from tests.helpers import (
     text_of,
 )
 from tests.services import SMTPServer
-from tests.test_staff_contacts import capture, import_csv
 
 # Helpers: people and requests ----------------------------------------------------------
-
-
-def submit_contact_form(app: Flask, client: FlaskClient) -> str:
-    """Els writes in through the public contact form; returns her contact's public id."""
-    assert post_form(client, "/contact", VALID).status_code == 302
-    contact = stored(app, ELS)
-    assert contact is not None
-    return str(contact["public_id"])
 
 
 def log_request(
@@ -171,30 +163,6 @@ def erase_by_request(client: FlaskClient) -> str:
 
 
 # Helpers: disclosures, the register, notices -------------------------------------------
-
-
-def record_disclosure(
-    client: FlaskClient, approver_id: int, addresses: list[str], **changes: Any
-) -> TestResponse:
-    """Post the disclosure form; a change of None leaves the field out.
-
-    `approver_id` goes in an `approved_by` field the form no longer has: the approver
-    is the admin who approves, never a name posted with the form.
-    """
-    data = {
-        "kind": "partner",
-        "recipient": RECIPIENT,
-        "legal_basis": "Installing the new firewall the customer ordered",
-        "reference": "Case 2024-017",
-        "categories": ["name", "email", "phone"],
-        "addresses": "\n".join(addresses),
-        "disclosed_on": "2024-05-02",
-        "approved_by": str(approver_id),
-        **changes,
-    }
-    return post_form(
-        client, "/staff/disclosures/new", {k: v for k, v in data.items() if v is not None}
-    )
 
 
 def disclosure_subjects(app: Flask) -> list[list[str]]:

@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Topic
 from tests.builders import ADDRESS, VALID
+from tests.flows import confirm, confirmation_link, subscribe, welcome_mail
 from tests.helpers import (
     csrf_token,
     deliver,
@@ -30,27 +31,6 @@ from tests.helpers import (
 from tests.services import SMTPServer
 
 
-def subscribe(
-    client: FlaskClient, email: str = ADDRESS, topics: tuple[str, ...] = ("product-updates",)
-) -> None:
-    response = post_form(
-        client, "/subscribe", {"email": email, "name": "Lies", "topics": list(topics)}
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-
-
-def confirmation_link(app: Flask, smtp_server: SMTPServer, email: str = ADDRESS) -> str:
-    deliver(app)
-    mails = [m for m in smtp_server.to(email) if "bevestig" in str(m["Subject"]).lower()]
-    assert mails, [m["Subject"] for m in smtp_server.to(email)]
-    return link_in(mails[-1], "/subscribe/confirm/")
-
-
-def confirm(client: FlaskClient, path: str) -> int:
-    token = csrf_token(client, path)
-    return client.post(path, data={"csrf_token": token}).status_code
-
-
 @pytest.fixture
 def confirmed(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> Iterator[None]:
     """ADDRESS is a confirmed subscriber of product-updates; the mailbox is emptied."""
@@ -58,11 +38,6 @@ def confirmed(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> Itera
     assert confirm(client, confirmation_link(app, smtp_server)) == 200
     deliver(app)
     yield
-
-
-def welcome_mail(smtp_server: SMTPServer) -> object:
-    [welcome] = [m for m in smtp_server.to(ADDRESS) if "Welkom" in str(m["Subject"])]
-    return welcome
 
 
 def test_full_double_opt_in_and_one_click_unsubscribe(
