@@ -1,4 +1,5 @@
-"""Fixtures: the app on each database backend, a real SMTP server, clients, helpers.
+"""Fixtures: the app on each database backend, real SMTP and Redis servers, clients, and
+the starting points several test modules share (a confirmed subscriber, an audience).
 
 Every test that uses `app` runs twice: on SQLite and on a real PostgreSQL server
 started for the session. `CONSENTAPP_TEST_POSTGRES=required` (set by CI) turns a
@@ -25,10 +26,12 @@ from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
 from consentapp.services.register import seed_register
 from tests.builders import make_staff
-from tests.flows import log_in
-from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
+from tests.flows import confirm, confirmation_link, log_in, subscribe, subscriber
+from tests.helpers import deliver
+from tests.services import PostgresServer, RedisServer, SMTPServer, find_postgres_bindir
 
 POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
+REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -180,6 +183,49 @@ def admin_client(app: Flask, admin_id: int) -> FlaskClient:
 def staff_client(app: Flask, staff_id: int) -> FlaskClient:
     """A client logged in as a staff member (not admin)."""
     return log_in(app.test_client(), "staff@crm.example")
+
+
+@pytest.fixture
+def confirmed(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> Iterator[None]:
+    """ADDRESS is a confirmed subscriber of product-updates; the mailbox is emptied."""
+    subscribe(client)
+    assert confirm(client, confirmation_link(app, smtp_server)) == 200
+    deliver(app)
+    yield
+
+
+@pytest.fixture
+def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
+    """Service-news readers: one Dutch, one English, one pending, one gone; mailbox emptied."""
+    subscriber(app, client, smtp_server, "nl@example.be")
+    subscriber(app, app.test_client(), smtp_server, "en@example.be", "en")
+    subscribe(app.test_client(), "pending@example.be", ("service-news",))
+    subscriber(app, app.test_client(), smtp_server, "gone@example.be")
+    with app.app_context():
+        from consentapp.models import Contact
+        from consentapp.services.subscriptions import withdraw
+
+        gone = db.session.scalar(sa.select(Contact).where(Contact.email == "gone@example.be"))
+        assert gone is not None
+        withdraw(gone, None, "staff", None, "nl")
+        db.session.commit()
+    smtp_server.handler.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server for the session."""
+    binary = shutil.which("redis-server")
+    if REDIS_MODE == "off":
+        pytest.skip("Redis tests switched off (CONSENTAPP_TEST_REDIS=off)")
+    if binary is None:
+        if REDIS_MODE == "required":
+            pytest.fail("redis-server is required (CONSENTAPP_TEST_REDIS=required) but missing")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(binary)
+    server.start()
+    yield server.url
+    server.stop()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -18,7 +18,7 @@ from consentapp.extensions import db
 from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
-from tests.flows import start, subscribe, subscriber
+from tests.flows import start
 from tests.helpers import csrf_token, deliver, subscribed, text_of
 from tests.services import SMTPServer
 
@@ -27,23 +27,6 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 def newsletters(smtp_server: SMTPServer, email: str) -> list:
     return [m for m in smtp_server.to(email) if m["List-Id"]]
-
-
-@pytest.fixture
-def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
-    subscriber(app, client, smtp_server, "nl@example.be")
-    subscriber(app, app.test_client(), smtp_server, "en@example.be", "en")
-    subscribe(app.test_client(), "pending@example.be", ("service-news",))
-    subscriber(app, app.test_client(), smtp_server, "gone@example.be")
-    with app.app_context():
-        from consentapp.models import Contact
-        from consentapp.services.subscriptions import withdraw
-
-        gone = db.session.scalar(sa.select(Contact).where(Contact.email == "gone@example.be"))
-        assert gone is not None
-        withdraw(gone, None, "staff", None, "nl")
-        db.session.commit()
-    smtp_server.handler.clear()
 
 
 def test_only_confirmed_subscribers_receive_it_in_their_language(

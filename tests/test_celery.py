@@ -7,12 +7,10 @@ Skipped without redis-server unless CONSENTAPP_TEST_REDIS=required (set by CI).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,26 +18,9 @@ from celery import Celery
 from flask import Flask
 
 from tests.builders import bulk_subscribers, make_campaign
-from tests.services import RedisServer, SMTPServer
+from tests.services import SMTPServer
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real redis-server for the session."""
-    binary = shutil.which("redis-server")
-    if REDIS_MODE == "off":
-        pytest.skip("Redis tests switched off (CONSENTAPP_TEST_REDIS=off)")
-    if binary is None:
-        if REDIS_MODE == "required":
-            pytest.fail("redis-server is required (CONSENTAPP_TEST_REDIS=required) but missing")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(binary)
-    server.start()
-    yield server.url
-    server.stop()
 
 
 def start_workers(

@@ -27,7 +27,6 @@ from tests.builders import EMAIL as ELS
 from tests.builders import RECIPIENT, make_campaign
 from tests.flows import record_disclosure, submit_contact_form
 from tests.helpers import audited, csrf_token
-from tests.test_campaigns import audience  # noqa: F401 (a fixture)
 
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in

@@ -26,7 +26,7 @@ from tests.builders import bulk_subscribers, make_campaign
 from tests.flows import start
 from tests.services import SMTPServer
 from tests.test_campaigns import PROJECT_DIR, _worker_env
-from tests.test_celery import redis_url, start_workers  # noqa: F401 (a fixture)
+from tests.test_celery import start_workers
 
 pytestmark = pytest.mark.slow
 
@@ -194,7 +194,7 @@ def test_other_worker_takes_over_from_one_killed_for_good(
 def test_other_celery_worker_takes_over_from_one_killed_for_good(
     app: Flask,
     smtp_server: SMTPServer,
-    redis_url: str,  # noqa: F811 (the fixture imported above)
+    redis_url: str,
 ) -> None:
     """Two Celery workers on PostgreSQL (the README's many-machines set-up); one is
     SIGKILLed for good. The other takes its rows over within 30 s."""

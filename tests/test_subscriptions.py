@@ -7,7 +7,6 @@ and followed as a mail client and a browser would.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -29,15 +28,6 @@ from tests.helpers import (
     without_csrf,
 )
 from tests.services import SMTPServer
-
-
-@pytest.fixture
-def confirmed(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> Iterator[None]:
-    """ADDRESS is a confirmed subscriber of product-updates; the mailbox is emptied."""
-    subscribe(client)
-    assert confirm(client, confirmation_link(app, smtp_server)) == 200
-    deliver(app)
-    yield
 
 
 def test_full_double_opt_in_and_one_click_unsubscribe(
