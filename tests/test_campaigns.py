@@ -20,9 +20,7 @@ from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
 from tests.flows import start
 from tests.helpers import csrf_token, deliver, subscribed, text_of
-from tests.services import SMTPServer
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.services import PROJECT_DIR, SMTPServer, worker_env
 
 
 def newsletters(smtp_server: SMTPServer, email: str) -> list:
@@ -448,21 +446,6 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
         assert statuses == {"sent"}
 
 
-def _worker_env(app: Flask, smtp_server: SMTPServer, **extra: str) -> dict[str, str]:
-    import os
-
-    return {
-        **os.environ,
-        "CONSENTAPP_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "CONSENTAPP_INSTANCE": app.instance_path,
-        "WORKER_POLL_SECONDS": "1",
-        **extra,
-    }
-
-
 def test_two_workers_side_by_side_deliver_each_message_once(
     app: Flask, smtp_server: SMTPServer
 ) -> None:
@@ -478,7 +461,7 @@ def test_two_workers_side_by_side_deliver_each_message_once(
         campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
         assert campaign is not None
         service.schedule(campaign, None, None)  # the workers queue it themselves
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="25")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="25")
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
@@ -527,7 +510,7 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     total = 5000
     bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="50")
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
         cwd=PROJECT_DIR,

@@ -6,62 +6,16 @@ Skipped without redis-server unless CONSENTAPP_TEST_REDIS=required (set by CI).
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 from celery import Celery
 from flask import Flask
 
 from tests.builders import bulk_subscribers, make_campaign
-from tests.services import SMTPServer
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-def start_workers(
-    app: Flask, smtp_server: SMTPServer, broker: str, count: int, **extra: str
-) -> list[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "CONSENTAPP_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "CONSENTAPP_INSTANCE": app.instance_path,
-        "CELERY_BROKER_URL": broker,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "MAIL_BATCH_SIZE": "25",
-        **extra,
-    }
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "consentapp.celery_worker",
-                "worker",
-                "--pool",
-                "solo",
-                "--hostname",
-                f"test{number}@%h",
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for number in range(count)
-    ]
+from tests.services import SMTPServer, start_workers
 
 
 def test_two_celery_workers_deliver_a_campaign_exactly_once(

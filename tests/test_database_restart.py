@@ -31,8 +31,7 @@ from consentapp.extensions import db
 from consentapp.services.register import seed_register
 from tests.conftest import POSTGRES_MODE, make_app, migrate_to_head
 from tests.helpers import CSRF
-from tests.services import PostgresServer, SMTPServer, find_postgres_bindir, free_port
-from tests.test_campaigns import PROJECT_DIR
+from tests.services import PROJECT_DIR, PostgresServer, SMTPServer, find_postgres_bindir, free_port
 
 FRIENDLY_503 = "Deze website is even niet beschikbaar"
 

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -20,9 +19,7 @@ from consentapp.mail.outbox import HeaderInjection, queue_email
 from consentapp.models import OutboundEmail, utcnow
 from tests.builders import VALID
 from tests.helpers import deliver, post_form
-from tests.services import SMTPServer
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.services import PROJECT_DIR, SMTPServer
 
 
 def queue(app: Flask, to: str = "reader@example.be") -> int:

@@ -24,9 +24,7 @@ from consentapp.models import Campaign, OutboundEmail, OutboundStatus
 from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
 from tests.flows import start
-from tests.services import SMTPServer
-from tests.test_campaigns import PROJECT_DIR, _worker_env
-from tests.test_celery import start_workers
+from tests.services import PROJECT_DIR, SMTPServer, start_workers, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +146,7 @@ def test_worker_killed_and_started_again_resumes_within_30_seconds(
     total = 600
     bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="40")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="40")
     workers = [start_worker(env)]
     try:
         # Mid-batch: 225 is not a multiple of the batch of 50.
@@ -176,7 +174,7 @@ def test_other_worker_takes_over_from_one_killed_for_good(
     total = 1000
     bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="30")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="30")
     workers = [start_worker(env), start_worker(env)]
     try:
         assert wait_for(lambda: smtp_server.handler.count >= total // 4, 60), "got going"
