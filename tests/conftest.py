@@ -228,6 +228,18 @@ def redis_url() -> Iterator[str]:
     server.stop()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every run that needs a real PostgreSQL server `postgres`, so `-m "not postgres"`
+    skips them all: the postgresql parameter of a backend fixture (`app`, a deployment) and
+    any test asking for the server itself."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        on_postgres = any(isinstance(value, str) and value == "postgresql" for value in params)
+        if on_postgres or "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Say how many tests ran on each database backend, so a skipped backend shows."""
     outcomes: dict[str, dict[str, int]] = {backend: {} for backend in BACKENDS}

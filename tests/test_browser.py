@@ -19,6 +19,8 @@ from werkzeug.serving import make_server
 from tests.helpers import deliver, link_in, subscribed
 from tests.services import SMTPServer
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = os.environ.get("CONSENTAPP_CHROMIUM", "/usr/bin/chromium")
 BROWSER_MODE = os.environ.get("CONSENTAPP_TEST_BROWSER", "auto").strip().lower()
 CHROMIUM_ARGS = [

@@ -17,6 +17,8 @@ from flask import Flask
 from tests.builders import bulk_subscribers, make_campaign
 from tests.services import SMTPServer, start_workers
 
+pytestmark = pytest.mark.celery
+
 
 def test_two_celery_workers_deliver_a_campaign_exactly_once(
     app: Flask, smtp_server: SMTPServer, redis_url: str

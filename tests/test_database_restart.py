@@ -218,6 +218,7 @@ def test_a_database_that_does_not_answer_gets_the_friendly_503_page(
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_postgres_restart_mid_run_loses_no_answered_submission(
     stack: Stack, smtp_server: SMTPServer
 ) -> None:

@@ -189,6 +189,7 @@ def test_other_worker_takes_over_from_one_killed_for_good(
     assert duplicates <= 1
 
 
+@pytest.mark.celery
 def test_other_celery_worker_takes_over_from_one_killed_for_good(
     app: Flask,
     smtp_server: SMTPServer,
