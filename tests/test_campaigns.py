@@ -403,6 +403,7 @@ def test_send_campaign_command(
     assert bad.exit_code != 0
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     app: Flask, smtp_server: SMTPServer, audience: None
 ) -> None:
@@ -446,6 +447,7 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
         assert statuses == {"sent"}
 
 
+@pytest.mark.slow
 def test_two_workers_side_by_side_deliver_each_message_once(
     app: Flask, smtp_server: SMTPServer
 ) -> None:
@@ -493,6 +495,7 @@ def test_two_workers_side_by_side_deliver_each_message_once(
     assert all("worker: sent" in error for error in errors), "both workers delivered some"
 
 
+@pytest.mark.slow
 def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     app: Flask, smtp_server: SMTPServer
 ) -> None:

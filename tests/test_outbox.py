@@ -178,6 +178,7 @@ def test_header_injection_never_reaches_the_outbox(app: Flask) -> None:
         assert db.session.scalar(sa.select(sa.func.count(OutboundEmail.id))) == 0
 
 
+@pytest.mark.slow
 def test_worker_command_delivers_the_outbox(app: Flask, smtp_server: SMTPServer) -> None:
     queue(app)
     env = {
