@@ -83,6 +83,15 @@ def link_in(message: EmailMessage, path_prefix: str) -> str:
     raise AssertionError(f"no {path_prefix} link in: {text_of(message)}")
 
 
+def is_check_mail_page(status: int, html: str) -> bool:
+    """The "check your mailbox" page a request answers with when it was taken (Dutch default)."""
+    return (
+        status == 200
+        and '<div class="panel panel-success">' in html
+        and ("<h1>Kijk in uw mailbox</h1>" in html)
+    )
+
+
 def without_csrf(html: str) -> str:
     """A page with its CSRF token blanked, to compare two answers."""
     return re.sub(r'(name="csrf_token"[^>]*? value=")[^"]+"', r'\1"', html)

@@ -20,6 +20,7 @@ from tests.flows import confirm, confirmation_link, subscribe, welcome_mail
 from tests.helpers import (
     csrf_token,
     deliver,
+    is_check_mail_page,
     ledger,
     link_in,
     post_form,
@@ -263,6 +264,7 @@ def test_subscribe_answers_the_same_for_known_and_unknown_addresses(
         for email in ("new@example.be", pending, ADDRESS)
     ]
     assert answers[0] == answers[1] == answers[2]
+    assert is_check_mail_page(*answers[0][:2]), answers[0][:2]
     deliver(app)
     already = [m for m in smtp_server.to(ADDRESS) if "al ingeschreven" in str(m["Subject"])]
     assert len(already) == 1, "the known subscriber is told by mail, not on the page"
@@ -274,6 +276,7 @@ def test_preferences_request_answers_the_same_for_known_and_unknown(
     known = _answer(app.test_client(), "/preferences", {"email": ADDRESS})
     unknown = _answer(app.test_client(), "/preferences", {"email": "nobody@example.be"})
     assert known == unknown
+    assert is_check_mail_page(*known[:2]), known[:2]
     deliver(app)
     assert smtp_server.to("nobody@example.be") == []
     assert len([m for m in smtp_server.to(ADDRESS) if "beheren" in str(m["Subject"])]) == 1
