@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 
 from consentapp import create_app
 from consentapp.cli import seed_notice, seed_topics
@@ -35,6 +37,25 @@ REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
 BACKENDS = ["sqlite", "postgresql"]
 
 
+class SessionTemplateCache(BytecodeCache):
+    """Compiled templates kept for the session: every test builds a new app, and compiling
+    the same templates again for each is most of a short test's time. A template whose
+    source changed has another checksum, so it is compiled afresh."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = SessionTemplateCache()
+
+
 def make_app(database_url: str, smtp_port: int, instance: Path, **overrides: object) -> Flask:
     """An app in the testing profile, pointed at a database and the test SMTP server."""
     config = TestingConfig(
@@ -49,7 +70,9 @@ def make_app(database_url: str, smtp_port: int, instance: Path, **overrides: obj
             "BASE_URL": "http://localhost",
         }
     )
-    return create_app(config, overrides=overrides or None)
+    app = create_app(config, overrides=overrides or None)
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
+    return app
 
 
 def migrate_to_head(database_url: str, instance: Path) -> None:
