@@ -1,4 +1,5 @@
-# consentapp: `make run` serves the app, `make test` runs the whole test suite.
+# consentapp: `make run` serves the app, `make test` runs the whole test suite,
+# `make test-fast` the quick loop (no slow, browser, Celery, PostgreSQL or fuzz tests).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP  := $(VENV)/.installed
 FLASK  := $(BIN)/flask --app wsgi
 CATALOGS := consentapp/translations
 
-.PHONY: install catalogs run test lint format messages bench clean
+.PHONY: install catalogs run test test-fast lint format messages bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -32,6 +33,11 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+FAST := not slow and not browser and not celery and not postgres and not fuzz
+
+test-fast: install
+	$(BIN)/python -m pytest -m "$(FAST)" -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff format --check .

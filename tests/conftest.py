@@ -1,4 +1,5 @@
-"""Fixtures: the app on each database backend, a real SMTP server, clients, helpers.
+"""Fixtures: the app on each database backend, real SMTP and Redis servers, clients, and
+the starting points several test modules share (a confirmed subscriber, an audience).
 
 Every test that uses `app` runs twice: on SQLite and on a real PostgreSQL server
 started for the session. `CONSENTAPP_TEST_POSTGRES=required` (set by CI) turns a
@@ -17,6 +18,8 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_migrate import upgrade
+from jinja2 import BytecodeCache
+from jinja2.bccache import Bucket
 
 from consentapp import create_app
 from consentapp.config import TestingConfig
@@ -24,10 +27,33 @@ from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
-from tests.services import PostgresServer, SMTPServer, find_postgres_bindir
+from tests.builders import make_staff
+from tests.flows import confirm, confirmation_link, log_in, subscribe, subscriber
+from tests.helpers import deliver
+from tests.services import PostgresServer, RedisServer, SMTPServer, find_postgres_bindir
 
 POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
+REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
 BACKENDS = ["sqlite", "postgresql"]
+
+
+class SessionTemplateCache(BytecodeCache):
+    """Compiled templates kept for the session: every test builds a new app, and compiling
+    the same templates again for each is most of a short test's time. A template whose
+    source changed has another checksum, so it is compiled afresh."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+TEMPLATE_CACHE = SessionTemplateCache()
 
 
 def make_app(database_url: str, smtp_port: int, instance: Path, **overrides: object) -> Flask:
@@ -44,7 +70,9 @@ def make_app(database_url: str, smtp_port: int, instance: Path, **overrides: obj
             "BASE_URL": "http://localhost",
         }
     )
-    return create_app(config, overrides=overrides or None)
+    app = create_app(config, overrides=overrides or None)
+    app.jinja_env.bytecode_cache = TEMPLATE_CACHE
+    return app
 
 
 def migrate_to_head(database_url: str, instance: Path) -> None:
@@ -156,19 +184,6 @@ def runner(app: Flask) -> FlaskCliRunner:
     return app.test_cli_runner()
 
 
-STAFF_PASSWORD = "correct horse battery staple"
-
-
-def make_staff(app: Flask, email: str, role: str) -> int:
-    """Create a staff account through the service staff use."""
-    from consentapp.services.staff_accounts import create_staff
-
-    with app.app_context():
-        user = create_staff(email, role, STAFF_PASSWORD, name=email.split("@")[0].title())
-        db.session.commit()
-        return user.id
-
-
 @pytest.fixture
 def admin_id(app: Flask) -> int:
     """An admin account."""
@@ -181,15 +196,6 @@ def staff_id(app: Flask) -> int:
     return make_staff(app, "staff@crm.example", "staff")
 
 
-def log_in(client: FlaskClient, email: str, password: str = STAFF_PASSWORD) -> FlaskClient:
-    """Log in through the login form."""
-    from tests.helpers import post_form
-
-    response = post_form(client, "/staff/login", {"email": email, "password": password})
-    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
-    return client
-
-
 @pytest.fixture
 def admin_client(app: Flask, admin_id: int) -> FlaskClient:
     """A client logged in as the admin."""
@@ -200,6 +206,61 @@ def admin_client(app: Flask, admin_id: int) -> FlaskClient:
 def staff_client(app: Flask, staff_id: int) -> FlaskClient:
     """A client logged in as a staff member (not admin)."""
     return log_in(app.test_client(), "staff@crm.example")
+
+
+@pytest.fixture
+def confirmed(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> Iterator[None]:
+    """ADDRESS is a confirmed subscriber of product-updates; the mailbox is emptied."""
+    subscribe(client)
+    assert confirm(client, confirmation_link(app, smtp_server)) == 200
+    deliver(app)
+    yield
+
+
+@pytest.fixture
+def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
+    """Service-news readers: one Dutch, one English, one pending, one gone; mailbox emptied."""
+    subscriber(app, client, smtp_server, "nl@example.be")
+    subscriber(app, app.test_client(), smtp_server, "en@example.be", "en")
+    subscribe(app.test_client(), "pending@example.be", ("service-news",))
+    subscriber(app, app.test_client(), smtp_server, "gone@example.be")
+    with app.app_context():
+        from consentapp.models import Contact
+        from consentapp.services.subscriptions import withdraw
+
+        gone = db.session.scalar(sa.select(Contact).where(Contact.email == "gone@example.be"))
+        assert gone is not None
+        withdraw(gone, None, "staff", None, "nl")
+        db.session.commit()
+    smtp_server.handler.clear()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A real redis-server for the session."""
+    binary = shutil.which("redis-server")
+    if REDIS_MODE == "off":
+        pytest.skip("Redis tests switched off (CONSENTAPP_TEST_REDIS=off)")
+    if binary is None:
+        if REDIS_MODE == "required":
+            pytest.fail("redis-server is required (CONSENTAPP_TEST_REDIS=required) but missing")
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(binary)
+    server.start()
+    yield server.url
+    server.stop()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every run that needs a real PostgreSQL server `postgres`, so `-m "not postgres"`
+    skips them all: the postgresql parameter of a backend fixture (`app`, a deployment) and
+    any test asking for the server itself."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params.values() if callspec is not None else ()
+        on_postgres = any(isinstance(value, str) and value == "postgresql" for value in params)
+        if on_postgres or "postgres_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

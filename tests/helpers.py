@@ -1,16 +1,33 @@
-"""Small helpers the tests share: reading CSRF tokens, posting forms, delivering mail."""
+"""Small helpers the tests share: reading CSRF tokens, posting forms, delivering mail, and
+reading back what is stored (subscriptions, the ledger, the audit log, a contact).
+
+Journeys through the forms live in tests/flows.py, rows written directly in tests/builders.py.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from consentapp.extensions import db
+from consentapp.models import (
+    AuditEntry,
+    ConsentEvent,
+    Contact,
+    ProcessingActivity,
+    Subscription,
+    Topic,
+)
+from consentapp.services.contacts import find_contact
 from consentapp.services.delivery import DeliveryReport, deliver_due
+from tests.builders import ADDRESS
 
 CSRF = re.compile(r'name="csrf_token"[^>]*? value="([^"]+)"')
 
@@ -66,6 +83,89 @@ def link_in(message: EmailMessage, path_prefix: str) -> str:
     raise AssertionError(f"no {path_prefix} link in: {text_of(message)}")
 
 
+def is_check_mail_page(status: int, html: str) -> bool:
+    """The "check your mailbox" page a request answers with when it was taken (Dutch default)."""
+    return (
+        status == 200
+        and '<div class="panel panel-success">' in html
+        and ("<h1>Kijk in uw mailbox</h1>" in html)
+    )
+
+
 def without_csrf(html: str) -> str:
     """A page with its CSRF token blanked, to compare two answers."""
     return re.sub(r'(name="csrf_token"[^>]*? value=")[^"]+"', r'\1"', html)
+
+
+def subscribed(app: Flask, email: str = ADDRESS) -> dict[str, str]:
+    """The address's subscriptions: topic slug to status."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(Topic.slug, Subscription.status)
+            .join(Subscription.topic)
+            .join(Subscription.contact)
+            .where(Contact.email == email)
+        ).all()
+    return dict(rows)  # type: ignore[arg-type]
+
+
+def ledger(app: Flask) -> list[tuple[str, str, str | None]]:
+    """Every ledger row as (action, channel, topic slug), oldest first."""
+    with app.app_context():
+        rows = db.session.execute(
+            sa.select(ConsentEvent.action, ConsentEvent.channel, Topic.slug)
+            .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
+            .order_by(ConsentEvent.id)
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def stored(app: Flask, email: str) -> dict[str, Any] | None:
+    """The contact's stored fields, or None when there is no such contact."""
+    with app.app_context():
+        contact = find_contact(email)
+        if contact is None:
+            return None
+        names = ("public_id", "email", "name", "company", "address", "phone", "fax")
+        return {
+            **{name: getattr(contact, name) for name in names},
+            "language": contact.language,
+            "source_channel": contact.source_channel,
+        }
+
+
+@dataclass(frozen=True)
+class Audited:
+    """One audit entry, as far as these tests look at it."""
+
+    actor_id: int | None
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, Any] | None
+
+
+def audited(app: Flask, action: str) -> list[Audited]:
+    """The audit entries with this action, oldest first."""
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
+        ).all()
+        return [Audited(r.actor_id, r.target_type, r.target_id, r.details) for r in rows]
+
+
+def prefixed_token(client: FlaskClient, url: str, prefix: str) -> str:
+    """The CSRF token of a prefixed form (`update-csrf_token`, ...) on a page."""
+    html = client.get(url).get_data(as_text=True)
+    match = re.search(rf'name="{prefix}-csrf_token"[^>]*? value="([^"]+)"', html)
+    assert match, f"no {prefix}-csrf_token on {url}"
+    return match.group(1)
+
+
+def activity(app: Flask, position: int = 0) -> dict[str, Any]:
+    """One entry of the record of processing, with its id."""
+    with app.app_context():
+        row = db.session.scalar(
+            sa.select(ProcessingActivity).where(ProcessingActivity.position == position)
+        )
+        assert row is not None
+        return {"id": row.id, **row.as_dict()}

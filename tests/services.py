@@ -1,4 +1,5 @@
-"""Real servers for the test session: PostgreSQL and an SMTP server (aiosmtpd).
+"""Real servers for the test session: PostgreSQL, Redis and an SMTP server (aiosmtpd),
+and the worker processes tests start against them.
 
 Each starts once per session on a free port in a temporary directory and is
 stopped at the end. PostgreSQL refuses to run as root, so as root it runs as the
@@ -13,6 +14,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -21,6 +23,7 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from flask import Flask
 
 from consentapp.mail.sink import MailSink, start_sink
 
@@ -235,3 +238,62 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def worker_env(app: Flask, smtp_server: SMTPServer, **extra: str) -> dict[str, str]:
+    """The environment of a `flask worker` process on the app's database and mail server."""
+    return {
+        **os.environ,
+        "CONSENTAPP_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "CONSENTAPP_INSTANCE": app.instance_path,
+        "WORKER_POLL_SECONDS": "1",
+        **extra,
+    }
+
+
+def start_workers(
+    app: Flask, smtp_server: SMTPServer, broker: str, count: int, **extra: str
+) -> list[subprocess.Popen[bytes]]:
+    """`count` Celery worker processes on the app's database, the broker and the mail server."""
+    env = {
+        **os.environ,
+        "CONSENTAPP_ENV": "testing",
+        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
+        "CONSENTAPP_INSTANCE": app.instance_path,
+        "CELERY_BROKER_URL": broker,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": str(smtp_server.port),
+        "MAIL_BATCH_SIZE": "25",
+        **extra,
+    }
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "consentapp.celery_worker",
+                "worker",
+                "--pool",
+                "solo",
+                "--hostname",
+                f"test{number}@%h",
+                "--loglevel",
+                "WARNING",
+                "--without-mingle",
+                "--without-gossip",
+            ],
+            cwd=PROJECT_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for number in range(count)
+    ]

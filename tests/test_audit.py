@@ -14,8 +14,9 @@ from consentapp.extensions import db
 from consentapp.models import AuditEntry, AuditHead, Contact
 from consentapp.services import audit
 from consentapp.services.audit import verify_chain
+from tests.builders import VALID
+from tests.flows import log_in
 from tests.helpers import csrf_token, post_form
-from tests.test_contact import VALID
 
 
 def actions(app: Flask) -> list[str]:
@@ -149,7 +150,6 @@ def test_audit_page_filters_and_checks(
     app: Flask, client: FlaskClient, admin_client: FlaskClient
 ) -> None:
     public_id = busy_day(app, client, admin_client)
-    from tests.conftest import log_in
 
     admin = log_in(app.test_client(), "admin@crm.example")
     page = admin.get(f"/staff/audit?target={public_id}").get_data(as_text=True)

@@ -16,9 +16,10 @@ import pytest
 from flask import Flask
 from werkzeug.serving import make_server
 
-from tests.helpers import deliver, link_in
+from tests.helpers import deliver, link_in, subscribed
 from tests.services import SMTPServer
-from tests.test_subscriptions import subscribed
+
+pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CONSENTAPP_CHROMIUM", "/usr/bin/chromium")
 BROWSER_MODE = os.environ.get("CONSENTAPP_TEST_BROWSER", "auto").strip().lower()

@@ -15,84 +15,17 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
-from consentapp.models import Campaign, OutboundEmail, Topic
+from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as service
-from tests.helpers import csrf_token, deliver, post_form, text_of
-from tests.services import SMTPServer
-from tests.test_subscriptions import confirm, confirmation_link, subscribe, subscribed
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-def subscriber(
-    app: Flask, client: FlaskClient, smtp_server: SMTPServer, email: str, language: str = "nl"
-) -> None:
-    """A confirmed subscriber of service-news, mailbox emptied afterwards."""
-    if language == "en":
-        client.get("/?lang=en")
-    post_form(
-        client, "/subscribe", {"email": email, "topics": "service-news", "language": language}
-    )
-    confirm(
-        client,
-        confirmation_link(app, smtp_server, email)
-        if language == "nl"
-        else _link_en(app, smtp_server, email),
-    )
-    deliver(app)
-
-
-def _link_en(app: Flask, smtp_server: SMTPServer, email: str) -> str:
-    from tests.helpers import link_in
-
-    deliver(app)
-    return link_in(smtp_server.to(email)[-1], "/subscribe/confirm/")
-
-
-def make_campaign(app: Flask, topic: str = "service-news") -> str:
-    with app.app_context():
-        found = db.session.scalar(sa.select(Topic).where(Topic.slug == topic))
-        assert found is not None
-        campaign = service.create_campaign(
-            found,
-            "Onderhoud zaterdag",
-            "Zaterdag is er **onderhoud** aan de servers.\n\n<script>alert(1)</script>",
-            "Maintenance on Saturday",
-            "On Saturday the servers get **maintenance**.",
-            None,
-        )
-        return campaign.public_id
-
-
-def start(app: Flask, public_id: str, batch: int = 1000) -> None:
-    with app.app_context():
-        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
-        assert campaign is not None
-        service.schedule(campaign, None, None)
-        while campaign_sending.run_due_campaigns(batch=batch):
-            pass
+from tests.builders import bulk_subscribers, make_campaign
+from tests.flows import start
+from tests.helpers import csrf_token, deliver, subscribed, text_of
+from tests.services import PROJECT_DIR, SMTPServer, worker_env
 
 
 def newsletters(smtp_server: SMTPServer, email: str) -> list:
     return [m for m in smtp_server.to(email) if m["List-Id"]]
-
-
-@pytest.fixture
-def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
-    subscriber(app, client, smtp_server, "nl@example.be")
-    subscriber(app, app.test_client(), smtp_server, "en@example.be", "en")
-    subscribe(app.test_client(), "pending@example.be", ("service-news",))
-    subscriber(app, app.test_client(), smtp_server, "gone@example.be")
-    with app.app_context():
-        from consentapp.models import Contact
-        from consentapp.services.subscriptions import withdraw
-
-        gone = db.session.scalar(sa.select(Contact).where(Contact.email == "gone@example.be"))
-        assert gone is not None
-        withdraw(gone, None, "staff", None, "nl")
-        db.session.commit()
-    smtp_server.handler.clear()
 
 
 def test_only_confirmed_subscribers_receive_it_in_their_language(
@@ -240,7 +173,7 @@ def _statuses(app: Flask) -> dict[str, int]:
 def test_pause_during_a_pass_stops_it_between_two_messages(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _bulk_subscribers(app, 40)
+    bulk_subscribers(app, 40)
     start(app, make_campaign(app))
     _act_on_first_message(app, smtp_server, monkeypatch, "pause")
     report = deliver(app)
@@ -258,7 +191,7 @@ def test_pause_during_a_pass_stops_it_between_two_messages(
 def test_cancel_during_a_pass_cancels_what_was_not_sent(
     app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _bulk_subscribers(app, 40)
+    bulk_subscribers(app, 40)
     start(app, make_campaign(app))
     _act_on_first_message(app, smtp_server, monkeypatch, "cancel")
     report = deliver(app)
@@ -325,7 +258,7 @@ def test_smtp_server_stopped_halfway_through_a_pass_loses_nothing(
     from consentapp.models import utcnow
 
     total = 40
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     start(app, make_campaign(app))
     app.config["MAIL_RATE_PER_SECOND"] = 100  # a pass of 40 takes about 0.4 s
 
@@ -471,6 +404,7 @@ def test_send_campaign_command(
     assert bad.exit_code != 0
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
     app: Flask, smtp_server: SMTPServer, audience: None
 ) -> None:
@@ -514,53 +448,7 @@ def test_worker_killed_mid_campaign_resends_at_most_the_message_in_flight(
         assert statuses == {"sent"}
 
 
-def _bulk_subscribers(app: Flask, count: int) -> None:
-    """`count` confirmed subscribers of service-news, written in bulk."""
-    from consentapp.models import Contact, Subscription, utcnow
-
-    with app.app_context():
-        topic = db.session.scalar(sa.select(Topic).where(Topic.slug == "service-news"))
-        assert topic is not None
-        now = utcnow()
-        db.session.execute(
-            sa.insert(Contact),
-            [
-                {
-                    "public_id": f"bulk{n}",
-                    "email": f"reader{n}@example.be",
-                    "language": "nl",
-                    "source_channel": "web_form",
-                    "search_text": "",
-                }
-                for n in range(count)
-            ],
-        )
-        ids = db.session.scalars(sa.select(Contact.id).where(Contact.public_id.like("bulk%"))).all()
-        db.session.execute(
-            sa.insert(Subscription),
-            [
-                {"contact_id": i, "topic_id": topic.id, "status": "confirmed", "confirmed_at": now}
-                for i in ids
-            ],
-        )
-        db.session.commit()
-
-
-def _worker_env(app: Flask, smtp_server: SMTPServer, **extra: str) -> dict[str, str]:
-    import os
-
-    return {
-        **os.environ,
-        "CONSENTAPP_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "CONSENTAPP_INSTANCE": app.instance_path,
-        "WORKER_POLL_SECONDS": "1",
-        **extra,
-    }
-
-
+@pytest.mark.slow
 def test_two_workers_side_by_side_deliver_each_message_once(
     app: Flask, smtp_server: SMTPServer
 ) -> None:
@@ -570,13 +458,13 @@ def test_two_workers_side_by_side_deliver_each_message_once(
     from collections import Counter
 
     total = 1000
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     public_id = make_campaign(app)
     with app.app_context():
         campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
         assert campaign is not None
         service.schedule(campaign, None, None)  # the workers queue it themselves
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="25")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="25")
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
@@ -608,6 +496,7 @@ def test_two_workers_side_by_side_deliver_each_message_once(
     assert all("worker: sent" in error for error in errors), "both workers delivered some"
 
 
+@pytest.mark.slow
 def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     app: Flask, smtp_server: SMTPServer
 ) -> None:
@@ -623,9 +512,9 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     from consentapp.models import utcnow
 
     total = 5000
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="50")
     worker = subprocess.Popen(
         [sys.executable, "-m", "flask", "--app", "wsgi", "worker"],
         cwd=PROJECT_DIR,

@@ -6,81 +6,18 @@ Skipped without redis-server unless CONSENTAPP_TEST_REDIS=required (set by CI).
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from celery import Celery
 from flask import Flask
 
-from tests.services import RedisServer, SMTPServer
-from tests.test_campaigns import _bulk_subscribers, make_campaign
+from tests.builders import bulk_subscribers, make_campaign
+from tests.services import SMTPServer, start_workers
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A real redis-server for the session."""
-    binary = shutil.which("redis-server")
-    if REDIS_MODE == "off":
-        pytest.skip("Redis tests switched off (CONSENTAPP_TEST_REDIS=off)")
-    if binary is None:
-        if REDIS_MODE == "required":
-            pytest.fail("redis-server is required (CONSENTAPP_TEST_REDIS=required) but missing")
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(binary)
-    server.start()
-    yield server.url
-    server.stop()
-
-
-def start_workers(
-    app: Flask, smtp_server: SMTPServer, broker: str, count: int, **extra: str
-) -> list[subprocess.Popen[bytes]]:
-    env = {
-        **os.environ,
-        "CONSENTAPP_ENV": "testing",
-        "DATABASE_URL": app.config["SQLALCHEMY_DATABASE_URI"],
-        "CONSENTAPP_INSTANCE": app.instance_path,
-        "CELERY_BROKER_URL": broker,
-        "MAIL_SERVER": "127.0.0.1",
-        "MAIL_PORT": str(smtp_server.port),
-        "MAIL_BATCH_SIZE": "25",
-        **extra,
-    }
-    return [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "consentapp.celery_worker",
-                "worker",
-                "--pool",
-                "solo",
-                "--hostname",
-                f"test{number}@%h",
-                "--loglevel",
-                "WARNING",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-            cwd=PROJECT_DIR,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for number in range(count)
-    ]
+pytestmark = pytest.mark.celery
 
 
 def test_two_celery_workers_deliver_a_campaign_exactly_once(
@@ -89,7 +26,7 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("Celery workers run against PostgreSQL")
     total = 300
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     make_campaign(app)
     from consentapp.extensions import db
     from consentapp.models import Campaign

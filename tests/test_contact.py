@@ -9,19 +9,9 @@ from flask.testing import FlaskClient
 
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, Inquiry, OutboundEmail
+from tests.builders import VALID
 from tests.helpers import csrf_token, deliver, error_messages, post_form
 from tests.services import SMTPServer
-
-VALID = {
-    "name": "Els Janssens",
-    "email": "Els.Janssens@Example.be",
-    "company": "Janssens BV",
-    "address": "Kerkstraat 1\n9000 Gent",
-    "phone": "09 265 81 11",
-    "fax": "",
-    "message": "Kunnen jullie onze domeinnaam verhuizen?",
-    "notice_version": "1",
-}
 
 
 def counts(app: Flask) -> tuple[int, int, int, int]:

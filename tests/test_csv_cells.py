@@ -13,11 +13,10 @@ from flask.testing import FlaskClient
 
 from consentapp.models import ProcessingActivity
 from consentapp.services.csv_cells import safe_cell
-from tests.helpers import post_form
+from tests.builders import EMAIL, VALID
+from tests.flows import ask, press, record_disclosure, verification_path
+from tests.helpers import activity, post_form
 from tests.services import SMTPServer
-from tests.test_contact import VALID
-from tests.test_rights import EMAIL, ask, press, verification_path
-from tests.test_staff_rights import activity, record_disclosure
 
 DDE = "=cmd|' /C calc'!A0"
 PAYLOADS = ["=1+1", "+cmd", "-2+3", "@SUM(1)", "\t=1+1", "\r=1+1", DDE]

@@ -13,9 +13,9 @@ from consentapp.extensions import db
 from consentapp.models import Contact, utcnow
 from consentapp.services.dashboard import dashboard_numbers, refresh_snapshot, weekly_changes
 from consentapp.staff.charts import weekly_chart
+from tests.builders import VALID
+from tests.flows import confirm, confirmation_link, subscribe
 from tests.helpers import post_form
-from tests.test_contact import VALID
-from tests.test_subscriptions import confirm, confirmation_link, subscribe
 
 
 def stat(html: str, label: str) -> int:

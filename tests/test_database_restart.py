@@ -31,8 +31,7 @@ from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from tests.conftest import POSTGRES_MODE, make_app, migrate_to_head
 from tests.helpers import CSRF
-from tests.services import PostgresServer, SMTPServer, find_postgres_bindir, free_port
-from tests.test_campaigns import PROJECT_DIR
+from tests.services import PROJECT_DIR, PostgresServer, SMTPServer, find_postgres_bindir, free_port
 
 FRIENDLY_503 = "Deze website is even niet beschikbaar"
 
@@ -219,6 +218,7 @@ def test_a_database_that_does_not_answer_gets_the_friendly_503_page(
 
 
 @pytest.mark.slow
+@pytest.mark.postgres
 def test_postgres_restart_mid_run_loses_no_answered_submission(
     stack: Stack, smtp_server: SMTPServer
 ) -> None:

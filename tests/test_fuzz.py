@@ -50,7 +50,8 @@ from consentapp.models import Contact, DataRequest
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from consentapp.tokens import Purpose, make_token
-from tests.conftest import make_app, make_staff
+from tests.builders import make_staff
+from tests.conftest import make_app
 from tests.helpers import csrf_token, post_form, without_csrf
 from tests.services import SMTPServer
 

@@ -11,11 +11,18 @@ from werkzeug.test import TestResponse
 from consentapp.extensions import db
 from consentapp.models import Contact
 from consentapp.tokens import Purpose, make_token
+from tests.builders import ADDRESS, EMAIL, NEW_ADDRESS
+from tests.flows import (
+    ask,
+    confirm,
+    confirmation_link,
+    press,
+    subscribe,
+    verification_path,
+    welcome_mail,
+)
 from tests.helpers import csrf_token, deliver, link_in, post_form
 from tests.services import SMTPServer
-from tests.test_preferences import NEW_ADDRESS
-from tests.test_rights import EMAIL, ask, press, verification_path
-from tests.test_subscriptions import ADDRESS, confirm, confirmation_link, subscribe, welcome_mail
 
 
 def assert_no_store(response: TestResponse, what: str) -> None:

@@ -7,7 +7,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,11 +18,9 @@ from consentapp.mail.leases import retry_delay
 from consentapp.mail.outbox import HeaderInjection, queue_email
 from consentapp.models import OutboundEmail, utcnow
 from consentapp.services.delivery import DeliveryReport, claim_due
+from tests.builders import VALID
 from tests.helpers import deliver, post_form
-from tests.services import SMTPServer
-from tests.test_contact import VALID
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.services import PROJECT_DIR, SMTPServer
 
 
 def queue(app: Flask, to: str = "reader@example.be") -> int:
@@ -182,6 +179,7 @@ def test_header_injection_never_reaches_the_outbox(app: Flask) -> None:
         assert db.session.scalar(sa.select(sa.func.count(OutboundEmail.id))) == 0
 
 
+@pytest.mark.slow
 def test_worker_command_delivers_the_outbox(app: Flask, smtp_server: SMTPServer) -> None:
     queue(app)
     env = {

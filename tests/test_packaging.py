@@ -25,11 +25,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.services import free_port
+from tests.services import PROJECT_DIR, free_port
 
 pytestmark = pytest.mark.slow
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 def _run(

@@ -7,13 +7,17 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from consentapp.extensions import db
+from consentapp.models import ConsentEvent
+from consentapp.services.notices import publish_notice
+from tests.builders import VALID
 from tests.conftest import make_app
 from tests.helpers import csrf_token, post_form
 from tests.services import SMTPServer
-from tests.test_contact import VALID
 
 PUBLIC_PAGES = ["/", "/contact", "/contact/thanks", "/privacy", "/privacy/1", "/cookies"]
 
@@ -189,8 +193,20 @@ def test_odd_numbers_in_urls_are_404_not_500(client: FlaskClient, url: str) -> N
 def test_odd_notice_versions_on_forms_fall_back_to_the_current_one(
     app: Flask, client: FlaskClient, version: str
 ) -> None:
+    with app.app_context():
+        publish_notice(
+            {
+                "nl": ("Privacyverklaring", "# Privacyverklaring\n\nVersie twee.\n"),
+                "en": ("Privacy notice", "# Privacy notice\n\nVersion two.\n"),
+            }
+        )
+        db.session.commit()
     response = post_form(client, "/contact", {**VALID, "notice_version": version})
     assert response.status_code == 302
+    with app.app_context():
+        event = db.session.scalar(sa.select(ConsentEvent))
+        assert event is not None
+        assert (event.notice_version, event.notice_language) == (2, "nl")
 
 
 @pytest.mark.parametrize(

@@ -24,10 +24,10 @@ from consentapp.permissions import ENDPOINT_PERMISSIONS, ROLE_PERMISSIONS, Permi
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.rights_export import build_export
-from tests.helpers import csrf_token
-from tests.test_campaigns import audience, make_campaign  # noqa: F401 - the fixture
-from tests.test_staff_contacts import audited
-from tests.test_staff_rights import ELS, RECIPIENT, record_disclosure, submit_contact_form
+from tests.builders import EMAIL as ELS
+from tests.builders import RECIPIENT, make_campaign
+from tests.flows import record_disclosure, submit_contact_form
+from tests.helpers import audited, csrf_token
 
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in

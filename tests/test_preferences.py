@@ -16,19 +16,10 @@ from consentapp.config import TestingConfig
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, utcnow
 from consentapp.tokens import Purpose, make_token
-from tests.helpers import csrf_token, deliver, link_in, post_form, text_of
+from tests.builders import ADDRESS, NEW_ADDRESS, VALID
+from tests.flows import confirm, confirmation_link, subscribe, welcome_mail
+from tests.helpers import csrf_token, deliver, ledger, link_in, post_form, subscribed, text_of
 from tests.services import SMTPServer
-from tests.test_subscriptions import (
-    ADDRESS,
-    confirm,
-    confirmation_link,
-    ledger,
-    subscribe,
-    subscribed,
-    welcome_mail,
-)
-
-NEW_ADDRESS = "lies.nieuw@example.be"
 
 
 @pytest.fixture
@@ -282,8 +273,6 @@ def test_confirmed_and_recent_sign_ups_are_kept(
 def test_contact_form_contacts_lose_only_the_expired_request(
     app: Flask, client: FlaskClient, smtp_server: SMTPServer
 ) -> None:
-    from tests.test_contact import VALID
-
     post_form(client, "/contact", {**VALID, "subscribe": "y", "topics": ["service-news"]})
     _age_pending(app, 40)
     with app.app_context():

@@ -13,8 +13,8 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, ImmutableRowError, PrivacyNotice, Topic
+from tests.builders import VALID
 from tests.helpers import post_form
-from tests.test_contact import VALID
 
 FINGERPRINT = re.compile(r'data-sha256="([0-9a-f]{64})"')
 

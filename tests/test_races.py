@@ -20,15 +20,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, OutboundEmail
-from tests.helpers import csrf_token, link_in
+from tests.flows import confirmation_link, subscribe, welcome_mail
+from tests.helpers import csrf_token, link_in, subscribed
 from tests.services import SMTPServer
-from tests.test_subscriptions import (
-    confirmation_link,
-    confirmed,  # noqa: F401 (a fixture)
-    subscribe,
-    subscribed,
-    welcome_mail,
-)
 
 AT_ONCE = 12
 

@@ -22,9 +22,9 @@ from flask import Flask
 from consentapp.extensions import db
 from consentapp.models import Campaign, OutboundEmail, OutboundStatus
 from consentapp.services import campaigns as service
-from tests.services import SMTPServer
-from tests.test_campaigns import PROJECT_DIR, _bulk_subscribers, _worker_env, make_campaign, start
-from tests.test_celery import redis_url, start_workers  # noqa: F401 (a fixture)
+from tests.builders import bulk_subscribers, make_campaign
+from tests.flows import start
+from tests.services import PROJECT_DIR, SMTPServer, start_workers, worker_env
 
 pytestmark = pytest.mark.slow
 
@@ -144,9 +144,9 @@ def test_worker_killed_and_started_again_resumes_within_30_seconds(
     """SIGKILL mid-campaign, started again at once: the rows it held are delivered by the
     new process within 30 s (the lease), everyone gets it, at most one twice."""
     total = 600
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="40")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="40")
     workers = [start_worker(env)]
     try:
         # Mid-batch: 225 is not a multiple of the batch of 50.
@@ -172,9 +172,9 @@ def test_other_worker_takes_over_from_one_killed_for_good(
     """Two broker-less workers; one is SIGKILLed and never comes back. The other takes
     its rows over within 30 s and delivers the rest."""
     total = 1000
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     start(app, make_campaign(app))
-    env = _worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="30")
+    env = worker_env(app, smtp_server, MAIL_BATCH_SIZE="50", MAIL_RATE_PER_SECOND="30")
     workers = [start_worker(env), start_worker(env)]
     try:
         assert wait_for(lambda: smtp_server.handler.count >= total // 4, 60), "got going"
@@ -189,10 +189,11 @@ def test_other_worker_takes_over_from_one_killed_for_good(
     assert duplicates <= 1
 
 
+@pytest.mark.celery
 def test_other_celery_worker_takes_over_from_one_killed_for_good(
     app: Flask,
     smtp_server: SMTPServer,
-    redis_url: str,  # noqa: F811 (the fixture imported above)
+    redis_url: str,
 ) -> None:
     """Two Celery workers on PostgreSQL (the README's many-machines set-up); one is
     SIGKILLed for good. The other takes its rows over within 30 s."""
@@ -201,7 +202,7 @@ def test_other_celery_worker_takes_over_from_one_killed_for_good(
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
         pytest.skip("Celery workers run against PostgreSQL")
     total = 800
-    _bulk_subscribers(app, total)
+    bulk_subscribers(app, total)
     make_campaign(app)
     with app.app_context():
         campaign = db.session.scalar(sa.select(Campaign))

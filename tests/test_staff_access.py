@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 
 from consentapp.extensions import db
 from consentapp.models import AuditEntry, StaffUser
-from tests.conftest import STAFF_PASSWORD, log_in
+from tests.builders import STAFF_PASSWORD
+from tests.flows import log_in
 from tests.helpers import csrf_token, post_form
 
 OPEN = {"staff.login", "staff.login_totp", "staff.static"}
@@ -286,7 +287,7 @@ def test_admin_creates_an_account_that_can_log_in(app: Flask, admin_client: Flas
     log_in(app.test_client(), "new@crm.example", "a-long-enough-password")
 
 
-def test_short_passwords_are_refused(admin_client: FlaskClient) -> None:
+def test_short_passwords_are_refused(app: Flask, admin_client: FlaskClient) -> None:
     token = csrf_token(admin_client, "/staff/users/new")
     response = admin_client.post(
         "/staff/users/new",
@@ -298,6 +299,9 @@ def test_short_passwords_are_refused(admin_client: FlaskClient) -> None:
         },
     )
     assert response.status_code == 400
+    with app.app_context():
+        made = db.session.scalar(sa.select(StaffUser).where(StaffUser.email == "new@crm.example"))
+        assert made is None, "a refused password leaves no account behind"
 
 
 def test_password_change_needs_the_current_password(app: Flask, admin_client: FlaskClient) -> None:

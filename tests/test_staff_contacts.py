@@ -19,30 +19,32 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import TestResponse, encode_multipart
+from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
 from consentapp.models import (
     AuditEntry,
-    ConsentAction,
     ConsentEvent,
     Contact,
     Inquiry,
     InquiryNote,
     OutboundEmail,
-    SubscriptionStatus,
     Topic,
 )
-from consentapp.services import notices, suppression
-from consentapp.services.consent import ConsentSource
-from consentapp.services.contacts import find_contact, find_or_create_contact
-from consentapp.services.subscriptions import change_subscription, subscription_for
-from consentapp.services.topics import subscriptions_of, topics_by_slug
-from tests.helpers import csrf_token, deliver, post_form
+from consentapp.services import suppression
+from consentapp.services.contacts import find_or_create_contact
+from tests.builders import VALID, set_subscription
+from tests.flows import CAPTURE, MAPPING, capture, confirm, confirmation_link, import_csv, upload
+from tests.helpers import (
+    audited,
+    csrf_token,
+    deliver,
+    post_form,
+    prefixed_token,
+    stored,
+    subscribed,
+)
 from tests.services import SMTPServer
-from tests.test_contact import VALID
-from tests.test_subscriptions import confirm, confirmation_link, subscribed
 
 ELS = "els@example.be"
 ELS_DETAILS = {
@@ -63,29 +65,6 @@ def add_contact(app: Flask, email: str, language: str = "nl", **details: str) ->
         return contact.public_id
 
 
-STATUS_ACTIONS = {
-    "pending": ConsentAction.REQUESTED,
-    "confirmed": ConsentAction.CONFIRMED,
-    "unsubscribed": ConsentAction.WITHDRAWN,
-}
-
-
-def set_subscription(app: Flask, email: str, slug: str, status: str) -> None:
-    """Move a contact's subscription to `status` with its ledger row, as the services do."""
-    with app.app_context():
-        contact = find_contact(email)
-        assert contact is not None
-        [topic] = topics_by_slug([slug])
-        sub = subscription_for(contact, topic, subscriptions_of(contact))
-        change_subscription(
-            sub,
-            SubscriptionStatus(status),
-            action=STATUS_ACTIONS[status],
-            source=ConsentSource("web_form", notices.current_notice(contact.language)),
-        )
-        db.session.commit()
-
-
 def suppress(app: Flask, email: str) -> None:
     """Put an address on the suppression list, as an erasure does."""
     with app.app_context():
@@ -94,20 +73,6 @@ def suppress(app: Flask, email: str) -> None:
 
 
 # Helpers: reading the database -------------------------------------------------------
-
-
-def stored(app: Flask, email: str) -> dict[str, Any] | None:
-    """The contact's stored fields, or None when there is no such contact."""
-    with app.app_context():
-        contact = find_contact(email)
-        if contact is None:
-            return None
-        names = ("public_id", "email", "name", "company", "address", "phone", "fax")
-        return {
-            **{name: getattr(contact, name) for name in names},
-            "language": contact.language,
-            "source_channel": contact.source_channel,
-        }
 
 
 def contact_count(app: Flask) -> int:
@@ -146,25 +111,6 @@ def ledger_size(app: Flask) -> int:
         return int(db.session.scalar(sa.select(sa.func.count()).select_from(ConsentEvent)) or 0)
 
 
-@dataclass(frozen=True)
-class Audited:
-    """One audit entry, as far as these tests look at it."""
-
-    actor_id: int | None
-    target_type: str | None
-    target_id: str | None
-    details: dict[str, Any] | None
-
-
-def audited(app: Flask, action: str) -> list[Audited]:
-    """The audit entries with this action, oldest first."""
-    with app.app_context():
-        rows = db.session.scalars(
-            sa.select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
-        ).all()
-        return [Audited(r.actor_id, r.target_type, r.target_id, r.details) for r in rows]
-
-
 def mail_kinds(app: Flask, email: str) -> list[str]:
     """The kinds of mail queued for an address."""
     with app.app_context():
@@ -189,14 +135,6 @@ def listed(client: FlaskClient, query: str = "") -> list[str]:
     return LISTED.findall(response.get_data(as_text=True))
 
 
-def prefixed_token(client: FlaskClient, url: str, prefix: str) -> str:
-    """The CSRF token of a prefixed form (`update-csrf_token`, ...) on a page."""
-    html = client.get(url).get_data(as_text=True)
-    match = re.search(rf'name="{prefix}-csrf_token"[^>]*? value="([^"]+)"', html)
-    assert match, f"no {prefix}-csrf_token on {url}"
-    return match.group(1)
-
-
 def edit(client: FlaskClient, public_id: str, **changes: str) -> TestResponse:
     """Post the edit form with Els's stored details, changed by `changes`."""
     url = f"/staff/contacts/{public_id}/edit"
@@ -214,25 +152,6 @@ def edit(client: FlaskClient, public_id: str, **changes: str) -> TestResponse:
     return post_form(client, url, data)
 
 
-CAPTURE = {
-    "email": "marc@example.be",
-    "name": "Marc Peeters",
-    "company": "Peeters NV",
-    "phone": "0470 12 34 56",
-    "language": "nl",
-    "channel": "phone",
-    "obtained_on": "2024-03-01",
-    "evidence": "Call of 1 March 2024, taken by Admin",
-    "send_confirmation": "y",
-}
-
-
-def capture(client: FlaskClient, **changes: Any) -> TestResponse:
-    """Post the offline-consent form; a change of None leaves the field out."""
-    data = {**CAPTURE, **changes}
-    return post_form(client, "/staff/consent/new", {k: v for k, v in data.items() if v is not None})
-
-
 def export(client: FlaskClient, **changes: Any) -> TestResponse:
     """Post the export form; a change of None leaves the field out."""
     data = {"fields": ["email", "name"], "topic": "", "status": "", "purpose": "Mailing", **changes}
@@ -245,46 +164,6 @@ def export(client: FlaskClient, **changes: Any) -> TestResponse:
 
 def csv_rows(response: TestResponse) -> list[list[str]]:
     return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-
-
-def upload(client: FlaskClient, data: bytes) -> TestResponse:
-    """Step 1 of an import: upload a file."""
-    token = csrf_token(client, "/staff/contacts/import")
-    # Encoded in memory: the test client would spool a large body to an unclosed temp file.
-    boundary, body = encode_multipart(
-        {"csrf_token": token, "file": FileStorage(io.BytesIO(data), "contacts.csv", "file")}
-    )
-    return client.post(
-        "/staff/contacts/import",
-        data=body,
-        content_type=f"multipart/form-data; boundary={boundary}",
-    )
-
-
-MAPPING = {
-    "email": "e-mail",
-    "name": "naam",
-    "company": "",
-    "address": "",
-    "phone": "",
-    "fax": "",
-    "language": "",
-    "channel_column": "",
-    "channel": "email",
-    "evidence_column": "",
-    "evidence": "Mails in the sales mailbox, 2024",
-    "send_confirmation": "y",
-}
-
-
-def import_csv(client: FlaskClient, text: str, **changes: Any) -> TestResponse:
-    """Upload `text` and post the mapping form (MAPPING changed by `changes`)."""
-    uploaded = upload(client, text.encode("utf-8"))
-    assert uploaded.status_code == 302, uploaded.get_data(as_text=True)[:2000]
-    location = uploaded.headers["Location"]
-    assert re.fullmatch(r"/staff/contacts/import/[A-Za-z0-9_-]{16,64}", location), location
-    data = {**MAPPING, **changes, "upload": location.rsplit("/", 1)[1]}
-    return post_form(client, location, {k: v for k, v in data.items() if v is not None})
 
 
 def bad_lines(response: TestResponse) -> list[int]:

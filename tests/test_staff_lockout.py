@@ -17,7 +17,8 @@ from consentapp.config import ConfigError, TestingConfig
 from consentapp.extensions import db
 from consentapp.models import AuditEntry, OutboundEmail, StaffUser, utcnow
 from consentapp.services.staff_accounts import LoginOutcome, authenticate, complete_login
-from tests.conftest import STAFF_PASSWORD, log_in
+from tests.builders import STAFF_PASSWORD
+from tests.flows import log_in
 from tests.helpers import csrf_token, deliver, html_of, post_form, text_of, without_csrf
 from tests.services import SMTPServer
 

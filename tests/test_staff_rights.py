@@ -41,30 +41,23 @@ from consentapp.models import (
 from consentapp.services.register import DEFAULT_ACTIVITIES
 from consentapp.services.rights import add_months
 from consentapp.services.suppression import is_suppressed
-from tests.helpers import csrf_token, deliver, post_form, text_of
-from tests.services import SMTPServer
-from tests.test_contact import VALID
-from tests.test_staff_contacts import (
+from tests.builders import EMAIL as ELS
+from tests.builders import RECIPIENT, set_subscription
+from tests.flows import capture, import_csv, record_disclosure, submit_contact_form
+from tests.helpers import (
+    activity,
     audited,
-    capture,
-    import_csv,
+    csrf_token,
+    deliver,
+    post_form,
     prefixed_token,
-    set_subscription,
     stored,
+    subscribed,
+    text_of,
 )
-from tests.test_subscriptions import subscribed
-
-ELS = "els.janssens@example.be"  # VALID's address, as the contact form stores it
+from tests.services import SMTPServer
 
 # Helpers: people and requests ----------------------------------------------------------
-
-
-def submit_contact_form(app: Flask, client: FlaskClient) -> str:
-    """Els writes in through the public contact form; returns her contact's public id."""
-    assert post_form(client, "/contact", VALID).status_code == 302
-    contact = stored(app, ELS)
-    assert contact is not None
-    return str(contact["public_id"])
 
 
 def log_request(
@@ -172,32 +165,6 @@ def erase_by_request(client: FlaskClient) -> str:
 
 # Helpers: disclosures, the register, notices -------------------------------------------
 
-RECIPIENT = "Netwerkpartner BV"
-
-
-def record_disclosure(
-    client: FlaskClient, approver_id: int, addresses: list[str], **changes: Any
-) -> TestResponse:
-    """Post the disclosure form; a change of None leaves the field out.
-
-    `approver_id` goes in an `approved_by` field the form no longer has: the approver
-    is the admin who approves, never a name posted with the form.
-    """
-    data = {
-        "kind": "partner",
-        "recipient": RECIPIENT,
-        "legal_basis": "Installing the new firewall the customer ordered",
-        "reference": "Case 2024-017",
-        "categories": ["name", "email", "phone"],
-        "addresses": "\n".join(addresses),
-        "disclosed_on": "2024-05-02",
-        "approved_by": str(approver_id),
-        **changes,
-    }
-    return post_form(
-        client, "/staff/disclosures/new", {k: v for k, v in data.items() if v is not None}
-    )
-
 
 def disclosure_subjects(app: Flask) -> list[list[str]]:
     """Per stored disclosure, oldest first, the public ids of the people it concerned."""
@@ -213,16 +180,6 @@ def follow_ups(app: Flask) -> list[dict[str, Any]]:
             {attr.key: getattr(row, attr.key) for attr in sa.inspect(FollowUpTask).column_attrs}
             for row in rows
         ]
-
-
-def activity(app: Flask, position: int = 0) -> dict[str, Any]:
-    """One entry of the record of processing, with its id."""
-    with app.app_context():
-        row = db.session.scalar(
-            sa.select(ProcessingActivity).where(ProcessingActivity.position == position)
-        )
-        assert row is not None
-        return {"id": row.id, **row.as_dict()}
 
 
 def notice_texts(app: Flask, version: int) -> dict[str, str]:

@@ -7,7 +7,6 @@ and followed as a mail client and a browser would.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -15,68 +14,21 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription, Topic
-from tests.helpers import csrf_token, deliver, link_in, post_form, text_of, without_csrf
+from consentapp.models import ConsentEvent, Contact, OutboundEmail, Topic
+from tests.builders import ADDRESS, VALID
+from tests.flows import confirm, confirmation_link, subscribe, welcome_mail
+from tests.helpers import (
+    csrf_token,
+    deliver,
+    is_check_mail_page,
+    ledger,
+    link_in,
+    post_form,
+    subscribed,
+    text_of,
+    without_csrf,
+)
 from tests.services import SMTPServer
-from tests.test_contact import VALID
-
-ADDRESS = "lies@example.be"
-
-
-def subscribe(
-    client: FlaskClient, email: str = ADDRESS, topics: tuple[str, ...] = ("product-updates",)
-) -> None:
-    response = post_form(
-        client, "/subscribe", {"email": email, "name": "Lies", "topics": list(topics)}
-    )
-    assert response.status_code == 200, response.get_data(as_text=True)
-
-
-def confirmation_link(app: Flask, smtp_server: SMTPServer, email: str = ADDRESS) -> str:
-    deliver(app)
-    mails = [m for m in smtp_server.to(email) if "bevestig" in str(m["Subject"]).lower()]
-    assert mails, [m["Subject"] for m in smtp_server.to(email)]
-    return link_in(mails[-1], "/subscribe/confirm/")
-
-
-def confirm(client: FlaskClient, path: str) -> int:
-    token = csrf_token(client, path)
-    return client.post(path, data={"csrf_token": token}).status_code
-
-
-def subscribed(app: Flask, email: str = ADDRESS) -> dict[str, str]:
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(Topic.slug, Subscription.status)
-            .join(Subscription.topic)
-            .join(Subscription.contact)
-            .where(Contact.email == email)
-        ).all()
-    return dict(rows)  # type: ignore[arg-type]
-
-
-def ledger(app: Flask) -> list[tuple[str, str, str | None]]:
-    with app.app_context():
-        rows = db.session.execute(
-            sa.select(ConsentEvent.action, ConsentEvent.channel, Topic.slug)
-            .outerjoin(Topic, Topic.id == ConsentEvent.topic_id)
-            .order_by(ConsentEvent.id)
-        ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
-
-
-@pytest.fixture
-def confirmed(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> Iterator[None]:
-    """ADDRESS is a confirmed subscriber of product-updates; the mailbox is emptied."""
-    subscribe(client)
-    assert confirm(client, confirmation_link(app, smtp_server)) == 200
-    deliver(app)
-    yield
-
-
-def welcome_mail(smtp_server: SMTPServer) -> object:
-    [welcome] = [m for m in smtp_server.to(ADDRESS) if "Welkom" in str(m["Subject"])]
-    return welcome
 
 
 def test_full_double_opt_in_and_one_click_unsubscribe(
@@ -312,6 +264,7 @@ def test_subscribe_answers_the_same_for_known_and_unknown_addresses(
         for email in ("new@example.be", pending, ADDRESS)
     ]
     assert answers[0] == answers[1] == answers[2]
+    assert is_check_mail_page(*answers[0][:2]), answers[0][:2]
     deliver(app)
     already = [m for m in smtp_server.to(ADDRESS) if "al ingeschreven" in str(m["Subject"])]
     assert len(already) == 1, "the known subscriber is told by mail, not on the page"
@@ -323,6 +276,7 @@ def test_preferences_request_answers_the_same_for_known_and_unknown(
     known = _answer(app.test_client(), "/preferences", {"email": ADDRESS})
     unknown = _answer(app.test_client(), "/preferences", {"email": "nobody@example.be"})
     assert known == unknown
+    assert is_check_mail_page(*known[:2]), known[:2]
     deliver(app)
     assert smtp_server.to("nobody@example.be") == []
     assert len([m for m in smtp_server.to(ADDRESS) if "beheren" in str(m["Subject"])]) == 1

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from tests.services import PROJECT_DIR
+
 CATALOGS = PROJECT_DIR / "consentapp" / "translations"
 PLACEHOLDER = re.compile(r"%\(\w+\)s")
 
