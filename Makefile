@@ -37,7 +37,7 @@ test: install
 FAST := not slow and not browser and not celery and not postgres and not fuzz
 
 test-fast: install
-	$(BIN)/python -m pytest -m "$(FAST)" -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto -m "$(FAST)" -q $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff format --check .

@@ -310,3 +310,20 @@ def test_public_ids_start_with_a_letter_or_digit() -> None:
     ids = [new_public_id() for _ in range(3000)]
     assert all(value[0].isalnum() for value in ids)
     assert len(set(ids)) == len(ids) and all(len(value) == 22 for value in ids)
+
+
+@pytest.mark.parametrize("profile", ["production", "development"])
+def test_staff_passwords_are_hashed_with_the_strong_argon2_parameters(
+    profile: str, tmp_path: Path
+) -> None:
+    """Only the test suite hashes cheaply; the environment cannot ask for it."""
+    from consentapp.services.passwords import make_hash
+
+    environ = {
+        "CONSENTAPP_INSTANCE": str(tmp_path),
+        "SECRET_KEY": GOOD_SECRET,
+        "ARGON2_PROFILE": "cheapest",
+    }
+    app = create_app(load_config(profile, environ))
+    with app.app_context():
+        assert make_hash("a long enough password").startswith("$argon2id$v=19$m=65536,t=3,p=4$")

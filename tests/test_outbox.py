@@ -124,6 +124,7 @@ def test_claimed_row_is_not_claimed_twice_until_its_lease_runs_out(app: Flask) -
         assert [r.id for r in claim_due(now + lease(app) + timedelta(seconds=1), 10)] == [row_id]
 
 
+@pytest.mark.slow
 def test_a_pass_longer_than_its_lease_keeps_its_rows(app: Flask, smtp_server: SMTPServer) -> None:
     """The running pass renews its short lease, so another worker polling meanwhile
     never takes (and sends again) a row the pass still holds."""

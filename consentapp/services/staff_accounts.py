@@ -9,8 +9,6 @@ from datetime import datetime, timedelta
 
 import pyotp
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import current_app
 from flask_babel import lazy_gettext as _l
 
@@ -19,7 +17,7 @@ from consentapp.mail.outbox import queue_email
 from consentapp.models import Role, Setting, StaffUser, utcnow
 from consentapp.models.staff import new_session_token
 from consentapp.request_checks import small_int
-from consentapp.services import audit
+from consentapp.services import audit, passwords
 from consentapp.services.consent import Origin
 from consentapp.services.contact_details import normalise_email
 
@@ -27,10 +25,6 @@ MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 256
 TOTP_ISSUER_FALLBACK = "consentapp"
 REQUIRE_ADMIN_TOTP = "require_admin_totp"
-
-_hasher = PasswordHasher()
-# Verified against when the address is unknown, so both cases take as long.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 class AccountError(ValueError):
@@ -64,7 +58,7 @@ def check_password_rules(password: str) -> None:
 def hash_password(password: str) -> str:
     """An argon2id hash of a password that follows the rules."""
     check_password_rules(password)
-    return str(_hasher.hash(password))
+    return passwords.make_hash(password)
 
 
 def find_staff(email: str, for_update: bool = False) -> StaffUser | None:
@@ -127,19 +121,19 @@ def authenticate(
     # and lock it once.
     user = find_staff(email.strip(), for_update=True)
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        passwords.verify(None, password)
         # The address typed is not kept: it may be anyone's, and nothing would erase it.
         audit.record("login.failed", details={"reason": "unknown"})
         db.session.commit()
         return LoginResult(LoginOutcome.FAILED)
-    password_ok = _verify(user.password_hash, password)
+    password_ok = passwords.verify(user.password_hash, password)
     locked = user.locked_at_time(moment)
     if not user.active or locked or not password_ok:
         reason = "inactive" if not user.active else "locked" if locked else "password"
         _record_failure(user, reason, moment, origin)
         return LoginResult(LoginOutcome.FAILED)
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.make_hash(password)
     if user.has_totp:
         db.session.commit()
         return LoginResult(LoginOutcome.NEEDS_TOTP, user)
@@ -148,7 +142,7 @@ def authenticate(
 
 def verify_password(user: StaffUser, password: str) -> bool:
     """Whether `password` is the account's current password."""
-    return _verify(user.password_hash, password)
+    return passwords.verify(user.password_hash, password)
 
 
 def record_failed_totp(
@@ -217,13 +211,6 @@ def _lock(user: StaffUser, now: datetime, origin: Origin | None) -> None:
 def _mail_time(moment: datetime) -> str:
     """A time as mails show it: to the second, in UTC, readable in every language."""
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return bool(_hasher.verify(password_hash, password))
-    except (VerifyMismatchError, VerificationError, InvalidHashError):
-        return False
 
 
 def complete_login(user: StaffUser) -> None:
