@@ -38,7 +38,6 @@ from consentapp.services.storage_scrub import scrub_after_commit
 from consentapp.services.suppression import suppress
 
 # Belgian law: accounting books 7 years, tax documents (invoices) 10 years.
-BOOKS_YEARS = 7
 TAX_DOCUMENTS_YEARS = 10
 HELD_FIELDS = ("name", "company", "address")
 # What an erasure deletes from or blanks in: their files are scrubbed after the commit.
