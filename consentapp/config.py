@@ -118,7 +118,7 @@ class Config:
     TESTING = False
     # argon2 parameters for staff passwords (services/passwords.PASSWORD_PROFILES).
     # Not read from the environment: only the test suite uses the cheap profile.
-    ARGON2_PROFILE = "rfc9106-low-memory"
+    ARGON2_PROFILE = "default"
     DEFAULT_MAIL_SERVER = "localhost"
     DEFAULT_MAIL_PORT = 25
 

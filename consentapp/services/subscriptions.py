@@ -94,7 +94,7 @@ def change_subscription(
     this call made the change.
     """
     now = utcnow()
-    values: dict[str, object] = {"status": status.value, "updated_at": now}
+    values: dict[str, object] = {"status": status, "updated_at": now}
     if status is SubscriptionStatus.PENDING:
         values["requested_at"] = now
     elif status is SubscriptionStatus.CONFIRMED:
@@ -121,7 +121,7 @@ def change_subscription(
     record_consent(
         contact=sub.contact,
         purpose=ConsentPurpose.NEWSLETTER,
-        action=action.value,
+        action=action,
         channel=source.channel,
         notice=source.notice,
         origin=source.origin,
