@@ -99,8 +99,23 @@ def render_bad_link(error: TokenInvalid) -> tuple[str, int]:
     return render_template("subscriptions/link_problem.html", kind="invalid"), 400
 
 
+def close_session_after_outage(error: BaseException | None) -> None:
+    """End the request's session even when the database went away after the answer was
+    made: the closing ROLLBACK then fails on the dead connection, and left alone that
+    failure turns a finished page into a 500. The server has rolled back already; the
+    connection is dropped without a word to it."""
+    try:
+        db.session.remove()
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        current_app.logger.warning("database gone while closing a request: %s", exc.orig)
+        db.session().invalidate()
+        db.session.remove()
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers; unhandled exceptions reach the 500 page through Flask."""
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs before it.
+    app.teardown_appcontext(close_session_after_outage)
     app.register_error_handler(CSRFError, render_csrf_error)
     app.register_error_handler(HTTPException, render_error)
     app.register_error_handler(NoticeMissing, render_not_set_up)

@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
 
 from consentapp.extensions import db
 from consentapp.seed import seed_notice, seed_topics
@@ -296,3 +297,29 @@ def test_postgres_restart_mid_run_loses_no_answered_submission(
     assert duplicates <= 1, f"{duplicates} mails went out twice"
     log = (stack.logs / "web.log").read_text(errors="replace")
     assert "Exception on /" not in log, log[-4000:]  # what Flask logs for a 500
+
+
+def test_a_page_made_before_the_database_went_away_is_still_delivered(app: Flask) -> None:
+    """PostgreSQL ends the request's connection after the page was made: the closing
+    ROLLBACK fails on the dead connection. The visitor still gets the page, not a 500,
+    and the next request works on a fresh connection."""
+    url = sa.engine.make_url(app.config["SQLALCHEMY_DATABASE_URI"])
+    if url.get_backend_name() == "sqlite":
+        pytest.skip("a server ending a connection is PostgreSQL's")
+
+    @app.get("/_test/query-then-lose-the-connection")
+    def query_then_lose_the_connection() -> str:
+        pid = db.session.scalar(sa.text("SELECT pg_backend_pid()"))
+        killer = sa.create_engine(url)
+        try:
+            with killer.connect() as connection:
+                connection.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        finally:
+            killer.dispose()
+        return "made"
+
+    client = app.test_client()
+    response = client.get("/_test/query-then-lose-the-connection")
+    assert response.status_code == 200
+    assert response.get_data(as_text=True) == "made"
+    assert client.get("/healthz").status_code == 200
