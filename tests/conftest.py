@@ -8,7 +8,6 @@ missing PostgreSQL into a failure instead of a skip; `=off` skips that backend.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,10 +29,8 @@ from consentapp.services.register import seed_register
 from tests.builders import make_staff
 from tests.flows import confirm, confirmation_link, log_in, subscribe, subscriber
 from tests.helpers import deliver
-from tests.services import PostgresServer, RedisServer, SMTPServer, find_postgres_bindir
+from tests.services import REDIS, PostgresServer, RedisServer, SMTPServer, postgres_bindir
 
-POSTGRES_MODE = os.environ.get("CONSENTAPP_TEST_POSTGRES", "auto").strip().lower()
-REDIS_MODE = os.environ.get("CONSENTAPP_TEST_REDIS", "auto").strip().lower()
 BACKENDS = ["sqlite", "postgresql"]
 
 
@@ -104,16 +101,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real PostgreSQL server for the session, with a migrated database."""
-    if POSTGRES_MODE == "off":
-        pytest.skip("PostgreSQL backend switched off (CONSENTAPP_TEST_POSTGRES=off)")
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        if POSTGRES_MODE == "required":
-            pytest.fail(
-                "PostgreSQL is required (CONSENTAPP_TEST_POSTGRES=required) but not installed"
-            )
-        pytest.skip("PostgreSQL is not installed")
-    server = PostgresServer(bindir)
+    server = PostgresServer(postgres_bindir())
     server.start()
     try:
         url = server.create_database("consentapp_test")
@@ -238,13 +226,10 @@ def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A real redis-server for the session."""
+    REDIS.skip_if_off()
     binary = shutil.which("redis-server")
-    if REDIS_MODE == "off":
-        pytest.skip("Redis tests switched off (CONSENTAPP_TEST_REDIS=off)")
     if binary is None:
-        if REDIS_MODE == "required":
-            pytest.fail("redis-server is required (CONSENTAPP_TEST_REDIS=required) but missing")
-        pytest.skip("redis-server is not installed")
+        REDIS.missing("redis-server is not installed")
     server = RedisServer(binary)
     server.start()
     yield server.url

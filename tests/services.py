@@ -20,7 +20,9 @@ import time
 from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
+from typing import NoReturn
 
+import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 from flask import Flask
@@ -97,6 +99,40 @@ class SMTPServer:
         self.handler.reject.clear()
         self.handler.greylist.clear()
         self.start()
+
+
+class Needed:
+    """A real service some tests need, and what its CONSENTAPP_TEST_* variable says:
+    `off` skips them, `required` (CI) makes a missing service a failure, anything else
+    skips them while it is missing."""
+
+    def __init__(self, variable: str, what: str) -> None:
+        self.variable = variable
+        self.what = what
+        self.mode = os.environ.get(variable, "auto").strip().lower()
+
+    def skip_if_off(self) -> None:
+        if self.mode == "off":
+            pytest.skip(f"{self.what} switched off ({self.variable}=off)")
+
+    def missing(self, reason: str) -> NoReturn:
+        if self.mode == "required":
+            pytest.fail(f"{self.what} required ({self.variable}=required): {reason}")
+        pytest.skip(reason)
+
+
+POSTGRES = Needed("CONSENTAPP_TEST_POSTGRES", "PostgreSQL backend")
+REDIS = Needed("CONSENTAPP_TEST_REDIS", "Redis tests")
+BROWSER = Needed("CONSENTAPP_TEST_BROWSER", "browser tests")
+
+
+def postgres_bindir() -> Path:
+    """Where PostgreSQL's programs are, or the skip (or failure) POSTGRES calls for."""
+    POSTGRES.skip_if_off()
+    bindir = find_postgres_bindir()
+    if bindir is None:
+        POSTGRES.missing("PostgreSQL is not installed")
+    return bindir
 
 
 def find_postgres_bindir() -> Path | None:

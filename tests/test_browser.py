@@ -17,12 +17,11 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.helpers import deliver, link_in, subscribed
-from tests.services import SMTPServer
+from tests.services import BROWSER, SMTPServer
 
 pytestmark = pytest.mark.browser
 
 CHROMIUM = os.environ.get("CONSENTAPP_CHROMIUM", "/usr/bin/chromium")
-BROWSER_MODE = os.environ.get("CONSENTAPP_TEST_BROWSER", "auto").strip().lower()
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -34,23 +33,16 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _unavailable(reason: str) -> None:
-    if BROWSER_MODE == "required":
-        pytest.fail(f"browser tests are required (CONSENTAPP_TEST_BROWSER=required): {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     """One headless Chromium for the session."""
-    if BROWSER_MODE == "off":
-        pytest.skip("browser tests switched off (CONSENTAPP_TEST_BROWSER=off)")
+    BROWSER.skip_if_off()
     if not shutil.which(CHROMIUM):
-        _unavailable(f"no Chromium at {CHROMIUM}")
+        BROWSER.missing(f"no Chromium at {CHROMIUM}")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _unavailable("playwright is not installed")
+        BROWSER.missing("playwright is not installed")
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium

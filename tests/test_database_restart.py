@@ -30,9 +30,9 @@ from flask import Flask
 from consentapp.extensions import db
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
-from tests.conftest import POSTGRES_MODE, make_app, migrate_to_head
+from tests.conftest import make_app, migrate_to_head
 from tests.helpers import CSRF
-from tests.services import PROJECT_DIR, PostgresServer, SMTPServer, find_postgres_bindir, free_port
+from tests.services import PROJECT_DIR, PostgresServer, SMTPServer, free_port, postgres_bindir
 
 FRIENDLY_503 = "Deze website is even niet beschikbaar"
 
@@ -76,14 +76,7 @@ def _wait_for_http(port: int, seconds: float) -> None:
 
 @pytest.fixture
 def stack(smtp_server: SMTPServer, tmp_path: Path) -> Iterator[Stack]:
-    if POSTGRES_MODE == "off":
-        pytest.skip("PostgreSQL backend switched off (CONSENTAPP_TEST_POSTGRES=off)")
-    bindir = find_postgres_bindir()
-    if bindir is None:
-        if POSTGRES_MODE == "required":
-            pytest.fail("PostgreSQL is required but not installed")
-        pytest.skip("PostgreSQL is not installed")
-    database = PostgresServer(bindir)
+    database = PostgresServer(postgres_bindir())
     database.start()
     web = worker = None
     web_log = (tmp_path / "web.log").open("wb")
