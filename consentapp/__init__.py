@@ -89,12 +89,13 @@ def register_engine(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import public, rights, staff, subscriptions
+    from consentapp import public, rights, staff, subscriptions, webhooks
 
     app.register_blueprint(public.bp)
     app.register_blueprint(rights.bp)
     app.register_blueprint(subscriptions.bp)
     app.register_blueprint(staff.bp, url_prefix="/staff")
+    app.register_blueprint(webhooks.bp)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -186,6 +186,19 @@ class Config:
         self.DKIM_SELECTOR = env.get("DKIM_SELECTOR") or None
         self.DKIM_KEY_PATH = env.get("DKIM_KEY_PATH") or None
 
+        # Provider webhooks for bounces and complaints: each is off until its secret is set.
+        self.BOUNCE_WEBHOOK_SECRET = env.get("BOUNCE_WEBHOOK_SECRET") or None
+        self.BOUNCE_WEBHOOK_SES_TOPIC_ARNS = _list(env.get("BOUNCE_WEBHOOK_SES_TOPIC_ARNS"))
+        self.BOUNCE_WEBHOOK_POSTMARK_SECRET = env.get("BOUNCE_WEBHOOK_POSTMARK_SECRET") or None
+        self.BOUNCE_WEBHOOK_SENDGRID_KEY = env.get("BOUNCE_WEBHOOK_SENDGRID_KEY") or None
+        self.BOUNCE_WEBHOOK_MAILGUN_KEY = env.get("BOUNCE_WEBHOOK_MAILGUN_KEY") or None
+        self.BOUNCE_WEBHOOK_TOLERANCE_SECONDS = _int(env, "BOUNCE_WEBHOOK_TOLERANCE_SECONDS", 300)
+        # Counts refused requests only (bad signature, unknown provider): a burst of
+        # genuine events is never throttled.
+        self.BOUNCE_WEBHOOK_RATE_LIMIT = (
+            env.get("BOUNCE_WEBHOOK_RATE_LIMIT") or "30 per minute;300 per hour"
+        )
+
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024)
         self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
 

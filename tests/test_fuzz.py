@@ -21,6 +21,7 @@ prints its `@reproduce_failure` blob.
 
 from __future__ import annotations
 
+import base64
 import difflib
 import json
 import os
@@ -793,6 +794,9 @@ PAGES: dict[str, str] = {
     "public.healthz": "/healthz",
     "static": "/static/{v}",
 }
+# Endpoints for servers, signed instead of carrying a CSRF token: fuzzed with every
+# provider switched on, hostile JSON and signature headers (the fuzz knows no secret).
+WEBHOOKS: dict[str, str] = {"webhooks.bounces": "/webhooks/bounces/{p}"}
 # Where the answer must not tell whether the address is known.
 SAME_ANSWER = ["/subscribe", "/preferences", "/my-data"]
 
@@ -804,7 +808,7 @@ def test_every_public_route_is_fuzzed(world: World) -> None:
         for rule in world.app.url_map.iter_rules()
         if not rule.rule.startswith("/staff/")
     } | {"staff.login", "staff.login_totp"}
-    assert public == set(FORMS) | set(LINKS) | set(PAGES)
+    assert public == set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS)
 
 
 # --- the fuzz tests -----------------------------------------------------------------
@@ -988,6 +992,104 @@ def test_every_route_survives_odd_paths_without_a_login(world: World) -> None:
     COMPLETED.add(f"{world.backend}:sweep")
 
 
+WEBHOOK_HEADERS = [
+    "Authorization",
+    "X-Twilio-Email-Event-Webhook-Signature",
+    "X-Twilio-Email-Event-Webhook-Timestamp",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "x-amz-sns-message-type",
+]
+SIGNATURE_FIELDS = ["Type", "TopicArn", "Timestamp", "SignatureVersion", "SigningCertURL"]
+SIGNATURE_FIELDS += ["Signature", "Message", "SubscribeURL", "signature", "event-data"]
+
+
+def webhook_settings() -> dict[str, Any]:
+    """Every provider on, with secrets made now (a valid SendGrid key nobody holds)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    public = ec.generate_private_key(ec.SECP256R1()).public_key()
+    der = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return {
+        "BOUNCE_WEBHOOK_SES_TOPIC_ARNS": ["arn:aws:sns:eu-west-1:123456789012:bounces"],
+        "BOUNCE_WEBHOOK_POSTMARK_SECRET": os.urandom(12).hex(),
+        "BOUNCE_WEBHOOK_SENDGRID_KEY": base64.b64encode(der).decode(),
+        "BOUNCE_WEBHOOK_MAILGUN_KEY": os.urandom(12).hex(),
+        "BOUNCE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(os.urandom(32)).decode(),
+    }
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | hostile_text(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(hostile_text(10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@st.composite
+def webhook_bodies(draw: st.DrawFn) -> bytes:
+    """JSON shaped like each provider's (an SNS envelope, a Mailgun signature), any JSON,
+    or bytes that are not JSON at all."""
+    kind = draw(st.sampled_from(["shaped", "shaped", "json", "bytes"]))
+    if kind == "bytes":
+        return draw(st.one_of(st.binary(max_size=200), hostile_text().map(raw)))
+    if kind == "json":
+        return json.dumps(draw(json_values)).encode()
+    fields = draw(st.dictionaries(st.sampled_from(SIGNATURE_FIELDS), json_values, max_size=8))
+    if draw(st.booleans()):
+        fields["Type"] = draw(st.sampled_from(["Notification", "SubscriptionConfirmation"]))
+        fields["SigningCertURL"] = draw(
+            st.sampled_from(
+                [
+                    "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+                    "https://evil.example/x.pem",
+                    "file:///etc/passwd",
+                ]
+            )
+        )
+    return json.dumps(fields).encode()
+
+
+def test_webhooks_survive_hostile_posts(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any body and signature headers to any provider: a 4xx, never a 5xx, and nothing
+    queued or written. Amazon is never asked for a certificate."""
+    from consentapp.webhooks import sns
+
+    def no_fetch(url: str) -> bytes:
+        raise AssertionError(f"the fuzz reached out to {url}")
+
+    monkeypatch.setattr(sns, "fetch_certificate", no_fetch)
+    world.app.config.update(webhook_settings())
+
+    @fuzz_settings(world.backend, 400)
+    @given(
+        provider=st.sampled_from(["ses", "postmark", "sendgrid", "mailgun", "generic", "x"]),
+        body=webhook_bodies(),
+        content_type=st.sampled_from(["application/json", "text/plain", "application/xml"]),
+        extra=st.dictionaries(
+            st.sampled_from(WEBHOOK_HEADERS), hostile_text().map(wsgi_header), max_size=4
+        ),
+        query=queries,
+    )
+    def run(
+        provider: str, body: bytes, content_type: str, extra: dict[str, str], query: str
+    ) -> None:
+        path = WEBHOOKS["webhooks.bounces"].format(p=provider)
+        before = world.counts()
+        url = f"{path}?{query}" if query else path
+        response = send(world, "POST", url, Body(body, content_type), headers=extra)
+        assert response.status_code in (400, 401, 404, 413, 415), response.status_code
+        assert response.mimetype == "application/problem+json"
+        assert world.counts() == before, "a refused webhook wrote rows"
+
+    run()
+    COMPLETED.add(f"{world.backend}:webhooks")
+
+
 def test_rate_limit_answers_429_under_hostile_posts(app: Flask) -> None:
     """With the limiter on, a flood of hostile posts gets 429s, never a 5xx."""
     client = app.test_client()
@@ -1014,7 +1116,7 @@ def test_the_fuzz_sent_its_budget(capsys: pytest.CaptureFixture[str]) -> None:
     """The full sqlite fuzz sends at least REQUEST_BUDGET requests (skipped when only part ran)."""
     expected = {f"sqlite:forms:{e}" for e in FORMS} | {f"sqlite:same:{p}" for p in SAME_ANSWER}
     expected |= {f"sqlite:links:{e}" for e in LINKS} | {f"sqlite:pages:{e}" for e in PAGES}
-    expected |= {"sqlite:sweep"}
+    expected |= {"sqlite:sweep", "sqlite:webhooks"}
     with capsys.disabled():
         figures = ", ".join(f"{name}: {count}" for name, count in sorted(SENT.items()))
         print(f"\nfuzz requests sent: {figures}")

@@ -65,6 +65,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("subscriptions.unsubscribe_all", "POST", ""): PUBLIC,
     ("subscriptions.verify_email", "GET", ""): PUBLIC,
     ("subscriptions.verify_email", "POST", ""): PUBLIC,
+    # Provider webhooks: public, but each request must carry the provider's signature
+    ("webhooks.bounces", "POST", ""): PUBLIC,
     # Logging in, one's own account
     ("staff.login", "GET", ""): OPEN,
     ("staff.login", "POST", ""): OPEN,
@@ -153,6 +155,7 @@ PLACEHOLDERS: dict[str, str] = {
     "version": "999",
     "token": "not-a-valid-token",
     "filename": "css/app.css",
+    "provider": "generic",
     "action": "unlock",  # for `/<action>` endpoints that need one permission for all
 }
 

@@ -1,0 +1,764 @@
+"""Provider webhooks for bounces and complaints: each provider's signature is checked
+(anything unsigned, wrongly signed or stale is a 401), a provider without its secret is
+switched off (404), bad bodies get a clear 4xx, and each provider's real payloads are
+read into reports.
+
+Amazon is never reached: the tests sign SNS messages with a certificate they make
+and put into the certificate cache under an SNS address.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import NameOID
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from consentapp.config import ConfigError
+from consentapp.mail.providers import MalformedEvent, provider_reports
+from consentapp.mail.reports import BounceKind, FailedRecipient
+from consentapp.webhooks import sns
+from consentapp.webhooks.signatures import MAILGUN_TOKENS, SeenTokens
+from tests.conftest import make_app
+
+DATA = Path(__file__).resolve().parent / "data" / "webhooks"
+PROVIDERS = ["ses", "postmark", "sendgrid", "mailgun", "generic"]
+CERT_URL = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-7506a1e35b36ef5a.pem"
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:ses-bounces"
+SUBSCRIBE_URL = (
+    "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn="
+    + TOPIC
+    + "&Token=2336412f37f"
+)
+
+
+def payload(name: str) -> Any:
+    return json.loads((DATA / f"{name}.json").read_text())
+
+
+# --- the secrets, made at run time ---------------------------------------------------
+
+
+@dataclass
+class Keys:
+    """What the operator configured, and what the providers sign with."""
+
+    sns: rsa.RSAPrivateKey
+    sendgrid: ec.EllipticCurvePrivateKey
+    postmark: str
+    mailgun: str
+    standard: bytes
+
+    def settings(self) -> dict[str, Any]:
+        public = self.sendgrid.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        return {
+            "BOUNCE_WEBHOOK_SES_TOPIC_ARNS": [TOPIC],
+            "BOUNCE_WEBHOOK_POSTMARK_SECRET": self.postmark,
+            "BOUNCE_WEBHOOK_SENDGRID_KEY": base64.b64encode(public).decode(),
+            "BOUNCE_WEBHOOK_MAILGUN_KEY": self.mailgun,
+            "BOUNCE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(self.standard).decode(),
+        }
+
+
+def self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys(
+        sns=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        sendgrid=ec.generate_private_key(ec.SECP256R1()),
+        postmark=secrets.token_urlsafe(18),
+        mailgun=secrets.token_hex(20),
+        standard=secrets.token_bytes(32),
+    )
+
+
+@pytest.fixture
+def hooks(app: Flask, keys: Keys) -> Iterator[Keys]:
+    """Every provider switched on, and SNS's certificate in the cache."""
+    app.config.update(keys.settings())
+    sns.CERTIFICATES[CERT_URL] = self_signed(keys.sns)
+    yield keys
+    sns.CERTIFICATES.pop(CERT_URL, None)
+
+
+# --- signing as each provider does ---------------------------------------------------
+
+
+def sns_envelope(
+    keys: Keys, message: Any, kind: str = "Notification", version: str = "1", **changes: Any
+) -> dict[str, Any]:
+    """A real-shaped SNS message, signed as the SNS documentation describes."""
+    envelope: dict[str, Any] = {
+        "Type": kind,
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": TOPIC,
+        "Message": message if isinstance(message, str) else json.dumps(message),
+        "Timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+        "SignatureVersion": version,
+        "SigningCertURL": CERT_URL,
+    }
+    if kind == "Notification":
+        envelope["Subject"] = "Amazon SES Email Event Notification"
+        envelope["UnsubscribeURL"] = "https://sns.eu-west-1.amazonaws.com/?Action=Unsubscribe"
+    else:
+        envelope["Token"] = "2336412f37f"
+        envelope["SubscribeURL"] = SUBSCRIBE_URL
+    envelope.update(changes)
+    if kind == "Notification":
+        names = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
+    else:
+        names = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
+    text = "".join(f"{n}\n{envelope[n]}\n" for n in names if envelope.get(n) is not None)
+    algorithm = hashes.SHA1() if version == "1" else hashes.SHA256()
+    signature = keys.sns.sign(text.encode(), padding.PKCS1v15(), algorithm)
+    envelope["Signature"] = base64.b64encode(signature).decode()
+    return envelope
+
+
+def mailgun_signed(keys: Keys, data: dict[str, Any], at: float | None = None) -> dict[str, Any]:
+    signed = copy.deepcopy(data)
+    timestamp = str(int(at if at is not None else time.time()))
+    token = secrets.token_hex(25)
+    digest = hmac.new(keys.mailgun.encode(), (timestamp + token).encode(), hashlib.sha256)
+    signed["signature"] = {"timestamp": timestamp, "token": token, "signature": digest.hexdigest()}
+    return signed
+
+
+def request_for(
+    keys: Keys, provider: str, data: Any, age: float = 0
+) -> tuple[bytes, dict[str, str], str]:
+    """(body, headers, content type) as the provider sends them, signed `age` seconds ago."""
+    at = time.time() - age
+    if provider == "ses":
+        envelope = sns_envelope(keys, data)
+        stamp = datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        envelope = sns_envelope(keys, data, Timestamp=stamp) if age else envelope
+        headers = {"x-amz-sns-message-type": "Notification"}
+        return json.dumps(envelope).encode(), headers, "text/plain; charset=UTF-8"
+    if provider == "mailgun":
+        return json.dumps(mailgun_signed(keys, data, at)).encode(), {}, "application/json"
+    body = json.dumps(data).encode()
+    timestamp = str(int(at))
+    if provider == "postmark":
+        credentials = base64.b64encode(f"postmark:{keys.postmark}".encode()).decode()
+        return body, {"Authorization": f"Basic {credentials}"}, "application/json"
+    if provider == "sendgrid":
+        signature = keys.sendgrid.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
+        return (
+            body,
+            {
+                "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
+                "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
+            },
+            "application/json",
+        )
+    message_id = "msg_" + secrets.token_hex(8)
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    mac = base64.b64encode(hmac.new(keys.standard, signed, hashlib.sha256).digest()).decode()
+    headers = {"webhook-id": message_id, "webhook-timestamp": timestamp}
+    return body, headers | {"webhook-signature": f"v1,{mac}"}, "application/json"
+
+
+BOUNCES = {
+    "ses": "ses-bounce-permanent",
+    "postmark": "postmark-hard-bounce",
+    "sendgrid": "sendgrid-events",
+    "mailgun": "mailgun-failed-permanent",
+    "generic": "generic-bounce",
+}
+
+
+def post(
+    client: FlaskClient,
+    provider: str,
+    body: bytes,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+    query: str = "",
+) -> TestResponse:
+    return client.post(
+        f"/webhooks/bounces/{provider}{query}",
+        data=body,
+        headers=headers or {},
+        content_type=content_type,
+    )
+
+
+def send_signed(client: FlaskClient, keys: Keys, provider: str, data: Any, age: float = 0) -> Any:
+    body, headers, content_type = request_for(keys, provider, data, age)
+    return post(client, provider, body, headers, content_type)
+
+
+def problem_of(response: TestResponse, status: int) -> dict[str, Any]:
+    assert response.status_code == status, (response.status_code, response.get_data(True))
+    assert response.mimetype == "application/problem+json"
+    document: dict[str, Any] = response.get_json(force=True)
+    assert document["status"] == status and document["detail"]
+    return document
+
+
+# --- verification ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_correctly_signed_bounce_is_queued(
+    client: FlaskClient, hooks: Keys, provider: str
+) -> None:
+    response = send_signed(client, hooks, provider, payload(BOUNCES[provider]))
+    assert response.status_code == 200, response.get_data(True)
+    assert response.get_json() == {"status": "queued"}
+    assert "Set-Cookie" not in response.headers
+    assert response.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_unsigned_request_is_refused(client: FlaskClient, hooks: Keys, provider: str) -> None:
+    body, _, content_type = request_for(hooks, provider, payload(BOUNCES[provider]))
+    if provider in ("ses", "mailgun"):  # these sign inside the body: take it out
+        data = json.loads(body)
+        data.pop("Signature" if provider == "ses" else "signature")
+        body = json.dumps(data).encode()
+    problem_of(post(client, provider, body, {}, content_type), 401)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_wrong_signature_is_refused(client: FlaskClient, hooks: Keys, provider: str) -> None:
+    """The payload changed after signing: one more bounce slipped in."""
+    body, headers, content_type = request_for(hooks, provider, payload(BOUNCES[provider]))
+    if provider == "ses":
+        envelope = json.loads(body)
+        envelope["Message"] = envelope["Message"].replace("gone.reader", "someone.else")
+        tampered = json.dumps(envelope).encode()
+    elif provider == "mailgun":
+        data = json.loads(body)
+        data["signature"]["timestamp"] = str(int(data["signature"]["timestamp"]) - 1)
+        tampered = json.dumps(data).encode()
+    else:
+        tampered = body.replace(b"@example", b"@elsewhere")
+        assert tampered != body
+    if provider == "postmark":
+        wrong = base64.b64encode(f"postmark:{hooks.postmark}x".encode()).decode()
+        headers = {"Authorization": f"Basic {wrong}"}
+        tampered = body
+    problem_of(post(client, provider, tampered, headers, content_type), 401)
+
+
+@pytest.mark.parametrize("provider", ["ses", "sendgrid", "mailgun", "generic"])
+@pytest.mark.parametrize("age", [301, -301])
+def test_a_stale_or_future_signature_is_refused(
+    client: FlaskClient, hooks: Keys, provider: str, age: int
+) -> None:
+    response = send_signed(client, hooks, provider, payload(BOUNCES[provider]), age=age)
+    problem_of(response, 401)
+
+
+@pytest.mark.parametrize("provider", ["ses", "sendgrid", "mailgun", "generic"])
+def test_a_signature_within_the_tolerance_is_taken(
+    client: FlaskClient, hooks: Keys, provider: str
+) -> None:
+    response = send_signed(client, hooks, provider, payload(BOUNCES[provider]), age=250)
+    assert response.status_code == 200, response.get_data(True)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_without_its_secret_is_switched_off(
+    app: Flask, client: FlaskClient, keys: Keys, provider: str
+) -> None:
+    """Signed correctly, but the operator never configured it: the URL does not exist."""
+    body, headers, content_type = request_for(keys, provider, payload(BOUNCES[provider]))
+    problem_of(post(client, provider, body, headers, content_type), 404)
+
+
+@pytest.mark.parametrize("name", ["amazon", "SES", "ses.json", "..", "%00"])
+def test_an_unknown_provider_is_not_found(client: FlaskClient, hooks: Keys, name: str) -> None:
+    problem_of(post(client, name, b"{}"), 404)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("body", [b"{not json", b"", b"\xff\xfe", b"[" * 100_000])
+def test_a_body_that_is_not_json_is_a_400(
+    client: FlaskClient, hooks: Keys, provider: str, body: bytes
+) -> None:
+    problem_of(post(client, provider, body, content_type="application/json"), 400)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "multipart/form-data", "text/html"]
+)
+def test_a_wrong_content_type_is_a_415(
+    client: FlaskClient, hooks: Keys, provider: str, content_type: str
+) -> None:
+    body, headers, _ = request_for(hooks, provider, payload(BOUNCES[provider]))
+    problem_of(post(client, provider, body, headers, content_type), 415)
+
+
+def test_sns_posts_json_as_text_plain_and_only_ses_takes_it(
+    client: FlaskClient, hooks: Keys
+) -> None:
+    body, headers, _ = request_for(hooks, "generic", payload(BOUNCES["generic"]))
+    problem_of(post(client, "generic", body, headers, "text/plain"), 415)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_payload_over_1_mb_is_a_413(client: FlaskClient, hooks: Keys, provider: str) -> None:
+    data = payload(BOUNCES[provider])
+    padded = {"padding": "x" * (1024 * 1024), "data": data}
+    body, headers, content_type = request_for(hooks, provider, padded)
+    problem_of(post(client, provider, body, headers, content_type), 413)
+
+
+def test_a_mailgun_request_replayed_within_the_window_is_refused(
+    client: FlaskClient, hooks: Keys
+) -> None:
+    body, headers, content_type = request_for(hooks, "mailgun", payload(BOUNCES["mailgun"]))
+    assert post(client, "mailgun", body, headers, content_type).status_code == 200
+    problem = problem_of(post(client, "mailgun", body, headers, content_type), 401)
+    assert "replay" in problem["detail"]
+
+
+def test_seen_tokens_forget_after_the_window_and_stay_bounded() -> None:
+    seen = SeenTokens(limit=3)
+    assert seen.first_use("a", now=1000, window=300)
+    assert not seen.first_use("a", now=1100, window=300)
+    assert seen.first_use("a", now=1000 + 601, window=300), "kept past the window"
+    for token in "bcde":
+        assert seen.first_use(token, now=2000, window=300)
+    assert len(seen._expiry) == 3
+
+
+def test_postmark_takes_a_user_and_password_pair_too(
+    app: Flask, client: FlaskClient, hooks: Keys
+) -> None:
+    app.config["BOUNCE_WEBHOOK_POSTMARK_SECRET"] = f"bounces:{hooks.postmark}"
+    body = json.dumps(payload(BOUNCES["postmark"])).encode()
+
+    def basic(pair: str) -> dict[str, str]:
+        return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
+
+    assert post(client, "postmark", body, basic(f"bounces:{hooks.postmark}")).status_code == 200
+    refused = post(client, "postmark", body, basic(f"other:{hooks.postmark}"))
+    problem_of(refused, 401)
+    assert refused.headers["WWW-Authenticate"].startswith("Basic")
+
+
+def test_standard_webhooks_accepts_any_one_valid_signature_of_several(
+    client: FlaskClient, hooks: Keys
+) -> None:
+    """While a key rotates the sender signs with both; unknown versions are skipped."""
+    body, headers, _ = request_for(hooks, "generic", payload(BOUNCES["generic"]))
+    good = headers["webhook-signature"].split(",", 1)[1]
+    headers["webhook-signature"] = f"v1,{base64.b64encode(b'0' * 32).decode()} v2,abc v1,{good}"
+    assert post(client, "generic", body, headers).status_code == 200
+    headers["webhook-signature"] = f"v2,{good}"
+    problem_of(post(client, "generic", body, headers), 401)
+
+
+# --- SNS ------------------------------------------------------------------------------
+
+
+def send_sns(client: FlaskClient, envelope: dict[str, Any]) -> TestResponse:
+    return post(client, "ses", json.dumps(envelope).encode(), content_type="text/plain")
+
+
+def test_sns_signature_version_2_is_sha256(client: FlaskClient, hooks: Keys) -> None:
+    envelope = sns_envelope(hooks, payload("ses-complaint"), version="2")
+    assert send_sns(client, envelope).status_code == 200
+    envelope["SignatureVersion"] = "1"  # the same signature claimed as SHA1
+    problem_of(send_sns(client, envelope), 401)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/SimpleNotificationService-1.pem",
+        "http://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com.evil.example/SimpleNotificationService-1.pem",
+        "https://s3.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com:8443/SimpleNotificationService-1.pem",
+        "https://user@sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.txt",
+    ],
+)
+def test_a_certificate_outside_sns_is_never_used_even_when_cached(
+    client: FlaskClient, hooks: Keys, url: str
+) -> None:
+    """The cache holds the test's certificate under the bad URL too: the URL check
+    comes first, so nothing is fetched and nothing is trusted."""
+    sns.CERTIFICATES[url] = sns.CERTIFICATES[CERT_URL]
+    try:
+        envelope = sns_envelope(hooks, payload("ses-complaint"), SigningCertURL=url)
+        problem = problem_of(send_sns(client, envelope), 401)
+        assert "SigningCertURL" in problem["detail"]
+    finally:
+        sns.CERTIFICATES.pop(url, None)
+
+
+def test_a_topic_we_did_not_configure_is_refused(client: FlaskClient, hooks: Keys) -> None:
+    other = "arn:aws:sns:eu-west-1:999999999999:someone-elses-topic"
+    envelope = sns_envelope(hooks, payload("ses-complaint"), TopicArn=other)
+    problem_of(send_sns(client, envelope), 401)
+
+
+def test_a_message_signed_by_another_key_is_refused(client: FlaskClient, hooks: Keys) -> None:
+    stranger = Keys(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        hooks.sendgrid,
+        hooks.postmark,
+        hooks.mailgun,
+        hooks.standard,
+    )
+    problem_of(send_sns(client, sns_envelope(stranger, payload("ses-complaint"))), 401)
+
+
+def test_the_certificate_cache_is_bounded(monkeypatch: pytest.MonkeyPatch, keys: Keys) -> None:
+    pem = self_signed(keys.sns).public_bytes(serialization.Encoding.PEM)
+    fetched: list[str] = []
+    monkeypatch.setattr(sns, "fetch_certificate", lambda url: fetched.append(url) or pem)
+    monkeypatch.setattr(sns, "CERTIFICATES", type(sns.CERTIFICATES)())
+    urls = [f"https://sns.eu-west-{n}.amazonaws.com/SNS-{n}.pem" for n in range(20)]
+    for url in [*urls, urls[-1]]:
+        sns.signing_key(url)
+    assert fetched == urls, "each certificate fetched once"
+    assert len(sns.CERTIFICATES) == sns.MAX_CERTIFICATES
+
+
+def test_a_subscription_is_confirmed_at_amazon_once_verified(
+    client: FlaskClient, hooks: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    visited: list[str] = []
+    monkeypatch.setattr(sns, "visit_subscribe_url", visited.append)
+    message = "You have chosen to subscribe to the topic " + TOPIC
+    envelope = sns_envelope(hooks, message, kind="SubscriptionConfirmation")
+    response = send_sns(client, envelope)
+    assert response.status_code == 200 and response.get_json() == {"status": "subscribed"}
+    assert visited == [SUBSCRIBE_URL]
+    envelope["Token"] = "forged"
+    problem_of(send_sns(client, envelope), 401)
+    assert visited == [SUBSCRIBE_URL], "an unverified confirmation visits nothing"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://evil.example/?Action=ConfirmSubscription",
+        "http://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription",
+        "https://amazonaws.com.evil.example/",
+        "https://sns.eu-west-1.amazonaws.com@evil.example/",
+    ],
+)
+def test_a_subscribe_url_outside_amazon_is_never_visited(
+    client: FlaskClient, hooks: Keys, monkeypatch: pytest.MonkeyPatch, url: str
+) -> None:
+    visited: list[str] = []
+    monkeypatch.setattr(sns, "visit_subscribe_url", visited.append)
+    envelope = sns_envelope(hooks, "subscribe", kind="SubscriptionConfirmation", SubscribeURL=url)
+    problem_of(send_sns(client, envelope), 400)
+    assert visited == []
+
+
+def test_an_unsubscribe_confirmation_needs_nothing(client: FlaskClient, hooks: Keys) -> None:
+    envelope = sns_envelope(hooks, "unsubscribed", kind="UnsubscribeConfirmation")
+    response = send_sns(client, envelope)
+    assert response.status_code == 200 and response.get_json() == {"status": "ignored"}
+
+
+# --- what is queued ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "name"),
+    [
+        ("ses", "ses-delivery"),
+        ("postmark", "postmark-auto-responder"),
+        ("mailgun", "mailgun-delivered"),
+        ("mailgun", "mailgun-failed-retrying"),
+    ],
+)
+def test_events_that_are_no_bounce_are_answered_and_not_queued(
+    client: FlaskClient, hooks: Keys, provider: str, name: str
+) -> None:
+    response = send_signed(client, hooks, provider, payload(name))
+    assert response.status_code == 200 and response.get_json() == {"status": "ignored"}
+
+
+@pytest.mark.parametrize(
+    ("provider", "data"),
+    [
+        ("ses", {"notificationType": "Bounce", "bounce": {"feedbackId": "x"}, "mail": {}}),
+        ("postmark", {"RecordType": "Bounce", "Type": "HardBounce", "ID": 1}),
+        ("sendgrid", {"event": "bounce"}),
+        ("mailgun", {"event-data": {"event": "failed", "id": "x", "recipient": "not an address"}}),
+        ("generic", {"type": "bounce", "email": "a@example.org"}),
+    ],
+)
+def test_a_signed_but_malformed_payload_is_a_400(
+    client: FlaskClient, hooks: Keys, provider: str, data: Any
+) -> None:
+    problem_of(send_signed(client, hooks, provider, data), 400)
+
+
+def test_no_session_cookie_even_when_a_language_is_asked(client: FlaskClient, hooks: Keys) -> None:
+    body, headers, content_type = request_for(hooks, "generic", payload(BOUNCES["generic"]))
+    response = post(client, "generic", body, headers, content_type, query="?lang=en")
+    assert response.status_code == 200
+    assert "Set-Cookie" not in response.headers
+
+
+def test_only_refused_requests_count_against_the_rate_limit(
+    app: Flask, client: FlaskClient, hooks: Keys
+) -> None:
+    app.config["BOUNCE_WEBHOOK_RATE_LIMIT"] = "3 per minute"
+    for _ in range(5):
+        assert send_signed(client, hooks, "generic", payload(BOUNCES["generic"])).status_code == 200
+    for _ in range(3):
+        problem_of(post(client, "generic", b"{}"), 401)
+    problem_of(send_signed(client, hooks, "generic", payload(BOUNCES["generic"])), 429)
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("BOUNCE_WEBHOOK_SENDGRID_KEY", "bm90IGEga2V5"),
+        ("BOUNCE_WEBHOOK_SENDGRID_KEY", "%%%"),
+        ("BOUNCE_WEBHOOK_SECRET", "no-prefix"),
+        ("BOUNCE_WEBHOOK_SECRET", "whsec_%%%"),
+        ("BOUNCE_WEBHOOK_SECRET", "whsec_c2hvcnQ="),
+    ],
+)
+def test_a_secret_that_can_never_verify_stops_the_app_at_start(
+    tmp_path: Path, setting: str, value: str
+) -> None:
+    with pytest.raises(ConfigError, match=setting):
+        make_app(
+            f"sqlite:///{tmp_path / 'db.sqlite3'}", 25, tmp_path / "instance", **{setting: value}
+        )
+
+
+def test_the_settings_are_read_from_the_environment(tmp_path: Path) -> None:
+    from consentapp.config import load_config
+
+    config = load_config(
+        "testing",
+        {
+            "CONSENTAPP_INSTANCE": str(tmp_path),
+            "BOUNCE_WEBHOOK_SES_TOPIC_ARNS": f"{TOPIC}, arn:aws:sns:us-east-1:1:other",
+            "BOUNCE_WEBHOOK_TOLERANCE_SECONDS": "120",
+            "BOUNCE_WEBHOOK_MAILGUN_KEY": "mailgun-signing",
+        },
+    )
+    assert config.BOUNCE_WEBHOOK_SES_TOPIC_ARNS == [TOPIC, "arn:aws:sns:us-east-1:1:other"]
+    assert config.BOUNCE_WEBHOOK_TOLERANCE_SECONDS == 120
+    assert config.BOUNCE_WEBHOOK_MAILGUN_KEY == "mailgun-signing"
+    assert config.BOUNCE_WEBHOOK_SECRET is None and config.BOUNCE_WEBHOOK_POSTMARK_SECRET is None
+
+
+# --- reading each provider's payloads ----------------------------------------------------
+
+
+def reports(provider: str, name: str) -> list[Any]:
+    return provider_reports(provider, (DATA / f"{name}.json").read_bytes())
+
+
+def test_ses_permanent_bounce() -> None:
+    [report] = reports("ses", "ses-bounce-permanent")
+    assert report.report_id == "ses:0102018c2f6a9c3e-5b0e2c3d-1f7a-4c55-9d7e-3c8b2f1a6e90-000000"
+    assert report.recipients == (
+        FailedRecipient(
+            "gone.reader@example.be",
+            BounceKind.HARD,
+            "5.1.1",
+            "550 5.1.1 <gone.reader@example.be>: Recipient address rejected: User unknown in "
+            "virtual mailbox table",
+        ),
+    )
+    assert report.original_message_id == "170134.4711.nieuws@crm.example"
+    assert report.return_paths == ("b+4711.k3xq9a@bounces.crm.example",)
+    assert report.feedback_type is None
+
+
+def test_ses_transient_bounce_inside_an_sns_envelope(keys: Keys) -> None:
+    envelope = sns_envelope(keys, payload("ses-bounce-transient"))
+    [report] = provider_reports("ses", json.dumps(envelope).encode())
+    assert [(r.address, r.kind, r.status) for r in report.recipients] == [
+        ("full.box@example.nl", BounceKind.SOFT, "5.2.2"),
+        ("second@example.nl", BounceKind.SOFT, "4.2.2"),
+    ]
+    assert report.original_message_id == "170135.4712.nieuws@crm.example"
+    assert report.return_paths == ("privacy@crm.example",)
+
+
+def test_ses_complaint() -> None:
+    [report] = reports("ses", "ses-complaint")
+    assert report.report_id == "ses:0102018c2f8d0e55-a3b2c1d0-e9f8-4a7b-8c6d-5e4f3a2b1c0d-000000"
+    assert [(r.address, r.kind) for r in report.recipients] == [
+        ("annoyed@example.com", BounceKind.COMPLAINT)
+    ]
+    assert report.feedback_type == "abuse"
+    assert report.original_recipient == "annoyed@example.com"
+    assert report.original_message_id == "170136.4713.nieuws@crm.example"
+
+
+@pytest.mark.parametrize("kind", ["Delivery", "Send", "Open", "Click", "DeliveryDelay", "Reject"])
+def test_ses_events_that_are_no_bounce(kind: str) -> None:
+    event = payload("ses-delivery") | {"notificationType": kind}
+    assert provider_reports("ses", json.dumps(event).encode()) == []
+
+
+def test_postmark_hard_soft_and_complaint() -> None:
+    [hard] = reports("postmark", "postmark-hard-bounce")
+    assert hard.report_id == "postmark:4323372036854775807"
+    assert hard.recipients == (
+        FailedRecipient(
+            "nobody.here@example.org",
+            BounceKind.HARD,
+            "5.1.1",
+            "smtp;550 5.1.1 The email account that you tried to reach does not exist.",
+        ),
+    )
+    [soft] = reports("postmark", "postmark-soft-bounce")
+    assert soft.recipients[0].kind is BounceKind.SOFT
+    assert soft.recipients[0].diagnostic == "Unable to temporarily deliver this email."
+    [spam] = reports("postmark", "postmark-spam-complaint")
+    assert (spam.recipients[0].address, spam.recipients[0].kind) == (
+        "marked.spam@example.com",
+        BounceKind.COMPLAINT,
+    )
+    assert spam.feedback_type == "abuse" and spam.report_id == "postmark:42"
+    assert reports("postmark", "postmark-auto-responder") == []
+
+
+def test_sendgrid_events() -> None:
+    found = reports("sendgrid", "sendgrid-events")
+    assert [(r.report_id, r.recipients[0].address, r.recipients[0].kind) for r in found] == [
+        ("sendgrid:6g4ZI7SA-xmRDv57GoPIPw==", "unknown.user@example.com", BounceKind.HARD),
+        ("sendgrid:Bsn2hgK2ve4Wq53pfCq8Sg==", "blocked@example.com", BounceKind.SOFT),
+        ("sendgrid:zmzJhfJgAfUSOW80yEbPyw==", "bounced.before@example.com", BounceKind.HARD),
+        ("sendgrid:37nvH5QBz858KGVYCM4uOA==", "spam.clicker@example.com", BounceKind.COMPLAINT),
+    ]
+    assert found[0].original_message_id == "170137.4716.nieuws@crm.example"
+    assert found[0].recipients[0].status == "5.1.1"
+    assert found[1].recipients[0].diagnostic is not None
+    assert "blocklist" in found[1].recipients[0].diagnostic
+
+
+def test_mailgun_failures_and_complaint() -> None:
+    [hard] = reports("mailgun", "mailgun-failed-permanent")
+    assert hard.report_id == "mailgun:G9Bn5sl1TC6nu79C8C0bwg"
+    assert hard.recipients == (
+        FailedRecipient(
+            "alice@example.net",
+            BounceKind.HARD,
+            "5.1.1",
+            "550 550 5.1.1 The email account that you tried to reach does not exist.",
+        ),
+    )
+    assert hard.original_message_id == "170138.4720.nieuws@crm.example"
+    assert hard.return_paths == ("b+4720.m4n5b6@bounces.crm.example",)
+    [soft] = reports("mailgun", "mailgun-failed-temporary")
+    assert (soft.recipients[0].kind, soft.recipients[0].status) == (BounceKind.SOFT, "4.2.2")
+    assert reports("mailgun", "mailgun-failed-retrying") == [], "Mailgun still retries"
+    [complaint] = reports("mailgun", "mailgun-complained")
+    assert complaint.recipients[0].kind is BounceKind.COMPLAINT
+    assert complaint.recipients[0].address == "carol@example.net"
+    assert reports("mailgun", "mailgun-delivered") == []
+
+
+def test_generic_single_and_batch() -> None:
+    [single] = reports("generic", "generic-bounce")
+    assert single.report_id == "generic:relay-7f3a2c"
+    assert single.recipients == (
+        FailedRecipient(
+            "erin@example.org",
+            BounceKind.HARD,
+            "5.1.1",
+            "550 5.1.1 <erin@example.org>: user unknown",
+        ),
+    )
+    assert single.original_message_id == "170139.4724.nieuws@crm.example"
+    full, complaint = reports("generic", "generic-batch")
+    assert full.recipients[0].kind is BounceKind.SOFT, "classified from 4.2.2"
+    assert complaint.recipients[0].kind is BounceKind.COMPLAINT
+    assert complaint.report_id == "generic:relay-7f3a2e"
+
+
+def test_the_same_event_twice_gives_the_same_report_id() -> None:
+    first = reports("ses", "ses-complaint")
+    assert first == reports("ses", "ses-complaint")
+
+
+@pytest.mark.parametrize(
+    ("provider", "body"),
+    [
+        ("ses", b'{"Type": "Notification", "Message": "not json"}'),
+        ("ses", b'{"Type": "Notification", "Message": "[1, 2]"}'),
+        ("ses", b'{"notificationType": "Complaint", "complaint": {"feedbackId": "f"}}'),
+        ("ses", b'{"notificationType": "Bounce", "bounce": "text"}'),
+        ("postmark", b"[]"),
+        ("postmark", b'{"RecordType": "Bounce", "Type": "HardBounce", "ID": 1, "Email": 5}'),
+        ("sendgrid", b'{"event": "bounce"}'),
+        ("sendgrid", b'[{"event": "bounce", "email": "a@b.example"}]'),
+        ("sendgrid", b"[1]"),
+        ("mailgun", b'{"event-data": []}'),
+        ("mailgun", b'{"event-data": {"event": "complained", "id": "x"}}'),
+        ("generic", b'{"type": "bounce", "id": "1", "email": "a@b.example", "status": "550"}'),
+        ("generic", b'{"type": "bounce", "id": "1", "email": "a@b.example", "bounce_type": "x"}'),
+        ("generic", b'{"type": "complaint", "id": "1", "email": "two words@b.example"}'),
+        ("generic", b"not json"),
+        ("nobody", b"{}"),
+    ],
+)
+def test_a_payload_the_provider_would_not_send_is_malformed(provider: str, body: bytes) -> None:
+    with pytest.raises(MalformedEvent):
+        provider_reports(provider, body)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_unknown_event_types_give_no_report(provider: str) -> None:
+    event = {
+        "ses": {"notificationType": "Subscription", "mail": {}},
+        "postmark": {"RecordType": "Open", "ID": 1},
+        "sendgrid": [{"event": "group_unsubscribe", "sg_event_id": "x", "email": "a@b.example"}],
+        "mailgun": {"event-data": {"event": "opened", "id": "x"}},
+        "generic": {"type": "opened", "id": "x"},
+    }[provider]
+    assert provider_reports(provider, json.dumps(event).encode()) == []
+
+
+@pytest.fixture(autouse=True)
+def _forget_mailgun_tokens() -> None:
+    """Each test starts with a process that has seen no Mailgun token."""
+    MAILGUN_TOKENS._expiry.clear()
