@@ -10,6 +10,7 @@ modules.
 from __future__ import annotations
 
 import re
+import smtplib
 from datetime import timedelta
 
 import pytest
@@ -20,6 +21,7 @@ from flask.testing import FlaskClient
 from consentapp.extensions import db
 from consentapp.keyring import verp_signature
 from consentapp.mail.reports import BounceKind, FailedRecipient, Report
+from consentapp.mail.sink import MailSink, start_sink
 from consentapp.mail.verp import envelope_sender, read_address
 from consentapp.models import (
     Bounce,
@@ -34,11 +36,12 @@ from consentapp.models import (
 )
 from consentapp.services import bounces, undeliverable
 from consentapp.services.erasure import erase_person
+from consentapp.services.rights_export import build_export
 from consentapp.services.subscription_mails import queue_welcome
 from tests.builders import ADDRESS, make_campaign
 from tests.flows import confirm, confirmation_link, start, subscribe
 from tests.helpers import audited, deliver, ledger
-from tests.services import SMTPServer
+from tests.services import SMTPServer, free_port
 
 DOMAIN = "bounces.crm.example"
 NL = "nl@example.be"
@@ -374,3 +377,28 @@ def test_a_report_that_fails_to_be_read_stays_queued(
 
 def test_bounce_kinds_match_the_parser(app: Flask) -> None:
     assert {kind.value for kind in BounceKind} == {kind.value for kind in BounceType}
+
+
+def test_the_development_sink_refuses_the_addresses_it_is_told_to() -> None:
+    sink = MailSink(refuse=["Unknown@Example.com", " "])
+    port = free_port()
+    controller = start_sink("127.0.0.1", port, sink)
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=5) as connection:
+            with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
+                connection.sendmail("a@b.example", ["unknown@example.com"], b"Subject: x\r\n\r\nx")
+            assert refused.value.recipients["unknown@example.com"][0] == 550
+            connection.sendmail("a@b.example", ["known@example.com"], b"Subject: x\r\n\r\nx")
+    finally:
+        controller.stop()
+    assert sink.count == 1
+
+
+def test_the_persons_copy_of_their_data_shows_what_came_back(app: Flask, audience: None) -> None:
+    apply(app, report(NL, report_id="x"), source="generic")
+    with app.app_context():
+        contact = db.session.scalar(sa.select(Contact).where(Contact.email == NL))
+        assert contact is not None
+        returned = build_export(contact)["mail_returned"]
+    assert returned["reason"] == "hard" and returned["undeliverable_since"]
+    assert [(r["type"], r["status"]) for r in returned["reports"]] == [("hard", "5.1.1")]
