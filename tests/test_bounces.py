@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 
 from consentapp.extensions import db
 from consentapp.keyring import verp_signature
+from consentapp.mail.alignment import alignment_warnings
 from consentapp.mail.reports import BounceKind, FailedRecipient, Report
 from consentapp.mail.sink import MailSink, start_sink
 from consentapp.mail.verp import envelope_sender, read_address
@@ -402,3 +403,31 @@ def test_the_persons_copy_of_their_data_shows_what_came_back(app: Flask, audienc
         returned = build_export(contact)["mail_returned"]
     assert returned["reason"] == "hard" and returned["undeliverable_since"]
     assert [(r["type"], r["status"]) for r in returned["reports"]] == [("hard", "5.1.1")]
+
+
+def settings(**values: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "MAIL_DEFAULT_SENDER": "CRM <info@crm.be>",
+        "DKIM_DOMAIN": "crm.be",
+        "BOUNCE_DOMAIN": "bounces.crm.be",
+    }
+    return base | values
+
+
+def test_aligned_authentication_draws_no_warning() -> None:
+    assert alignment_warnings(settings()) == []
+    assert alignment_warnings(settings(DKIM_DOMAIN="mail.crm.be")) == []
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"DKIM_DOMAIN": None}, "DKIM_DOMAIN is not set"),
+        ({"DKIM_DOMAIN": "sender-service.example"}, "is not aligned with the From domain"),
+        ({"BOUNCE_DOMAIN": "bounces.other.example"}, "use a subdomain such as bounces.crm.be"),
+        ({"BOUNCE_DOMAIN": None}, "BOUNCE_DOMAIN is not set"),
+    ],
+)
+def test_misaligned_authentication_is_named(changes: dict[str, object], expected: str) -> None:
+    (warning,) = alignment_warnings(settings(**changes))
+    assert expected in warning
