@@ -76,6 +76,8 @@ PERSONAL_TABLES = (
     "outbound_emails",
     "data_requests",
     "suppressions",
+    "incoming_reports",
+    "bounces",
 )
 # Rows a refused request may rightly write: wrong passwords that lock a staff account
 # mail its owner (a staff member, not the visitor) that it was locked.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -32,11 +33,18 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from consentapp.config import ConfigError
+from consentapp.extensions import db
 from consentapp.mail.providers import MalformedEvent, provider_reports
 from consentapp.mail.reports import BounceKind, FailedRecipient
+from consentapp.models import Bounce, Campaign, ConsentEvent, Contact, IncomingReport, OutboundEmail
+from consentapp.services.bounces import process_queue
 from consentapp.webhooks import sns
 from consentapp.webhooks.signatures import MAILGUN_TOKENS, SeenTokens
+from tests.builders import make_campaign
 from tests.conftest import make_app
+from tests.flows import start
+from tests.helpers import deliver, ledger
+from tests.services import SMTPServer
 
 DATA = Path(__file__).resolve().parent / "data" / "webhooks"
 PROVIDERS = ["ses", "postmark", "sendgrid", "mailgun", "generic"]
@@ -222,6 +230,12 @@ def send_signed(client: FlaskClient, keys: Keys, provider: str, data: Any, age: 
     return post(client, provider, body, headers, content_type)
 
 
+def queued(app: Flask) -> int:
+    """Reports waiting in the inbound queue."""
+    with app.app_context():
+        return int(db.session.scalar(sa.select(sa.func.count(IncomingReport.id))) or 0)
+
+
 def problem_of(response: TestResponse, status: int) -> dict[str, Any]:
     assert response.status_code == status, (response.status_code, response.get_data(True))
     assert response.mimetype == "application/problem+json"
@@ -240,6 +254,7 @@ def test_a_correctly_signed_bounce_is_queued(
     response = send_signed(client, hooks, provider, payload(BOUNCES[provider]))
     assert response.status_code == 200, response.get_data(True)
     assert response.get_json() == {"status": "queued"}
+    assert queued(client.application) == 1
     assert "Set-Cookie" not in response.headers
     assert response.headers["Cache-Control"] == "no-store"
 
@@ -252,6 +267,7 @@ def test_an_unsigned_request_is_refused(client: FlaskClient, hooks: Keys, provid
         data.pop("Signature" if provider == "ses" else "signature")
         body = json.dumps(data).encode()
     problem_of(post(client, provider, body, {}, content_type), 401)
+    assert queued(client.application) == 0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -274,6 +290,7 @@ def test_a_wrong_signature_is_refused(client: FlaskClient, hooks: Keys, provider
         headers = {"Authorization": f"Basic {wrong}"}
         tampered = body
     problem_of(post(client, provider, tampered, headers, content_type), 401)
+    assert queued(client.application) == 0
 
 
 @pytest.mark.parametrize("provider", ["ses", "sendgrid", "mailgun", "generic"])
@@ -513,6 +530,7 @@ def test_events_that_are_no_bounce_are_answered_and_not_queued(
 ) -> None:
     response = send_signed(client, hooks, provider, payload(name))
     assert response.status_code == 200 and response.get_json() == {"status": "ignored"}
+    assert queued(client.application) == 0
 
 
 @pytest.mark.parametrize(
@@ -710,7 +728,7 @@ def test_generic_single_and_batch() -> None:
     )
     assert single.original_message_id == "170139.4724.nieuws@crm.example"
     full, complaint = reports("generic", "generic-batch")
-    assert full.recipients[0].kind is BounceKind.SOFT, "classified from 4.2.2"
+    assert full.recipients[0].kind is BounceKind.SOFT
     assert complaint.recipients[0].kind is BounceKind.COMPLAINT
     assert complaint.report_id == "generic:relay-7f3a2e"
 
@@ -762,3 +780,137 @@ def test_unknown_event_types_give_no_report(provider: str) -> None:
 def _forget_mailgun_tokens() -> None:
     """Each test starts with a process that has seen no Mailgun token."""
     MAILGUN_TOKENS._expiry.clear()
+
+
+# --- end to end: a posted report changes the contact ---------------------------------
+
+DOMAIN = "bounces.crm.example"
+NL = "nl@example.be"
+
+
+def newsletter_to(app: Flask, smtp_server: SMTPServer, address: str) -> tuple[str, str, str]:
+    """Send a service-news campaign; its public id, and the Message-ID and envelope
+    sender of the mail `address` got."""
+    campaign = make_campaign(app)
+    start(app, campaign)
+    deliver(app)
+    with app.app_context():
+        row = db.session.scalars(
+            sa.select(OutboundEmail).where(
+                OutboundEmail.to_address == address, OutboundEmail.kind == "newsletter"
+            )
+        ).one()
+        message_id = row.message_id
+    [sender] = [e.mail_from for e in smtp_server.handler.envelopes if address in e.rcpt_tos]
+    return campaign, message_id, sender
+
+
+def ses_notification(name: str, address: str, message_id: str, sender: str) -> dict[str, Any]:
+    """A real-shaped SES notification about the mail we sent to `address`."""
+    data = payload(name)
+    event = data.get("bounce") or data["complaint"]
+    entries = event.get("bouncedRecipients") or event["complainedRecipients"]
+    event["bouncedRecipients" if "bounce" in data else "complainedRecipients"] = [
+        entries[0] | {"emailAddress": address}
+    ]
+    data["mail"]["source"] = sender
+    data["mail"]["destination"] = [address]
+    data["mail"]["headers"] = [
+        {"name": "Return-Path", "value": f"<{sender}>"},
+        {"name": "To", "value": address},
+        {"name": "Message-ID", "value": message_id},
+    ]
+    data["mail"]["commonHeaders"]["messageId"] = message_id
+    return dict(data)
+
+
+def state(app: Flask, address: str) -> tuple[str | None, list[tuple[str, str, str | None]]]:
+    """The contact's undeliverable reason and its bounces as (kind, source, status)."""
+    with app.app_context():
+        contact = db.session.scalar(sa.select(Contact).where(Contact.email == address))
+        assert contact is not None
+        rows = db.session.execute(
+            sa.select(Bounce.kind, Bounce.source, Bounce.status)
+            .where(Bounce.contact_id == contact.id)
+            .order_by(Bounce.id)
+        ).all()
+        return contact.undeliverable_reason, [(str(k), s, st) for k, s, st in rows]
+
+
+def test_a_signed_ses_bounce_makes_the_address_undeliverable_once_processed(
+    app: Flask, hooks: Keys, audience: None, smtp_server: SMTPServer
+) -> None:
+    app.config["BOUNCE_DOMAIN"] = DOMAIN
+    campaign, message_id, sender = newsletter_to(app, smtp_server, NL)
+    assert sender.endswith("@" + DOMAIN), "the mail went out with its VERP address"
+    notification = ses_notification("ses-bounce-permanent", NL, message_id, sender)
+    body, headers, content_type = request_for(hooks, "ses", notification)
+    client = app.test_client()
+    response = post(client, "ses", body, headers, content_type)
+    assert response.get_json() == {"status": "queued"}
+    assert state(app, NL) == (None, []), "the answer comes before any processing"
+    with app.app_context():
+        assert process_queue() == 1
+    assert state(app, NL) == ("hard", [("hard", "ses", "5.1.1")])
+    with app.app_context():
+        named = db.session.scalars(
+            sa.select(Campaign.public_id).join(Bounce, Bounce.campaign_id == Campaign.id)
+        ).one()
+        assert named == campaign
+    assert queued(app) == 0
+    assert post(client, "ses", body, headers, content_type).status_code == 200  # SNS retries
+    with app.app_context():
+        assert process_queue() == 1
+    assert state(app, NL) == ("hard", [("hard", "ses", "5.1.1")]), "the same event counts once"
+
+
+def test_a_signed_ses_complaint_withdraws_every_topic(
+    app: Flask, hooks: Keys, audience: None, smtp_server: SMTPServer
+) -> None:
+    """Without BOUNCE_DOMAIN: matched by the Message-ID and recipient."""
+    campaign, message_id, sender = newsletter_to(app, smtp_server, NL)
+    notification = ses_notification("ses-complaint", NL, message_id, sender)
+    assert send_signed(app.test_client(), hooks, "ses", notification).status_code == 200
+    with app.app_context():
+        assert process_queue() == 1
+    assert state(app, NL) == ("complaint", [("complaint", "ses", None)])
+    assert ("withdrawn", "complaint", "service-news") in ledger(app)
+    with app.app_context():
+        row = db.session.scalars(
+            sa.select(ConsentEvent).where(ConsentEvent.channel == "complaint")
+        ).one()
+        assert row.details == {"report": "ses", "campaign": campaign}
+
+
+def test_a_signed_event_naming_a_forged_verp_address_changes_nothing(
+    app: Flask, hooks: Keys, audience: None, smtp_server: SMTPServer
+) -> None:
+    app.config["BOUNCE_DOMAIN"] = DOMAIN
+    _, message_id, sender = newsletter_to(app, smtp_server, NL)
+    local, _, domain = sender.partition("@")
+    forged = f"{local[:-1]}{'x' if local[-1] != 'x' else 'y'}@{domain}"
+    notification = ses_notification("ses-bounce-permanent", NL, message_id, forged)
+    assert send_signed(app.test_client(), hooks, "ses", notification).status_code == 200
+    with app.app_context():
+        process_queue()
+    assert state(app, NL) == (None, [])
+
+
+@pytest.mark.parametrize("provider", ["postmark", "sendgrid", "mailgun", "generic"])
+def test_each_providers_bounce_reaches_the_contact(
+    app: Flask, hooks: Keys, audience: None, provider: str
+) -> None:
+    """Matched by the recipient alone: these providers send with their own envelope."""
+    data = json.loads(json.dumps(payload(BOUNCES[provider])).replace("@example.", "@x.example."))
+    address = {
+        "postmark": "nobody.here@x.example.org",
+        "sendgrid": "unknown.user@x.example.com",
+        "mailgun": "alice@x.example.net",
+        "generic": "erin@x.example.org",
+    }[provider]
+    text = json.dumps(data).replace(address, NL)
+    assert send_signed(app.test_client(), hooks, provider, json.loads(text)).status_code == 200
+    with app.app_context():
+        assert process_queue() == 1
+    reason, found = state(app, NL)
+    assert (reason, [(kind, source) for kind, source, _ in found]) == ("hard", [("hard", provider)])

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 
 from consentapp.extensions import limiter
 from consentapp.mail.providers import MalformedEvent, provider_reports
+from consentapp.services.bounces import receive as queue_report
 from consentapp.webhooks import bp, sns
 from consentapp.webhooks.signatures import (
     Incoming,
@@ -129,7 +130,8 @@ def _accept(provider: str, body: bytes) -> Response:
 
 def queue_payload(provider: str, body: bytes) -> None:
     """Hand the verified payload to the inbound queue; committed once this returns."""
-    log.info("webhook %s: %d bytes verified", provider, len(body))
+    incoming_id = queue_report(provider, body)
+    log.info("webhook %s: %d bytes queued as report %d", provider, len(body), incoming_id)
 
 
 def _sns_subscription(message: dict[str, Any]) -> Response:
