@@ -139,9 +139,13 @@ def _ses_message_id(mail: Mapping[str, Any]) -> str | None:
 
 
 def _ses_return_paths(mail: Mapping[str, Any]) -> list[str | None]:
-    """Where a VERP address may be: the envelope sender SES used, then the header."""
+    """Where a VERP address may be: the envelope sender SES used, then the headers."""
+    common = mail.get("commonHeaders")
     given = [text_field(mail, name, "mail") for name in ("returnPath", "source")]
-    return [optional_address(value) for value in [*given, _ses_headers(mail).get("return-path")]]
+    if isinstance(common, dict):
+        given.append(text_field(common, "returnPath", "commonHeaders"))
+    given.append(_ses_headers(mail).get("return-path"))
+    return [optional_address(value) for value in given]
 
 
 # --- Postmark ------------------------------------------------------------------------

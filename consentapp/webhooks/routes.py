@@ -89,6 +89,7 @@ def bounces(provider: str) -> Response:
         return problem(415, "send the payload as application/json")
     if (request.content_length or 0) > MAX_BODY_BYTES:
         return problem(413, f"the payload is larger than {MAX_BODY_BYTES} bytes")
+    request.max_content_length = MAX_BODY_BYTES  # a body sent without a length, too
     body = request.get_data(cache=True)
     data = _json(body)
     if data is None:
