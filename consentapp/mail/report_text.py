@@ -1,16 +1,28 @@
-"""The text side of bounce reports: status codes, known phrases, auto-replies and the
-plain-text bounces older MTAs send.
+"""The text side of bounce reports: header text, status codes, hard / soft
+classification and the plain-text bounces older MTAs send.
 
-Every pattern here runs on text capped at `SCAN_LIMIT` characters and is written without
+Bodies are scanned only in their first `SCAN_LIMIT` characters, and no pattern has
 nested or overlapping repeats, so a hostile 1 MB body cannot make a regex backtrack for
-long (tests/test_reports.py times one).
+long (tests/test_reports.py times each pattern on a megabyte).
 """
 
 from __future__ import annotations
 
 import enum
+import html
 import re
 from dataclasses import dataclass
+from email.errors import HeaderParseError
+from email.header import Header, decode_header
+from email.utils import parseaddr
+
+from consentapp.mail.report_phrases import (
+    DELAYED,
+    FAILURE_SIGN,
+    HARD_PHRASES,
+    QUOTA_PHRASES,
+    SOFT_PHRASES,
+)
 
 SCAN_LIMIT = 64 * 1024
 MAX_DIAGNOSTIC = 1000
@@ -21,144 +33,13 @@ ENHANCED = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\d|\.\d)")
 # A basic SMTP reply code as servers write it: "550 ", "550-", "550:" or at the end.
 BASIC = re.compile(r"(?<![\d.#])([245])\d\d(?=[ \t:-]|$)")
 
-# Mailbox full is a temporary condition, whatever code the server chose (5.2.2 included).
-QUOTA_PHRASES = (
-    "mailbox full",
-    "mailbox is full",
-    "mailbox has exceeded",
-    "over quota",
-    "overquota",
-    "quota exceeded",
-    "exceeded storage",
-    "exceeded its storage",
-    "out of storage",
-    "insufficient storage",
-    "mailbox vol",
-    "postvak vol",
-    "postvak is vol",
-    "boîte pleine",
-    "boite pleine",
-    "boîte aux lettres pleine",
-    "quota dépassé",
-    "postfach voll",
-    "postfach ist voll",
-    "speicherplatz",
-)
-SOFT_PHRASES = (
-    *QUOTA_PHRASES,
-    "try again later",
-    "try later",
-    "temporarily",
-    "temporary",
-    "greylist",
-    "graylist",
-    "too many connections",
-    "rate limit",
-    "deferred",
-    "timed out",
-    "probeer het later",
-    "tijdelijk",
-    "réessayer plus tard",
-    "temporaire",
-    "später erneut",
-    "vorübergehend",
-)
-HARD_PHRASES = (
-    "user unknown",
-    "unknown user",
-    "unknown recipient",
-    "recipient unknown",
-    "address unknown",
-    "unknown address",
-    "no such user",
-    "no such recipient",
-    "no such mailbox",
-    "no mailbox here",
-    "mailbox not found",
-    "mailbox does not exist",
-    "does not exist",
-    "doesn't exist",
-    "doesn't have a",
-    "address rejected",
-    "recipient rejected",
-    "unrouteable",
-    "unroutable",
-    "account disabled",
-    "account is disabled",
-    "account has been disabled",
-    "account has been deactivated",
-    "mailbox is disabled",
-    "recipient not found",
-    "recipientnotfound",
-    "user not found",
-    "invalid recipient",
-    "invalid mailbox",
-    "not a valid mailbox",
-    "not listed in domino",
-    "not listed in public name",
-    "no such domain",
-    "host unknown",
-    "domain not found",
-    "gebruiker onbekend",
-    "onbekende gebruiker",
-    "onbekende ontvanger",
-    "adres onbekend",
-    "onbekend adres",
-    "bestaat niet",
-    "ongeldig adres",
-    "utilisateur inconnu",
-    "destinataire inconnu",
-    "adresse inconnue",
-    "adresse invalide",
-    "n'existe pas",
-    "introuvable",
-    "benutzer unbekannt",
-    "unbekannter benutzer",
-    "empfänger unbekannt",
-    "unbekannter empfänger",
-    "existiert nicht",
-    "ungültige adresse",
-)
-
-AUTO_REPLY_SUBJECT = re.compile(
-    r"out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autorespond"
-    r"|on vacation|vacation|on holiday|away from (?:the office|my desk)|afwezig|afwezigheid"
-    r"|automatisch antwoord|niet aanwezig|absence|absent\b|réponse automatique"
-    r"|abwesenheit|abwesend|automatische antwort|ausser haus|außer haus",
-    re.IGNORECASE,
-)
-BOUNCE_SUBJECT = re.compile(
-    r"undeliver|undelivered mail|mail delivery failed|delivery status notification \(failure\)"
-    r"|delivery failure|delivery failed|delivery has failed|returned mail|returned to sender"
-    r"|failure notice|mail system error|non[- ]?delivery|nondeliverable|could not be delivered"
-    r"|onbestelbaar|niet bezorgd|non remis|unzustellbar|nicht zustellbar",
-    re.IGNORECASE,
-)
-BOUNCE_SENDER = re.compile(
-    r"mailer-daemon|postmaster|mail delivery subsystem|mail delivery system|mail administrator",
-    re.IGNORECASE,
-)
-DELAYED = re.compile(
-    r"delivery status notification \(delay\)|\bdelayed\b|has not yet been delivered"
-    r"|will (?:continue to|keep trying|retry)|not been delivered yet"
-    r"|could not send message for past"
-    r"|no action is required on your part|still trying",
-    re.IGNORECASE,
-)
-FAILURE_SIGN = re.compile(
-    r"could not be delivered|couldn't be delivered|wasn't able to deliver|unable to deliver"
-    r"|delivery (?:has )?failed|failed to deliver|permanent(?:ly)? (?:error|fatal|failure)"
-    r"|undeliverable|returned to sender|did not reach|delivery to the following"
-    r"|address\(es\) failed"
-    r"|niet worden bezorgd|niet afgeleverd|n'a pas pu être remis|konnte nicht zugestellt",
-    re.IGNORECASE,
-)
 # Where the copy of the returned message starts in a plain-text bounce.
 RETURNED_MARKER = re.compile(
     r"^[ \t]*-{2,}[ \t]*(?:below this line is a copy of the message|this is a copy of the message"
     r"|original message|unsent message|returned message|undelivered message|the header of the"
     r"|a copy of the original message|message headers follow|original message headers)"
-    r"|^[ \t]*original message headers:",
+    r"|^[ \t]*original message headers:"
+    r"|^(?:return-path|received|dkim-signature):",
     re.IGNORECASE | re.MULTILINE,
 )
 ADDRESS = re.compile(
@@ -168,8 +49,63 @@ QMAIL_BLOCK = re.compile(r"^<([^<>\s]{1,200}@[^<>\s]{1,200})>:[ \t]*$", re.MULTI
 QUOTED_MESSAGE_ID = re.compile(r"^[ \t>]*Message-ID:[ \t]*<([^<>\s]{1,500})>", re.I | re.M)
 QUOTED_RETURN_PATH = re.compile(r"^[ \t>]*Return-Path:[ \t]*<([^<>\s]{1,500})>", re.I | re.M)
 QUOTED_TO = re.compile(r"^[ \t>]*To:[ \t]*([^\r\n]{1,500})", re.I | re.M)
-HTML_TAG = re.compile(r"<[^<>]{0,2000}>")
+HTML_TAG = re.compile(r"<(/?)([A-Za-z]{0,10}+)[^<>]{0,2000}>")
+HTML_BREAKS = frozenset({"br", "p", "div", "tr", "li", "table", "h1", "h2", "h3"})
+# Quoted header lines whose addresses are the sender's, never a failed recipient.
+SENDER_LINE = re.compile(
+    r"^[ \t>]*(?:from|reply-to|sender|return-path|message-id|in-reply-to|references"
+    r"|dkim-signature|list-unsubscribe|x-[a-z-]{1,40}|mail[ \t]{1,10}from)[ \t]*:",
+    re.IGNORECASE,
+)
 SERVICE_LOCAL_PARTS = frozenset({"mailer-daemon", "postmaster", "noreply", "no-reply"})
+
+
+def header_text(value: object) -> str:
+    """A header as one line of text: encoded words decoded, raw 8-bit bytes read as
+    UTF-8 (else Latin-1), unknown charsets replaced rather than fatal."""
+    if value is None:
+        return ""
+    try:
+        chunks = decode_header(value if isinstance(value, Header) else str(value))
+    except (HeaderParseError, ValueError, TypeError):
+        chunks = [(str(value), None)]
+    decoded = "".join(_chunk_text(data, charset) for data, charset in chunks)
+    return " ".join(decoded.split())
+
+
+def _chunk_text(data: bytes | str, charset: str | None) -> str:
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    return bytes_text(data, charset)
+
+
+def bytes_text(data: bytes, charset: str | None) -> str:
+    """Bytes as text in the declared charset, else UTF-8, else Latin-1 (never fails:
+    reports arrive with wrong, unknown and missing charsets)."""
+    for candidate in (charset, "utf-8"):
+        if candidate and candidate.lower() not in ("unknown-8bit", "x-unknown"):
+            try:
+                return data.decode(candidate)
+            except (LookupError, ValueError):  # unknown, undecodable or a NUL in the name
+                continue
+    return data.decode("latin-1")
+
+
+def bare_id(value: str) -> str | None:
+    """A Message-ID without its angle brackets."""
+    bare = value.strip().strip("<>").strip()
+    return bare[:500] or None
+
+
+def field_address(value: str) -> str | None:
+    """An address from a field such as "rfc822; <a@b>" or "Name <a@b>", or None."""
+    value = value.strip()
+    kind, semicolon, rest = value.partition(";")
+    if semicolon and "@" not in kind:
+        value = rest.strip()
+    _, address = parseaddr(value)
+    address = address or value.strip("<> ")
+    return address if "@" in address and " " not in address and len(address) <= 320 else None
 
 
 def one_line(text: str | None) -> str | None:
@@ -246,8 +182,13 @@ class PlainBounce:
     original_to: str | None
 
 
-def html_to_text(html: str) -> str:
-    return HTML_TAG.sub(" ", html[:SCAN_LIMIT])
+def html_to_text(markup: str) -> str:
+    """Tags out (block ends as line breaks, so paragraphs stay apart), entities decoded."""
+
+    def replace(tag: re.Match[str]) -> str:
+        return "\n" if tag.group(2).lower() in HTML_BREAKS else " "
+
+    return html.unescape(HTML_TAG.sub(replace, markup[:SCAN_LIMIT]))
 
 
 def split_returned(text: str) -> tuple[str, str]:
@@ -302,6 +243,8 @@ def _named_failures(notice: str, known: set[str], failed: list[str]) -> list[Pla
     seen: set[str] = set()
     failures = []
     for index, line in enumerate(lines):
+        if SENDER_LINE.match(line):
+            continue
         for match in ADDRESS.finditer(line):
             address = match.group(0).strip(".")
             key = address.lower()
@@ -312,9 +255,19 @@ def _named_failures(notice: str, known: set[str], failed: list[str]) -> list[Pla
             seen.add(key)
             rest = line[match.end() :].lstrip(">:;,)] \t")
             here = f"{rest} {_paragraph_after(lines, index)}"
-            reason = here if _explains(here) else fallback
+            reason = here if _explains(here) else f"{here} {fallback or ''}"
             failures.append(PlainFailure(address, one_line(reason)))
     return failures
+
+
+def _quoted_senders(returned: str) -> set[str]:
+    """Our own addresses as the returned copy shows them (its From, Return-Path...)."""
+    return {
+        match.group(0).lower()
+        for line in returned.splitlines()
+        if SENDER_LINE.match(line)
+        for match in ADDRESS.finditer(line)
+    }
 
 
 def scan_plain(text: str, known: set[str], failed: list[str]) -> PlainBounce | None:
@@ -325,6 +278,7 @@ def scan_plain(text: str, known: set[str], failed: list[str]) -> PlainBounce | N
     """
     text = text[:SCAN_LIMIT]
     notice, returned = split_returned(text)
+    known = known | _quoted_senders(returned)
     failures = _qmail_failures(notice) or _named_failures(notice, known, failed)
     if not failures and failed:
         reason = one_line(_first_reason_line(notice))

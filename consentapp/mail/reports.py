@@ -16,12 +16,11 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from email import policy
-from email.errors import HeaderParseError
-from email.header import Header, decode_header
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
-from email.utils import getaddresses, parseaddr
+from email.utils import getaddresses
 
+from consentapp.mail import report_phrases as phrases
 from consentapp.mail import report_text as text
 from consentapp.mail.report_text import BounceKind, classify
 
@@ -36,7 +35,6 @@ RETURNED_PARTS = frozenset(
     {"message/rfc822", "text/rfc822-headers", "message/global", "message/global-headers"}
 )
 FAILED_ACTIONS = frozenset({"failed"})
-NOT_FAILED_ACTIONS = frozenset({"delayed", "delivered", "relayed", "expanded"})
 RETURN_PATH_HEADERS = ("Delivered-To", "X-Original-To", "Envelope-To", "To")
 
 
@@ -73,55 +71,12 @@ def parse_report(raw: bytes) -> Report | None:
 # --- reading headers ---------------------------------------------------------------
 
 
-def _header_text(value: object) -> str:
-    """A header as one line of text: encoded words decoded, raw 8-bit bytes read as
-    UTF-8 (else Latin-1), unknown charsets replaced rather than fatal."""
-    if value is None:
-        return ""
-    try:
-        chunks = decode_header(value if isinstance(value, Header) else str(value))
-    except (HeaderParseError, ValueError, TypeError):
-        chunks = [(str(value), None)]
-    decoded = "".join(_chunk_text(data, charset) for data, charset in chunks)
-    return " ".join(decoded.split())
-
-
-def _chunk_text(data: bytes | str, charset: str | None) -> str:
-    if isinstance(data, str):
-        return data.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    if charset in (None, "unknown-8bit"):
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            return data.decode("latin-1")
-    try:
-        return data.decode(charset, "replace")
-    except LookupError:
-        return data.decode("utf-8", "replace")
-
-
 def _get(message: Message, name: str) -> str:
-    return _header_text(message.get(name))
+    return text.header_text(message.get(name))
 
 
 def _all(message: Message, name: str) -> list[str]:
-    return [_header_text(value) for value in message.get_all(name) or []]
-
-
-def _bare_id(value: str) -> str | None:
-    bare = value.strip().strip("<>").strip()
-    return bare[:500] or None
-
-
-def _address(value: str) -> str | None:
-    """An address from a field such as "rfc822; <a@b>" or "Name <a@b>", or None."""
-    value = value.strip()
-    kind, semicolon, rest = value.partition(";")
-    if semicolon and "@" not in kind:
-        value = rest.strip()
-    _, address = parseaddr(value)
-    address = address or value.strip("<> ")
-    return address if "@" in address and " " not in address and len(address) <= 320 else None
+    return [text.header_text(value) for value in message.get_all(name) or []]
 
 
 def _addresses(values: Iterable[str]) -> Iterator[str]:
@@ -140,40 +95,54 @@ def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
 def _parts(message: Message) -> Iterator[Message]:
     """Every part, without descending into the returned message (its parts are not ours)."""
     yield message
-    payload = message.get_payload()
     if message.get_content_type() in RETURNED_PARTS | STATUS_PARTS | FEEDBACK_PARTS:
         return
-    if message.is_multipart() and isinstance(payload, list):
-        for part in payload:
-            if isinstance(part, Message):
-                yield from _parts(part)
+    for part in _subparts(message):
+        yield from _parts(part)
+
+
+def _subparts(message: Message) -> list[Message]:
+    """The parts inside, read without get_payload() decoding a text body (which can
+    raise on a hostile charset parameter)."""
+    if not message.is_multipart():
+        return []
+    return [part for part in message.get_payload() if isinstance(part, Message)]
 
 
 def _decoded(part: Message) -> str:
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
-        return str(part.get_payload() or "")
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset, "replace")
-    except LookupError:
-        return payload.decode("utf-8", "replace")
+        return ""
+    return text.bytes_text(payload, part.get_content_charset())
+
+
+def _block_bytes(block: Message) -> bytes:
+    """A parsed field block back as the bytes it came from (8-bit text kept intact)."""
+    head = "".join(f"{name}: {value}\n" for name, value in block.raw_items())
+    body = block.get_payload(decode=True)  # without decode, 8-bit bytes become U+FFFD
+    return (
+        head.encode("utf-8", "surrogateescape") + b"\n" + (body if isinstance(body, bytes) else b"")
+    )
 
 
 def _field_blocks(part: Message) -> list[Message]:
     """The field groups of a delivery-status or feedback-report part (per-message first).
 
-    The parser splits message/delivery-status into blocks itself; some MTAs encode the
-    part (base64, quoted-printable), then we decode its text and split it ourselves.
+    The parser splits message/delivery-status into blocks itself, but not its UTF-8
+    form (message/global-delivery-status, RFC 6533) nor a part some MTA encoded in
+    base64 or quoted-printable: those we decode and split ourselves.
     """
-    payload = part.get_payload()
+    payload = _subparts(part)
     encoding = _get(part, "Content-Transfer-Encoding").lower()
-    if isinstance(payload, list):
-        if encoding not in ("base64", "quoted-printable"):
-            return [block for block in payload if isinstance(block, Message)]
+    if payload:
+        encoded = encoding in ("base64", "quoted-printable")
+        if part.get_content_type() == "message/delivery-status" and not encoded:
+            return payload
         carrier = Message()
-        carrier["Content-Transfer-Encoding"] = encoding
-        carrier.set_payload("".join(b.as_string() for b in payload if isinstance(b, Message)))
+        if encoded:
+            carrier["Content-Transfer-Encoding"] = encoding
+        raw = b"".join(_block_bytes(block) for block in payload)
+        carrier.set_payload(raw.decode("ascii", "surrogateescape"))
         part = carrier
     body = _decoded(part).replace("\r\n", "\n")[: text.SCAN_LIMIT]
     parser = HeaderParser(policy=policy.compat32)
@@ -186,9 +155,9 @@ def _returned_headers(message: Message) -> Message | None:
         kind = part.get_content_type()
         if kind not in RETURNED_PARTS:
             continue
-        payload = part.get_payload()
-        if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-            return payload[0]
+        attached = _subparts(part)
+        if attached:
+            return attached[0]
         body = _decoded(part).replace("\r\n", "\n")[: text.SCAN_LIMIT]
         return HeaderParser(policy=policy.compat32).parsestr(body, headersonly=True)
     return None
@@ -210,8 +179,8 @@ def _dsn_recipient(block: Message) -> tuple[str, FailedRecipient | None]:
         action = "failed"
     if action not in FAILED_ACTIONS:
         return action, None
-    original = _address(_get(block, "Original-Recipient"))
-    address = _address(_get(block, "Final-Recipient")) or original
+    original = text.field_address(_get(block, "Original-Recipient"))
+    address = text.field_address(_get(block, "Final-Recipient")) or original
     if address is None:
         return action, None
     diagnostic = _get(block, "Diagnostic-Code")
@@ -235,7 +204,7 @@ def _dsn(message: Message, status_part: Message) -> tuple[FailedRecipient, ...] 
     blocks = _field_blocks(status_part)
     actions: list[str] = []
     failed: list[FailedRecipient] = []
-    for block in blocks[1:] if len(blocks) > 1 else blocks:
+    for block in blocks:  # the per-message block has no Action; some MTAs leave it out
         action, recipient = _dsn_recipient(block)
         if action:
             actions.append(action)
@@ -252,7 +221,7 @@ def _arf(message: Message, feedback: Message, returned: Message | None) -> Repor
     feedback_type = _get(block, "Feedback-Type").lower()
     if feedback_type not in COMPLAINT_TYPES:
         return None
-    rcpt_to = [a for value in _all(block, "Original-Rcpt-To") if (a := _address(value))]
+    rcpt_to = [a for value in _all(block, "Original-Rcpt-To") if (a := text.field_address(value))]
     original_to = list(_addresses(_all(returned, "To"))) if returned is not None else []
     addresses = _dedupe(rcpt_to or original_to)
     recipients = tuple(
@@ -265,7 +234,7 @@ def _arf(message: Message, feedback: Message, returned: Message | None) -> Repor
         for address in addresses[: text.MAX_PLAIN_RECIPIENTS]
     )
     mail_from = next(
-        (a for value in _all(block, "Original-Mail-From") if (a := _address(value))), None
+        (a for value in _all(block, "Original-Mail-From") if (a := text.field_address(value))), None
     )
     return _report(
         message,
@@ -281,7 +250,9 @@ def _arf(message: Message, feedback: Message, returned: Message | None) -> Repor
 def _plain(message: Message, subject: str) -> Report | None:
     sender = _get(message, "From")
     failed = list(_addresses(_all(message, "X-Failed-Recipients")))
-    if not (failed or text.BOUNCE_SENDER.search(sender) or text.BOUNCE_SUBJECT.search(subject)):
+    if not (
+        failed or phrases.BOUNCE_SENDER.search(sender) or phrases.BOUNCE_SUBJECT.search(subject)
+    ):
         return None
     body = _body_text(message)
     notice, _ = text.split_returned(body)
@@ -320,7 +291,7 @@ def _body_text(message: Message) -> str:
             return _decoded(part)[: text.SCAN_LIMIT]
         if kind == "text/html" and not html:
             html = text.html_to_text(_decoded(part))
-    if not html and isinstance(message.get_payload(), str):
+    if not html and not message.is_multipart():
         return _decoded(message)[: text.SCAN_LIMIT]  # a multipart without its boundary
     return html
 
@@ -345,7 +316,7 @@ def _report(
 ) -> Report | None:
     returned_paths: list[str] = []
     if returned is not None:
-        message_id = message_id or _bare_id(_get(returned, "Message-ID"))
+        message_id = message_id or text.bare_id(_get(returned, "Message-ID"))
         returned_paths = [_get(returned, "Return-Path").strip("<> ")]
         if original_recipient is None:
             original_recipient = next(_addresses(_all(returned, "To")), None)
@@ -379,27 +350,29 @@ def _is_auto_reply(message: Message, subject: str) -> bool:
     if message["X-Failed-Recipients"] is not None:
         return False
     submitted = _get(message, "Auto-Submitted").lower()
-    from_system = text.BOUNCE_SENDER.search(_get(message, "From"))
+    from_system = phrases.BOUNCE_SENDER.search(_get(message, "From"))
     if submitted.startswith(("auto-replied", "auto-notified")) and not from_system:
         return True
     if any(message.get(name) is not None for name in ("X-Autoreply", "X-Autorespond")):
         return True
     if _get(message, "Precedence").lower() == "auto_reply":
         return True
-    return not text.BOUNCE_SUBJECT.search(subject) and bool(text.AUTO_REPLY_SUBJECT.search(subject))
+    return not phrases.BOUNCE_SUBJECT.search(subject) and bool(
+        phrases.AUTO_REPLY_SUBJECT.search(subject)
+    )
 
 
 def _parse(raw: bytes) -> Report | None:
     if not isinstance(raw, bytes | bytearray) or not raw.strip():
         return None
     message = BytesParser(policy=policy.compat32).parsebytes(bytes(raw))
-    subject = _get(message, "Subject")
+    subject = _get(message, "Subject")[:1000]
     if _is_auto_reply(message, subject):
         return None
     report = _dispatch(message, subject)
     if report is None:
         return None
-    own_id = _bare_id(_get(message, "Message-ID"))
+    own_id = text.bare_id(_get(message, "Message-ID"))
     report_id = own_id or "sha256:" + hashlib.sha256(bytes(raw)).hexdigest()
     return dataclasses.replace(report, report_id=report_id)
 
