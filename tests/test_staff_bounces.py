@@ -125,7 +125,7 @@ def test_the_list_shows_bounces_newest_first_in_words(
     bounce(app, EN, BounceKind.COMPLAINT, report_id="b", status=None, diagnostic=None)
     text = page(staff_client, "/staff/bounces")
     complaint, hard = table_rows(text)
-    assert EN in complaint and "klacht (als spam gemeld)" in complaint and "webhook" in complaint
+    assert EN in complaint and "spamklacht" in complaint and "webhook" in complaint
     assert NL in hard and "harde bounce" in hard and "5.1.1" in hard
     # Raw codes never reach the Dutch page; the diagnostic is shortened, whole on hover.
     assert "generic" not in text and ">hard<" not in text
@@ -339,7 +339,7 @@ def test_the_dashboard_warns_when_complaints_pass_the_limit(
     assert re.search(r'class="number">1</span><span class="what">klachten in de laatste', text)
     assert "complaint-warning" in text
     assert "Te veel mensen markeren onze mail als spam" in text
-    assert "boven de 0,1 % die we aanhouden" in text
+    assert "onze grens is 0,1 %." in text
     assert "boven 0,3 %," in text
     with app.app_context():
         sent = db.session.scalar(
