@@ -165,6 +165,10 @@ def test_filters_by_type_campaign_and_dates(app: Flask, admin_client: FlaskClien
     [
         ("type=bogus", "Onbekende soort"),
         ("campaign=nothing-like-this", "Die nieuwsbrief bestaat niet."),
+        ("campaign=a%00b", "Die nieuwsbrief bestaat niet."),
+        ("campaign=" + "a" * 300, "Die nieuwsbrief bestaat niet."),
+        ("from=2026-01-01%00", "De begindatum is geen datum"),
+        ("to=9999-12-31", "De einddatum is geen datum"),
         ("from=2026-13-45", "De begindatum is geen datum"),
         ("to=yesterday", "De einddatum is geen datum"),
         ("from=2026-05-02&to=2026-05-01", "De begindatum ligt na de einddatum."),

@@ -8,6 +8,7 @@ bounce too, so a campaign whose every mail was refused has a hard rate of 100 %)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -31,6 +32,7 @@ PER_PAGE = 50
 RECENT_DAYS = 30
 # How many campaigns the filter offers, newest first.
 CAMPAIGN_CHOICES = 200
+PUBLIC_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class BadFilter(ValueError):
@@ -51,9 +53,14 @@ def _day(raw: str, what: str) -> date | None:
     if not raw:
         return None
     try:
-        return date.fromisoformat(raw)
+        day = date.fromisoformat(raw)
     except ValueError:
-        raise BadFilter(_("%(what)s is not a date (use YYYY-MM-DD).", what=what)) from None
+        day = None
+    # The far ends of the calendar are no filter anyone means (and the day after
+    # 9999-12-31 does not exist).
+    if day is None or not 1900 <= day.year <= 9000:
+        raise BadFilter(_("%(what)s is not a date (use YYYY-MM-DD).", what=what))
+    return day
 
 
 def read_filters(args: Mapping[str, str]) -> BounceFilters:
@@ -62,9 +69,13 @@ def read_filters(args: Mapping[str, str]) -> BounceFilters:
     if kind_raw and kind_raw not in set(BounceType):
         raise BadFilter(_("Unknown type: choose hard bounce, soft bounce or complaint."))
     campaign = None
-    campaign_raw = args.get("campaign", "").strip()[:64]
+    campaign_raw = args.get("campaign", "").strip()
     if campaign_raw:
-        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == campaign_raw))
+        # Checked before the query: a NUL byte or an overlong value never reaches the database.
+        if PUBLIC_ID.fullmatch(campaign_raw):
+            campaign = db.session.scalar(
+                sa.select(Campaign).where(Campaign.public_id == campaign_raw)
+            )
         if campaign is None:
             raise BadFilter(_("There is no such newsletter."))
     since = _day(args.get("from", "").strip()[:32], _("The start date"))
