@@ -914,3 +914,24 @@ def test_each_providers_bounce_reaches_the_contact(
         assert process_queue() == 1
     reason, found = state(app, NL)
     assert (reason, [(kind, source) for kind, source, _ in found]) == ("hard", [("hard", provider)])
+
+
+@pytest.mark.parametrize(
+    ("status", "diagnostic", "kind"),
+    [
+        ("5.1.1", None, BounceKind.HARD),
+        ("4.4.1", "connection timed out", BounceKind.SOFT),
+        ("5.2.2", "mailbox full", BounceKind.SOFT),
+        (None, "550 No such user here", BounceKind.HARD),
+        (None, None, BounceKind.SOFT),
+    ],
+)
+def test_a_generic_bounce_without_bounce_type_is_classified_as_reports_are(
+    status: str | None, diagnostic: str | None, kind: BounceKind
+) -> None:
+    """A guess never makes anyone undeliverable: without evidence it is soft."""
+    event = {"type": "bounce", "id": "e1", "email": "a@b.example"}
+    event |= {"status": status} if status else {}
+    event |= {"diagnostic": diagnostic} if diagnostic else {}
+    [found] = provider_reports("generic", json.dumps(event).encode())
+    assert found.recipients[0].kind is kind
