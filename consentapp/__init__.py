@@ -42,6 +42,10 @@ def create_app(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
 
+    if app.config["ENV_NAME"] == "production":
+        from consentapp.mail.alignment import warn_about_alignment
+
+        warn_about_alignment(app.config)
     register_extensions(app)
     register_engine(app)
     register_blueprints(app)

@@ -232,12 +232,21 @@ def send_campaign_command(
 @click.command("mail-sink")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8025, show_default=True, type=int)
-def mail_sink_command(host: str, port: int) -> None:
+@click.option(
+    "--refuse",
+    multiple=True,
+    envvar="MAIL_SINK_REFUSE",
+    help="Refuse this recipient with 550, as a server refuses an unknown user (repeatable; "
+    "MAIL_SINK_REFUSE takes a space-separated list).",
+)
+def mail_sink_command(host: str, port: int, refuse: tuple[str, ...]) -> None:
     """A local SMTP server that prints every mail it receives (development only)."""
     from consentapp.mail.sink import MailSink, print_message, start_sink
 
-    controller = start_sink(host, port, MailSink(on_message=print_message))
+    controller = start_sink(host, port, MailSink(on_message=print_message, refuse=refuse))
     click.echo(f"Mail sink listening on {host}:{port}; every mail is shown here.")
+    if refuse:
+        click.echo(f"Refusing mail to: {', '.join(refuse)}")
     try:
         while True:
             time.sleep(3600)

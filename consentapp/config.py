@@ -121,6 +121,7 @@ class Config:
     ARGON2_PROFILE = "default"
     DEFAULT_MAIL_SERVER = "localhost"
     DEFAULT_MAIL_PORT = 25
+    DEFAULT_BOUNCE_DOMAIN: str | None = None
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
@@ -185,6 +186,10 @@ class Config:
         self.DKIM_DOMAIN = env.get("DKIM_DOMAIN") or None
         self.DKIM_SELECTOR = env.get("DKIM_SELECTOR") or None
         self.DKIM_KEY_PATH = env.get("DKIM_KEY_PATH") or None
+        # A temporary refusal (4xx) for a recipient is tried this many times in all,
+        # then the mail fails and counts as a soft bounce.
+        self.MAIL_MAX_ATTEMPTS = _int(env, "MAIL_MAX_ATTEMPTS", 10)
+        self._bounce_settings(env)
 
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024)
         self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
@@ -207,6 +212,26 @@ class Config:
 
         self.LANGUAGES = LANGUAGES
         self.BABEL_DEFAULT_LOCALE = LANGUAGES[0]
+
+    def _bounce_settings(self, env: Mapping[str, str]) -> None:
+        """Where reports come back, and what they do (see services/bounces.py)."""
+        domain = (env.get("BOUNCE_DOMAIN") or self.DEFAULT_BOUNCE_DOMAIN or "").strip().lower()
+        self.BOUNCE_DOMAIN = domain or None
+        self.BOUNCE_SERVER_HOST = env.get("BOUNCE_SERVER_HOST") or "127.0.0.1"
+        self.BOUNCE_SERVER_PORT = _int(env, "BOUNCE_SERVER_PORT", 2525)
+        self.BOUNCE_MAX_MESSAGE_BYTES = _int(env, "BOUNCE_MAX_MESSAGE_BYTES", 10 * 1024 * 1024)
+        self.BOUNCE_MAILBOX_URL = env.get("BOUNCE_MAILBOX_URL") or None
+        self.BOUNCE_MAILBOX_POLL_SECONDS = _int(env, "BOUNCE_MAILBOX_POLL_SECONDS", 300)
+        # Thresholds (0 turns the action off): this many hard bounces, soft bounces
+        # within BOUNCE_SOFT_DAYS, or complaints make the address undeliverable; a
+        # complaint also withdraws every topic unless BOUNCE_COMPLAINT_WITHDRAWS is off.
+        self.BOUNCE_HARD_LIMIT = _int(env, "BOUNCE_HARD_LIMIT", 1)
+        self.BOUNCE_SOFT_LIMIT = _int(env, "BOUNCE_SOFT_LIMIT", 3)
+        self.BOUNCE_SOFT_DAYS = _int(env, "BOUNCE_SOFT_DAYS", 30)
+        self.BOUNCE_COMPLAINT_LIMIT = _int(env, "BOUNCE_COMPLAINT_LIMIT", 1)
+        self.BOUNCE_COMPLAINT_WITHDRAWS = _bool(env.get("BOUNCE_COMPLAINT_WITHDRAWS"), True)
+        # The dashboard warns above this complaint rate over 30 days (Gmail's limit: 0.3 %).
+        self.BOUNCE_COMPLAINT_WARN_PERCENT = float(env.get("BOUNCE_COMPLAINT_WARN_PERCENT") or 0.1)
 
     def _check_lockout(self) -> None:
         """Lockout settings that would lock nobody out, or lift a lock early, are refused
@@ -278,6 +303,8 @@ class DevelopmentConfig(Config):
     ENV_NAME = "development"
     DEFAULT_MAIL_SERVER = "127.0.0.1"
     DEFAULT_MAIL_PORT = 8025
+    # `make run` starts a bounce server for this domain next to the sink.
+    DEFAULT_BOUNCE_DOMAIN = "bounces.localhost"
 
     def default_secret_key(self) -> str:
         """Keep one random key per checkout so mailed links survive restarts."""

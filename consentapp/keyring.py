@@ -72,3 +72,26 @@ def fingerprint(text: str) -> str:
     # A key of its own, derived from SECRET_KEY, so fingerprints serve nothing else.
     key = hmac.new(signing_key().encode(), b"audit-fingerprint", hashlib.sha256).digest()
     return hmac.new(key, normalised.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+
+
+VERP_SIGNATURE_LENGTH = 12
+
+
+def _verp_key(key: str) -> bytes:
+    return hmac.new(key.encode(), b"verp", hashlib.sha256).digest()
+
+
+def verp_signature(outbox_id: int, key: str | None = None) -> str:
+    """The short signature in a mail's own envelope sender (`b+<id>.<signature>@...`):
+    a report to an address we did not make names no one. Lower-case hex, as mail
+    servers may fold the case of a local part."""
+    secret = key if key is not None else signing_key()
+    return hmac.new(_verp_key(secret), str(outbox_id).encode(), hashlib.sha256).hexdigest()[
+        :VERP_SIGNATURE_LENGTH
+    ]
+
+
+def verp_signature_matches(outbox_id: int, signature: str) -> bool:
+    """Whether `signature` is the outbox row's under the current or an older key."""
+    given = signature.lower()
+    return any(hmac.compare_digest(verp_signature(outbox_id, key), given) for key in keys())

@@ -91,6 +91,12 @@ def dashboard() -> None:
     schedule(current_app.config).job("dashboard").run()
 
 
+@celery.task(name="consentapp.bounces")
+def bounces() -> None:
+    """The schedule's reading of queued bounce reports (every WORKER_POLL_SECONDS)."""
+    schedule(current_app.config).job("bounces").run()
+
+
 def kick_delivery(session: sa.orm.Session) -> None:
     """After a commit that queued mail: ask a Celery worker to deliver it now.
 

@@ -52,18 +52,15 @@ class RejectingSink(MailSink):
 
     def __init__(self) -> None:
         super().__init__()
-        self.reject: set[str] = set()
+        self.reject = self.refuse
         self.greylist: set[str] = set()
 
     async def handle_RCPT(
         self, server: object, session: object, envelope: Envelope, address: str, options: list[str]
     ) -> str:
-        if address.lower() in self.reject:
-            return "550 5.1.1 No such user here"
         if address.lower() in self.greylist:
             return "450 4.2.0 Greylisted, try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
+        return await super().handle_RCPT(server, session, envelope, address, options)
 
 
 class SMTPServer:

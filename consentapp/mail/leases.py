@@ -42,6 +42,7 @@ class Outgoing:
     """A claimed outbox row, read once; the worker sends from this."""
 
     id: int
+    kind: str
     to_address: str
     subject: str
     body_text: str

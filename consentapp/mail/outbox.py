@@ -41,6 +41,12 @@ def _domain_of(sender: str) -> str:
     return ascii_domain(address.rpartition("@")[2] or "localhost")
 
 
+def feedback_id(kind: str, campaign: str = "-", topic: str = "-") -> str:
+    """Gmail's Feedback-ID (`campaign:topic:kind:sender`): its feedback loop reports
+    complaint rates per value; the sender's domain is the constant last field."""
+    return f"{campaign}:{topic}:{kind}:{sender_domain()}"
+
+
 class OutboxOptions(TypedDict, total=False):
     """What the worker needs to know about a queued mail besides its content."""
 
@@ -76,6 +82,7 @@ def queue_rendered(
     """Add an already rendered mail to the outbox (see `queue_email`)."""
     headers = options.get("headers") or {}
     extra = {name: _check_header(value) for name, value in headers.items()}
+    extra.setdefault("Feedback-ID", feedback_id(kind))
     row = OutboundEmail(
         kind=kind,
         contact_id=options.get("contact_id"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from typing import Any
@@ -17,11 +17,26 @@ class MailSink:
     """aiosmtpd handler that keeps each received message; parsing waits until asked,
     so the server answers as fast as a real one while a test sends thousands."""
 
-    def __init__(self, on_message: Callable[[EmailMessage, Envelope], None] | None = None):
+    def __init__(
+        self,
+        on_message: Callable[[EmailMessage, Envelope], None] | None = None,
+        refuse: Iterable[str] = (),
+    ):
+        self.refuse = {address.strip().lower() for address in refuse if address.strip()}
         self.envelopes: list[Envelope] = []
         self._parsed: list[EmailMessage] = []
         self.on_message = on_message
         self.lock = threading.Lock()
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        """Refuse the chosen addresses the way a real server refuses an unknown user, so
+        a refusal can be tried out locally (`mail-sink --refuse`)."""
+        if address.lower() in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Envelope) -> str:
         """Called by aiosmtpd for each message accepted."""

@@ -7,8 +7,10 @@ Plumbing only: which mail may go out, and when, is decided by the delivery pass
 
 from __future__ import annotations
 
+import re
 import smtplib
 import socket
+from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +20,7 @@ from flask import current_app
 from flask_mail import Connection
 
 from consentapp.mail.mime import ascii_address, compose
+from consentapp.mail.verp import envelope_sender
 
 MAX_ERROR_LENGTH = 1000  # the outbox's last_error column
 
@@ -34,6 +37,7 @@ DKIM_HEADERS = (
     "List-Id",
     "List-Unsubscribe",
     "List-Unsubscribe-Post",
+    "Feedback-ID",
     "MIME-Version",
     "Content-Type",
 )
@@ -77,6 +81,8 @@ class Message(Protocol):
     """What the composer reads of a mail (an outbox row, claimed)."""
 
     @property
+    def id(self) -> int: ...
+    @property
     def to_address(self) -> str: ...
     @property
     def subject(self) -> str: ...
@@ -92,13 +98,15 @@ class Message(Protocol):
 
 class Composer:
     """Turns outbox rows into the bytes sent, DKIM-signed when DKIM_DOMAIN, DKIM_SELECTOR
-    and DKIM_KEY_PATH are set (the unsubscribe headers are among the signed ones)."""
+    and DKIM_KEY_PATH are set (the unsubscribe headers are among the signed ones), and
+    names each row's envelope sender: its own VERP address when BOUNCE_DOMAIN is set."""
 
     def __init__(self, config: dict[str, Any]) -> None:
         self.sender = config["MAIL_DEFAULT_SENDER"]
         if isinstance(self.sender, tuple):
             self.sender = f"{self.sender[0]} <{self.sender[1]}>"
         self.envelope_from = ascii_address(parseaddr(self.sender)[1])
+        self.bounce_domain: str | None = config["BOUNCE_DOMAIN"]
         self.dkim: tuple[bytes, bytes, bytes] | None = None
         if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
             self.dkim = (
@@ -106,6 +114,12 @@ class Composer:
                 config["DKIM_DOMAIN"].encode(),
                 Path(config["DKIM_KEY_PATH"]).read_bytes(),
             )
+
+    def envelope_for(self, row: Message) -> str:
+        """The SMTP MAIL FROM for `row`: where its bounces go."""
+        if self.bounce_domain:
+            return envelope_sender(row.id, self.bounce_domain)
+        return self.envelope_from
 
     def message_bytes(self, row: Message) -> bytes:
         """The message as it goes on the wire."""
@@ -142,6 +156,43 @@ def is_permanent(exc: Exception) -> bool:
     if isinstance(exc, smtplib.SMTPDataError):
         return exc.smtp_code >= 500
     return False
+
+
+_ENHANCED_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """The server's answer when it refused this recipient or this message."""
+
+    code: int
+    text: str
+
+    @property
+    def status(self) -> str:
+        """The enhanced status code (RFC 3463) the reply gives, else one from its code."""
+        found = _ENHANCED_STATUS.search(self.text)
+        return found.group(1) if found else f"{self.code // 100}.0.0"
+
+    @property
+    def diagnostic(self) -> str:
+        return f"{self.code} {self.text}"[:MAX_ERROR_LENGTH]
+
+
+def refusal(exc: Exception) -> Refusal | None:
+    """The refusal at RCPT or after DATA that `exc` reports; None for a failure that is
+    not about the recipient or the message (a connection lost, a server unreachable)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused) and exc.recipients:
+        code, text = next(iter(exc.recipients.values()))
+        return Refusal(int(code), _text(text))
+    if isinstance(exc, smtplib.SMTPDataError) and exc.smtp_code != 421:
+        return Refusal(exc.smtp_code, _text(exc.smtp_error))
+    return None
+
+
+def _text(reply: bytes | str) -> str:
+    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+    return " ".join(text.split())
 
 
 def connection_gone(exc: Exception) -> bool:

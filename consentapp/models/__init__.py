@@ -2,6 +2,7 @@
 
 from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonical_json
 from consentapp.models.base import DATABASE_ONLY_INDEXES, Base, in_models, new_public_id, utcnow
+from consentapp.models.bounce import Bounce, BounceType, IncomingReport
 from consentapp.models.campaign import Campaign, CampaignStatus
 from consentapp.models.consent import (
     ConsentAction,
@@ -36,6 +37,8 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Bounce",
+    "BounceType",
     "Campaign",
     "CampaignStatus",
     "ConsentAction",
@@ -50,6 +53,7 @@ __all__ = [
     "DisclosureSubject",
     "FollowUpTask",
     "ImmutableRowError",
+    "IncomingReport",
     "Inquiry",
     "InquiryNote",
     "InquiryStatus",

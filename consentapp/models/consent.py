@@ -59,6 +59,7 @@ class ConsentChannel(enum.StrEnum):
     PHONE = "phone"
     IMPORT = "import"
     STAFF = "staff"
+    COMPLAINT = "complaint"
 
 
 class ConsentPurpose(enum.StrEnum):

@@ -59,6 +59,10 @@ class Contact(Base):
     last_invoice_on: Mapped[date | None]
     legal_hold_until: Mapped[date | None]
     erased_at: Mapped[datetime | None]
+    # Set when bounces or a complaint show the address does not take our mail: nothing
+    # the company starts goes to it until the person shows the mailbox works again.
+    undeliverable_at: Mapped[datetime | None]
+    undeliverable_reason: Mapped[str | None] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

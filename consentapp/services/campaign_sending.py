@@ -22,7 +22,7 @@ from markupsafe import Markup
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
-from consentapp.mail.outbox import queue_rendered, sender_domain
+from consentapp.mail.outbox import feedback_id, queue_rendered, sender_domain
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
 from consentapp.markdown import render_markdown
 from consentapp.models import (
@@ -111,7 +111,10 @@ def _queue_one(
     edition = editions[contact.language if contact.language in editions else default]
     token = make_token(Purpose.UNSUBSCRIBE, contact, t=[campaign.topic.slug], k=campaign.public_id)
     unsubscribe = external_url("subscriptions.unsubscribe", token=token)
-    headers = list_unsubscribe_headers(unsubscribe) | {"List-Id": list_id(campaign.topic)}
+    headers = list_unsubscribe_headers(unsubscribe) | {
+        "List-Id": list_id(campaign.topic),
+        "Feedback-ID": feedback_id("newsletter", campaign.public_id, campaign.topic.slug),
+    }
     return queue_rendered(
         to=contact.mail_address,
         kind="newsletter",
@@ -166,6 +169,8 @@ def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
             Subscription.status == SubscriptionStatus.CONFIRMED,
             Subscription.id > campaign.queue_cursor,
             Contact.email.is_not(None),
+            # Bounces or a complaint showed the address takes no mail: skipped.
+            Contact.undeliverable_at.is_(None),
         )
         .order_by(Subscription.id)
         .limit(size)

@@ -19,7 +19,7 @@ from consentapp.models import (
     SubscriptionStatus,
     Topic,
 )
-from consentapp.services import notices
+from consentapp.services import notices, undeliverable
 from consentapp.services.consent import ConsentSource, Origin
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.subscription_mails import (
@@ -104,6 +104,9 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
     if lift_suppression(contact.mail_address):
         # The person's own new opt-in is new consent: it ends an earlier suppression.
         details["suppression_lifted"] = True
+    if undeliverable.clear(contact, undeliverable.CLEARED_BY_OPT_IN):
+        # A confirmed opt-in shows the mailbox takes mail again.
+        details["undeliverable_cleared"] = True
     topics = [
         sub.topic
         for sub in pending

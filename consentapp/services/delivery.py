@@ -30,16 +30,27 @@ from consentapp.mail.mime import MalformedHeader, ascii_address
 from consentapp.mail.transport import (
     TEMPORARY_ERRORS,
     Composer,
+    Refusal,
     TimeoutConnection,
     connection_gone,
     describe,
     is_permanent,
     open_connection,
+    refusal,
 )
-from consentapp.models import Campaign, CampaignStatus, OutboundEmail, OutboundStatus, utcnow
+from consentapp.models import (
+    BounceType,
+    Campaign,
+    CampaignStatus,
+    OutboundEmail,
+    OutboundStatus,
+    utcnow,
+)
+from consentapp.services import bounces
 from consentapp.services.campaign_sending import note_delivery
 from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding
 from consentapp.services.subscriptions import consent_still_given
+from consentapp.services.undeliverable import may_send_to
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +138,10 @@ class Pass:
             leases.mark_cancelled(row, "consent withdrawn before sending")
             report.cancelled += 1
             return False
+        if not may_send_to(row.contact_id, row.kind):
+            leases.mark_cancelled(row, "address undeliverable")
+            report.cancelled += 1
+            return False
         try:
             raw = self.composer.message_bytes(row)
             recipient = ascii_address(row.to_address)
@@ -138,11 +153,16 @@ class Pass:
             return False
         try:
             assert connection.host is not None
-            connection.host.sendmail(self.composer.envelope_from, [recipient], raw)
+            connection.host.sendmail(self.composer.envelope_for(row), [recipient], raw)
         except TEMPORARY_ERRORS as exc:
-            permanent = is_permanent(exc)
+            refused = refusal(exc)
+            # A recipient refused for now (4xx) is tried MAIL_MAX_ATTEMPTS times in all.
+            last_try = row.attempts + 1 >= current_app.config["MAIL_MAX_ATTEMPTS"]
+            permanent = is_permanent(exc) or (refused is not None and last_try)
             leases.mark_failed(row, describe(exc), self.clock(), permanent=permanent)
             report.errors.append(describe(exc))
+            if permanent and refused is not None:
+                record_refusal(row, refused)
             if row.campaign_id is not None:
                 self.streaks.add(row.campaign_id)
                 if note_delivery(row.campaign_id, success=False):
@@ -207,6 +227,21 @@ class Pass:
                 self.report.cancelled += 1
         leases.release([row for row in rows if row.campaign_id not in self.cancelled])
         db.session.commit()
+
+
+def record_refusal(row: Outgoing, refused: Refusal) -> None:
+    """A refusal that ends the mail is a bounce: hard for a 5xx (but a full mailbox,
+    X.2.2, is soft), soft for a 4xx after the last try. No commit."""
+    status = refused.status
+    hard = refused.code >= 500 and not status.endswith(".2.2")
+    bounces.record_refusal(
+        row.contact_id,
+        row.id,
+        row.campaign_id,
+        BounceType.HARD if hard else BounceType.SOFT,
+        status,
+        refused.diagnostic,
+    )
 
 
 def _hourly_allowance(now: datetime) -> int:

@@ -20,6 +20,7 @@ from consentapp.extensions import db
 from consentapp.keyring import address_hmacs
 from consentapp.models import (
     AuditEntry,
+    Bounce,
     ConsentEvent,
     Contact,
     DataRequest,
@@ -194,6 +195,7 @@ def erase_person(
     )
     db.session.execute(sa.delete(Inquiry).where(Inquiry.contact_id == contact.id))
     db.session.execute(sa.delete(Subscription).where(Subscription.contact_id == contact.id))
+    db.session.execute(sa.delete(Bounce).where(Bounce.contact_id == contact.id))
 
     addresses = [address for address in (email, contact.pending_email) if address]
     remove_mails_and_client_data(contact, addresses, evidence=True)
@@ -209,6 +211,8 @@ def erase_person(
         contact.fax = ""
         contact.legal_hold_until = held_until
         contact.erased_at = now
+        contact.undeliverable_at = None
+        contact.undeliverable_reason = None
         contact.search_text = search_key(contact.name, "", contact.company)
     else:
         db.session.delete(contact)

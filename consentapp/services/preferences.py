@@ -26,7 +26,7 @@ from consentapp.models import (
     SubscriptionStatus,
     utcnow,
 )
-from consentapp.services import audit, notices
+from consentapp.services import audit, notices, undeliverable
 from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
@@ -110,6 +110,9 @@ def read_preferences_token(raw: str) -> PreferencesAccess:
         token = read_token(Purpose.PREFERENCES_REQUEST, raw)
         full = True
     contact = token_contact(token, find_contact_by_public_id(token.public_id))
+    if full and undeliverable.clear(contact, undeliverable.CLEARED_BY_LINK):
+        # A link the person asked for and used: the mailbox works again.
+        db.session.commit()
     return PreferencesAccess(contact=contact, full=full)
 
 
@@ -272,6 +275,7 @@ def apply_email_change(raw: str, origin: Origin, language: str) -> Contact:
     contact.email = new_email
     contact.pending_email = None
     contact.pending_email_requested_at = None
+    undeliverable.clear(contact, undeliverable.CLEARED_BY_NEW_ADDRESS)
     record_consent(
         contact=contact,
         purpose=ConsentPurpose.CONTACT,

@@ -11,6 +11,7 @@ from flask import current_app
 
 from consentapp.extensions import db
 from consentapp.models import (
+    Bounce,
     ConsentEvent,
     Contact,
     Disclosure,
@@ -42,6 +43,9 @@ def build_export(contact: Contact) -> dict[str, Any]:
         sa.select(OutboundEmail)
         .where(OutboundEmail.contact_id == contact.id, OutboundEmail.to_address == contact.email)
         .order_by(OutboundEmail.created_at)
+    )
+    returned = db.session.scalars(
+        sa.select(Bounce).where(Bounce.contact_id == contact.id).order_by(Bounce.occurred_at)
     )
     activities = db.session.scalars(
         sa.select(ProcessingActivity).order_by(ProcessingActivity.position)
@@ -101,6 +105,21 @@ def build_export(contact: Contact) -> dict[str, Any]:
             }
             for m in mails
         ],
+        "mail_returned": {
+            "undeliverable_since": contact.undeliverable_at.isoformat(timespec="seconds")
+            if contact.undeliverable_at
+            else None,
+            "reason": contact.undeliverable_reason,
+            "reports": [
+                {
+                    "at": b.occurred_at.isoformat(timespec="seconds"),
+                    "type": b.kind,
+                    "status": b.status,
+                    "diagnostic": b.diagnostic,
+                }
+                for b in returned
+            ],
+        },
         "disclosures": [
             {
                 "on": d.disclosed_on.isoformat(),
