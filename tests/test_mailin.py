@@ -202,6 +202,7 @@ def test_flask_bounce_server_takes_reports_until_stopped(
                     break
             time.sleep(0.1)
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+            client.ehlo("mx.example.be")
             client.mail("")
             assert client.rcpt("someone@crm.example")[0] == 550
             assert client.rcpt(nl_verp)[0] == 250
