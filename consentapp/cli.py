@@ -296,6 +296,7 @@ def bounce_server_command(host: str | None, port: int | None) -> None:
     port = port or config["BOUNCE_SERVER_PORT"]
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: every SMTP line
     try:
         server = start_bounce_server(
             host,

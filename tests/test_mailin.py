@@ -254,19 +254,19 @@ def test_bounce_mailbox_needs_a_mailbox_url(app: Flask, runner: Any) -> None:
 
 
 def test_bounce_mailbox_says_what_is_wrong_with_the_url(app: Flask, runner: Any) -> None:
-    app.config["BOUNCE_MAILBOX_URL"] = "https://user:secret-word@mail.example/INBOX"
+    app.config["BOUNCE_MAILBOX_URL"] = "https://user:hidden-word@mail.example/INBOX"
     result = runner.invoke(args=["bounce-mailbox"])
     assert result.exit_code == 2
     assert "must start with imaps://" in result.output
-    assert "secret-word" not in result.output
+    assert "hidden-word" not in result.output
 
 
 def test_bounce_mailbox_says_when_the_server_cannot_be_reached(app: Flask, runner: Any) -> None:
-    app.config["BOUNCE_MAILBOX_URL"] = f"imap://user:secret-word@127.0.0.1:{free_port()}/INBOX"
+    app.config["BOUNCE_MAILBOX_URL"] = f"imap://user:hidden-word@127.0.0.1:{free_port()}/INBOX"
     result = runner.invoke(args=["bounce-mailbox"])
     assert result.exit_code == 1
     assert "bounce mailbox not read" in result.output and "refused" in result.output
-    assert "secret-word" not in result.output
+    assert "hidden-word" not in result.output
 
 
 # The periodic job ------------------------------------------------------------------------
@@ -292,11 +292,11 @@ def test_both_engines_poll_the_mailbox_only_when_one_is_set(app: Flask) -> None:
 def test_the_mailbox_job_logs_a_mailbox_it_cannot_read(
     app: Flask, caplog: pytest.LogCaptureFixture
 ) -> None:
-    app.config["BOUNCE_MAILBOX_URL"] = f"imap://user:secret-word@127.0.0.1:{free_port()}/INBOX"
+    app.config["BOUNCE_MAILBOX_URL"] = f"imap://user:hidden-word@127.0.0.1:{free_port()}/INBOX"
     with app.app_context(), caplog.at_level(logging.WARNING):
         assert poll_job() is None
     assert "bounce mailbox not read" in caplog.text
-    assert "secret-word" not in caplog.text
+    assert "hidden-word" not in caplog.text
 
 
 def test_the_mailbox_job_reads_the_mailbox(

@@ -96,6 +96,7 @@ class BounceServer:
             enable_SMTPUTF8=True,
             auth_require_tls=True,
             auth_required=False,
+            auth_exclude_mechanism=["LOGIN", "PLAIN"],
         )
 
     def start(self) -> None:
