@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from flask import Flask
-from flask_babel import LazyString, format_date, format_datetime
+from flask_babel import LazyString, format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 LABELS: dict[str, LazyString] = {
@@ -56,6 +56,25 @@ LABELS: dict[str, LazyString] = {
     "withdrawn": _l("withdrawn"),
     "rectified": _l("corrected"),
     "expired": _l("expired"),
+    # bounces: types, and where the report came from
+    "hard": _l("hard bounce"),
+    "soft": _l("soft bounce"),
+    "complaint": _l("complaint"),
+    "delivery": _l("our own sending"),
+    "smtp": _l("bounce server"),
+    "mailbox": _l("mailbox"),
+    "ses": _l("Amazon SES"),
+    "postmark": _l("Postmark"),
+    "sendgrid": _l("SendGrid"),
+    "mailgun": _l("Mailgun"),
+    "generic": _l("webhook"),
+}
+
+# Why an address is marked undeliverable, as the contact page says it.
+UNDELIVERABLE_REASONS: dict[str, LazyString] = {
+    "hard": _l("the receiving server says the address does not exist or refuses our mail"),
+    "soft": _l("delivery failed for a while, again and again"),
+    "complaint": _l("the person marked one of our mails as spam"),
 }
 
 
@@ -95,6 +114,19 @@ def when(value: str | date | datetime | None) -> str:
     return str(format_date(moment, "long"))
 
 
+def undeliverable_reason(code: object) -> str:
+    """Why an address gets no mail, in words; an unknown reason as it is stored."""
+    found = UNDELIVERABLE_REASONS.get(str(code))
+    return str(found) if found is not None else label(code)
+
+
+def percent(value: float | None) -> str:
+    """A rate in percent as the page's language writes it ("0,25 %" in Dutch)."""
+    if value is None:
+        return "—"
+    return f"{format_decimal(round(value, 2), '#,##0.0#')} %"
+
+
 def label(code: object) -> str:
     """The readable name of a stored code; unknown codes are shown as they are."""
     text = "" if code is None else str(code)
@@ -103,7 +135,10 @@ def label(code: object) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the `label`, `field_label` and `when` template filters."""
+    """Register the `label`, `field_label`, `when`, `undeliverable_reason` and `percent`
+    template filters."""
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["undeliverable_reason"] = undeliverable_reason
+    app.jinja_env.filters["percent"] = percent

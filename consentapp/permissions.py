@@ -134,6 +134,8 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.contact": every(P.CONTACTS_VIEW),
     "staff.edit_contact": every(P.CONTACTS_EDIT),
     "staff.unsubscribe_contact": every(P.CONTACTS_EDIT),
+    "staff.clear_undeliverable": every(P.CONTACTS_EDIT),
+    "staff.bounces": every(P.CONTACTS_VIEW),
     "staff.record_consent_view": every(P.CONSENT_RECORD),
     "staff.import_upload": every(P.CONTACTS_IMPORT),
     "staff.import_mapping": every(P.CONTACTS_IMPORT),

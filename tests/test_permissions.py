@@ -82,6 +82,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.edit_contact", "GET", ""): STAFF,
     ("staff.edit_contact", "POST", ""): STAFF,
     ("staff.unsubscribe_contact", "POST", ""): STAFF,
+    ("staff.clear_undeliverable", "POST", ""): STAFF,
+    ("staff.bounces", "GET", ""): STAFF,
     ("staff.record_consent_view", "GET", ""): STAFF,
     ("staff.record_consent_view", "POST", ""): STAFF,
     ("staff.import_upload", "GET", ""): STAFF,

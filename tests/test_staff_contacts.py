@@ -839,6 +839,7 @@ def test_import_is_audited_with_its_counts(
         "confirmed": 0,
         "requested": 2,
         "suppressed": 1,
+        "undeliverable": 0,
         "bad": 1,
         "topics": ["company-news"],
     }

@@ -2,7 +2,7 @@
 
 Import policy: rows are checked one by one; good rows are committed together in one
 transaction, bad rows are skipped and reported with their line numbers and reasons,
-suppressed addresses are skipped and reported. A file with no good row commits
+suppressed and undeliverable addresses are skipped and reported. A file with no good row commits
 nothing. An import never creates a confirmed newsletter consent without evidence:
 newsletter topics follow `subscriptions.subscribe_with_evidence`.
 """
@@ -179,6 +179,7 @@ class ImportReport:
     confirmed: int = 0
     requested: int = 0
     suppressed: list[int] = field(default_factory=list)
+    undeliverable: list[int] = field(default_factory=list)
     bad: list[tuple[int, str]] = field(default_factory=list)
 
     @property
@@ -251,6 +252,18 @@ def check_mapping(upload: UploadedCsv, mapping: ImportMapping) -> None:
     topics_by_slug(mapping.topics)
 
 
+def _skip_list(email: str, report: ImportReport) -> list[int] | None:
+    """Where a row for `email` is listed when it must be left alone: an erased or
+    objected address (suppressed), or a contact whose mail comes back (undeliverable:
+    only the person's own confirmed sign-up lifts that, never a file). None: import it."""
+    if is_suppressed(email):
+        return report.suppressed
+    contact = find_contact(email)
+    if contact is not None and contact.undeliverable_at is not None:
+        return report.undeliverable
+    return None
+
+
 def run_import(upload: UploadedCsv, mapping: ImportMapping, actor: StaffUser) -> ImportReport:
     """Import the good rows in one transaction; report the rest. Commits."""
     check_mapping(upload, mapping)
@@ -268,8 +281,9 @@ def run_import(upload: UploadedCsv, mapping: ImportMapping, actor: StaffUser) ->
             report.bad.append((line, f"same address as line {seen[email]}"))
             continue
         seen[email] = line
-        if is_suppressed(email):
-            report.suppressed.append(line)
+        skipped = _skip_list(email, report)
+        if skipped is not None:
+            skipped.append(line)
             continue
         _import_row(values, topics, mapping, report)
     audit.record(
@@ -281,6 +295,7 @@ def run_import(upload: UploadedCsv, mapping: ImportMapping, actor: StaffUser) ->
             "confirmed": report.confirmed,
             "requested": report.requested,
             "suppressed": len(report.suppressed),
+            "undeliverable": len(report.undeliverable),
             "bad": len(report.bad),
             "topics": list(mapping.topics),
         },

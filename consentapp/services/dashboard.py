@@ -3,7 +3,7 @@ page stays fast with a million contacts (see bench/dashboard.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +26,7 @@ from consentapp.models import (
     Topic,
     utcnow,
 )
+from consentapp.services.bounces_admin import BounceFigures, recent_figures
 
 CHART_WEEKS = 12
 
@@ -57,6 +58,8 @@ class DashboardNumbers:
     unsubscribed_30_days: int
     open_inquiries: int
     weeks: list[WeekPoint]
+    # Bounces and complaints of the last 30 days, and the mails they are measured against.
+    bounces: BounceFigures = field(default_factory=BounceFigures)
 
 
 def _count(statement: sa.Select[Any]) -> int:
@@ -93,6 +96,7 @@ def dashboard_numbers(now: datetime | None = None) -> DashboardNumbers:
             sa.select(sa.func.count(Inquiry.id)).where(Inquiry.status != InquiryStatus.DONE)
         ),
         weeks=weekly_changes(now),
+        bounces=recent_figures(now),
     )
 
 
@@ -137,6 +141,7 @@ def _to_json(numbers: DashboardNumbers) -> dict[str, Any]:
         "unsubscribed_30_days": numbers.unsubscribed_30_days,
         "open_inquiries": numbers.open_inquiries,
         "weeks": [[w.start.isoformat(), w.confirmed, w.withdrawn] for w in numbers.weeks],
+        "bounces": asdict(numbers.bounces),
     }
 
 
@@ -156,7 +161,14 @@ def _from_json(data: dict[str, Any]) -> DashboardNumbers:
             WeekPoint(datetime.fromisoformat(start), int(confirmed), int(withdrawn))
             for start, confirmed, withdrawn in data["weeks"]
         ],
+        # A snapshot kept before bounces were counted has none until the next refresh.
+        bounces=_bounce_figures(data.get("bounces") or {}),
     )
+
+
+def _bounce_figures(data: dict[str, Any]) -> BounceFigures:
+    names = ("sent", "hard", "soft", "complaint")
+    return BounceFigures(*(int(data.get(name, 0)) for name in names))
 
 
 def refresh_snapshot() -> DashboardNumbers:

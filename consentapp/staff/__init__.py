@@ -112,6 +112,7 @@ bp.after_request(no_store)
 from consentapp.staff import (  # noqa: E402,F401
     audit_views,
     auth,
+    bounces,
     campaigns,
     contacts,
     dashboard,

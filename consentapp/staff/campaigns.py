@@ -15,6 +15,7 @@ from consentapp.models import Campaign, StaffUser
 from consentapp.request_checks import View
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
+from consentapp.services.bounces_admin import campaign_figures
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
@@ -69,6 +70,7 @@ def campaign(public_id: str) -> str:
         campaign=found,
         previews=previews,
         report=campaign_service.report(found),
+        bounce_figures=campaign_figures(found),
         button=ButtonForm(),
         schedule_form=ScheduleForm(),
         submitted_by=db.session.get(StaffUser, found.submitted_by_id or 0),

@@ -26,6 +26,7 @@ from consentapp.keyring import fingerprint
 from consentapp.models import Contact, SubscriptionStatus
 from consentapp.request_checks import View, small_int
 from consentapp.services import audit
+from consentapp.services.bounces_admin import bounces_of
 from consentapp.services.contact_details import InvalidDetail
 from consentapp.services.contacts_admin import (
     EDITABLE,
@@ -58,6 +59,7 @@ from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (
     OFFLINE_CHANNELS,
     ButtonForm,
+    ClearUndeliverableForm,
     ContactEditForm,
     ExportForm,
     ImportMappingForm,
@@ -105,8 +107,15 @@ def contacts() -> str:
 
 
 @bp.get("/contacts/<public_id>")
-def contact(public_id: str) -> str:
+def contact(public_id: str) -> View:
     """All we hold about one person; the view itself is audited."""
+    return render_contact(public_id)
+
+
+def render_contact(
+    public_id: str, clear_form: ClearUndeliverableForm | None = None, status: int = 200
+) -> View:
+    """The contact page (also shown again with the errors of its clearing form)."""
     record = open_contact(public_id, current_staff())
     if record is None:
         abort(404)
@@ -116,7 +125,9 @@ def contact(public_id: str) -> str:
         topics=active_topics(),
         button=ButtonForm(),
         disclosures=disclosures_about(record.contact.public_id),
-    )
+        bounces=bounces_of(record.contact),
+        clear_form=clear_form or ClearUndeliverableForm(),
+    ), status
 
 
 @bp.route("/contacts/<public_id>/edit", methods=["GET", "POST"])

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import current_app, render_template
 
+from consentapp.services.bounces_admin import complaints_too_high
 from consentapp.services.dashboard import open_requests_summary, snapshot_numbers
 from consentapp.staff import bp
 from consentapp.staff.charts import weekly_chart
@@ -13,13 +14,17 @@ from consentapp.staff.charts import weekly_chart
 
 @bp.get("/")
 def home() -> str:
-    """Counts and the subscriptions chart, as the worker last computed them."""
+    """Counts, the subscriptions chart and the complaint warning, as the worker last
+    computed them."""
     max_age = timedelta(seconds=current_app.config["DASHBOARD_MAX_AGE_SECONDS"])
     numbers, computed_at = snapshot_numbers(max_age)
+    limit = current_app.config["BOUNCE_COMPLAINT_WARN_PERCENT"]
     return render_template(
         "staff/home.html",
         requests=open_requests_summary(),
         numbers=numbers,
         computed_at=computed_at,
         chart=weekly_chart(numbers.weeks),
+        complaint_limit=limit,
+        complaints_too_high=complaints_too_high(numbers.bounces, limit),
     )

@@ -101,6 +101,15 @@ class ContactEditForm(FlaskForm):
     )
 
 
+class ClearUndeliverableForm(FlaskForm):
+    """Mail this address again: why staff believe the mailbox works now."""
+
+    reason = StringField(
+        _l("Why the address works again"),
+        validators=[DataRequired(), Length(max=300), single_line],
+    )
+
+
 OFFLINE_CHANNELS = [
     ("agreement", _l("Signed agreement")),
     ("email", _l("E-mail")),
