@@ -54,12 +54,15 @@ class RejectingSink(MailSink):
         super().__init__()
         self.reject = self.refuse
         self.greylist: set[str] = set()
+        self.full: set[str] = set()
 
     async def handle_RCPT(
         self, server: object, session: object, envelope: Envelope, address: str, options: list[str]
     ) -> str:
         if address.lower() in self.greylist:
             return "450 4.2.0 Greylisted, try again later"
+        if address.lower() in self.full:
+            return "552 5.2.2 Mailbox full"
         return await super().handle_RCPT(server, session, envelope, address, options)
 
 
@@ -105,6 +108,7 @@ class SMTPServer:
         self.handler.clear()
         self.handler.reject.clear()
         self.handler.greylist.clear()
+        self.handler.full.clear()
         self.start()
 
 

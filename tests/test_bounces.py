@@ -431,3 +431,35 @@ def test_aligned_authentication_draws_no_warning() -> None:
 def test_misaligned_authentication_is_named(changes: dict[str, object], expected: str) -> None:
     (warning,) = alignment_warnings(settings(**changes))
     assert expected in warning
+
+
+def test_a_complaint_with_its_recipient_redacted_is_matched_by_the_mail_it_names(
+    verp_app: Flask, audience: None, smtp_server: SMTPServer
+) -> None:
+    send_campaign(verp_app)
+    row_id, _ = newsletter_row(verp_app, NL)
+    with verp_app.app_context():
+        verp = envelope_sender(row_id, DOMAIN)
+    redacted = Report(
+        format="arf",
+        recipients=(),
+        report_id="arf-redacted@fbl.example",
+        original_message_id=None,
+        return_paths=(verp,),
+        feedback_type="abuse",
+    )
+    assert apply(verp_app, redacted).recorded == 1
+    assert state(verp_app, NL) == ("complaint", ["complaint"])
+    nothing = Report("dsn", (), "empty@mx", None, ())
+    assert apply(verp_app, nothing).dropped == ["no recipient named"]
+
+
+def test_a_refused_full_mailbox_is_a_soft_bounce(
+    app: Flask, audience: None, smtp_server: SMTPServer
+) -> None:
+    smtp_server.handler.full.add(NL)
+    send_campaign(app)
+    with app.app_context():
+        bounce = db.session.scalars(sa.select(Bounce)).one()
+        assert (bounce.kind, bounce.status) == (BounceType.SOFT, "5.2.2")
+    assert state(app, NL) == (None, ["soft"])

@@ -202,10 +202,17 @@ def apply_report(report: Report, source: str, envelope: Sequence[str], outcome: 
     if verp is not None and row is None:
         outcome.drop("mail no longer known")
         return
-    for recipient in report.recipients:
+    recipients = report.recipients
+    if not recipients and report.format == "arf" and row is not None:
+        # A complaint whose recipient the provider redacted: the mail it names (by VERP
+        # address or by its unguessable Message-ID) says who complained.
+        recipients = (FailedRecipient(row.to_address, BounceKind.COMPLAINT, None, None),)
+    for recipient in recipients:
         contact = _contact_for(report, recipient, row, verp is not None, source, outcome)
         if contact is not None:
             _record(contact, recipient, report, source, row, outcome)
+    if not recipients:
+        outcome.drop("no recipient named")
 
 
 def _contact_for(

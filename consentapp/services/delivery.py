@@ -27,6 +27,7 @@ from consentapp.extensions import db
 from consentapp.mail import leases
 from consentapp.mail.leases import OUTBOX, Lease, Outgoing
 from consentapp.mail.mime import MalformedHeader, ascii_address
+from consentapp.mail.reports import BounceKind, classify
 from consentapp.mail.transport import (
     TEMPORARY_ERRORS,
     Composer,
@@ -230,16 +231,16 @@ class Pass:
 
 
 def record_refusal(row: Outgoing, refused: Refusal) -> None:
-    """A refusal that ends the mail is a bounce: hard for a 5xx (but a full mailbox,
-    X.2.2, is soft), soft for a 4xx after the last try. No commit."""
-    status = refused.status
-    hard = refused.code >= 500 and not status.endswith(".2.2")
+    """A refusal that ends the mail is a bounce, classified as a report's would be:
+    hard for a 5xx (a full mailbox, X.2.2, is soft), soft for a 4xx after the last try.
+    No commit."""
+    kind = classify(refused.status, refused.diagnostic)
     bounces.record_refusal(
         row.contact_id,
         row.id,
         row.campaign_id,
-        BounceType.HARD if hard else BounceType.SOFT,
-        status,
+        BounceType.HARD if kind == BounceKind.HARD else BounceType.SOFT,
+        refused.status,
         refused.diagnostic,
     )
 
