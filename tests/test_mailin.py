@@ -21,7 +21,6 @@ from flask import Flask
 from consentapp.cli import report_receiver
 from consentapp.extensions import db
 from consentapp.mail.bounce_server import BounceServer, start_bounce_server
-from consentapp.mail.reports import parse_report
 from consentapp.mail.verp import envelope_sender
 from consentapp.models import Bounce, Contact, IncomingReport, OutboundEmail
 from consentapp.schedule import schedule
@@ -34,15 +33,6 @@ from tests.services import PROJECT_DIR, DovecotServer, SMTPServer, free_port, wo
 DOMAIN = "bounces.crm.example"
 NL = "nl@example.be"
 EN = "en@example.be"
-
-
-@pytest.fixture
-def parser() -> None:
-    """The tests reading real report mail need the report parser."""
-    try:
-        parse_report(b"Subject: hello\r\n\r\nhello\r\n")
-    except NotImplementedError:
-        pytest.skip("the report parser (consentapp/mail/reports.py) is not in yet")
 
 
 @pytest.fixture
@@ -143,7 +133,7 @@ def queued(app: Flask) -> int:
 
 
 def test_a_dsn_at_the_bounce_server_marks_the_address_and_a_forged_one_nothing(
-    verp_app: Flask, audience: None, bounce_server: BounceServer, parser: None
+    verp_app: Flask, audience: None, bounce_server: BounceServer
 ) -> None:
     send_campaign(verp_app)
     nl_verp, nl_message_id = newsletter(verp_app, NL)
@@ -182,7 +172,7 @@ def test_bounce_server_refuses_to_start_without_a_bounce_domain(app: Flask, runn
 
 @pytest.mark.slow
 def test_flask_bounce_server_takes_reports_until_stopped(
-    verp_app: Flask, audience: None, smtp_server: SMTPServer, parser: None
+    verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
     send_campaign(verp_app)
     nl_verp, nl_message_id = newsletter(verp_app, NL)
@@ -224,7 +214,6 @@ def test_bounce_mailbox_reads_dovecot_and_marks_the_address(
     audience: None,
     dovecot: DovecotServer,
     runner: Any,
-    parser: None,
     scheme: str,
 ) -> None:
     send_campaign(verp_app)
