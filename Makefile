@@ -1,5 +1,5 @@
 # consentapp: `make run` serves the app, `make test` runs the whole test suite,
-# `make test-fast` the quick loop (no slow, browser, Celery, PostgreSQL or fuzz tests).
+# `make test-fast` the quick loop (no slow, browser, Celery, PostgreSQL, fuzz or IMAP tests).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -34,7 +34,7 @@ run: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-FAST := not slow and not browser and not celery and not postgres and not fuzz
+FAST := not slow and not browser and not celery and not postgres and not fuzz and not imap
 
 test-fast: install
 	$(BIN)/python -m pytest -n auto -m "$(FAST)" -q $(PYTEST_ARGS)

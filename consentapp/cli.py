@@ -1,12 +1,16 @@
-"""`flask --app wsgi ...` commands: seed, worker, mail-sink, publish-notice, and the
-`staff` and `audit` groups (their older one-word names stay as aliases)."""
+"""`flask --app wsgi ...` commands: seed, worker, mail-sink, bounce-server,
+bounce-mailbox, publish-notice, and the `staff` and `audit` groups (their older
+one-word names stay as aliases)."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 
 import click
 import sqlalchemy as sa
@@ -17,6 +21,8 @@ from consentapp.extensions import db
 from consentapp.models import Topic
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services import notices
+
+log = logging.getLogger(__name__)
 
 
 @click.command("seed")
@@ -256,6 +262,87 @@ def mail_sink_command(host: str, port: int, refuse: tuple[str, ...]) -> None:
         controller.stop()
 
 
+def report_receiver(app: Flask) -> Callable[[bytes, list[str]], None]:
+    """The bounce server's callback: store the report (committed, so the 250 is safe),
+    then read it at once, each in an app context of its own."""
+    from consentapp.services.bounces import receive_and_process
+
+    def on_report(body: bytes, recipients: list[str]) -> None:
+        with app.app_context():
+            try:
+                outcome = receive_and_process("smtp", body, recipients)
+                log.info("bounce report to %s: %s", ", ".join(recipients), outcome)
+            finally:
+                db.session.remove()
+
+    return on_report
+
+
+@click.command("bounce-server")
+@click.option("--host", default=None, help="Address to listen on [BOUNCE_SERVER_HOST].")
+@click.option("--port", default=None, type=int, help="Port to listen on [BOUNCE_SERVER_PORT].")
+@with_appcontext
+def bounce_server_command(host: str | None, port: int | None) -> None:
+    """The SMTP server for BOUNCE_DOMAIN's MX: reads each bounce and complaint on arrival."""
+    from consentapp.mail.bounce_server import start_bounce_server
+
+    config = current_app.config
+    domain = config["BOUNCE_DOMAIN"]
+    if not domain:
+        raise click.UsageError(
+            "BOUNCE_DOMAIN is not set: the bounce server takes mail for that domain only."
+        )
+    host = host or config["BOUNCE_SERVER_HOST"]
+    port = port or config["BOUNCE_SERVER_PORT"]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: every SMTP line
+    try:
+        server = start_bounce_server(
+            host,
+            port,
+            domain,
+            report_receiver(app),
+            max_message_bytes=config["BOUNCE_MAX_MESSAGE_BYTES"],
+        )
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    click.echo(f"Bounce server for {domain} listening on {host}:{port}.")
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@click.command("bounce-mailbox")
+@with_appcontext
+def bounce_mailbox_command() -> None:
+    """Read the bounce mailbox (BOUNCE_MAILBOX_URL) once, then the queued reports."""
+    from consentapp.mail.mailbox import MailboxError
+    from consentapp.services.bounce_mailbox import read_mailbox
+
+    if not current_app.config["BOUNCE_MAILBOX_URL"]:
+        raise click.UsageError(
+            "BOUNCE_MAILBOX_URL is not set: give the mailbox bounces go to, as in "
+            "imaps://user:password@mail.example.com/INBOX."
+        )
+    try:
+        run = read_mailbox()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except MailboxError as exc:
+        raise click.ClickException(f"bounce mailbox not read: {exc}") from exc
+    click.echo(str(run))
+
+
 def alias(name: str, canonical: str, command: click.Command) -> click.Command:
     """`command` under the name operators used before the groups; same code, same options."""
     return click.Command(
@@ -287,6 +374,8 @@ def init_app(app: Flask) -> None:
         audit_group,
         send_campaign_command,
         mail_sink_command,
+        bounce_server_command,
+        bounce_mailbox_command,
         *ALIASES,
     ):
         app.cli.add_command(command)

@@ -235,6 +235,8 @@ class Config:
         self.BOUNCE_MAX_MESSAGE_BYTES = _int(env, "BOUNCE_MAX_MESSAGE_BYTES", 10 * 1024 * 1024)
         self.BOUNCE_MAILBOX_URL = env.get("BOUNCE_MAILBOX_URL") or None
         self.BOUNCE_MAILBOX_POLL_SECONDS = _int(env, "BOUNCE_MAILBOX_POLL_SECONDS", 300)
+        # A CA certificate (PEM file) trusted for the mailbox's TLS besides the system's.
+        self.BOUNCE_MAILBOX_CA_FILE = env.get("BOUNCE_MAILBOX_CA_FILE") or None
         # Thresholds (0 turns the action off): this many hard bounces, soft bounces
         # within BOUNCE_SOFT_DAYS, or complaints make the address undeliverable; a
         # complaint also withdraws every topic unless BOUNCE_COMPLAINT_WITHDRAWS is off.

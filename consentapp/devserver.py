@@ -1,4 +1,5 @@
-"""`make run`: the mail sink, the worker and the web server together, stopped together."""
+"""`make run`: the mail sink, the bounce server, the worker and the web server together,
+stopped together."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+
+from consentapp.config import DevelopmentConfig
 
 WEB_HOST = "127.0.0.1"
 WEB_PORT = "5000"
@@ -34,14 +37,18 @@ def staff_login_line() -> str:
 
 
 def main() -> int:
-    """Start the three processes; end all of them when one ends or on Ctrl-C."""
+    """Start the four processes; end all of them when one ends or on Ctrl-C."""
     env = dict(os.environ)
     env.setdefault("CONSENTAPP_ENV", "development")
     env.setdefault("PYTHONUNBUFFERED", "1")
     sink_port = env.setdefault("MAIL_PORT", "8025")
     env.setdefault("MAIL_SERVER", "127.0.0.1")
+    bounce_domain = env.get("BOUNCE_DOMAIN") or DevelopmentConfig.DEFAULT_BOUNCE_DOMAIN
+    bounce_host = env.get("BOUNCE_SERVER_HOST") or "127.0.0.1"
+    bounce_port = env.get("BOUNCE_SERVER_PORT") or "2525"
     commands = {
         "mail sink": _flask("mail-sink", "--port", sink_port),
+        "bounce server": _flask("bounce-server", "--host", bounce_host, "--port", bounce_port),
         "worker": _flask("worker"),
         "web": _flask("run", "--host", WEB_HOST, "--port", WEB_PORT, "--no-reload"),
     }
@@ -53,6 +60,8 @@ def main() -> int:
         "\n"
         f"  consentapp is running on http://{WEB_HOST}:{WEB_PORT}\n"
         f"  Mail goes to the local sink on port {sink_port}; every mail is printed here.\n"
+        f"  Bounces and complaints for {bounce_domain} go to the bounce server on "
+        f"{bounce_host}:{bounce_port}.\n"
         f"{staff_login_line()}"
         "  Press Ctrl-C to stop.\n",
         flush=True,

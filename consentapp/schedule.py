@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from consentapp.services.bounce_mailbox import poll_job
 from consentapp.services.bounces import process_queue
 from consentapp.services.campaign_sending import run_due_campaigns
 from consentapp.services.csv_import import discard_old_uploads
@@ -72,12 +73,16 @@ def clean_up() -> int:
 def schedule(config: Mapping[str, Any]) -> Schedule:
     """The jobs and their intervals: WORKER_POLL_SECONDS for the tick,
     PURGE_INTERVAL_MINUTES for the clean-ups, DASHBOARD_REFRESH_SECONDS for the
-    dashboard's numbers; queued bounce reports are read as often as the tick."""
+    dashboard's numbers; queued bounce reports are read as often as the tick, and the
+    bounce mailbox, when BOUNCE_MAILBOX_URL names one, every BOUNCE_MAILBOX_POLL_SECONDS."""
+    jobs = [
+        Job("housekeeping", clean_up, float(config["PURGE_INTERVAL_MINUTES"]) * 60),
+        Job("dashboard", refresh_snapshot, float(config["DASHBOARD_REFRESH_SECONDS"])),
+        Job("bounces", process_queue, float(config["WORKER_POLL_SECONDS"])),
+    ]
+    if config.get("BOUNCE_MAILBOX_URL"):
+        jobs.append(Job("bounce_mailbox", poll_job, float(config["BOUNCE_MAILBOX_POLL_SECONDS"])))
     return Schedule(
         tick=Job("tick", run_due_campaigns, float(config["WORKER_POLL_SECONDS"])),
-        jobs=(
-            Job("housekeeping", clean_up, float(config["PURGE_INTERVAL_MINUTES"]) * 60),
-            Job("dashboard", refresh_snapshot, float(config["DASHBOARD_REFRESH_SECONDS"])),
-            Job("bounces", process_queue, float(config["WORKER_POLL_SECONDS"])),
-        ),
+        jobs=tuple(jobs),
     )

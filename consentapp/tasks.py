@@ -97,6 +97,13 @@ def bounces() -> None:
     schedule(current_app.config).job("bounces").run()
 
 
+@celery.task(name="consentapp.bounce_mailbox")
+def bounce_mailbox() -> None:
+    """The schedule's poll of the bounce mailbox (every BOUNCE_MAILBOX_POLL_SECONDS, when
+    BOUNCE_MAILBOX_URL is set)."""
+    schedule(current_app.config).job("bounce_mailbox").run()
+
+
 def kick_delivery(session: sa.orm.Session) -> None:
     """After a commit that queued mail: ask a Celery worker to deliver it now.
 

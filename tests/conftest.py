@@ -29,7 +29,15 @@ from consentapp.services.register import seed_register
 from tests.builders import make_staff
 from tests.flows import confirm, confirmation_link, log_in, subscribe, subscriber
 from tests.helpers import deliver
-from tests.services import REDIS, PostgresServer, RedisServer, SMTPServer, postgres_bindir
+from tests.services import (
+    REDIS,
+    DovecotServer,
+    PostgresServer,
+    RedisServer,
+    SMTPServer,
+    dovecot_binary,
+    postgres_bindir,
+)
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -236,11 +244,29 @@ def redis_url() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def dovecot_server() -> Iterator[DovecotServer]:
+    """A real Dovecot (IMAP, IMAPS, POP3, POP3S) for the session."""
+    server = DovecotServer(dovecot_binary())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dovecot(dovecot_server: DovecotServer) -> DovecotServer:
+    """The session's Dovecot with every mailbox emptied."""
+    dovecot_server.empty()
+    return dovecot_server
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark every run that needs a real PostgreSQL server `postgres`, so `-m "not postgres"`
     skips them all: the postgresql parameter of a backend fixture (`app`, a deployment) and
-    any test asking for the server itself."""
+    any test asking for the server itself. Likewise every test using Dovecot is `imap`."""
     for item in items:
+        if "dovecot_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.imap)
         callspec = getattr(item, "callspec", None)
         params = callspec.params.values() if callspec is not None else ()
         on_postgres = any(isinstance(value, str) and value == "postgresql" for value in params)

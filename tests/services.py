@@ -1,16 +1,21 @@
-"""Real servers for the test session: PostgreSQL, Redis and an SMTP server (aiosmtpd),
-and the worker processes tests start against them.
+"""Real servers for the test session: PostgreSQL, Redis, Dovecot (IMAP and POP3) and an
+SMTP server (aiosmtpd), and the worker processes tests start against them.
 
 Each starts once per session on a free port in a temporary directory and is
 stopped at the end. PostgreSQL refuses to run as root, so as root it runs as the
-`postgres` user.
+`postgres` user; Dovecot, likewise, as its own unprivileged `dovecot` user.
 """
 
 from __future__ import annotations
 
+import datetime
 import glob
+import grp
+import imaplib
+import ipaddress
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -21,10 +26,15 @@ from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import NoReturn
+from urllib.parse import quote
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from flask import Flask
 
 from consentapp.mail.sink import MailSink, start_sink
@@ -125,6 +135,7 @@ class Needed:
 POSTGRES = Needed("CONSENTAPP_TEST_POSTGRES", "PostgreSQL backend")
 REDIS = Needed("CONSENTAPP_TEST_REDIS", "Redis tests")
 BROWSER = Needed("CONSENTAPP_TEST_BROWSER", "browser tests")
+DOVECOT = Needed("CONSENTAPP_TEST_DOVECOT", "Dovecot (IMAP and POP3) tests")
 
 
 def postgres_bindir() -> Path:
@@ -334,3 +345,244 @@ def start_workers(
         )
         for number in range(count)
     ]
+
+
+DOVECOT_BINARY = "/usr/sbin/dovecot"
+
+
+def dovecot_binary() -> str:
+    """Where Dovecot is, or the skip (or failure) DOVECOT calls for."""
+    DOVECOT.skip_if_off()
+    found = shutil.which("dovecot") or (
+        DOVECOT_BINARY if os.access(DOVECOT_BINARY, os.X_OK) else None
+    )
+    if found is None:
+        DOVECOT.missing("Dovecot is not installed (Debian: dovecot-imapd dovecot-pop3d)")
+    return found
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and localhost that is its own CA, and its key."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=7))
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+DOVECOT_CONFIG = """\
+protocols = imap pop3
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+log_path = {root}/dovecot.log
+default_internal_user = {user}
+default_internal_group = {group}
+default_login_user = {user}
+first_valid_uid = {uid}
+last_valid_uid = {uid}
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:~/Maildir
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%u {root}/passwd
+}}
+service anvil {{
+  chroot =
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    port = {imap}
+  }}
+  inet_listener imaps {{
+    port = {imaps}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  chroot =
+  inet_listener pop3 {{
+    port = {pop3}
+  }}
+  inet_listener pop3s {{
+    port = {pop3s}
+    ssl = yes
+  }}
+}}
+"""
+
+
+class DovecotServer:
+    """A throw-away Dovecot with IMAP, IMAPS, POP3 and POP3S on free ports, a self-signed
+    certificate, and users in a passwd file with their maildirs in the temporary directory.
+
+    `bounces` sees the full capabilities; `basic` sees only IMAP4rev1 (no MOVE, no
+    UIDPLUS), so the fallbacks of a plain server are tested on the same Dovecot."""
+
+    # Throw-away passwords: one with characters a URL must percent-encode (and IMAP LOGIN
+    # cannot carry), one plain ASCII.
+    PASSWORDS = {"bounces": "mailbox pässword/@%+", "basic": "plain-password"}
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+        self.root = Path(tempfile.mkdtemp(prefix="consentapp-dovecot-"))
+        self.ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
+        self.owner = pwd.getpwuid(os.geteuid())
+        if os.geteuid() == 0:
+            self.owner = pwd.getpwnam("dovecot")
+        self.process: subprocess.Popen[bytes] | None = None
+        self.ca_file, key = self_signed_certificate(self.root)
+        ids = f"{self.owner.pw_uid}:{self.owner.pw_gid}"
+        extra = {"bounces": "", "basic": "userdb_imap_capability=IMAP4rev1"}
+        (self.root / "passwd").write_text(
+            "".join(
+                f"{user}:{{PLAIN}}{password}:{ids}::{self.root}/home/{user}::{extra[user]}\n"
+                for user, password in self.PASSWORDS.items()
+            )
+        )
+        for directory in ("run", "state", "home/bounces", "home/basic"):
+            (self.root / directory).mkdir(parents=True)
+        config = DOVECOT_CONFIG.format(
+            root=self.root,
+            user=self.owner.pw_name,
+            group=grp.getgrgid(self.owner.pw_gid).gr_name,
+            uid=self.owner.pw_uid,
+            cert=self.ca_file,
+            key=key,
+            **self.ports,
+        )
+        self.config = self.root / "dovecot.conf"
+        self.config.write_text(config)
+        for path in [self.root, *self.root.rglob("*")]:
+            os.chown(path, self.owner.pw_uid, self.owner.pw_gid)
+
+    def start(self) -> None:
+        """Run Dovecot in the foreground (as the owner of the directory), until `stop`."""
+        as_owner: dict[str, object] = {}
+        if os.geteuid() == 0:
+            as_owner = {"user": self.owner.pw_uid, "group": self.owner.pw_gid, "extra_groups": []}
+        with (self.root / "stderr.log").open("wb") as stderr:
+            self.process = subprocess.Popen(  # type: ignore[call-overload]
+                [self.binary, "-F", "-c", str(self.config)],
+                cwd=self.root,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                **as_owner,
+            )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if all(self._listening(port) for port in self.ports.values()):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"dovecot did not start: {self.log()}")
+
+    @staticmethod
+    def _listening(port: int) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", port)) == 0
+
+    def log(self) -> str:
+        return "".join(
+            path.read_text(errors="replace")
+            for path in (self.root / "stderr.log", self.root / "dovecot.log")
+            if path.exists()
+        )
+
+    def stop(self) -> None:
+        try:
+            if self.process is not None and self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(timeout=10)
+        finally:
+            self.process = None
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def url(self, scheme: str, user: str = "bounces", path: str = "") -> str:
+        """The BOUNCE_MAILBOX_URL of `user`'s mailbox over `scheme`, password percent-encoded."""
+        secret = quote(self.PASSWORDS[user], safe="")
+        return f"{scheme}://{user}:{secret}@127.0.0.1:{self.ports[scheme]}{path}"
+
+    def _imap(self, user: str) -> imaplib.IMAP4:
+        client = imaplib.IMAP4("127.0.0.1", self.ports["imap"], timeout=10)
+        secret = f"\0{user}\0{self.PASSWORDS[user]}".encode()
+        client.authenticate("PLAIN", lambda _: secret)
+        return client
+
+    def deliver(self, raw: bytes, user: str = "bounces", folder: str = "INBOX") -> None:
+        """Put a message into a folder of `user`'s mailbox (IMAP APPEND)."""
+        client = self._imap(user)
+        try:
+            client.create(folder)
+            status, data = client.append(folder, None, None, raw)
+            assert status == "OK", data
+        finally:
+            client.logout()
+
+    def messages(self, user: str = "bounces", folder: str = "INBOX") -> list[bytes]:
+        """The messages in a folder that are not deleted, as stored."""
+        client = self._imap(user)
+        try:
+            status, _ = client.select(folder, readonly=True)
+            if status != "OK":
+                return []
+            found = client.uid("SEARCH", "UNDELETED")[1][0].split()
+            stored = []
+            for uid in found:
+                data = client.uid("FETCH", uid, "(BODY.PEEK[])")[1]
+                stored.append(bytes(data[0][1]))
+            return stored
+        finally:
+            client.logout()
+
+    def empty(self) -> None:
+        """Remove every message and folder of every user (between tests)."""
+        for user in self.PASSWORDS:
+            client = self._imap(user)
+            try:
+                for line in client.list()[1]:
+                    name = re.sub(r'^\(.*?\) (?:"[^"]*"|NIL) ', "", bytes(line).decode()).strip('"')
+                    if name.upper() != "INBOX":
+                        client.delete(f'"{name}"')
+                count = client.select("INBOX")[1][0]
+                if count not in (None, b"0"):
+                    client.store("1:*", "+FLAGS.SILENT", r"(\Deleted)")
+                    client.expunge()
+            finally:
+                client.logout()

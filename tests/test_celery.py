@@ -75,7 +75,12 @@ def test_both_engines_run_the_same_jobs_at_the_intervals_from_the_configuration(
     from consentapp.worker import Rounds
 
     app.config.update(PURGE_INTERVAL_MINUTES=7, DASHBOARD_REFRESH_SECONDS=45, WORKER_POLL_SECONDS=3)
-    expected = {"consentapp.housekeeping": 420, "consentapp.dashboard": 45, "consentapp.tick": 3}
+    expected = {
+        "consentapp.housekeeping": 420,
+        "consentapp.dashboard": 45,
+        "consentapp.bounces": 3,
+        "consentapp.tick": 3,
+    }
     beat = {
         entry["task"]: entry["schedule"] for entry in init_celery(app).conf.beat_schedule.values()
     }
