@@ -82,6 +82,10 @@ def set_subscription(app: Flask, email: str, slug: str, status: str) -> None:
         db.session.commit()
 
 
+# The VERP domain tests that look at what comes back set as BOUNCE_DOMAIN.
+BOUNCE_DOMAIN = "bounces.crm.example"
+
+
 def make_campaign(app: Flask, topic: str = "service-news") -> str:
     """A draft campaign for a topic, with markup and a script to neutralise; its public id."""
     with app.app_context():

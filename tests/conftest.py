@@ -26,7 +26,7 @@ from consentapp.extensions import db, limiter
 from consentapp.models import GENESIS_HASH
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
-from tests.builders import make_staff
+from tests.builders import BOUNCE_DOMAIN, make_staff
 from tests.flows import confirm, confirmation_link, log_in, subscribe, subscriber
 from tests.helpers import deliver
 from tests.services import (
@@ -166,6 +166,13 @@ def app(database_url: str, smtp_server: SMTPServer, tmp_path: Path) -> Iterator[
     with application.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+@pytest.fixture
+def verp_app(app: Flask) -> Flask:
+    """The app with BOUNCE_DOMAIN set: every mail has its own envelope sender there."""
+    app.config["BOUNCE_DOMAIN"] = BOUNCE_DOMAIN
+    return app
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import TestResponse, encode_multipart
 
 from consentapp.extensions import db
-from consentapp.models import Campaign
+from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as service
-from tests.builders import ADDRESS, EMAIL, RECIPIENT, STAFF_PASSWORD, VALID
+from tests.builders import ADDRESS, EMAIL, RECIPIENT, STAFF_PASSWORD, VALID, make_campaign
 from tests.helpers import csrf_token, deliver, link_in, post_form, stored, text_of
 from tests.services import SMTPServer
 
@@ -205,3 +205,23 @@ def start(app: Flask, public_id: str, batch: int = 1000) -> None:
         service.schedule(campaign, None, None)
         while campaign_sending.run_due_campaigns(batch=batch):
             pass
+
+
+def send_campaign(app: Flask) -> str:
+    """Write the usual draft, send it now to its topic and deliver it; its public id."""
+    public_id = make_campaign(app)
+    start(app, public_id)
+    deliver(app)
+    return public_id
+
+
+def last_newsletter(app: Flask, address: str) -> tuple[int, str]:
+    """The outbox id and Message-ID of the last newsletter sent to `address`."""
+    with app.app_context():
+        row = db.session.scalars(
+            sa.select(OutboundEmail)
+            .where(OutboundEmail.to_address == address, OutboundEmail.kind == "newsletter")
+            .order_by(OutboundEmail.id.desc())
+        ).first()
+        assert row is not None
+        return row.id, row.message_id

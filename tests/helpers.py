@@ -19,6 +19,7 @@ from werkzeug.test import TestResponse
 from consentapp.extensions import db
 from consentapp.models import (
     AuditEntry,
+    Bounce,
     ConsentEvent,
     Contact,
     ProcessingActivity,
@@ -169,3 +170,14 @@ def activity(app: Flask, position: int = 0) -> dict[str, Any]:
         )
         assert row is not None
         return {"id": row.id, **row.as_dict()}
+
+
+def bounce_state(app: Flask, address: str) -> tuple[str | None, list[str]]:
+    """The contact's undeliverable reason and its bounce kinds, oldest first."""
+    with app.app_context():
+        contact = find_contact(address)
+        assert contact is not None
+        kinds = db.session.scalars(
+            sa.select(Bounce.kind).where(Bounce.contact_id == contact.id).order_by(Bounce.id)
+        ).all()
+        return contact.undeliverable_reason, [str(kind) for kind in kinds]

@@ -39,44 +39,26 @@ from consentapp.services import bounces, undeliverable
 from consentapp.services.erasure import erase_person
 from consentapp.services.rights_export import build_export
 from consentapp.services.subscription_mails import queue_welcome
-from tests.builders import ADDRESS, make_campaign
-from tests.flows import confirm, confirmation_link, start, subscribe
-from tests.helpers import audited, deliver, ledger
+from tests.builders import ADDRESS, BOUNCE_DOMAIN
+from tests.flows import confirm, confirmation_link, last_newsletter, send_campaign, subscribe
+from tests.helpers import audited, bounce_state, deliver, ledger
 from tests.services import SMTPServer, free_port
 
-DOMAIN = "bounces.crm.example"
+DOMAIN = BOUNCE_DOMAIN
 NL = "nl@example.be"
 EN = "en@example.be"
-
-
-@pytest.fixture
-def verp_app(app: Flask) -> Flask:
-    """The app with BOUNCE_DOMAIN set: every mail gets its own envelope sender."""
-    app.config["BOUNCE_DOMAIN"] = DOMAIN
-    return app
 
 
 def envelopes_to(smtp_server: SMTPServer, address: str) -> list[str]:
     return [e.mail_from for e in smtp_server.handler.envelopes if address in e.rcpt_tos]
 
 
-def newsletter_row(app: Flask, address: str) -> tuple[int, str]:
-    """The id and Message-ID of the last newsletter sent to `address`."""
+def verp_of_newsletter(app: Flask, address: str) -> str:
+    """Send the usual campaign; the VERP address of the mail `address` got."""
+    send_campaign(app)
+    row_id, _ = last_newsletter(app, address)
     with app.app_context():
-        row = db.session.scalars(
-            sa.select(OutboundEmail)
-            .where(OutboundEmail.to_address == address, OutboundEmail.kind == "newsletter")
-            .order_by(OutboundEmail.id.desc())
-        ).first()
-        assert row is not None
-        return row.id, row.message_id
-
-
-def send_campaign(app: Flask) -> str:
-    public_id = make_campaign(app)
-    start(app, public_id)
-    deliver(app)
-    return public_id
+        return envelope_sender(row_id, DOMAIN)
 
 
 def report(
@@ -105,22 +87,11 @@ def apply(app: Flask, found: Report, source: str = "smtp") -> bounces.Outcome:
         return outcome
 
 
-def state(app: Flask, address: str) -> tuple[str | None, list[str]]:
-    """The contact's undeliverable reason and its bounce kinds, oldest first."""
-    with app.app_context():
-        contact = db.session.scalar(sa.select(Contact).where(Contact.email == address))
-        assert contact is not None
-        kinds = db.session.scalars(
-            sa.select(Bounce.kind).where(Bounce.contact_id == contact.id).order_by(Bounce.id)
-        ).all()
-        return contact.undeliverable_reason, [str(kind) for kind in kinds]
-
-
 def test_each_mail_has_its_own_signed_envelope_sender(
     verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
     send_campaign(verp_app)
-    row_id, _ = newsletter_row(verp_app, NL)
+    row_id, _ = last_newsletter(verp_app, NL)
     (mail_from,) = envelopes_to(smtp_server, NL)
     with verp_app.app_context():
         assert mail_from == f"b+{row_id}.{verp_signature(row_id)}@{DOMAIN}"
@@ -152,16 +123,15 @@ def test_transactional_mail_gets_a_verp_sender_and_a_feedback_id(
 def test_a_hard_bounce_to_the_verp_address_stops_all_further_campaigns(
     verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
-    send_campaign(verp_app)
-    row_id, _ = newsletter_row(verp_app, NL)
-    with verp_app.app_context():
-        verp = envelope_sender(row_id, DOMAIN)
+    verp = verp_of_newsletter(verp_app, NL)
     outcome = apply(verp_app, report("someone-else@forwarded.example", verp=verp))
     assert outcome.recorded == 1
-    assert state(verp_app, NL) == ("hard", ["hard"])
+    assert bounce_state(verp_app, NL) == ("hard", ["hard"])
     with verp_app.app_context():
         bounce = db.session.scalars(sa.select(Bounce)).one()
-        assert bounce.outbox_id == row_id and bounce.campaign_id is not None
+        assert (
+            bounce.outbox_id == last_newsletter(verp_app, NL)[0] and bounce.campaign_id is not None
+        )
     entry = audited(verp_app, "contact.undeliverable")[-1]
     assert entry.details == {"reason": "hard", "bounces": 1, "source": "smtp"}
 
@@ -175,37 +145,37 @@ def test_a_forged_verp_address_changes_nothing(
     verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
     send_campaign(verp_app)
-    row_id, message_id = newsletter_row(verp_app, NL)
+    row_id, message_id = last_newsletter(verp_app, NL)
     forged = f"b+{row_id}.{'0' * 12}@{DOMAIN}"
     # Even with the right Message-ID: the VERP address it came to was not ours.
     outcome = apply(verp_app, report(NL, verp=forged, message_id=message_id))
     assert outcome.recorded == 0 and outcome.dropped == ["forged VERP address"]
-    assert state(verp_app, NL) == (None, [])
+    assert bounce_state(verp_app, NL) == (None, [])
 
 
 def test_without_verp_the_message_id_and_the_recipient_must_both_match(
     app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
     send_campaign(app)
-    _, message_id = newsletter_row(app, NL)
+    _, message_id = last_newsletter(app, NL)
     wrong = apply(app, report(EN, message_id=message_id.strip("<>")))
     assert wrong.recorded == 0 and wrong.dropped == ["recipient does not match the mail"]
-    assert state(app, EN) == (None, [])
+    assert bounce_state(app, EN) == (None, [])
     right = apply(app, report(NL.upper(), message_id=message_id.strip("<>")))
     assert right.recorded == 1
-    assert state(app, NL) == ("hard", ["hard"])
+    assert bounce_state(app, NL) == ("hard", ["hard"])
 
 
 def test_a_mail_report_naming_no_mail_of_ours_is_dropped(app: Flask, audience: None) -> None:
     outcome = apply(app, report(NL))
     assert outcome.dropped == ["mail not known"]
-    assert state(app, NL) == (None, [])
+    assert bounce_state(app, NL) == (None, [])
 
 
 def test_a_signed_provider_event_may_name_the_address_alone(app: Flask, audience: None) -> None:
     outcome = apply(app, report(NL, report_id="ses:feedback-1"), source="ses")
     assert outcome.recorded == 1
-    assert state(app, NL) == ("hard", ["hard"])
+    assert bounce_state(app, NL) == ("hard", ["hard"])
     unknown = apply(app, report("nobody@example.be", report_id="ses:2"), source="ses")
     assert unknown.dropped == ["no contact with that address"]
 
@@ -215,9 +185,9 @@ def test_the_same_report_twice_counts_once(app: Flask, audience: None) -> None:
     first = apply(app, report(NL, report_id="r1"), source="generic")
     again = apply(app, report(NL, report_id="r1"), source="generic")
     assert (first.recorded, again.recorded, again.duplicates) == (1, 0, 1)
-    assert state(app, NL) == (None, ["hard"])
+    assert bounce_state(app, NL) == (None, ["hard"])
     apply(app, report(NL, report_id="r2"), source="generic")
-    assert state(app, NL) == ("hard", ["hard", "hard"])
+    assert bounce_state(app, NL) == ("hard", ["hard", "hard"])
 
 
 def test_three_soft_bounces_within_the_window_make_an_address_undeliverable(
@@ -225,16 +195,16 @@ def test_three_soft_bounces_within_the_window_make_an_address_undeliverable(
 ) -> None:
     for number in (1, 2):
         apply(app, report(NL, BounceKind.SOFT, report_id=f"s{number}", status="4.2.2"), "generic")
-    assert state(app, NL) == (None, ["soft", "soft"])
+    assert bounce_state(app, NL) == (None, ["soft", "soft"])
     apply(app, report(NL, BounceKind.SOFT, report_id="s3", status="4.4.1"), "generic")
-    assert state(app, NL) == ("soft", ["soft", "soft", "soft"])
+    assert bounce_state(app, NL) == ("soft", ["soft", "soft", "soft"])
 
 
 def test_a_complaint_withdraws_every_topic_in_the_ledger_and_stops_mail(
     verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
     campaign = send_campaign(verp_app)
-    _, message_id = newsletter_row(verp_app, NL)
+    _, message_id = last_newsletter(verp_app, NL)
     complaint = Report(
         format="arf",
         recipients=(FailedRecipient(NL, BounceKind.COMPLAINT, None, None),),
@@ -244,7 +214,7 @@ def test_a_complaint_withdraws_every_topic_in_the_ledger_and_stops_mail(
         feedback_type="abuse",
     )
     assert apply(verp_app, complaint).recorded == 1
-    assert state(verp_app, NL) == ("complaint", ["complaint"])
+    assert bounce_state(verp_app, NL) == ("complaint", ["complaint"])
     assert ("withdrawn", "complaint", "service-news") in ledger(verp_app)
     with verp_app.app_context():
         row = db.session.scalars(
@@ -258,7 +228,7 @@ def test_a_refusal_while_sending_is_a_hard_bounce_at_once(
 ) -> None:
     smtp_server.handler.reject.add(NL)
     send_campaign(verp_app)
-    assert state(verp_app, NL) == ("hard", ["hard"])
+    assert bounce_state(verp_app, NL) == ("hard", ["hard"])
     with verp_app.app_context():
         bounce = db.session.scalars(sa.select(Bounce)).one()
         assert (bounce.source, bounce.status) == ("delivery", "5.1.1")
@@ -271,11 +241,11 @@ def test_a_temporary_refusal_counts_as_soft_only_after_the_last_try(
     app.config["MAIL_MAX_ATTEMPTS"] = 2
     smtp_server.handler.greylist.add(NL)
     send_campaign(app)
-    assert state(app, NL) == (None, [])
+    assert bounce_state(app, NL) == (None, [])
     deliver(app, now=utcnow() + timedelta(hours=2))
-    assert state(app, NL) == (None, ["soft"])
+    assert bounce_state(app, NL) == (None, ["soft"])
     with app.app_context():
-        row = db.session.get(OutboundEmail, newsletter_row(app, NL)[0])
+        row = db.session.get(OutboundEmail, last_newsletter(app, NL)[0])
         assert row is not None
         assert (row.status, row.attempts) == (OutboundStatus.FAILED, 2)
 
@@ -284,12 +254,12 @@ def test_an_undeliverable_address_gets_only_what_the_person_asks_for(
     app: Flask, client: FlaskClient, smtp_server: SMTPServer, audience: None
 ) -> None:
     apply(app, report(NL, report_id="x"), source="generic")
-    assert state(app, NL)[0] == "hard"
+    assert bounce_state(app, NL)[0] == "hard"
     # The person subscribes again: the confirmation (an answer) goes, and confirming
     # it shows the mailbox works, which lifts the mark and is recorded.
     subscribe(client, NL, ("product-updates",))
     assert confirm(client, confirmation_link(app, smtp_server, NL)) == 200
-    assert state(app, NL) == (None, ["hard"])
+    assert bounce_state(app, NL) == (None, ["hard"])
     (cleared,) = audited(app, "contact.deliverable")
     assert cleared.details == {"how": undeliverable.CLEARED_BY_OPT_IN, "was": "hard"}
     with app.app_context():
@@ -331,7 +301,7 @@ def test_staff_clearing_is_audited_and_starts_the_count_again(app: Flask, audien
         assert undeliverable.clear(contact, undeliverable.CLEARED_BY_STAFF, "new mailbox")
         assert not undeliverable.clear(contact, undeliverable.CLEARED_BY_STAFF, "twice")
         db.session.commit()
-    assert state(app, NL) == (None, ["hard"])
+    assert bounce_state(app, NL) == (None, ["hard"])
     (entry,) = audited(app, "contact.deliverable")
     assert entry.details == {"how": "staff", "was": "hard", "reason": "new mailbox"}
 
@@ -436,10 +406,7 @@ def test_misaligned_authentication_is_named(changes: dict[str, object], expected
 def test_a_complaint_with_its_recipient_redacted_is_matched_by_the_mail_it_names(
     verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
-    send_campaign(verp_app)
-    row_id, _ = newsletter_row(verp_app, NL)
-    with verp_app.app_context():
-        verp = envelope_sender(row_id, DOMAIN)
+    verp = verp_of_newsletter(verp_app, NL)
     redacted = Report(
         format="arf",
         recipients=(),
@@ -449,7 +416,7 @@ def test_a_complaint_with_its_recipient_redacted_is_matched_by_the_mail_it_names
         feedback_type="abuse",
     )
     assert apply(verp_app, redacted).recorded == 1
-    assert state(verp_app, NL) == ("complaint", ["complaint"])
+    assert bounce_state(verp_app, NL) == ("complaint", ["complaint"])
     nothing = Report("dsn", (), "empty@mx", None, ())
     assert apply(verp_app, nothing).dropped == ["no recipient named"]
 
@@ -462,4 +429,4 @@ def test_a_refused_full_mailbox_is_a_soft_bounce(
     with app.app_context():
         bounce = db.session.scalars(sa.select(Bounce)).one()
         assert (bounce.kind, bounce.status) == (BounceType.SOFT, "5.2.2")
-    assert state(app, NL) == (None, ["soft"])
+    assert bounce_state(app, NL) == (None, ["soft"])

@@ -22,23 +22,17 @@ from consentapp.cli import report_receiver
 from consentapp.extensions import db
 from consentapp.mail.bounce_server import BounceServer, start_bounce_server
 from consentapp.mail.verp import envelope_sender
-from consentapp.models import Bounce, Contact, IncomingReport, OutboundEmail
+from consentapp.models import IncomingReport
 from consentapp.schedule import schedule
 from consentapp.services.bounce_mailbox import poll_job
-from tests.builders import make_campaign
-from tests.flows import start
-from tests.helpers import deliver
+from tests.builders import BOUNCE_DOMAIN
+from tests.flows import last_newsletter, send_campaign
+from tests.helpers import bounce_state
 from tests.services import PROJECT_DIR, DovecotServer, SMTPServer, free_port, worker_env
 
-DOMAIN = "bounces.crm.example"
+DOMAIN = BOUNCE_DOMAIN
 NL = "nl@example.be"
 EN = "en@example.be"
-
-
-@pytest.fixture
-def verp_app(app: Flask) -> Flask:
-    app.config["BOUNCE_DOMAIN"] = DOMAIN
-    return app
 
 
 @pytest.fixture
@@ -56,25 +50,15 @@ def bounce_server(verp_app: Flask) -> Iterator[BounceServer]:
 
 def newsletter(app: Flask, address: str) -> tuple[str, str]:
     """The VERP address and the Message-ID of the last newsletter sent to `address`."""
+    row_id, message_id = last_newsletter(app, address)
     with app.app_context():
-        row = db.session.scalars(
-            sa.select(OutboundEmail)
-            .where(OutboundEmail.to_address == address, OutboundEmail.kind == "newsletter")
-            .order_by(OutboundEmail.id.desc())
-        ).first()
-        assert row is not None
-        return envelope_sender(row.id, DOMAIN), row.message_id
+        return envelope_sender(row_id, DOMAIN), message_id
 
 
 def forged(verp: str) -> str:
     """The same outbox id with a signature that is not ours."""
     local, _, domain = verp.partition("@")
     return f"{local.rsplit('.', 1)[0]}.{'0' * 12}@{domain}"
-
-
-def send_campaign(app: Flask) -> None:
-    start(app, make_campaign(app))
-    deliver(app)
 
 
 def dsn(to: str, failed: str, message_id: str, number: int = 1) -> bytes:
@@ -111,17 +95,6 @@ def dsn(to: str, failed: str, message_id: str, number: int = 1) -> bytes:
         "Subject: News\r\n"
         "--b0--\r\n"
     ).encode()
-
-
-def bounce_state(app: Flask, address: str) -> tuple[str | None, list[str]]:
-    """The address's undeliverable reason and its bounce kinds."""
-    with app.app_context():
-        contact = db.session.scalar(sa.select(Contact).where(Contact.email == address))
-        assert contact is not None
-        kinds = db.session.scalars(
-            sa.select(Bounce.kind).where(Bounce.contact_id == contact.id).order_by(Bounce.id)
-        ).all()
-        return contact.undeliverable_reason, [str(kind) for kind in kinds]
 
 
 def queued(app: Flask) -> int:

@@ -32,9 +32,8 @@ from consentapp.models import (
 from consentapp.services import bounces
 from consentapp.services.bounces_admin import BounceFigures, campaign_figures
 from consentapp.services.dashboard import refresh_snapshot
-from tests.builders import make_campaign
-from tests.flows import import_csv, start
-from tests.helpers import audited, csrf_token, deliver
+from tests.flows import import_csv, last_newsletter, send_campaign
+from tests.helpers import audited, csrf_token
 
 NL = "nl@example.be"
 EN = "en@example.be"
@@ -74,24 +73,6 @@ def contact_of(app: Flask, address: str) -> Contact:
         assert found is not None
         db.session.expunge(found)
         return found
-
-
-def send_campaign(app: Flask) -> str:
-    public_id = make_campaign(app)
-    start(app, public_id)
-    deliver(app)
-    return public_id
-
-
-def message_id_to(app: Flask, address: str) -> str:
-    with app.app_context():
-        row = db.session.scalars(
-            sa.select(OutboundEmail)
-            .where(OutboundEmail.to_address == address, OutboundEmail.kind == "newsletter")
-            .order_by(OutboundEmail.id.desc())
-        ).first()
-        assert row is not None
-        return row.message_id
 
 
 def page(client: FlaskClient, url: str, status: int = 200) -> str:
@@ -141,7 +122,7 @@ def test_the_list_shows_bounces_newest_first_in_words(
 @pytest.mark.usefixtures("audience")
 def test_filters_by_type_campaign_and_dates(app: Flask, admin_client: FlaskClient) -> None:
     campaign = send_campaign(app)
-    bounce(app, NL, report_id="a", message_id=message_id_to(app, NL), source="smtp")
+    bounce(app, NL, report_id="a", message_id=last_newsletter(app, NL)[1], source="smtp")
     bounce(app, EN, BounceKind.COMPLAINT, report_id="b")
     assert [NL in r for r in table_rows(page(admin_client, "/staff/bounces?type=hard"))] == [True]
     assert [EN in r for r in table_rows(page(admin_client, "/staff/bounces?type=complaint"))] == [
@@ -282,8 +263,8 @@ def test_who_may_clear_the_mark(
 @pytest.mark.usefixtures("audience")
 def test_the_campaign_report_counts_and_rates(app: Flask, staff_client: FlaskClient) -> None:
     campaign = send_campaign(app)
-    bounce(app, NL, report_id="a", message_id=message_id_to(app, NL), source="smtp")
-    complaint_id = message_id_to(app, EN)
+    bounce(app, NL, report_id="a", message_id=last_newsletter(app, NL)[1], source="smtp")
+    complaint_id = last_newsletter(app, EN)[1]
     bounce(app, EN, BounceKind.COMPLAINT, report_id="b", message_id=complaint_id, source="smtp")
     bounce(app, EN, BounceKind.SOFT, report_id="c")  # no campaign named: not counted here
     with app.app_context():

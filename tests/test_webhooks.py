@@ -36,14 +36,14 @@ from consentapp.config import ConfigError
 from consentapp.extensions import db
 from consentapp.mail.providers import MalformedEvent, provider_reports
 from consentapp.mail.reports import BounceKind, FailedRecipient
-from consentapp.models import Bounce, Campaign, ConsentEvent, Contact, IncomingReport, OutboundEmail
+from consentapp.models import Bounce, Campaign, ConsentEvent, Contact, IncomingReport
 from consentapp.services.bounces import process_queue
 from consentapp.webhooks import sns
 from consentapp.webhooks.signatures import MAILGUN_TOKENS, SeenTokens
-from tests.builders import make_campaign
+from tests.builders import BOUNCE_DOMAIN
 from tests.conftest import make_app
-from tests.flows import start
-from tests.helpers import deliver, ledger
+from tests.flows import last_newsletter, send_campaign
+from tests.helpers import ledger
 from tests.services import SMTPServer
 
 DATA = Path(__file__).resolve().parent / "data" / "webhooks"
@@ -784,23 +784,15 @@ def _forget_mailgun_tokens() -> None:
 
 # --- end to end: a posted report changes the contact ---------------------------------
 
-DOMAIN = "bounces.crm.example"
+DOMAIN = BOUNCE_DOMAIN
 NL = "nl@example.be"
 
 
 def newsletter_to(app: Flask, smtp_server: SMTPServer, address: str) -> tuple[str, str, str]:
     """Send a service-news campaign; its public id, and the Message-ID and envelope
     sender of the mail `address` got."""
-    campaign = make_campaign(app)
-    start(app, campaign)
-    deliver(app)
-    with app.app_context():
-        row = db.session.scalars(
-            sa.select(OutboundEmail).where(
-                OutboundEmail.to_address == address, OutboundEmail.kind == "newsletter"
-            )
-        ).one()
-        message_id = row.message_id
+    campaign = send_campaign(app)
+    _, message_id = last_newsletter(app, address)
     [sender] = [e.mail_from for e in smtp_server.handler.envelopes if address in e.rcpt_tos]
     return campaign, message_id, sender
 
