@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from flask.testing import FlaskClient
 
 from consentapp.cli import report_receiver
 from consentapp.extensions import db
@@ -26,8 +27,8 @@ from consentapp.models import IncomingReport
 from consentapp.schedule import schedule
 from consentapp.services.bounce_mailbox import poll_job
 from tests.builders import BOUNCE_DOMAIN
-from tests.flows import last_newsletter, send_campaign
-from tests.helpers import bounce_state
+from tests.flows import last_newsletter, send_campaign, subscriber
+from tests.helpers import bounce_state, ledger
 from tests.services import PROJECT_DIR, DovecotServer, SMTPServer, free_port, worker_env
 
 DOMAIN = BOUNCE_DOMAIN
@@ -278,3 +279,83 @@ def test_the_mailbox_job_reads_the_mailbox(
         assert db.session.scalars(sa.select(IncomingReport.body)).all() == [
             b"Subject: one\r\n\r\nbody\r\n"
         ]
+
+
+# The whole loop ------------------------------------------------------------------------
+
+
+def arf(to: str, complainer: str, message_id: str) -> bytes:
+    """An RFC 5965 complaint as a mailbox provider's feedback loop sends it."""
+    return (
+        "From: Feedback Loop <fbl@mail.example.net>\r\n"
+        f"To: {to}\r\n"
+        "Subject: Abuse report\r\n"
+        "Message-ID: <arf-1@mail.example.net>\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=feedback-report; boundary="f0"\r\n'
+        "\r\n"
+        "--f0\r\n"
+        "Content-Type: text/plain\r\n"
+        "\r\n"
+        "This is an email abuse report.\r\n"
+        "--f0\r\n"
+        "Content-Type: message/feedback-report\r\n"
+        "\r\n"
+        "Feedback-Type: abuse\r\n"
+        "User-Agent: ExampleFBL/1.0\r\n"
+        "Version: 1\r\n"
+        f"Original-Rcpt-To: {complainer}\r\n"
+        "--f0\r\n"
+        "Content-Type: message/rfc822\r\n"
+        "\r\n"
+        f"Return-Path: <{to}>\r\n"
+        "From: CRM <privacy@crm.example>\r\n"
+        f"To: {complainer}\r\n"
+        f"Message-ID: {message_id}\r\n"
+        "Subject: News\r\n"
+        "\r\n"
+        "Hello\r\n"
+        "--f0--\r\n"
+    ).encode()
+
+
+def test_refused_bounced_and_complaining_addresses_get_no_next_campaign(
+    verp_app: Flask,
+    smtp_server: SMTPServer,
+    bounce_server: BounceServer,
+    admin_client: FlaskClient,
+) -> None:
+    """A campaign where the receiving server refuses one address, a DSN comes back for a
+    second and a complaint for a third: the next campaign skips all three, the ledger
+    shows the complaint's withdrawal, staff see the bounces, a forged report does nothing."""
+    refused, bounced, complains, stays = (
+        f"{name}@example.be" for name in ("refused", "bounced", "complains", "stays")
+    )
+    for address in (refused, bounced, complains, stays):
+        subscriber(verp_app, verp_app.test_client(), smtp_server, address)
+    smtp_server.handler.reject.add(refused)
+    send_campaign(verp_app)
+    assert bounce_state(verp_app, refused) == ("hard", ["hard"])
+
+    with smtplib.SMTP("127.0.0.1", bounce_server.port, timeout=10) as connection:
+        verp, message_id = newsletter(verp_app, bounced)
+        connection.sendmail("", [verp], dsn(verp, bounced, message_id))
+        verp, message_id = newsletter(verp_app, complains)
+        connection.sendmail("", [verp], arf(verp, complains, message_id))
+        verp, message_id = newsletter(verp_app, stays)
+        connection.sendmail("", [forged(verp)], dsn(forged(verp), stays, message_id, 9))
+    assert bounce_state(verp_app, bounced) == ("hard", ["hard"])
+    assert bounce_state(verp_app, complains) == ("complaint", ["complaint"])
+    assert bounce_state(verp_app, stays) == (None, [])
+    assert ("withdrawn", "complaint", "service-news") in ledger(verp_app)
+
+    smtp_server.handler.clear()
+    send_campaign(verp_app)
+    received = {
+        address for envelope in smtp_server.handler.envelopes for address in envelope.rcpt_tos
+    }
+    assert received == {stays}
+
+    page = admin_client.get("/staff/bounces").get_data(as_text=True)
+    assert all(address in page for address in (refused, bounced, complains))
+    assert stays not in page
