@@ -246,7 +246,12 @@ class Config:
         self.BOUNCE_COMPLAINT_LIMIT = _int(env, "BOUNCE_COMPLAINT_LIMIT", 1)
         self.BOUNCE_COMPLAINT_WITHDRAWS = _bool(env.get("BOUNCE_COMPLAINT_WITHDRAWS"), True)
         # The dashboard warns above this complaint rate over 30 days (Gmail's limit: 0.3 %).
-        self.BOUNCE_COMPLAINT_WARN_PERCENT = float(env.get("BOUNCE_COMPLAINT_WARN_PERCENT") or 0.1)
+        try:
+            self.BOUNCE_COMPLAINT_WARN_PERCENT = float(
+                env.get("BOUNCE_COMPLAINT_WARN_PERCENT") or 0.1
+            )
+        except ValueError as exc:
+            raise ConfigError("BOUNCE_COMPLAINT_WARN_PERCENT must be a number, e.g. 0.1") from exc
 
     def _check_lockout(self) -> None:
         """Lockout settings that would lock nobody out, or lift a lock early, are refused
