@@ -430,3 +430,12 @@ def test_a_refused_full_mailbox_is_a_soft_bounce(
         bounce = db.session.scalars(sa.select(Bounce)).one()
         assert (bounce.kind, bounce.status) == (BounceType.SOFT, "5.2.2")
     assert bounce_state(app, NL) == (None, ["soft"])
+
+
+def test_an_outcome_reads_as_one_line_for_the_log() -> None:
+    outcome = bounces.Outcome(recorded=1, duplicates=2, marked=["p1"], dropped=["x", "y"])
+    assert (
+        str(outcome)
+        == "1 recorded, 2 already known, 1 address(es) now undeliverable, dropped: x; y"
+    )
+    assert str(bounces.Outcome()) == "0 recorded"

@@ -66,6 +66,17 @@ class Outcome:
     marked: list[str] = field(default_factory=list)  # contacts made undeliverable
     dropped: list[str] = field(default_factory=list)  # why parts of it did nothing
 
+    def __str__(self) -> str:
+        """One line for the log: what was recorded, and why anything was not."""
+        parts = [f"{self.recorded} recorded"]
+        if self.duplicates:
+            parts.append(f"{self.duplicates} already known")
+        if self.marked:
+            parts.append(f"{len(self.marked)} address(es) now undeliverable")
+        if self.dropped:
+            parts.append("dropped: " + "; ".join(self.dropped))
+        return ", ".join(parts)
+
     def drop(self, why: str) -> None:
         self.dropped.append(why)
         log.info("bounce report: %s", why)
