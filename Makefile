@@ -57,6 +57,7 @@ messages: install
 bench: install
 	$(BIN)/python -m bench.campaign
 	$(BIN)/python -m bench.dashboard
+	$(BIN)/python -m bench.bounces
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
