@@ -21,7 +21,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import cast
+from typing import NamedTuple, cast
 
 import sqlalchemy as sa
 from flask import current_app
@@ -93,8 +93,20 @@ def receive(source: str, body: bytes, recipients: Sequence[str] = ()) -> int:
 
 
 def receive_and_process(source: str, body: bytes, recipients: Sequence[str] = ()) -> Outcome | None:
-    """Store a report, then read it at once (the bounce server, on arrival)."""
-    return process_incoming(receive(source, body, recipients))
+    """Read a report at once, its effects committed in one transaction (the bounce
+    server, on arrival); one that cannot be read now is stored in the queue instead and
+    read again later. Either way it is safe when this returns."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown report source {source!r}")
+    try:
+        outcome = read(source, body, recipients)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("bounce report could not be read now; it is queued for later")
+        receive(source, body, recipients)
+        return Outcome(dropped=["queued after an error"])
+    return outcome
 
 
 def process_incoming(incoming_id: int) -> Outcome | None:
@@ -184,22 +196,38 @@ def _same(a: str | None, b: str | None) -> bool:
     return bool(a) and bool(b) and _bare(a or "") == _bare(b or "")
 
 
+class SentMail(NamedTuple):
+    """What matching needs of an outbox row (not its bodies)."""
+
+    id: int
+    to_address: str
+    contact_id: int | None
+    campaign_id: int | None
+
+
+_SENT_MAIL = sa.select(
+    OutboundEmail.id, OutboundEmail.to_address, OutboundEmail.contact_id, OutboundEmail.campaign_id
+)
+
+
+def _sent_mail(condition: sa.ColumnElement[bool]) -> SentMail | None:
+    found = db.session.execute(_SENT_MAIL.where(condition)).first()
+    return SentMail(*found) if found is not None else None
+
+
 def _mail_named(
     report: Report, envelope: Sequence[str]
-) -> tuple[VerpAddress | None, OutboundEmail | None]:
+) -> tuple[VerpAddress | None, SentMail | None]:
     """The VERP address the report came back to (if any) and the outbox row it names."""
     domain = current_app.config["BOUNCE_DOMAIN"]
     verp = first_match([*envelope, *report.return_paths], domain) if domain else None
     if verp is not None:
         if verp.forged or verp.outbox_id is None:
             return verp, None
-        return verp, db.session.get(OutboundEmail, verp.outbox_id)
+        return verp, _sent_mail(OutboundEmail.id == verp.outbox_id)
     if report.original_message_id:
         message_id = f"<{report.original_message_id.strip('<>')}>"
-        row = db.session.scalar(
-            sa.select(OutboundEmail).where(OutboundEmail.message_id == message_id)
-        )
-        return None, row
+        return None, _sent_mail(OutboundEmail.message_id == message_id)
     return None, None
 
 
@@ -229,7 +257,7 @@ def apply_report(report: Report, source: str, envelope: Sequence[str], outcome: 
 def _contact_for(
     report: Report,
     recipient: FailedRecipient,
-    row: OutboundEmail | None,
+    row: SentMail | None,
     by_verp: bool,
     source: str,
     outcome: Outcome,
@@ -266,7 +294,7 @@ def _record(
     recipient: FailedRecipient,
     report: Report,
     source: str,
-    row: OutboundEmail | None,
+    row: SentMail | None,
     outcome: Outcome,
 ) -> None:
     key = report_key(report.report_id, recipient.address)
@@ -289,9 +317,14 @@ def _record(
 def add_bounce(contact: Contact, bounce: Bounce, outcome: Outcome) -> None:
     """Keep `bounce` and apply what it triggers. No commit."""
     db.session.add(bounce)
-    campaign = db.session.get(Campaign, bounce.campaign_id) if bounce.campaign_id else None
+    campaign = None
+    if bounce.kind == BounceType.COMPLAINT and bounce.campaign_id is not None:
+        # Named in the withdrawal's ledger row.
+        campaign = db.session.scalar(
+            sa.select(Campaign.public_id).where(Campaign.id == bounce.campaign_id)
+        )
     outcome.recorded += 1
-    if apply_thresholds(contact, bounce, campaign.public_id if campaign else None):
+    if apply_thresholds(contact, bounce, campaign):
         outcome.marked.append(contact.public_id)
 
 
