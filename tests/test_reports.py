@@ -309,7 +309,16 @@ def test_a_dsn_reports_only_its_failed_recipients() -> None:
     ("status", "diagnostic", "kind"),
     [
         ("5.1.1", "550 5.1.1 User unknown", HARD),
-        ("5.7.1", "550 5.7.1 Message rejected", HARD),
+        # A refusal of our mail (policy, reputation, authentication, content) is not
+        # evidence that the address does not work.
+        ("5.7.1", "550 5.7.1 Message rejected", SOFT),
+        ("5.7.1", "554 5.7.1 Service unavailable; client host blocked using Spamhaus", SOFT),
+        ("5.7.26", "550 5.7.26 Unauthenticated mail is refused by the domain's DMARC policy", SOFT),
+        ("5.3.4", "552 5.3.4 Message size exceeds fixed limit", SOFT),
+        ("5.7.1", "550 5.7.1 Recipient address rejected: User unknown", HARD),
+        ("5.4.4", "550 5.4.4 Host or domain name not found", HARD),
+        ("5.2.1", "550 5.2.1 The email account that you tried to reach is disabled", HARD),
+        (None, "554 Message rejected as spam", SOFT),
         ("4.4.1", "Connection timed out", SOFT),
         ("4.2.0", None, SOFT),
         ("5.2.2", "552 5.2.2 Over quota", SOFT),

@@ -30,6 +30,29 @@ QUOTA_PHRASES = (
     "postfach ist voll",
     "speicherplatz",
 )
+# A refusal of our mail rather than of the address: the sender's reputation, policy,
+# authentication or content. Never a reason to stop mailing the address for good.
+POLICY_PHRASES = (
+    "spam",
+    "blocked",
+    "blacklist",
+    "black list",
+    "blocklist",
+    "block list",
+    "listed at",
+    "listed on",
+    "policy",
+    "dmarc",
+    "spf",
+    "dkim",
+    "reputation",
+    "rate limit",
+    "too many",
+    "virus",
+    "content rejected",
+    "message rejected",
+)
+
 SOFT_PHRASES = (
     *QUOTA_PHRASES,
     "try again later",

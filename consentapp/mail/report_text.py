@@ -20,6 +20,7 @@ from consentapp.mail.report_phrases import (
     DELAYED,
     FAILURE_SIGN,
     HARD_PHRASES,
+    POLICY_PHRASES,
     QUOTA_PHRASES,
     SOFT_PHRASES,
 )
@@ -143,22 +144,47 @@ class BounceKind(enum.StrEnum):
     COMPLAINT = "complaint"
 
 
+# Permanent codes about the address itself (RFC 3463): bad mailbox or address (X.1.X),
+# mailbox disabled (X.2.1), no route to the domain (X.4.4).
+ADDRESS_SUBJECTS = ("1",)
+ADDRESS_CODES = ("5.2.1", "5.4.4")
+# Permanent codes about our mail, not the address: mail system (X.3.X), routing and
+# time-outs (X.4.X), protocol (X.5.X), content (X.6.X), security and policy (X.7.X:
+# blocklists, DMARC, reputation), message too large (X.2.3).
+MESSAGE_SUBJECTS = ("3", "4", "5", "6", "7")
+MESSAGE_CODES = ("5.2.3",)
+
+
 def classify(status: str | None, diagnostic: str | None) -> BounceKind:
-    """Hard only on clear evidence: a guess must not make anyone undeliverable at once.
+    """Hard only on clear evidence that the address does not work: a guess, or a
+    refusal of our mail (a blocklisting, a DMARC failure), must not make anyone
+    undeliverable.
 
     A full mailbox is soft whatever the code (5.2.2 included, as listmonk and most
-    senders treat it); then the enhanced code, the basic SMTP code, known phrases
-    (temporary ones first), and soft when nothing is known.
+    senders treat it). A permanent enhanced code is hard when it is about the address
+    (X.1.X, 5.2.1, 5.4.4), soft when it is about our mail (policy, content, routing,
+    protocol) unless the text says the user is unknown; a bare 5xx is hard unless the
+    text speaks of policy. Then known phrases (temporary ones first), and soft when
+    nothing is known.
     """
     words = diagnostic or ""
     code = enhanced_code(status) or enhanced_code(words)
     if has_phrase(words, QUOTA_PHRASES) or (code and code.split(".")[1:] == ["2", "2"]):
         return BounceKind.SOFT
-    if code and code[0] in "45":
-        return BounceKind.HARD if code[0] == "5" else BounceKind.SOFT
+    if code and code[0] == "4":
+        return BounceKind.SOFT
+    if code and code[0] == "5":
+        subject = code.split(".")[1]
+        if subject in ADDRESS_SUBJECTS or code in ADDRESS_CODES:
+            return BounceKind.HARD
+        if subject in MESSAGE_SUBJECTS or code in MESSAGE_CODES:
+            return BounceKind.HARD if has_phrase(words, HARD_PHRASES) else BounceKind.SOFT
+        return BounceKind.SOFT if has_phrase(words, POLICY_PHRASES) else BounceKind.HARD
     basic = basic_code(words)
     if basic and basic[0] in "45":
-        return BounceKind.HARD if basic[0] == "5" else BounceKind.SOFT
+        if basic[0] == "4" or has_phrase(words, POLICY_PHRASES):
+            return BounceKind.SOFT
+        return BounceKind.HARD
     if has_phrase(words, SOFT_PHRASES):
         return BounceKind.SOFT
     if has_phrase(words, HARD_PHRASES):
