@@ -245,7 +245,12 @@ def prepare(database: Path, instance: Path, count: int) -> list[Mail]:
             sa.text("SELECT id, to_address, message_id FROM outbound_emails ORDER BY id")
         ).all()
         mails = [
-            Mail(row.id, envelope_sender(row.id, DOMAIN), row.to_address, row.message_id)
+            Mail(
+                row.id,
+                envelope_sender(row.id, row.message_id, DOMAIN),
+                row.to_address,
+                row.message_id,
+            )
             for row in rows
         ]
         db.engine.dispose()
@@ -623,9 +628,9 @@ def results(count: int, clients: int, figures: Figures) -> str:
         f"its VERP address. {clients} client threads, one connection each.",
         "",
         "- **bounce server**: the real `flask --app wsgi bounce-server` process takes RFC 3464 "
-        "reports over SMTP (empty `MAIL FROM`, many messages per connection); it stores "
-        "each, reads it and records the bounce (and the undeliverable mark with its ledger "
-        "row) before answering 250. Timed from the first send until the `bounces` table "
+        "reports over SMTP (empty `MAIL FROM`, many messages per connection); it reads "
+        "each and records the bounce (and the undeliverable mark with its audit entry) in "
+        "one transaction before answering 250. Timed from the first send until the `bounces` table "
         "holds a row for every report. Baseline: the same messages over the same "
         "connections to a plain aiosmtpd server in its own process that discards them.",
         "- **webhook, accepting**: the app under gunicorn (`-w 2`, sync workers, "
@@ -660,9 +665,8 @@ def results(count: int, clients: int, figures: Figures) -> str:
         "(a profile of 400 reports: a fifth parsing the report, the rest its transaction: "
         "finding the mail and the contact, the bounce row, the thresholds and, for a hard "
         "bounce, the undeliverable mark with its audit entry). The GIL and SQLite's single "
-        "writer keep the bounce server's four report threads to about one core. The bounce "
-        "server also stores each report before reading it (two commits a report), where "
-        "the worker only reads what the web app stored. Both stay far above what a "
+        "writer keep the bounce server's four report threads to about one core. Both stay "
+        "far above what a "
         "sender's bounces need: 10,000 bounces are 2 to 10 % of a 100,000 to 500,000 mail "
         "campaign, read within two minutes.",
     ]

@@ -271,7 +271,7 @@ def report_receiver(app: Flask) -> Callable[[bytes, list[str]], None]:
         with app.app_context():
             try:
                 outcome = receive_and_process("smtp", body, recipients)
-                log.info("bounce report to %s: %s", ", ".join(recipients), outcome)
+                log.info("bounce report to %r: %s", recipients, outcome)
             finally:
                 db.session.remove()
 

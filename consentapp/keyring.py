@@ -81,17 +81,20 @@ def _verp_key(key: str) -> bytes:
     return hmac.new(key.encode(), b"verp", hashlib.sha256).digest()
 
 
-def verp_signature(outbox_id: int, key: str | None = None) -> str:
-    """The short signature in a mail's own envelope sender (`b+<id>.<signature>@...`):
-    a report to an address we did not make names no one. Lower-case hex, as mail
-    servers may fold the case of a local part."""
+def verp_signature(outbox_id: int, message_id: str, key: str | None = None) -> str:
+    """The short signature in a mail's own envelope sender (`b+<id>.<signature>@...`),
+    over the outbox id and the mail's Message-ID: a report to an address we did not
+    make names no one, and an id used again by a later row (SQLite may reuse the
+    highest one after a deletion) does not match. Lower-case hex, as mail servers may
+    fold the case of a local part."""
     secret = key if key is not None else signing_key()
-    return hmac.new(_verp_key(secret), str(outbox_id).encode(), hashlib.sha256).hexdigest()[
-        :VERP_SIGNATURE_LENGTH
-    ]
+    text = f"{outbox_id}\n{message_id}".encode()
+    return hmac.new(_verp_key(secret), text, hashlib.sha256).hexdigest()[:VERP_SIGNATURE_LENGTH]
 
 
-def verp_signature_matches(outbox_id: int, signature: str) -> bool:
+def verp_signature_matches(outbox_id: int, message_id: str, signature: str) -> bool:
     """Whether `signature` is the outbox row's under the current or an older key."""
     given = signature.lower()
-    return any(hmac.compare_digest(verp_signature(outbox_id, key), given) for key in keys())
+    return any(
+        hmac.compare_digest(verp_signature(outbox_id, message_id, key), given) for key in keys()
+    )

@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 from consentapp.extensions import db
 from consentapp.keyring import verp_signature
 from consentapp.mail.alignment import alignment_warnings
+from consentapp.mail.outbox import queue_email
 from consentapp.mail.reports import BounceKind, FailedRecipient, Report
 from consentapp.mail.sink import MailSink, start_sink
 from consentapp.mail.verp import envelope_sender, read_address
@@ -39,9 +40,9 @@ from consentapp.services import bounces, undeliverable
 from consentapp.services.erasure import erase_person
 from consentapp.services.rights_export import build_export
 from consentapp.services.subscription_mails import queue_welcome
-from tests.builders import ADDRESS, BOUNCE_DOMAIN
+from tests.builders import ADDRESS, BOUNCE_DOMAIN, EMAIL, VALID
 from tests.flows import confirm, confirmation_link, last_newsletter, send_campaign, subscribe
-from tests.helpers import audited, bounce_state, deliver, ledger
+from tests.helpers import audited, bounce_state, deliver, ledger, post_form
 from tests.services import SMTPServer, free_port
 
 DOMAIN = BOUNCE_DOMAIN
@@ -56,9 +57,9 @@ def envelopes_to(smtp_server: SMTPServer, address: str) -> list[str]:
 def verp_of_newsletter(app: Flask, address: str) -> str:
     """Send the usual campaign; the VERP address of the mail `address` got."""
     send_campaign(app)
-    row_id, _ = last_newsletter(app, address)
+    row_id, message_id = last_newsletter(app, address)
     with app.app_context():
-        return envelope_sender(row_id, DOMAIN)
+        return envelope_sender(row_id, message_id, DOMAIN)
 
 
 def report(
@@ -91,10 +92,10 @@ def test_each_mail_has_its_own_signed_envelope_sender(
     verp_app: Flask, audience: None, smtp_server: SMTPServer
 ) -> None:
     send_campaign(verp_app)
-    row_id, _ = last_newsletter(verp_app, NL)
+    row_id, message_id = last_newsletter(verp_app, NL)
     (mail_from,) = envelopes_to(smtp_server, NL)
     with verp_app.app_context():
-        assert mail_from == f"b+{row_id}.{verp_signature(row_id)}@{DOMAIN}"
+        assert mail_from == f"b+{row_id}.{verp_signature(row_id, message_id)}@{DOMAIN}"
         assert read_address(mail_from, DOMAIN) is not None
     (message,) = smtp_server.to(NL)
     campaign_id = message["Feedback-ID"].split(":")[0]
@@ -151,6 +152,84 @@ def test_a_forged_verp_address_changes_nothing(
     outcome = apply(verp_app, report(NL, verp=forged, message_id=message_id))
     assert outcome.recorded == 0 and outcome.dropped == ["forged VERP address"]
     assert bounce_state(verp_app, NL) == (None, [])
+
+
+def test_a_verp_address_whose_row_id_was_used_again_names_no_one(
+    verp_app: Flask, audience: None, smtp_server: SMTPServer
+) -> None:
+    """SQLite may give a deleted row's id to the next one: the signature covers the
+    Message-ID too, so a late report to the old address does not reach the new mail."""
+    verp = verp_of_newsletter(verp_app, NL)
+    row_id, _ = last_newsletter(verp_app, NL)
+    with verp_app.app_context():
+        db.session.execute(
+            sa.update(OutboundEmail)
+            .where(OutboundEmail.id == row_id)
+            .values(message_id="<another-mail@crm.example>", to_address=EN)
+        )
+        db.session.commit()
+    outcome = apply(verp_app, report(EN, verp=verp))
+    assert outcome.recorded == 0 and outcome.dropped == ["forged VERP address"]
+    assert bounce_state(verp_app, EN) == (None, [])
+
+
+def test_a_report_listing_several_recipients_under_one_verp_address_counts_once(
+    verp_app: Flask, audience: None, smtp_server: SMTPServer
+) -> None:
+    app = verp_app
+    app.config["BOUNCE_SOFT_LIMIT"] = 2
+    verp = verp_of_newsletter(app, NL)
+    several = Report(
+        format="dsn",
+        recipients=tuple(
+            FailedRecipient(address, BounceKind.SOFT, "4.2.0", "try later")
+            for address in ("alias-1@example.be", NL, "alias-2@example.be")
+        ),
+        report_id="several@mx",
+        original_message_id=None,
+        return_paths=(verp,),
+    )
+    assert apply(app, several).recorded == 1
+    assert bounce_state(app, NL) == (None, ["soft"])
+
+
+def test_a_bounce_of_mail_to_another_address_leaves_the_contact_alone(
+    verp_app: Flask, confirmed: None, smtp_server: SMTPServer
+) -> None:
+    """A new address being verified, or the staff's copy of an inquiry, is mail about the
+    contact to another address: its bounce says nothing of the contact's mailbox."""
+    with verp_app.app_context():
+        contact = db.session.scalar(sa.select(Contact).where(Contact.email == ADDRESS))
+        assert contact is not None
+        row = queue_email(
+            to="typo@exampel.be",
+            template="email_change_verify",
+            language="nl",
+            subject="Bevestig",
+            context={"verify_url": "http://localhost/verify"},
+            contact_id=contact.id,
+        )
+        db.session.commit()
+        verp = envelope_sender(row.id, row.message_id, DOMAIN)
+    outcome = apply(verp_app, report("typo@exampel.be", verp=verp))
+    assert outcome.dropped == ["mail was not to the contact's address"]
+    # Refused while sending: the same.
+    smtp_server.handler.reject.add("typo@exampel.be")
+    assert deliver(verp_app).failed == 1
+    assert bounce_state(verp_app, ADDRESS) == (None, [])
+
+
+def test_staff_get_the_inquiry_of_an_undeliverable_visitor(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    post_form(client, "/contact", VALID)
+    deliver(app)
+    apply(app, report(EMAIL, report_id="x"), source="generic")
+    assert bounce_state(app, EMAIL)[0] == "hard"
+    smtp_server.handler.clear()
+    post_form(app.test_client(), "/contact", VALID | {"message": "A second question."})
+    deliver(app)
+    assert len(smtp_server.to("office@crm.example")) == 1
 
 
 def test_without_verp_the_message_id_and_the_recipient_must_both_match(
@@ -279,8 +358,9 @@ def test_mail_the_company_starts_is_cancelled_for_an_undeliverable_address(
     with app.app_context():
         contact = db.session.scalar(sa.select(Contact).where(Contact.email == ADDRESS))
         assert contact is not None
-        assert undeliverable.may_send_to(contact.id, "subscribe_confirm")
-        assert not undeliverable.may_send_to(contact.id, "welcome")
+        assert undeliverable.may_send_to(contact.id, ADDRESS, "subscribe_confirm")
+        assert not undeliverable.may_send_to(contact.id, ADDRESS, "welcome")
+        assert undeliverable.may_send_to(contact.id, "office@crm.example", "welcome")
         queue_welcome(contact, [db.session.scalars(sa.select(Topic)).first()], "nl")
         db.session.commit()
     report_ = deliver(app)
@@ -439,3 +519,21 @@ def test_an_outcome_reads_as_one_line_for_the_log() -> None:
         == "1 recorded, 2 already known, 1 address(es) now undeliverable, dropped: x; y"
     )
     assert str(bounces.Outcome()) == "0 recorded"
+
+
+def test_a_report_that_never_reads_is_dropped_after_the_last_attempt(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(source: str, body: bytes, recipients: object) -> bounces.Outcome:
+        raise RuntimeError("still broken")
+
+    with app.app_context():
+        queued = bounces.receive("generic", b"{}")
+        monkeypatch.setattr(bounces, "read", broken)
+        for attempt in range(1, bounces.MAX_READ_ATTEMPTS):
+            bounces.process_incoming(queued)
+            row = db.session.get(IncomingReport, queued)
+            assert row is not None and row.attempts == attempt
+            db.session.rollback()
+        bounces.process_incoming(queued)
+        assert db.session.get(IncomingReport, queued) is None

@@ -53,7 +53,7 @@ def newsletter(app: Flask, address: str) -> tuple[str, str]:
     """The VERP address and the Message-ID of the last newsletter sent to `address`."""
     row_id, message_id = last_newsletter(app, address)
     with app.app_context():
-        return envelope_sender(row_id, DOMAIN), message_id
+        return envelope_sender(row_id, message_id, DOMAIN), message_id
 
 
 def forged(verp: str) -> str:

@@ -18,7 +18,16 @@ from consentapp.models import ConsentEvent, Contact, OutboundEmail, Subscription
 from consentapp.tokens import Purpose, make_token
 from tests.builders import ADDRESS, NEW_ADDRESS, VALID
 from tests.flows import confirm, confirmation_link, subscribe, welcome_mail
-from tests.helpers import csrf_token, deliver, ledger, link_in, post_form, subscribed, text_of
+from tests.helpers import (
+    audited,
+    csrf_token,
+    deliver,
+    ledger,
+    link_in,
+    post_form,
+    subscribed,
+    text_of,
+)
 from tests.services import SMTPServer
 
 
@@ -418,3 +427,21 @@ def test_footer_link_masks_the_pending_new_address(
     html = client.get(footer_path).get_data(as_text=True)
     assert NEW_ADDRESS not in html and ADDRESS not in html
     assert "Een wijziging naar l***@example.be wacht" in html
+
+
+def test_saving_through_a_requested_link_lifts_the_undeliverable_mark_opening_it_does_not(
+    app: Flask, client: FlaskClient, prefs_path: str
+) -> None:
+    """A mail scanner fetching the link proves nothing a person did; saving does."""
+    with app.app_context():
+        found = db.session.scalar(sa.select(Contact))
+        assert found is not None
+        found.undeliverable_at = found.created_at
+        found.undeliverable_reason = "soft"
+        db.session.commit()
+    assert client.get(prefs_path).status_code == 200
+    assert contact(app).undeliverable_reason == "soft"
+    save(client, prefs_path)
+    assert contact(app).undeliverable_at is None
+    (entry,) = audited(app, "contact.deliverable")
+    assert entry.details == {"how": "link used", "was": "soft"}

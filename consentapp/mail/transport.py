@@ -118,7 +118,7 @@ class Composer:
     def envelope_for(self, row: Message) -> str:
         """The SMTP MAIL FROM for `row`: where its bounces go."""
         if self.bounce_domain:
-            return envelope_sender(row.id, self.bounce_domain)
+            return envelope_sender(row.id, row.message_id, self.bounce_domain)
         return self.envelope_from
 
     def message_bytes(self, row: Message) -> bytes:

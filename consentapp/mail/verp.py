@@ -1,6 +1,8 @@
 """Variable envelope return paths: each mail's own envelope sender at BOUNCE_DOMAIN,
 `b+<outbox id>.<signature>@BOUNCE_DOMAIN`, so whatever comes back names the mail it
-is about, and a forged report names nothing."""
+is about. The signature covers the outbox id and the mail's Message-ID, so it is
+checked against the row it names (`keyring.verp_signature_matches`): a forged
+address, or one whose row is gone, names nothing."""
 
 from __future__ import annotations
 
@@ -8,22 +10,23 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from consentapp.keyring import verp_signature, verp_signature_matches
+from consentapp.keyring import verp_signature
 
 _LOCAL_PART = re.compile(r"b\+(\d{1,18})\.([0-9a-fA-F]{4,64})")
 
 
-def envelope_sender(outbox_id: int, domain: str) -> str:
+def envelope_sender(outbox_id: int, message_id: str, domain: str) -> str:
     """The envelope sender (SMTP MAIL FROM, later Return-Path) of one outbox row."""
-    return f"b+{outbox_id}.{verp_signature(outbox_id)}@{domain}"
+    return f"b+{outbox_id}.{verp_signature(outbox_id, message_id)}@{domain}"
 
 
 @dataclass(frozen=True)
 class VerpAddress:
-    """What an address at BOUNCE_DOMAIN says: the outbox row, or that it was forged."""
+    """A `b+...` address at BOUNCE_DOMAIN: the outbox row and signature it claims
+    (None for a `b+` local part that is not ours in shape)."""
 
     outbox_id: int | None
-    forged: bool
+    signature: str | None
 
 
 def read_address(address: str, domain: str) -> VerpAddress | None:
@@ -33,22 +36,15 @@ def read_address(address: str, domain: str) -> VerpAddress | None:
         return None
     found = _LOCAL_PART.fullmatch(local)
     if found is None:
-        return VerpAddress(outbox_id=None, forged=True)
-    outbox_id = int(found.group(1))
-    if not verp_signature_matches(outbox_id, found.group(2)):
-        return VerpAddress(outbox_id=None, forged=True)
-    return VerpAddress(outbox_id=outbox_id, forged=False)
+        return VerpAddress(outbox_id=None, signature=None)
+    return VerpAddress(outbox_id=int(found.group(1)), signature=found.group(2))
 
 
-def first_match(addresses: Iterable[str], domain: str) -> VerpAddress | None:
-    """The first of `addresses` that is a valid VERP address at `domain`; else a forged
-    one if any was seen; else None."""
-    forged: VerpAddress | None = None
+def candidates(addresses: Iterable[str], domain: str) -> list[VerpAddress]:
+    """The VERP addresses at `domain` among `addresses`, in order, each once."""
+    found: list[VerpAddress] = []
     for address in addresses:
-        found = read_address(address, domain)
-        if found is None:
-            continue
-        if not found.forged:
-            return found
-        forged = found
-    return forged
+        verp = read_address(address, domain)
+        if verp is not None and verp not in found:
+            found.append(verp)
+    return found

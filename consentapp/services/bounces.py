@@ -27,9 +27,10 @@ import sqlalchemy as sa
 from flask import current_app
 
 from consentapp.extensions import db
+from consentapp.keyring import verp_signature_matches
 from consentapp.mail.providers import MalformedEvent, provider_reports
 from consentapp.mail.reports import BounceKind, FailedRecipient, Report, parse_report
-from consentapp.mail.verp import VerpAddress, first_match
+from consentapp.mail.verp import candidates
 from consentapp.models import (
     Bounce,
     BounceType,
@@ -203,10 +204,15 @@ class SentMail(NamedTuple):
     to_address: str
     contact_id: int | None
     campaign_id: int | None
+    message_id: str
 
 
 _SENT_MAIL = sa.select(
-    OutboundEmail.id, OutboundEmail.to_address, OutboundEmail.contact_id, OutboundEmail.campaign_id
+    OutboundEmail.id,
+    OutboundEmail.to_address,
+    OutboundEmail.contact_id,
+    OutboundEmail.campaign_id,
+    OutboundEmail.message_id,
 )
 
 
@@ -215,39 +221,56 @@ def _sent_mail(condition: sa.ColumnElement[bool]) -> SentMail | None:
     return SentMail(*found) if found is not None else None
 
 
-def _mail_named(
-    report: Report, envelope: Sequence[str]
-) -> tuple[VerpAddress | None, SentMail | None]:
-    """The VERP address the report came back to (if any) and the outbox row it names."""
+class Match(NamedTuple):
+    """The mail a report is about, and how we know."""
+
+    row: SentMail | None
+    by_verp: bool = False
+    forged: bool = False
+
+
+def _mail_named(report: Report, envelope: Sequence[str]) -> Match:
+    """The outbox row the report names: by a VERP address whose signature fits the row
+    it names, else by the bounced Message-ID. A `b+` address at BOUNCE_DOMAIN that fits
+    no row is forged (or names a mail no longer kept): the report then names no one."""
     domain = current_app.config["BOUNCE_DOMAIN"]
-    verp = first_match([*envelope, *report.return_paths], domain) if domain else None
-    if verp is not None:
-        if verp.forged or verp.outbox_id is None:
-            return verp, None
-        return verp, _sent_mail(OutboundEmail.id == verp.outbox_id)
+    found = candidates([*envelope, *report.return_paths], domain) if domain else []
+    for verp in found:
+        row = _sent_mail(OutboundEmail.id == verp.outbox_id) if verp.outbox_id else None
+        if (
+            row
+            and verp.signature
+            and verp_signature_matches(row.id, row.message_id, verp.signature)
+        ):
+            return Match(row, by_verp=True)
+    if found:
+        return Match(None, forged=True)
     if report.original_message_id:
         message_id = f"<{report.original_message_id.strip('<>')}>"
-        return None, _sent_mail(OutboundEmail.message_id == message_id)
-    return None, None
+        return Match(_sent_mail(OutboundEmail.message_id == message_id))
+    return Match(None)
 
 
 def apply_report(report: Report, source: str, envelope: Sequence[str], outcome: Outcome) -> None:
     """Record each failed recipient of `report` against the contact it names. No commit."""
-    verp, row = _mail_named(report, envelope)
-    if verp is not None and verp.forged:
+    match = _mail_named(report, envelope)
+    if match.forged:
         log.warning("bounce report with a forged VERP address dropped (%s)", source)
         outcome.drop("forged VERP address")
         return
-    if verp is not None and row is None:
-        outcome.drop("mail no longer known")
-        return
+    row = match.row
     recipients = report.recipients
-    if not recipients and report.format == "arf" and row is not None:
+    if row is not None and match.by_verp:
+        # The VERP address names the mail, so the report is about its one recipient
+        # (forwarding may have changed the address it names), and counts once.
+        ours = [r for r in recipients if _same(r.address, row.to_address)]
+        recipients = tuple((ours or list(recipients))[:1])
+    if row is not None and not recipients and report.format == "arf":
         # A complaint whose recipient the provider redacted: the mail it names (by VERP
         # address or by its unguessable Message-ID) says who complained.
         recipients = (FailedRecipient(row.to_address, BounceKind.COMPLAINT, None, None),)
     for recipient in recipients:
-        contact = _contact_for(report, recipient, row, verp is not None, source, outcome)
+        contact = _contact_for(report, recipient, match, source, outcome)
         if contact is not None:
             _record(contact, recipient, report, source, row, outcome)
     if not recipients:
@@ -255,20 +278,15 @@ def apply_report(report: Report, source: str, envelope: Sequence[str], outcome: 
 
 
 def _contact_for(
-    report: Report,
-    recipient: FailedRecipient,
-    row: SentMail | None,
-    by_verp: bool,
-    source: str,
-    outcome: Outcome,
+    report: Report, recipient: FailedRecipient, match: Match, source: str, outcome: Outcome
 ) -> Contact | None:
+    row = match.row
     if row is not None:
         named = (recipient.address, recipient.original, report.original_recipient)
-        if not by_verp and not any(_same(address, row.to_address) for address in named):
+        if not match.by_verp and not any(_same(address, row.to_address) for address in named):
             outcome.drop("recipient does not match the mail")
             return None
-        contact = db.session.get(Contact, row.contact_id) if row.contact_id else None
-        return contact or _contact_by_address(row.to_address, outcome)
+        return _contact_of_mail(row, outcome)
     if source in MAIL_SOURCES:
         # An unsigned mail naming no mail of ours could be anyone's forgery.
         outcome.drop("mail not known")
@@ -276,8 +294,23 @@ def _contact_for(
     return _contact_by_address(recipient.address, outcome)
 
 
+def _contact_of_mail(row: SentMail, outcome: Outcome) -> Contact | None:
+    """The contact whose current address the mail went to, locked for this report (a
+    mail to another address, a new address being verified or the staff's copy of an
+    inquiry, says nothing of the contact's own mailbox)."""
+    if row.contact_id is None:
+        return _contact_by_address(row.to_address, outcome)
+    contact = db.session.get(Contact, row.contact_id, with_for_update=True)
+    if contact is None or not _same(contact.email, row.to_address):
+        outcome.drop("mail was not to the contact's address")
+        return None
+    return contact
+
+
 def _contact_by_address(address: str, outcome: Outcome) -> Contact | None:
-    contact = db.session.scalar(sa.select(Contact).where(Contact.email == _bare(address)))
+    contact = db.session.scalar(
+        sa.select(Contact).where(Contact.email == _bare(address)).with_for_update()
+    )
     if contact is None:
         outcome.drop("no contact with that address")
     return contact
@@ -330,6 +363,7 @@ def add_bounce(contact: Contact, bounce: Bounce, outcome: Outcome) -> None:
 
 def record_refusal(
     contact_id: int | None,
+    to_address: str,
     outbox_id: int,
     campaign_id: int | None,
     kind: BounceType,
@@ -339,8 +373,10 @@ def record_refusal(
     """A refusal during our own SMTP session: a 5xx is a hard bounce at once, a 4xx a
     soft one once the last retry failed. No commit (the delivery pass commits)."""
     outcome = Outcome()
-    contact = db.session.get(Contact, contact_id) if contact_id else None
-    if contact is None:
+    contact = db.session.get(Contact, contact_id, with_for_update=True) if contact_id else None
+    if contact is None or not _same(contact.email, to_address):
+        # A mail to another address (a new one being verified, the staff's copy of an
+        # inquiry) says nothing of the contact's own mailbox.
         return outcome
     bounce = Bounce(
         contact_id=contact.id,

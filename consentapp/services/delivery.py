@@ -139,7 +139,7 @@ class Pass:
             leases.mark_cancelled(row, "consent withdrawn before sending")
             report.cancelled += 1
             return False
-        if not may_send_to(row.contact_id, row.kind):
+        if not may_send_to(row.contact_id, row.to_address, row.kind):
             leases.mark_cancelled(row, "address undeliverable")
             report.cancelled += 1
             return False
@@ -237,6 +237,7 @@ def record_refusal(row: Outgoing, refused: Refusal) -> None:
     kind = classify(refused.status, refused.diagnostic)
     bounces.record_refusal(
         row.contact_id,
+        row.to_address,
         row.id,
         row.campaign_id,
         BounceType.HARD if kind == BounceKind.HARD else BounceType.SOFT,

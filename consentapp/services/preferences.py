@@ -110,9 +110,6 @@ def read_preferences_token(raw: str) -> PreferencesAccess:
         token = read_token(Purpose.PREFERENCES_REQUEST, raw)
         full = True
     contact = token_contact(token, find_contact_by_public_id(token.public_id))
-    if full and undeliverable.clear(contact, undeliverable.CLEARED_BY_LINK):
-        # A link the person asked for and used: the mailbox works again.
-        db.session.commit()
     return PreferencesAccess(contact=contact, full=full)
 
 
@@ -139,8 +136,13 @@ def update_topics(
     the same confirmation mail and `requested` ledger rows as /subscribe (with its
     per-address limit), and nothing is confirmed before that mail's link is used.
     A topic waiting for confirmation and left unticked is left waiting.
+
+    Saving through the requested link (a press, not a fetch a mail scanner could
+    make) shows the mailbox works: it lifts an undeliverable mark.
     """
     contact = access.contact
+    if access.full:
+        undeliverable.clear(contact, undeliverable.CLEARED_BY_LINK)
     topics = topics_by_slug(wanted)
     current = subscriptions_of(contact)
     confirmed = {

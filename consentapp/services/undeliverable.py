@@ -44,17 +44,23 @@ CLEARED_BY_STAFF = "staff"
 
 _UNDELIVERABLE = (
     sa.select(sa.literal(1))
-    .where(Contact.id == sa.bindparam("contact"), Contact.undeliverable_at.is_not(None))
+    .where(
+        Contact.id == sa.bindparam("contact"),
+        Contact.email == sa.bindparam("address"),
+        Contact.undeliverable_at.is_not(None),
+    )
     .limit(1)
 )
 
 
-def may_send_to(contact_id: int | None, kind: str) -> bool:
+def may_send_to(contact_id: int | None, address: str, kind: str) -> bool:
     """Checked by the worker just before sending: False for a mail the company starts
-    to a contact marked undeliverable."""
+    to the address of a contact marked undeliverable (a mail about the contact to
+    another address, the staff's copy of an inquiry say, still goes)."""
     if contact_id is None or kind in ANSWERS:
         return True
-    return db.session.execute(_UNDELIVERABLE, {"contact": contact_id}).first() is None
+    found = db.session.execute(_UNDELIVERABLE, {"contact": contact_id, "address": address})
+    return found.first() is None
 
 
 def _counted(contact: Contact, kind: BounceType, days: int | None = None) -> int:
