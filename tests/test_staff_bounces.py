@@ -290,7 +290,7 @@ def test_refusals_while_sending_count_as_mails_sent(app: Flask) -> None:
             sa.select(OutboundEmail).where(OutboundEmail.to_address == NL)
         ).all()[-1]
         bounces.record_refusal(
-            row.contact_id, row.id + 1000, row.campaign_id, BounceType.HARD, "5.1.1", "550"
+            row.contact_id, NL, row.id + 1000, row.campaign_id, BounceType.HARD, "5.1.1", "550"
         )
         db.session.commit()
         found = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == campaign))
