@@ -8,6 +8,7 @@ stopped at the end. PostgreSQL refuses to run as root, so as root it runs as the
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import glob
 import grp
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from email.message import EmailMessage
@@ -586,3 +588,46 @@ class DovecotServer:
                     client.expunge()
             finally:
                 client.logout()
+
+
+class StartTLSStripper:
+    """A man in the middle in front of a plain IMAP or POP3 port: it removes STARTTLS
+    (and STLS) from what the server offers and keeps everything the client sent, so a
+    test sees whether a password would have crossed the wire in clear."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.sent = bytearray()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def __enter__(self) -> StartTLSStripper:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream_port), timeout=10)
+            threading.Thread(target=self._upward, args=(client, server), daemon=True).start()
+            threading.Thread(target=self._downward, args=(server, client), daemon=True).start()
+
+    def _upward(self, client: socket.socket, server: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                self.sent += data
+                server.sendall(data)
+        with contextlib.suppress(OSError):
+            server.shutdown(socket.SHUT_WR)
+
+    def _downward(self, server: socket.socket, client: socket.socket) -> None:
+        with contextlib.suppress(OSError), server, client, server.makefile("rb") as lines:
+            for line in lines:
+                if line.strip().upper() != b"STLS":
+                    client.sendall(re.sub(rb" STARTTLS\b", b"", line, flags=re.IGNORECASE))

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from consentapp.mail.mailbox import Handler, MailboxError, PollResult, parse_url, poll
-from tests.services import DovecotServer
+from tests.services import DovecotServer, StartTLSStripper
 
 
 def report(number: int) -> bytes:
@@ -23,8 +24,16 @@ def report(number: int) -> bytes:
     ).encode()
 
 
-def _poll(dovecot: DovecotServer, url: str, handle: Handler, limit: int = 500) -> PollResult:
-    return poll(url, handle, ca_file=str(dovecot.ca_file), timeout=10, limit=limit)
+def large(number: int, size: int) -> bytes:
+    """A report padded out to `size` bytes."""
+    head = report(number)
+    return head + b"x" * (size - len(head) - 2) + b"\r\n"
+
+
+def _poll(
+    dovecot: DovecotServer, url: str, handle: Handler, limit: int = 500, **options: Any
+) -> PollResult:
+    return poll(url, handle, ca_file=str(dovecot.ca_file), timeout=10, limit=limit, **options)
 
 
 # The URL ---------------------------------------------------------------------------------
@@ -40,6 +49,8 @@ def test_a_url_is_read_with_defaults_and_percent_decoding() -> None:
     assert parse_url("imap://u:p@h").folder == "INBOX"
     assert parse_url("pop3s://u:p@h").port == 995
     assert parse_url("pop3://u:p@h:1100").port == 1100
+    assert parse_url("imap://u:p@h/Bounces").starttls == "required"
+    assert parse_url("pop3://u:p@h").starttls == "required"
     assert parse_url("imap://u:p@h/Bounces?starttls=no").starttls == "no"
     assert parse_url("imap://u:p@h/Bounces%20in?move=Done").folder == "Bounces in"
     assert parse_url("imaps://u:p@h/INBOX?move=Processed").move_to == "Processed"
@@ -57,6 +68,7 @@ def test_a_url_is_read_with_defaults_and_percent_decoding() -> None:
         ("imaps://u:p@h:abc/INBOX", "port"),
         ("imaps://u:p@h/INBOX?delete=yes", "unknown options: delete"),
         ("imap://u:p@h/INBOX?starttls=maybe", "starttls must be"),
+        ("pop3://u:p@h?starttls=auto", "starttls must be no or required"),
         ("imaps://u:p@h/INBOX?starttls=no", "starttls is for imap:// and pop3://"),
         ("pop3s://u:p@h/?move=Processed", "POP3 has one mailbox"),
         ("pop3s://u:p@h/Other", "POP3 has one mailbox"),
@@ -169,13 +181,49 @@ def test_limit_leaves_the_rest_for_the_next_poll(dovecot: DovecotServer, scheme:
     assert dovecot.messages() == [report(3)]
 
 
+@pytest.mark.parametrize(
+    ("scheme", "user", "path"),
+    [
+        ("imaps", "bounces", ""),
+        ("imap", "basic", ""),
+        ("imaps", "bounces", "/INBOX?move=Processed"),
+        ("imaps", "basic", "/INBOX?move=Processed"),
+        ("pop3s", "bounces", ""),
+        ("pop3", "basic", ""),
+    ],
+)
+def test_a_message_over_the_size_limit_is_removed_unread_and_the_next_is_read(
+    dovecot: DovecotServer, scheme: str, user: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The size is asked before the body: one over max_message_bytes never reaches the
+    handler (nor memory), goes (or moves) like a handled one, and is counted and logged
+    without an address; one exactly at the limit is still read."""
+    dovecot.deliver(large(1, 4000), user)
+    dovecot.deliver(large(2, 2000), user)
+    dovecot.deliver(large(3, 9000), user)
+    taken: list[bytes] = []
+    url = dovecot.url(scheme, user, path)
+    result = _poll(dovecot, url, taken.append, max_message_bytes=2000)
+    assert taken == [large(2, 2000)]
+    assert (result.handled, result.too_large, result.failed) == (1, 2, 0)
+    assert "1 message(s) taken in and removed, 2 too large removed unread" in str(result)
+    assert dovecot.messages(user) == []
+    if path:
+        assert dovecot.messages(user, "Processed") == [
+            large(n, s) for n, s in ((1, 4000), (2, 2000), (3, 9000))
+        ]
+    assert "4000 bytes, over BOUNCE_MAX_MESSAGE_BYTES (2000): removed unread" in caplog.text
+    assert "9000 bytes" in caplog.text
+    assert "@" not in caplog.text and "example" not in caplog.text
+
+
 # Security and failures -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("scheme", ["imaps", "imap", "pop3s", "pop3"])
 def test_an_unknown_certificate_is_refused(two_reports: DovecotServer, scheme: str) -> None:
     """TLS verifies against the system store: the test server's own CA is not in it.
-    (For imap:// and pop3:// this also shows STARTTLS / STLS is used when offered.)"""
+    (For imap:// and pop3:// this also shows STARTTLS / STLS is used by default.)"""
     taken: list[bytes] = []
     with pytest.raises(MailboxError, match="CERTIFICATE_VERIFY_FAILED"):
         poll(two_reports.url(scheme), taken.append, timeout=10)
@@ -187,6 +235,26 @@ def test_an_unknown_certificate_is_refused(two_reports: DovecotServer, scheme: s
 def test_starttls_no_reads_in_plain_text(two_reports: DovecotServer, scheme: str) -> None:
     taken: list[bytes] = []
     poll(two_reports.url(scheme) + "?starttls=no", taken.append, timeout=10)
+    assert taken == [report(1), report(2)]
+
+
+@pytest.mark.parametrize("scheme", ["imap", "pop3"])
+def test_a_server_whose_starttls_was_stripped_is_refused_before_the_password(
+    two_reports: DovecotServer, scheme: str
+) -> None:
+    """A man in the middle removes STARTTLS / STLS from what Dovecot offers: by default
+    the poll stops before logging in; only ?starttls=no sends the password in clear."""
+    secret = DovecotServer.PASSWORDS["basic"].encode()
+    upstream = f":{two_reports.ports[scheme]}"
+    taken: list[bytes] = []
+    with StartTLSStripper(two_reports.ports[scheme]) as stripper:
+        url = two_reports.url(scheme, "basic").replace(upstream, f":{stripper.port}")
+        with pytest.raises(MailboxError, match=r"offers no (STARTTLS|STLS), so the password"):
+            _poll(two_reports, url, taken.append)
+        assert taken == [] and secret not in stripper.sent
+        assert len(two_reports.messages("basic")) == 2
+        _poll(two_reports, url + "?starttls=no", taken.append)
+        assert secret in stripper.sent
     assert taken == [report(1), report(2)]
 
 

@@ -281,6 +281,28 @@ def test_the_mailbox_job_reads_the_mailbox(
         ]
 
 
+def test_the_mailbox_job_removes_a_message_over_bounce_max_message_bytes_unread(
+    app: Flask, dovecot: DovecotServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = b"Subject: big\r\n\r\n" + b"x" * 3000 + b"\r\n"
+    dovecot.deliver(big)
+    dovecot.deliver(b"Subject: small\r\n\r\nbody\r\n")
+    app.config.update(
+        BOUNCE_MAILBOX_URL=dovecot.url("pop3s"),
+        BOUNCE_MAILBOX_CA_FILE=str(dovecot.ca_file),
+        BOUNCE_MAX_MESSAGE_BYTES=1000,
+    )
+    monkeypatch.setattr("consentapp.services.bounce_mailbox.process_queue", lambda: 0)
+    with app.app_context():
+        run = poll_job()
+    assert run is not None and (run.poll.handled, run.poll.too_large) == (1, 1)
+    assert dovecot.messages() == []
+    with app.app_context():
+        assert db.session.scalars(sa.select(IncomingReport.body)).all() == [
+            b"Subject: small\r\n\r\nbody\r\n"
+        ]
+
+
 # The whole loop ------------------------------------------------------------------------
 
 

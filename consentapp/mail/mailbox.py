@@ -7,12 +7,14 @@ worst read twice (the queue's processing is idempotent). A handler that raises l
 its message where it is.
 
     imaps://user:password@host[:port]/INBOX      (TLS, port 993)
-    imap://user:password@host[:port]/INBOX       (STARTTLS when offered; ?starttls=no, =required)
+    imap://user:password@host[:port]/INBOX       (STARTTLS required; ?starttls=no: plain)
     pop3s://user:password@host[:port]            (TLS, port 995)
-    pop3://user:password@host[:port]             (STLS when offered; ?starttls=no, =required)
+    pop3://user:password@host[:port]             (STLS required; ?starttls=no: plain)
     ...?move=Processed                           (IMAP: move instead of delete)
 
-Certificates are verified against the system's store (plus `ca_file`, if given).
+Certificates are verified against the system's store (plus `ca_file`, if given). There
+is no "STARTTLS when offered": whoever strips it in transit would get the password.
+A message over `max_message_bytes` (its size is asked first) is removed unread.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import re
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -33,8 +35,16 @@ log = logging.getLogger(__name__)
 Handler = Callable[[bytes], object]
 
 DEFAULT_PORTS = {"imaps": 993, "imap": 143, "pop3s": 995, "pop3": 110}
-STARTTLS_CHOICES = ("auto", "no", "required")
+STARTTLS_CHOICES = ("no", "required")
 _BODY = re.compile(rb"BODY\[\]", re.IGNORECASE)
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)", re.IGNORECASE)
+
+
+_NO_STARTTLS = (
+    "{mailbox}: the server offers no {command}, so the password would go in clear (it may "
+    "have been stripped on the way); use imaps:// or pop3s://, or ?starttls=no for a "
+    "server on this machine"
+)
 
 
 class MailboxError(RuntimeError):
@@ -51,7 +61,7 @@ class MailboxURL:
     user: str
     password: str = field(repr=False)
     folder: str = "INBOX"
-    starttls: str = "auto"
+    starttls: str = "required"
     move_to: str | None = None
 
     @property
@@ -106,10 +116,10 @@ def _options(scheme: str, path: str, query: str) -> tuple[str, str, str | None]:
     unknown = sorted(set(options) - {"starttls", "move"})
     if unknown:
         raise ValueError(f"BOUNCE_MAILBOX_URL has unknown options: {', '.join(unknown)}")
-    starttls = options.get("starttls", "auto").lower()
+    starttls = options.get("starttls", "required").lower()
     if starttls not in STARTTLS_CHOICES:
         raise ValueError("BOUNCE_MAILBOX_URL: starttls must be no or required")
-    if starttls != "auto" and scheme.endswith("s"):
+    if "starttls" in options and scheme.endswith("s"):
         raise ValueError(f"BOUNCE_MAILBOX_URL: starttls is for imap:// and pop3://, not {scheme}")
     folder = unquote(path.lstrip("/")) or "INBOX"
     move_to = options.get("move") or None
@@ -130,11 +140,13 @@ class PollResult:
     handled: int = 0
     failed: int = 0
     remaining: int = 0
+    too_large: int = 0
 
     def __str__(self) -> str:
         return (
-            f"{self.handled} message(s) taken in and removed, {self.failed} left after an "
-            f"error, {self.remaining} left for the next poll"
+            f"{self.handled} message(s) taken in and removed, {self.too_large} too large "
+            f"removed unread, {self.failed} left after an error, {self.remaining} left for "
+            "the next poll"
         )
 
 
@@ -153,18 +165,44 @@ def poll(
     limit: int = 500,
     timeout: float = 30,
     ca_file: str | None = None,
+    max_message_bytes: int = 10 * 1024 * 1024,
 ) -> PollResult:
-    """Read up to `limit` messages, hand each to `handle`, remove those it took.
+    """Read up to `limit` messages, hand each to `handle`, remove those it took; one
+    over `max_message_bytes` is removed without being read (it would sit in memory and
+    in the report queue whole).
 
     Raises ValueError for a bad URL and MailboxError when the server cannot be used."""
     mailbox = parse_url(url)
     context = tls_context(ca_file)
+    reading = _Reading(mailbox, handle, limit, max_message_bytes)
     try:
         if mailbox.imap:
-            return _poll_imap(mailbox, handle, limit, timeout, context)
-        return _poll_pop3(mailbox, handle, limit, timeout, context)
+            return _poll_imap(reading, timeout, context)
+        return _poll_pop3(reading, timeout, context)
     except (imaplib.IMAP4.error, poplib.error_proto, OSError, EOFError) as exc:
         raise MailboxError(f"{mailbox}: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class _Reading:
+    mailbox: MailboxURL
+    handle: Handler
+    limit: int
+    max_message_bytes: int
+
+    @property
+    def where(self) -> str:
+        """The mailbox without its user (which may be an address)."""
+        return str(self.mailbox).replace(f"{self.mailbox.user}@", "", 1)
+
+    def too_large(self, size: int | None, which: str, result: PollResult) -> bool:
+        """True (counted and logged, without the user) when the message must go unread."""
+        if size is None or size <= self.max_message_bytes:
+            return False
+        over = f"{size} bytes, over BOUNCE_MAX_MESSAGE_BYTES ({self.max_message_bytes})"
+        log.warning("mailbox message %s in %s is %s: removed unread", which, self.where, over)
+        result.too_large += 1
+        return True
 
 
 def _handled(handle: Handler, raw: bytes, where: str) -> bool:
@@ -212,12 +250,10 @@ def _imap_connect(mailbox: MailboxURL, timeout: float, context: ssl.SSLContext) 
 def _imap_secure_and_log_in(
     client: imaplib.IMAP4, mailbox: MailboxURL, context: ssl.SSLContext
 ) -> None:
-    if not mailbox.implicit_tls:
-        offered = "STARTTLS" in client.capabilities
-        if mailbox.starttls == "required" and not offered:
-            raise MailboxError(f"{mailbox}: the server offers no STARTTLS (starttls=required)")
-        if offered and mailbox.starttls != "no":
-            client.starttls(ssl_context=context)
+    if not mailbox.implicit_tls and mailbox.starttls == "required":
+        if "STARTTLS" not in client.capabilities:
+            raise MailboxError(_NO_STARTTLS.format(mailbox=mailbox, command="STARTTLS"))
+        client.starttls(ssl_context=context)
     if mailbox.user.isascii() and mailbox.password.isascii():
         _check(client.login(_quote(mailbox.user), mailbox.password), "LOGIN")
     else:
@@ -230,6 +266,14 @@ def _imap_capabilities(client: imaplib.IMAP4) -> set[str]:
     data = _check(client.capability(), "CAPABILITY")
     first = data[0] if data and isinstance(data[0], bytes) else b""
     return set(first.decode(errors="replace").upper().split())
+
+
+def _imap_size(client: imaplib.IMAP4, uid: str) -> int | None:
+    """The size of the message with this UID (None: removed meanwhile)."""
+    data = _check(client.uid("FETCH", uid, "(RFC822.SIZE)"), "FETCH")
+    heads = [item[0] if isinstance(item, tuple) else item for item in data]
+    found = [_SIZE.search(head) for head in heads if isinstance(head, bytes)]
+    return next((int(match.group(1)) for match in found if match), None)
 
 
 def _imap_fetch(client: imaplib.IMAP4, uid: str) -> bytes | None:
@@ -261,9 +305,8 @@ def _imap_ensure_folder(client: imaplib.IMAP4, folder: str) -> None:
         _check(client.create(_quote(folder)), "CREATE")
 
 
-def _poll_imap(
-    mailbox: MailboxURL, handle: Handler, limit: int, timeout: float, context: ssl.SSLContext
-) -> PollResult:
+def _poll_imap(reading: _Reading, timeout: float, context: ssl.SSLContext) -> PollResult:
+    mailbox, limit = reading.mailbox, reading.limit
     client = _imap_connect(mailbox, timeout, context)
     try:
         caps = _imap_capabilities(client)
@@ -274,10 +317,14 @@ def _poll_imap(
         uids = found[0].decode().split() if found and isinstance(found[0], bytes) else []
         result = PollResult(remaining=max(0, len(uids) - limit))
         for uid in uids[:limit]:
-            raw = _imap_fetch(client, uid)
+            size = _imap_size(client, uid)
+            if reading.too_large(size, f"UID {uid}", result):
+                _imap_remove(client, uid, mailbox, caps)
+                continue
+            raw = _imap_fetch(client, uid) if size is not None else None
             if raw is None:  # removed meanwhile by another client
                 continue
-            if _handled(handle, raw, f"UID {uid} in {mailbox}"):
+            if _handled(reading.handle, raw, f"UID {uid} in {mailbox}"):
                 _imap_remove(client, uid, mailbox, caps)
                 result.handled += 1
             else:
@@ -302,7 +349,7 @@ def _pop3_connect(mailbox: MailboxURL, timeout: float, context: ssl.SSLContext) 
     else:
         client = poplib.POP3(mailbox.host, mailbox.port, timeout=timeout)
     try:
-        if not mailbox.implicit_tls:
+        if not mailbox.implicit_tls and mailbox.starttls == "required":
             _pop3_starttls(client, mailbox, context)
         client.user(mailbox.user)
         client.pass_(mailbox.password)
@@ -318,25 +365,27 @@ def _pop3_starttls(client: poplib.POP3, mailbox: MailboxURL, context: ssl.SSLCon
         offered = "STLS" in client.capa()
     except poplib.error_proto:
         offered = False
-    if mailbox.starttls == "required" and not offered:
-        raise MailboxError(f"{mailbox}: the server offers no STLS (starttls=required)")
-    if offered and mailbox.starttls != "no":
-        client.stls(context=context)
+    if not offered:
+        raise MailboxError(_NO_STARTTLS.format(mailbox=mailbox, command="STLS"))
+    client.stls(context=context)
 
 
-def _poll_pop3(
-    mailbox: MailboxURL, handle: Handler, limit: int, timeout: float, context: ssl.SSLContext
-) -> PollResult:
+def _poll_pop3(reading: _Reading, timeout: float, context: ssl.SSLContext) -> PollResult:
     """POP3 deletes only at QUIT: a session that breaks off first deletes nothing, and
     every message is read again (never lost)."""
+    mailbox, limit = reading.mailbox, reading.limit
     client = _pop3_connect(mailbox, timeout, context)
     try:
         count = int(client.stat()[0])
         result = PollResult(remaining=max(0, count - limit))
         for number in range(1, min(count, limit) + 1):
+            size = int(cast(bytes, client.list(number)).split()[2])  # b"+OK 1 4096"
+            if reading.too_large(size, f"{number}", result):
+                client.dele(number)
+                continue
             lines = client.retr(number)[1]
             raw = b"".join(line + b"\r\n" for line in lines)
-            if _handled(handle, raw, f"{number} in {mailbox}"):
+            if _handled(reading.handle, raw, f"{number} in {mailbox}"):
                 client.dele(number)
                 result.handled += 1
             else:

@@ -46,6 +46,7 @@ def read_mailbox() -> MailboxRun:
         limit=POLL_LIMIT,
         timeout=float(current_app.config["MAIL_TIMEOUT"]),
         ca_file=current_app.config.get("BOUNCE_MAILBOX_CA_FILE"),
+        max_message_bytes=int(current_app.config["BOUNCE_MAX_MESSAGE_BYTES"]),
     )
     return MailboxRun(mailbox, result, process_queue())
 
@@ -62,6 +63,6 @@ def poll_job() -> MailboxRun | None:
     except (MailboxError, ValueError) as exc:
         log.warning("bounce mailbox not read: %s", exc)
         return None
-    if run.poll.handled or run.poll.failed:
+    if run.poll.handled or run.poll.failed or run.poll.too_large:
         log.info("bounce mailbox: %s", run)
     return run
