@@ -39,7 +39,7 @@ from consentapp.mail.reports import BounceKind, FailedRecipient
 from consentapp.models import Bounce, Campaign, ConsentEvent, Contact, IncomingReport
 from consentapp.services.bounces import process_queue
 from consentapp.webhooks import sns
-from consentapp.webhooks.signatures import MAILGUN_TOKENS, SeenTokens
+from consentapp.webhooks.signatures import MAILGUN_TOKENS, Refused, SeenTokens
 from tests.builders import BOUNCE_DOMAIN
 from tests.conftest import make_app
 from tests.flows import last_newsletter, send_campaign
@@ -87,19 +87,30 @@ class Keys:
         }
 
 
-def self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+def self_signed(
+    key: rsa.RSAPrivateKey,
+    common_name: str = "sns.amazonaws.com",
+    dns_names: tuple[str, ...] = ("sns.amazonaws.com",),
+    valid_from: timedelta = timedelta(days=-1),
+    valid_until: timedelta = timedelta(days=30),
+) -> x509.Certificate:
+    """Named as AWS's SNS signing certificates are, valid `valid_from` to `valid_until`
+    from now."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
+        .not_valid_before(now + valid_from)
+        .not_valid_after(now + valid_until)
     )
+    if dns_names:
+        names = [x509.DNSName(dns) for dns in dns_names]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256())
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +439,15 @@ def test_sns_signature_version_2_is_sha256(client: FlaskClient, hooks: Keys) -> 
         "https://sns.eu-west-1.amazonaws.com:8443/SimpleNotificationService-1.pem",
         "https://user@sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
         "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.txt",
+        # S3 addresses of a bucket named "sns": anyone may own it
+        "https://sns.s3.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.s3-eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.s3.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.s3.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
+        "https://sns.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.cn-north-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com./SimpleNotificationService-1.pem",
     ],
 )
 def test_a_certificate_outside_sns_is_never_used_even_when_cached(
@@ -442,6 +462,58 @@ def test_a_certificate_outside_sns_is_never_used_even_when_cached(
         assert "SigningCertURL" in problem["detail"]
     finally:
         sns.CERTIFICATES.pop(url, None)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.eu-west-1.amazonaws.com",
+        "sns.us-east-1.amazonaws.com",
+        "sns.ap-southeast-2.amazonaws.com",
+        "sns.us-gov-west-1.amazonaws.com",
+        "sns.cn-north-1.amazonaws.com.cn",
+        "sns.cn-northwest-1.amazonaws.com.cn",
+    ],
+)
+def test_every_regions_sns_host_is_a_certificate_address(host: str) -> None:
+    assert sns.certificate_url_allowed(f"https://{host}/SimpleNotificationService-1.pem")
+
+
+def test_a_certificate_named_by_its_alternative_name_alone_is_taken(
+    client: FlaskClient, hooks: Keys
+) -> None:
+    sns.CERTIFICATES[CERT_URL] = self_signed(hooks.sns, common_name="Amazon")
+    assert send_sns(client, sns_envelope(hooks, payload("ses-complaint"))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("certificate", "refusal"),
+    [
+        ({"common_name": "sns.evil.example", "dns_names": ()}, "sns.amazonaws.com"),
+        ({"common_name": "Amazon", "dns_names": ("sns.amazonaws.com.evil.example",)}, "issued"),
+        ({"valid_from": timedelta(days=-30), "valid_until": timedelta(minutes=-1)}, "expired"),
+        ({"valid_from": timedelta(days=1), "valid_until": timedelta(days=30)}, "not yet valid"),
+    ],
+)
+def test_a_certificate_that_is_not_snss_or_not_valid_now_is_refused(
+    client: FlaskClient, hooks: Keys, certificate: dict[str, Any], refusal: str
+) -> None:
+    """From a real SNS address, signed by its key, and still refused."""
+    sns.CERTIFICATES[CERT_URL] = self_signed(hooks.sns, **certificate)
+    problem = problem_of(send_sns(client, sns_envelope(hooks, payload("ses-complaint"))), 401)
+    assert refusal in problem["detail"]
+    assert queued(client.application) == 0
+
+
+def test_a_fetched_certificate_of_another_name_is_neither_used_nor_kept(
+    monkeypatch: pytest.MonkeyPatch, keys: Keys
+) -> None:
+    pem = self_signed(keys.sns, "sns.evil.example", ()).public_bytes(serialization.Encoding.PEM)
+    monkeypatch.setattr(sns, "fetch_certificate", lambda url: pem)
+    monkeypatch.setattr(sns, "CERTIFICATES", type(sns.CERTIFICATES)())
+    with pytest.raises(Refused, match="issued to"):
+        sns.signing_key(CERT_URL)
+    assert not sns.CERTIFICATES
 
 
 def test_a_topic_we_did_not_configure_is_refused(client: FlaskClient, hooks: Keys) -> None:
