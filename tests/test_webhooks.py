@@ -24,22 +24,26 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from _pytest.logging import LogCaptureFixture
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
 from consentapp.config import ConfigError
 from consentapp.extensions import db
+from consentapp.mail import providers
 from consentapp.mail.providers import MalformedEvent, provider_reports
 from consentapp.mail.reports import BounceKind, FailedRecipient
 from consentapp.models import Bounce, Campaign, ConsentEvent, Contact, IncomingReport
 from consentapp.services.bounces import process_queue
 from consentapp.webhooks import sns
-from consentapp.webhooks.signatures import MAILGUN_TOKENS, SeenTokens
+from consentapp.webhooks.signatures import MAILGUN_TOKENS, Refused, SeenTokens
 from tests.builders import BOUNCE_DOMAIN
 from tests.conftest import make_app
 from tests.flows import last_newsletter, send_campaign
@@ -87,19 +91,30 @@ class Keys:
         }
 
 
-def self_signed(key: rsa.RSAPrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sns.amazonaws.com")])
+def self_signed(
+    key: rsa.RSAPrivateKey,
+    common_name: str = "sns.amazonaws.com",
+    dns_names: tuple[str, ...] = ("sns.amazonaws.com",),
+    valid_from: timedelta = timedelta(days=-1),
+    valid_until: timedelta = timedelta(days=30),
+) -> x509.Certificate:
+    """Named as AWS's SNS signing certificates are, valid `valid_from` to `valid_until`
+    from now."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.now(UTC)
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
+        .not_valid_before(now + valid_from)
+        .not_valid_after(now + valid_until)
     )
+    if dns_names:
+        names = [x509.DNSName(dns) for dns in dns_names]
+        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+    return builder.sign(key, hashes.SHA256())
 
 
 @pytest.fixture(scope="module")
@@ -428,6 +443,15 @@ def test_sns_signature_version_2_is_sha256(client: FlaskClient, hooks: Keys) -> 
         "https://sns.eu-west-1.amazonaws.com:8443/SimpleNotificationService-1.pem",
         "https://user@sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
         "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-1.txt",
+        # S3 addresses of a bucket named "sns": anyone may own it
+        "https://sns.s3.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.s3-eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.s3.eu-west-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.s3.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
+        "https://sns.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.cn-north-1.amazonaws.com/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
+        "https://sns.eu-west-1.amazonaws.com./SimpleNotificationService-1.pem",
     ],
 )
 def test_a_certificate_outside_sns_is_never_used_even_when_cached(
@@ -442,6 +466,58 @@ def test_a_certificate_outside_sns_is_never_used_even_when_cached(
         assert "SigningCertURL" in problem["detail"]
     finally:
         sns.CERTIFICATES.pop(url, None)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "sns.eu-west-1.amazonaws.com",
+        "sns.us-east-1.amazonaws.com",
+        "sns.ap-southeast-2.amazonaws.com",
+        "sns.us-gov-west-1.amazonaws.com",
+        "sns.cn-north-1.amazonaws.com.cn",
+        "sns.cn-northwest-1.amazonaws.com.cn",
+    ],
+)
+def test_every_regions_sns_host_is_a_certificate_address(host: str) -> None:
+    assert sns.certificate_url_allowed(f"https://{host}/SimpleNotificationService-1.pem")
+
+
+def test_a_certificate_named_by_its_alternative_name_alone_is_taken(
+    client: FlaskClient, hooks: Keys
+) -> None:
+    sns.CERTIFICATES[CERT_URL] = self_signed(hooks.sns, common_name="Amazon")
+    assert send_sns(client, sns_envelope(hooks, payload("ses-complaint"))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("certificate", "refusal"),
+    [
+        ({"common_name": "sns.evil.example", "dns_names": ()}, "sns.amazonaws.com"),
+        ({"common_name": "Amazon", "dns_names": ("sns.amazonaws.com.evil.example",)}, "issued"),
+        ({"valid_from": timedelta(days=-30), "valid_until": timedelta(minutes=-1)}, "expired"),
+        ({"valid_from": timedelta(days=1), "valid_until": timedelta(days=30)}, "not yet valid"),
+    ],
+)
+def test_a_certificate_that_is_not_snss_or_not_valid_now_is_refused(
+    client: FlaskClient, hooks: Keys, certificate: dict[str, Any], refusal: str
+) -> None:
+    """From a real SNS address, signed by its key, and still refused."""
+    sns.CERTIFICATES[CERT_URL] = self_signed(hooks.sns, **certificate)
+    problem = problem_of(send_sns(client, sns_envelope(hooks, payload("ses-complaint"))), 401)
+    assert refusal in problem["detail"]
+    assert queued(client.application) == 0
+
+
+def test_a_fetched_certificate_of_another_name_is_neither_used_nor_kept(
+    monkeypatch: pytest.MonkeyPatch, keys: Keys
+) -> None:
+    pem = self_signed(keys.sns, "sns.evil.example", ()).public_bytes(serialization.Encoding.PEM)
+    monkeypatch.setattr(sns, "fetch_certificate", lambda url: pem)
+    monkeypatch.setattr(sns, "CERTIFICATES", type(sns.CERTIFICATES)())
+    with pytest.raises(Refused, match="issued to"):
+        sns.signing_key(CERT_URL)
+    assert not sns.CERTIFICATES
 
 
 def test_a_topic_we_did_not_configure_is_refused(client: FlaskClient, hooks: Keys) -> None:
@@ -547,6 +623,55 @@ def test_a_signed_but_malformed_payload_is_a_400(
     client: FlaskClient, hooks: Keys, provider: str, data: Any
 ) -> None:
     problem_of(send_signed(client, hooks, provider, data), 400)
+
+
+def ses_with_headers(headers: Any) -> dict[str, Any]:
+    data = payload("ses-bounce-permanent")
+    data["mail"]["headers"] = headers
+    return dict(data)
+
+
+@pytest.mark.parametrize(
+    ("provider", "data"),
+    [
+        ("ses", ses_with_headers(5)),
+        ("ses", ses_with_headers(True)),
+        ("ses", ses_with_headers({"name": "Message-ID"})),
+        ("generic", payload("generic-bounce") | {"bounce_type": []}),
+        ("generic", payload("generic-bounce") | {"bounce_type": {"hard": True}}),
+    ],
+)
+def test_a_signed_payload_of_the_wrong_shape_is_a_400_never_a_500(
+    client: FlaskClient, hooks: Keys, provider: str, data: Any
+) -> None:
+    problem_of(send_signed(client, hooks, provider, data), 400)
+    assert queued(client.application) == 0
+
+
+def test_a_reader_that_trips_over_a_shape_is_a_400_never_a_500(
+    client: FlaskClient, hooks: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The safety net, for a shape no check foresaw: the sender's fault, not ours."""
+
+    def tripping(data: Any) -> list[Any]:
+        return [data["type"]["nested"]]  # a str is not subscriptable by str: TypeError
+
+    monkeypatch.setitem(providers.READERS, "generic", tripping)
+    problem = problem_of(send_signed(client, hooks, "generic", payload("generic-bounce")), 400)
+    assert (
+        problem["detail"]
+        == "generic: the payload does not have the shape generic sends (TypeError)"
+    )
+
+
+def test_a_bad_address_is_named_by_its_field_never_quoted(
+    client: FlaskClient, hooks: Keys, caplog: LogCaptureFixture
+) -> None:
+    """The detail is logged and answered: a recipient's address has no place in it."""
+    data = payload("generic-bounce") | {"email": "Jan Peeters <jan peeters at private.example>"}
+    problem = problem_of(send_signed(client, hooks, "generic", data), 400)
+    assert problem["detail"] == "email is not an e-mail address"
+    assert "peeters" not in caplog.text.lower()
 
 
 def test_no_session_cookie_even_when_a_language_is_asked(client: FlaskClient, hooks: Keys) -> None:
@@ -755,13 +880,119 @@ def test_the_same_event_twice_gives_the_same_report_id() -> None:
         ("generic", b'{"type": "bounce", "id": "1", "email": "a@b.example", "status": "550"}'),
         ("generic", b'{"type": "bounce", "id": "1", "email": "a@b.example", "bounce_type": "x"}'),
         ("generic", b'{"type": "complaint", "id": "1", "email": "two words@b.example"}'),
+        ("generic", b'{"type": "bounce", "id": "1", "email": "a@b.example", "bounce_type": []}'),
         ("generic", b"not json"),
+        (
+            "ses",
+            b'{"notificationType": "Complaint", "mail": {"headers": 5}, "complaint": '
+            b'{"feedbackId": "f", "complainedRecipients": [{"emailAddress": "a@b.example"}]}}',
+        ),
         ("nobody", b"{}"),
     ],
 )
 def test_a_payload_the_provider_would_not_send_is_malformed(provider: str, body: bytes) -> None:
     with pytest.raises(MalformedEvent):
         provider_reports(provider, body)
+
+
+@pytest.mark.parametrize(
+    ("provider", "body"),
+    [
+        ("generic", b'{"type": "bounce", "id": "1", "email": "Jan <jan at home>"}'),
+        ("postmark", b'{"RecordType": "Bounce", "Type": "HardBounce", "ID": 1, "Email": "jan"}'),
+        ("sendgrid", b'[{"event": "spamreport", "sg_event_id": "x", "email": "jan home"}]'),
+    ],
+)
+def test_a_malformed_address_is_not_quoted_in_the_error(provider: str, body: bytes) -> None:
+    with pytest.raises(MalformedEvent) as raised:
+        provider_reports(provider, body)
+    assert "jan" not in str(raised.value)
+
+
+def test_the_safety_net_names_the_provider_and_the_kind_of_fault(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for fault in (TypeError, AttributeError, KeyError, ValueError):
+
+        def reader(data: Any, fault: type[Exception] = fault) -> list[Any]:
+            raise fault("the secret.person@example.org value")
+
+        monkeypatch.setitem(providers.READERS, "mailgun", reader)
+        with pytest.raises(MalformedEvent) as raised:
+            provider_reports("mailgun", b"{}")
+        assert str(raised.value) == (
+            f"mailgun: the payload does not have the shape mailgun sends ({fault.__name__})"
+        )
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**20), max_value=10**20)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=30)
+    | st.sampled_from(
+        ["Bounce", "Complaint", "Notification", "bounce", "complaint", "failed", "a@b.example"]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def paths_in(value: Any, here: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place in a JSON document, the document itself first."""
+    found = [here]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found += paths_in(item, (*here, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += paths_in(item, (*here, index))
+    return found
+
+
+def replaced(document: Any, path: tuple[Any, ...], value: Any) -> Any:
+    if not path:
+        return value
+    changed = copy.deepcopy(document)
+    parent = changed
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = value
+    return changed
+
+
+REAL_PAYLOADS = sorted(path.stem for path in DATA.glob("*.json"))
+
+
+@st.composite
+def provider_documents(draw: st.DrawFn) -> tuple[str, Any]:
+    """A provider and JSON it could be made to send: anything at all, or one of its real
+    payloads with one place in it replaced by anything."""
+    provider = draw(st.sampled_from(PROVIDERS))
+    if draw(st.booleans()):
+        return provider, draw(JSON_VALUES)
+    real = payload(draw(st.sampled_from([n for n in REAL_PAYLOADS if n.startswith(provider)])))
+    document = replaced(real, draw(st.sampled_from(paths_in(real))), draw(JSON_VALUES))
+    if provider == "ses" and draw(st.booleans()):
+        document = {"Type": "Notification", "Message": json.dumps(document)}
+    return provider, document
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(provider_documents())
+def test_any_json_gives_reports_or_malformed_never_another_error(
+    document: tuple[str, Any],
+) -> None:
+    provider, data = document
+    try:
+        found = provider_reports(provider, json.dumps(data).encode())
+    except MalformedEvent as exc:
+        assert str(exc)
+    else:
+        assert isinstance(found, list)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -40,7 +40,7 @@ def email_address(value: str | None, what: str) -> str:
     """A bare address from "a@b" or "Name <a@b>"; anything else is malformed."""
     _, address = parseaddr(value or "")
     if "@" not in address or any(c.isspace() for c in address) or len(address) > 320:
-        raise MalformedEvent(f"{what} is not an e-mail address: {value!r}")
+        raise MalformedEvent(f"{what} is not an e-mail address")  # the value is personal data
     return address
 
 

@@ -41,7 +41,17 @@ def provider_reports(provider: str, body: bytes) -> list[Report]:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
         raise MalformedEvent(f"{provider}: the body is not JSON ({exc})") from exc
-    return reader(data)
+    try:
+        return reader(data)
+    except MalformedEvent:
+        raise
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        # A shape no check above foresaw: still the sender's fault, so a 400, not a 500.
+        # The exception's text may quote the payload, so only its kind is named.
+        raise MalformedEvent(
+            f"{provider}: the payload does not have the shape {provider} sends"
+            f" ({type(exc).__name__})"
+        ) from exc
 
 
 # --- Amazon SES, through SNS ---------------------------------------------------------
@@ -122,8 +132,11 @@ def _ses_complained(event: Mapping[str, Any]) -> list[FailedRecipient]:
 
 
 def _ses_headers(mail: Mapping[str, Any]) -> dict[str, str]:
+    given = mail.get("headers") or []
+    if not isinstance(given, list):
+        raise MalformedEvent("mail.headers must be a list")
     headers: dict[str, str] = {}
-    for header in mail.get("headers") or []:
+    for header in given:
         if isinstance(header, dict):
             name, value = header.get("name"), header.get("value")
             if isinstance(name, str) and isinstance(value, str):
@@ -310,7 +323,7 @@ def _generic(data: Any) -> list[Report]:
         diagnostic = one_line(text_field(event, "diagnostic", "event"))
         status = text_field(event, "status", "event")
         if status is not None and not ENHANCED_STATUS.fullmatch(status):
-            raise MalformedEvent(f"status must be an enhanced status code like 5.1.1: {status!r}")
+            raise MalformedEvent("status must be an enhanced status code like 5.1.1")
         kind = _generic_kind(event, kind_name, status, diagnostic)
         reports.append(
             event_report(
@@ -333,8 +346,8 @@ def _generic_kind(
     given = event.get("bounce_type")
     if given is None:
         return classify(status, diagnostic)
-    if given not in GENERIC_KINDS:
-        raise MalformedEvent(f'bounce_type must be "hard" or "soft": {given!r}')
+    if not isinstance(given, str) or given not in GENERIC_KINDS:
+        raise MalformedEvent('bounce_type must be "hard" or "soft"')
     return GENERIC_KINDS[given]
 
 

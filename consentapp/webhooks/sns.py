@@ -1,6 +1,7 @@
 """Amazon SNS, which delivers SES notifications: its message signature, the signing
-certificate (only from an SNS host of amazonaws.com, fetched once and kept), the topics
-we accept, and the subscription confirmation SNS asks for first.
+certificate (only from sns.<region>.amazonaws.com, fetched once and kept, and only while
+it names SNS and is valid), the topics we accept, and the subscription confirmation SNS
+asks for first.
 
 https://docs.aws.amazon.com/sns/latest/dg/sns-verify-signature-of-message.html
 """
@@ -15,13 +16,14 @@ import threading
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from datetime import datetime
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
 
 from consentapp.webhooks.signatures import Incoming, Refused
 
@@ -42,7 +44,15 @@ SIGNED_FIELDS = {
 }
 SIGNED_FIELDS["UnsubscribeConfirmation"] = SIGNED_FIELDS["SubscriptionConfirmation"]
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {"1": hashes.SHA1, "2": hashes.SHA256}
-CERTIFICATE_HOST = re.compile(r"sns\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?")
+# sns.<region>.amazonaws.com, China's regions on amazonaws.com.cn; a region is shaped
+# like eu-west-1 or us-gov-west-1, so S3 bucket hosts (sns.s3.amazonaws.com,
+# sns.s3-eu-west-1.amazonaws.com) never match: anyone can own a bucket called "sns".
+CERTIFICATE_HOST = re.compile(
+    r"sns\.(?:(?!cn-)[a-z]{2}(?:-gov|-iso[a-z]?)?-[a-z]+-[0-9]{1,2}\.amazonaws\.com"
+    r"|cn-[a-z]+-[0-9]{1,2}\.amazonaws\.com\.cn)"
+)
+# The name AWS's SNS signing certificates carry.
+CERTIFICATE_NAME = "sns.amazonaws.com"
 AWS_HOST = re.compile(r"(?:[a-z0-9-]+\.)+amazonaws\.com(?:\.cn)?")
 FETCH_TIMEOUT_SECONDS = 5
 MAX_CERTIFICATE_BYTES = 64 * 1024
@@ -79,7 +89,7 @@ def verify(incoming: Incoming) -> None:
     algorithm = HASHES.get(str(message.get("SignatureVersion")))
     if algorithm is None:
         raise Refused("unknown SignatureVersion")
-    key = signing_key(str(message.get("SigningCertURL") or ""))
+    key = signing_key(str(message.get("SigningCertURL") or ""), incoming.now)
     try:
         signature = base64.b64decode(str(message.get("Signature") or ""), validate=True)
         key.verify(signature, canonical(message, fields), padding.PKCS1v15(), algorithm())
@@ -128,8 +138,9 @@ def certificate_url_allowed(url: str) -> bool:
     )
 
 
-def signing_key(url: str) -> rsa.RSAPublicKey:
-    """The key of the certificate at `url`: checked first, fetched once, then kept."""
+def signing_key(url: str, now: float | None = None) -> rsa.RSAPublicKey:
+    """The key of the certificate at `url`: checked first, fetched once, then kept; the
+    certificate must name SNS and be valid at `now` each time it is used."""
     if not certificate_url_allowed(url):
         raise Refused("SigningCertURL is not an https address of sns.<region>.amazonaws.com")
     with _lock:
@@ -139,14 +150,39 @@ def signing_key(url: str) -> rsa.RSAPublicKey:
             certificate = x509.load_pem_x509_certificate(fetch_certificate(url))
         except ValueError:
             raise Refused("SigningCertURL does not hold a certificate") from None
+        check_certificate(certificate, now)
         with _lock:
             CERTIFICATES[url] = certificate
             while len(CERTIFICATES) > MAX_CERTIFICATES:
                 CERTIFICATES.popitem(last=False)
+    check_certificate(certificate, now)
     key = certificate.public_key()
     if not isinstance(key, rsa.RSAPublicKey):
         raise Refused("the SNS certificate does not hold an RSA key")
     return key
+
+
+def check_certificate(certificate: x509.Certificate, now: float | None = None) -> None:
+    """An SNS host could still serve some other certificate: it must be AWS's SNS
+    signing certificate (by name) and within its validity period."""
+    if CERTIFICATE_NAME not in certificate_names(certificate):
+        raise Refused(f"the SNS certificate is not issued to {CERTIFICATE_NAME}")
+    moment = datetime.fromtimestamp(now, UTC) if now is not None else datetime.now(UTC)
+    if not certificate.not_valid_before_utc <= moment <= certificate.not_valid_after_utc:
+        raise Refused("the SNS certificate is expired or not yet valid")
+
+
+def certificate_names(certificate: x509.Certificate) -> set[str]:
+    """The subject's common names and the DNS names it is issued to, lower case."""
+    names = {
+        str(attribute.value).lower()
+        for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    }
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except (x509.ExtensionNotFound, ValueError):  # none, or malformed: it names nothing
+        return names
+    return names | {name.lower() for name in extension.value.get_values_for_type(x509.DNSName)}
 
 
 def fetch_certificate(url: str) -> bytes:  # pragma: no cover - tests never reach AWS
