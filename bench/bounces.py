@@ -182,6 +182,7 @@ def prepare(database: Path, instance: Path, count: int) -> list[Mail]:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
+    from bench.campaign import add_subscribers, series
     from consentapp import create_app
     from consentapp.config import TestingConfig
     from consentapp.extensions import db
@@ -213,21 +214,8 @@ def prepare(database: Path, instance: Path, count: int) -> list[Mail]:
             sa.text("UPDATE campaigns SET status = 'sent', recipients = :n WHERE id = :id"),
             {"n": count, "id": campaign.id},
         )
-        series = f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count}) SELECT n FROM s"
-        db.session.execute(
-            sa.text(
-                "INSERT INTO contacts (public_id, email, name, company, address, phone, fax, language, "
-                "source_channel, created_at, updated_at, search_text) "
-                f"SELECT 'p' || n, 'reader' || n || '@example.be', '', '', '', '', '', "
-                f"CASE WHEN n % 4 = 0 THEN 'en' ELSE 'nl' END, 'web_form', datetime('now'), datetime('now'), '' FROM ({series})"
-            )
-        )
-        db.session.execute(
-            sa.text(
-                "INSERT INTO subscriptions (contact_id, topic_id, status, requested_at, confirmed_at, updated_at) "
-                f"SELECT n, 2, 'confirmed', datetime('now'), datetime('now'), datetime('now') FROM ({series})"
-            )
-        )
+        add_subscribers(count)
+        numbers = series(count)
         db.session.execute(
             sa.text(
                 "INSERT INTO outbound_emails (created_at, kind, contact_id, requires_subscription, "
@@ -236,7 +224,7 @@ def prepare(database: Path, instance: Path, count: int) -> list[Mail]:
                 "SELECT datetime('now'), 'newsletter', n, 1, 2, :campaign, 0, "
                 "'reader' || n || '@example.be', 'Nieuws', 'Het nieuws.', '<p>Het nieuws.</p>', "
                 "'{}', '<' || n || '.nieuws@crm.example>', 'sent', 1, datetime('now'), "
-                f"datetime('now') FROM ({series})"
+                f"datetime('now') FROM ({numbers})"
             ),
             {"campaign": campaign.id},
         )

@@ -102,6 +102,35 @@ def raw_loop(port: int, count: int) -> float:
     return time.perf_counter() - started
 
 
+def series(count: int) -> str:
+    """SQLite rows n = 1..count, for bulk inserts."""
+    return f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count}) SELECT n FROM s"
+
+
+def add_subscribers(count: int) -> None:
+    """`count` contacts reader<n>@example.be (every fourth English), each a confirmed
+    subscriber of topic 2, in two statements. No commit."""
+    import sqlalchemy as sa
+
+    from consentapp.extensions import db
+
+    rows = series(count)
+    db.session.execute(
+        sa.text(
+            "INSERT INTO contacts (public_id, email, name, company, address, phone, fax, language, "
+            "source_channel, created_at, updated_at, search_text) "
+            f"SELECT 'p' || n, 'reader' || n || '@example.be', '', '', '', '', '', "
+            f"CASE WHEN n % 4 = 0 THEN 'en' ELSE 'nl' END, 'web_form', datetime('now'), datetime('now'), '' FROM ({rows})"
+        )
+    )
+    db.session.execute(
+        sa.text(
+            "INSERT INTO subscriptions (contact_id, topic_id, status, requested_at, confirmed_at, updated_at) "
+            f"SELECT n, 2, 'confirmed', datetime('now'), datetime('now'), datetime('now') FROM ({rows})"
+        )
+    )
+
+
 def prepare(database: Path, instance: Path, count: int) -> None:
     """Migrate, add `count` subscribers, write one campaign and schedule it for now: the
     worker queues and sends it."""
@@ -125,21 +154,7 @@ def prepare(database: Path, instance: Path, count: int) -> None:
         seed_topics()
         seed_notice()
         db.session.commit()
-        series = f"WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < {count}) SELECT n FROM s"
-        db.session.execute(
-            sa.text(
-                "INSERT INTO contacts (public_id, email, name, company, address, phone, fax, language, "
-                "source_channel, created_at, updated_at, search_text) "
-                f"SELECT 'p' || n, 'reader' || n || '@example.be', '', '', '', '', '', "
-                f"CASE WHEN n % 4 = 0 THEN 'en' ELSE 'nl' END, 'web_form', datetime('now'), datetime('now'), '' FROM ({series})"
-            )
-        )
-        db.session.execute(
-            sa.text(
-                "INSERT INTO subscriptions (contact_id, topic_id, status, requested_at, confirmed_at, updated_at) "
-                f"SELECT n, 2, 'confirmed', datetime('now'), datetime('now'), datetime('now') FROM ({series})"
-            )
-        )
+        add_subscribers(count)
         db.session.commit()
         topic = db.session.scalar(sa.select(Topic).where(Topic.id == 2))
         assert topic is not None

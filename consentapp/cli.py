@@ -253,13 +253,7 @@ def mail_sink_command(host: str, port: int, refuse: tuple[str, ...]) -> None:
     click.echo(f"Mail sink listening on {host}:{port}; every mail is shown here.")
     if refuse:
         click.echo(f"Refusing mail to: {', '.join(refuse)}")
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        controller.stop()
+    serve_until_stopped(controller.stop)
 
 
 def report_receiver(app: Flask) -> Callable[[bytes, list[str]], None]:
@@ -309,13 +303,18 @@ def bounce_server_command(host: str | None, port: int | None) -> None:
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
     click.echo(f"Bounce server for {domain} listening on {host}:{port}.")
     signal.signal(signal.SIGTERM, _interrupt)
+    serve_until_stopped(server.stop)
+
+
+def serve_until_stopped(stop: Callable[[], object]) -> None:
+    """Wait for Ctrl-C (or SIGTERM, where it is turned into one), then `stop`."""
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         pass
     finally:
-        server.stop()
+        stop()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
