@@ -93,13 +93,14 @@ def register_engine(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import public, rights, staff, subscriptions, webhooks
+    from consentapp import api, public, rights, staff, subscriptions, webhooks
 
     app.register_blueprint(public.bp)
     app.register_blueprint(rights.bp)
     app.register_blueprint(subscriptions.bp)
     app.register_blueprint(staff.bp, url_prefix="/staff")
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(api.bp, url_prefix="/api/v1")
 
 
 def register_request_hooks(app: Flask) -> None:
@@ -117,6 +118,7 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """`flask --app wsgi ...` commands."""
-    from consentapp import cli
+    from consentapp import api_cli, cli
 
     cli.init_app(app)
+    api_cli.init_app(app)

@@ -162,6 +162,7 @@ class Config:
         self.CONTACT_RATE_LIMIT = env.get("CONTACT_RATE_LIMIT") or "5 per minute;20 per hour"
         self.SUBSCRIBE_RATE_LIMIT = env.get("SUBSCRIBE_RATE_LIMIT") or "5 per minute;20 per hour"
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour"
+        self.API_RATE_LIMIT = env.get("API_RATE_LIMIT") or "600 per minute"
         self.STAFF_LOCKOUT_AFTER = _int(env, "STAFF_LOCKOUT_AFTER", 5)
         # A lock lifts by itself: the first after this many seconds, each further one
         # in a row after twice as long as the one before, never longer than the maximum.

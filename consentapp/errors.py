@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 
 import sqlalchemy as sa
-from flask import Flask, current_app, render_template
+from flask import Flask, Response, current_app, render_template
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from consentapp.extensions import db
+from consentapp.problems import http_problem, is_api_request
 from consentapp.services.notices import NoticeMissing
 from consentapp.tokens import TokenInvalid
 
@@ -39,8 +40,10 @@ EXPLANATIONS = {
 }
 
 
-def render_error(error: HTTPException) -> tuple[str, int]:
-    """Render `errors/error.html` for any HTTP error."""
+def render_error(error: HTTPException) -> tuple[str, int] | Response:
+    """Render `errors/error.html` for any HTTP error (a problem document under /api/)."""
+    if is_api_request():
+        return http_problem(error)
     code = error.code or 500
     return (
         render_template(
@@ -66,7 +69,7 @@ def render_csrf_error(error: CSRFError) -> tuple[str, int]:
     )
 
 
-def render_not_set_up(error: NoticeMissing) -> tuple[str, int]:
+def render_not_set_up(error: NoticeMissing) -> tuple[str, int] | Response:
     """No privacy notice yet: forms must not collect data without one."""
     current_app.logger.error("%s", error)
     return render_error(ServiceUnavailable())

@@ -47,7 +47,7 @@ from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
 from consentapp.keyring import address_hash
-from consentapp.models import Contact, DataRequest
+from consentapp.models import ApiScope, Contact, DataRequest
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from consentapp.tokens import Purpose, make_token
@@ -799,6 +799,18 @@ PAGES: dict[str, str] = {
 # Endpoints for servers, signed instead of carrying a CSRF token: fuzzed with every
 # provider switched on, hostile JSON and signature headers (the fuzz knows no secret).
 WEBHOOKS: dict[str, str] = {"webhooks.bounces": "/webhooks/bounces/{p}"}
+# The REST API: fuzzed with a token holding every scope, none, or junk; {p} a path part.
+API: dict[str, tuple[str, str]] = {
+    "api.openapi_document": ("GET", "/api/v1/openapi.json"),
+    "api.openapi_spec": ("GET", "/api/v1/spec/openapi.json"),
+    "api.docs_page": ("GET", "/api/v1/docs"),
+    "api.list_topics": ("GET", "/api/v1/topics"),
+    "api.list_contacts": ("GET", "/api/v1/contacts"),
+    "api.read_contact": ("GET", "/api/v1/contacts/{p}"),
+    "api.read_ledger": ("GET", "/api/v1/contacts/{p}/ledger"),
+    "api.request_subscription": ("POST", "/api/v1/subscriptions"),
+    "api.check_suppression": ("GET", "/api/v1/suppressions/check"),
+}
 # Where the answer must not tell whether the address is known.
 SAME_ANSWER = ["/subscribe", "/preferences", "/my-data"]
 
@@ -810,7 +822,7 @@ def test_every_public_route_is_fuzzed(world: World) -> None:
         for rule in world.app.url_map.iter_rules()
         if not rule.rule.startswith("/staff/")
     } | {"staff.login", "staff.login_totp"}
-    assert public == set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS)
+    assert public == set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS) | set(API)
 
 
 # --- the fuzz tests -----------------------------------------------------------------
@@ -1114,11 +1126,70 @@ def test_rate_limit_answers_429_under_hostile_posts(app: Flask) -> None:
     assert statuses[429] > 0, statuses
 
 
+API_QUERY_NAMES = ["email", "q", "cursor", "limit", "other"]
+API_FIELDS = ["email", "name", "topics", "language", "other"]
+
+
+@st.composite
+def api_bodies(draw: st.DrawFn) -> Body:
+    """A subscription request with hostile or wrongly typed fields, any JSON, or not JSON."""
+    kind = draw(st.sampled_from(["fields", "fields", "fields", "json", "bytes"]))
+    if kind == "bytes":
+        return Body(draw(st.binary(max_size=200)), draw(st.sampled_from(["text/plain", None])))
+    if kind == "json":
+        return Body(json.dumps(draw(json_values)).encode(), "application/json")
+    value = st.one_of(
+        emails(), hostile_text(), st.lists(st.sampled_from([*TOPICS, "x"]), max_size=4), json_values
+    )
+    fields = draw(st.dictionaries(st.sampled_from(API_FIELDS), value, max_size=5))
+    return Body(json.dumps(fields).encode(), "application/json")
+
+
+def test_the_api_survives_hostile_calls(world: World) -> None:
+    """Any path part, query and body to every API operation, with a token holding every
+    scope, none or junk: never a 5xx, and every refusal a problem document."""
+    from consentapp.services.api_tokens import issue_token
+
+    with world.app.app_context():
+        secret = issue_token("fuzz", list(ApiScope), "fuzz").secret
+        known = db.session.scalar(sa.select(Contact.public_id).where(Contact.email == KNOWN))
+
+    @fuzz_settings(world.backend, 400)
+    @given(
+        endpoint=st.sampled_from(sorted(API)),
+        part=st.one_of(st.just(str(known)), hostile_text().map(segment)),
+        query=st.lists(
+            st.tuples(st.sampled_from(API_QUERY_NAMES), st.one_of(emails(), hostile_text())),
+            max_size=3,
+        ),
+        body=api_bodies(),
+        auth=st.sampled_from(["good", "good", "good", "none", "junk"]),
+    )
+    def run(endpoint: str, part: str, query: Pairs, body: Body, auth: str) -> None:
+        method, path = API[endpoint]
+        url = path.format(p=part)
+        if query:
+            url += "?" + "&".join(f"{k}={quote_from_bytes(raw(v))}" for k, v in query)
+        header = {"good": f"Bearer {secret}", "none": "", "junk": "Bearer ca_junk"}[auth]
+        response = send(
+            world,
+            method,
+            url,
+            body if method == "POST" else None,
+            headers={"Authorization": header},
+        )
+        if response.status_code >= 400:
+            assert response.mimetype == "application/problem+json", (url, response.status_code)
+
+    run()
+    COMPLETED.add(f"{world.backend}:api")
+
+
 def test_the_fuzz_sent_its_budget(capsys: pytest.CaptureFixture[str]) -> None:
     """The full sqlite fuzz sends at least REQUEST_BUDGET requests (skipped when only part ran)."""
     expected = {f"sqlite:forms:{e}" for e in FORMS} | {f"sqlite:same:{p}" for p in SAME_ANSWER}
     expected |= {f"sqlite:links:{e}" for e in LINKS} | {f"sqlite:pages:{e}" for e in PAGES}
-    expected |= {"sqlite:sweep", "sqlite:webhooks"}
+    expected |= {"sqlite:sweep", "sqlite:webhooks", "sqlite:api"}
     with capsys.disabled():
         figures = ", ".join(f"{name}: {count}" for name, count in sorted(SENT.items()))
         print(f"\nfuzz requests sent: {figures}")

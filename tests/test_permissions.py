@@ -31,6 +31,7 @@ from tests.helpers import audited, csrf_token
 
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in
+API = "api token"  # the REST API: a bearer token with its scope, never a staff session
 STAFF = "staff and admin"
 ADMIN = "admin only"
 
@@ -67,6 +68,16 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("subscriptions.verify_email", "POST", ""): PUBLIC,
     # Provider webhooks: public, but each request must carry the provider's signature
     ("webhooks.bounces", "POST", ""): PUBLIC,
+    # The REST API: its document and docs page are public; every operation needs a token
+    ("api.openapi_document", "GET", ""): PUBLIC,
+    ("api.openapi_spec", "GET", ""): PUBLIC,
+    ("api.docs_page", "GET", ""): PUBLIC,
+    ("api.list_topics", "GET", ""): API,
+    ("api.list_contacts", "GET", ""): API,
+    ("api.read_contact", "GET", ""): API,
+    ("api.read_ledger", "GET", ""): API,
+    ("api.request_subscription", "POST", ""): API,
+    ("api.check_suppression", "GET", ""): API,
     # Logging in, one's own account
     ("staff.login", "GET", ""): OPEN,
     ("staff.login", "POST", ""): OPEN,
@@ -222,7 +233,9 @@ def test_every_endpoint_and_method_for_anonymous_staff_and_admin(
             response = ask(client, key[1], url, tokens[who])
             response.close()
             status = response.status_code
-            if expected in (PUBLIC, OPEN):
+            if expected == API:
+                ok = status == 401  # a staff session opens nothing in the API
+            elif expected in (PUBLIC, OPEN):
                 ok = status != 403 and (expected == OPEN or not sent_to_login(response))
             elif key == ("staff.logout", "POST", "") and who != "anonymous":
                 ok = status != 403  # logging out ends on the login page

@@ -1,5 +1,6 @@
 """The data model. Import models from here."""
 
+from consentapp.models.api_token import ApiScope, ApiToken
 from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonical_json
 from consentapp.models.base import DATABASE_ONLY_INDEXES, Base, in_models, new_public_id, utcnow
 from consentapp.models.bounce import Bounce, BounceType, IncomingReport
@@ -34,6 +35,8 @@ __all__ = [
     "DATABASE_ONLY_INDEXES",
     "GENESIS_HASH",
     "OPEN_REQUEST_STATUSES",
+    "ApiScope",
+    "ApiToken",
     "AuditEntry",
     "AuditHead",
     "Base",

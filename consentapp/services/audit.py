@@ -40,13 +40,21 @@ def record(
     details: dict[str, Any] | None = None,
     actor: StaffUser | None = None,
     keep_address: bool = True,
+    actor_label: str | None = None,
 ) -> AuditEntry:
     """Append an entry for `actor` (default: the logged-in staff member). No commit.
+
+    `actor_label` names an actor that is not a staff account (an API token).
 
     `keep_address=False` leaves out the client address: for what a person does while
     erasing themselves, whose address must not outlive the erasure.
     """
-    if actor is None and has_request_context() and current_user.is_authenticated:
+    if (
+        actor is None
+        and actor_label is None
+        and has_request_context()
+        and current_user.is_authenticated
+    ):
         actor = current_user._get_current_object()
     head = db.session.execute(
         sa.update(AuditHead)
@@ -59,7 +67,7 @@ def record(
     entry = AuditEntry(
         occurred_at=utcnow(),
         actor_id=actor.id if actor else None,
-        actor_label=actor.label if actor else "",
+        actor_label=actor.label if actor else (actor_label or ""),
         action=action,
         target_type=target_type,
         target_id=target_id,

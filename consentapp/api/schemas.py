@@ -1,0 +1,159 @@
+"""The API's request and response shapes; the OpenAPI document is generated from them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from consentapp.models import ConsentEvent, Contact, Subscription, Topic
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as `application/problem+json`."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+class ListQuery(Strict):
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class ContactQuery(ListQuery):
+    email: str | None = Field(default=None, max_length=320)
+    q: str | None = Field(default=None, max_length=200)
+
+
+class EmailQuery(Strict):
+    email: str = Field(min_length=1, max_length=320)
+
+
+class TopicOut(BaseModel):
+    slug: str
+    label_nl: str
+    label_en: str
+    description_nl: str
+    description_en: str
+
+    @classmethod
+    def of(cls, topic: Topic) -> TopicOut:
+        return cls(
+            slug=topic.slug,
+            label_nl=topic.label_nl,
+            label_en=topic.label_en,
+            description_nl=topic.description_nl,
+            description_en=topic.description_en,
+        )
+
+
+class TopicList(BaseModel):
+    items: list[TopicOut]
+    next_cursor: str | None = None
+
+
+class ContactOut(BaseModel):
+    id: str = Field(description="The contact's public id")
+    email: str | None
+    name: str
+    company: str
+    language: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, contact: Contact) -> ContactOut:
+        return cls(
+            id=contact.public_id,
+            email=contact.email,
+            name=contact.name,
+            company=contact.company,
+            language=contact.language,
+            created_at=contact.created_at,
+        )
+
+
+class ContactList(BaseModel):
+    items: list[ContactOut]
+    next_cursor: str | None = None
+
+
+class SubscriptionOut(BaseModel):
+    topic: str
+    status: str
+    requested_at: datetime
+    confirmed_at: datetime | None
+    unsubscribed_at: datetime | None
+
+    @classmethod
+    def of(cls, sub: Subscription) -> SubscriptionOut:
+        return cls(
+            topic=sub.topic.slug,
+            status=sub.status.value,
+            requested_at=sub.requested_at,
+            confirmed_at=sub.confirmed_at,
+            unsubscribed_at=sub.unsubscribed_at,
+        )
+
+
+class ContactDetail(ContactOut):
+    subscriptions: list[SubscriptionOut]
+
+
+class LedgerEventOut(BaseModel):
+    id: int
+    occurred_at: datetime
+    purpose: str
+    action: str
+    channel: str
+    topic: str | None
+    notice_version: int | None
+    notice_language: str | None
+    evidence: str | None
+
+    @classmethod
+    def of(cls, event: ConsentEvent, topics: dict[int, str]) -> LedgerEventOut:
+        return cls(
+            id=event.id,
+            occurred_at=event.occurred_at,
+            purpose=event.purpose.value,
+            action=event.action.value,
+            channel=event.channel.value,
+            topic=topics.get(event.topic_id) if event.topic_id is not None else None,
+            notice_version=event.notice_version,
+            notice_language=event.notice_language,
+            evidence=event.evidence,
+        )
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerEventOut]
+    next_cursor: str | None = None
+
+
+class SubscriptionRequest(Strict):
+    email: str = Field(min_length=3, max_length=320)
+    name: str = Field(default="", max_length=200)
+    topics: list[str] = Field(min_length=1, max_length=50)
+    language: str = Field(default="nl", max_length=8)
+
+
+class Accepted(BaseModel):
+    status: str = "accepted"
+    detail: str
+
+
+class SuppressionCheck(BaseModel):
+    suppressed: bool

@@ -1,0 +1,89 @@
+"""What the REST API reads and asks for, built on the services the staff area and the
+forms use (search, the double opt-in, the suppression list): no rule is kept twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import sqlalchemy as sa
+
+from consentapp.extensions import db
+from consentapp.models import ApiToken, ConsentChannel, ConsentEvent, Contact, Topic
+from consentapp.services import notices
+from consentapp.services.consent import ConsentSource, Origin
+from consentapp.services.contacts import find_contact, find_contact_by_public_id
+from consentapp.services.contacts_admin import search_contacts
+from consentapp.services.subscriptions import request_in_transaction
+from consentapp.services.suppression import is_suppressed
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list; `after` is what the next page starts after (None: last)."""
+
+    items: list[T]
+    after: int | None
+
+
+def contacts_matching(query: str, page: int, per_page: int) -> Page[Contact]:
+    """Contacts whose name, address or company contain `query` (the staff search)."""
+    found = search_contacts(query=query, sort="created", page=page, per_page=per_page)
+    return Page(found.contacts, page if found.has_next else None)
+
+
+def contact_by_email(email: str) -> Contact | None:
+    """The contact with this (already normalised) address; erased contacts have none."""
+    return find_contact(email)
+
+
+def contact_by_id(public_id: str) -> Contact | None:
+    contact = find_contact_by_public_id(public_id)
+    return contact if contact is not None and contact.erased_at is None else None
+
+
+def ledger_page(contact: Contact, before_id: int | None, per_page: int) -> Page[ConsentEvent]:
+    """The contact's consent ledger, newest first, `per_page` rows older than `before_id`."""
+    statement = sa.select(ConsentEvent).where(ConsentEvent.subject_id == contact.public_id)
+    if before_id is not None:
+        statement = statement.where(ConsentEvent.id < before_id)
+    rows = list(db.session.scalars(statement.order_by(ConsentEvent.id.desc()).limit(per_page + 1)))
+    shown = rows[:per_page]
+    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+
+
+def topic_slugs_by_id() -> dict[int, str]:
+    return {topic.id: topic.slug for topic in db.session.scalars(sa.select(Topic))}
+
+
+def request_subscription_by_api(
+    *,
+    token: ApiToken,
+    email: str,
+    name: str,
+    topic_slugs: Sequence[str],
+    language: str,
+    origin: Origin,
+) -> None:
+    """Step 1 of the double opt-in, asked for by a system holding `token`: the same
+    ledger rows and mail as the subscribe form, the token named in the rows. Commits."""
+    request_in_transaction(
+        email=email,
+        name=name,
+        topic_slugs=topic_slugs,
+        language=language,
+        source=ConsentSource(
+            ConsentChannel.WEB_FORM,
+            notices.current_notice(language),
+            origin,
+            details={"via": "api", "api_token": token.prefix},
+        ),
+    )
+    db.session.commit()
+
+
+def address_suppressed(email: str) -> bool:
+    return is_suppressed(email)

@@ -1,0 +1,330 @@
+"""The REST API at /api/v1: tokens and scopes, problem documents, pagination, the
+audit entry of every call, and the double opt-in asked for by another system."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from werkzeug.test import TestResponse
+
+from consentapp.extensions import db
+from consentapp.models import ApiScope, ApiToken, AuditEntry, ConsentEvent, utcnow
+from consentapp.services.api_tokens import digest, issue_token
+from consentapp.services.audit import verify_chain
+from consentapp.services.contacts import find_contact
+from consentapp.services.suppression import suppress
+from tests.builders import ADDRESS
+from tests.helpers import deliver
+from tests.services import SMTPServer
+
+PROBLEM = "application/problem+json"
+
+
+def token_for(app: Flask, *scopes: ApiScope, expires_days: int | None = None) -> str:
+    with app.app_context():
+        return issue_token("sync", scopes or tuple(ApiScope), "tests", expires_days).secret
+
+
+def call(client: FlaskClient, secret: str, path: str, **kwargs: object) -> TestResponse:
+    method = str(kwargs.pop("method", "GET"))
+    headers = {"Authorization": f"Bearer {secret}"}
+    return client.open(path, method=method, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+def assert_problem(response: TestResponse, status: int) -> dict[str, object]:
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json(force=True)
+    assert body["status"] == status and body["title"] and body["detail"]
+    return dict(body)
+
+
+def public_id_of(app: Flask, email: str) -> str:
+    with app.app_context():
+        contact = find_contact(email)
+        assert contact is not None
+        return contact.public_id
+
+
+def test_create_api_token_prints_the_token_last_and_keeps_only_its_hash(
+    app: Flask, runner: FlaskCliRunner, client: FlaskClient
+) -> None:
+    result = runner.invoke(
+        args=["create-api-token", "CRM sync", "--scopes", "topics:read,contacts:read"]
+    )
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    with app.app_context():
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        assert token.name == "CRM sync"
+        assert token.scope_set == {"topics:read", "contacts:read"}
+        assert token.token_sha256 == digest(secret) and secret not in token.token_sha256
+        assert token.prefix in secret and token.expires_at is None
+    assert call(client, secret, "/api/v1/topics").status_code == 200
+
+
+def test_create_api_token_refuses_an_unknown_scope_and_sets_expiry(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    refused = runner.invoke(args=["create-api-token", "x", "--scopes", "contacts:delete"])
+    assert refused.exit_code != 0 and "contacts:delete" in refused.output
+    made = runner.invoke(
+        args=["create-api-token", "y", "--scopes", "admin", "--expires-days", "30"]
+    )
+    assert made.exit_code == 0, made.output
+    with app.app_context():
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        assert token.expires_at is not None
+        assert timedelta(days=29) < token.expires_at - utcnow() <= timedelta(days=30)
+
+
+def test_calls_without_a_usable_token_are_401(app: Flask, client: FlaskClient) -> None:
+    body = assert_problem(client.get("/api/v1/topics"), 401)
+    assert "Bearer" in str(body["detail"])
+    assert client.get("/api/v1/topics").headers["WWW-Authenticate"].startswith("Bearer")
+    assert_problem(call(client, "ca_0000_wrong", "/api/v1/topics"), 401)
+    assert_problem(
+        client.get("/api/v1/topics", headers={"Authorization": "Basic dXNlcjpwdw=="}), 401
+    )
+    expired = token_for(app, ApiScope.TOPICS_READ, expires_days=1)
+    revoked = token_for(app, ApiScope.TOPICS_READ)
+    with app.app_context():
+        for token in db.session.scalars(sa.select(ApiToken)):
+            if digest(expired) == token.token_sha256:
+                token.expires_at = utcnow() - timedelta(seconds=1)
+            else:
+                token.revoked_at = utcnow()
+        db.session.commit()
+    assert_problem(call(client, expired, "/api/v1/topics"), 401)
+    assert_problem(call(client, revoked, "/api/v1/topics"), 401)
+
+
+def test_a_missing_scope_is_403_and_names_the_scope(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.TOPICS_READ)
+    body = assert_problem(call(client, secret, "/api/v1/contacts?q=a"), 403)
+    assert "contacts:read" in str(body["detail"])
+    assert_problem(
+        call(client, secret, "/api/v1/subscriptions", method="POST", json={"email": ADDRESS}), 403
+    )
+    assert_problem(call(client, secret, "/api/v1/suppressions/check?email=a@b.be"), 403)
+    assert call(client, secret, "/api/v1/topics").status_code == 200
+
+
+def test_every_call_writes_an_audit_entry_naming_the_token(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.TOPICS_READ)
+    call(client, secret, "/api/v1/topics")
+    call(client, secret, "/api/v1/contacts")  # refused for scope: still audited
+    with app.app_context():
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        entries = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "api.call").order_by(AuditEntry.id)
+        ).all()
+        assert [e.details for e in entries] == [
+            {"method": "GET", "path": "/api/v1/topics"},
+            {"method": "GET", "path": "/api/v1/contacts"},
+        ]
+        assert {e.actor_label for e in entries} == {f"API token {token.prefix} (sync)"}
+        assert {e.target_id for e in entries} == {token.prefix}
+        assert token.last_used_at is not None
+        assert verify_chain().broken_id is None
+
+
+def test_topics_are_listed_page_by_page_with_a_cursor(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.TOPICS_READ)
+    everything = call(client, secret, "/api/v1/topics").get_json()
+    assert len(everything["items"]) >= 2 and everything["next_cursor"] is None
+    slugs: list[str] = []
+    path = "/api/v1/topics?limit=1"
+    while True:
+        page = call(client, secret, path).get_json()
+        slugs += [item["slug"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        path = f"/api/v1/topics?limit=1&cursor={page['next_cursor']}"
+    assert slugs == [item["slug"] for item in everything["items"]]
+    body = assert_problem(call(client, secret, "/api/v1/topics?cursor=bm9wZQ"), 422)
+    assert body["errors"] == [{"field": "cursor", "message": "unknown cursor"}]
+
+
+@pytest.mark.usefixtures("confirmed")
+def test_contacts_are_found_by_address_and_by_text(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.CONTACTS_READ)
+    found = call(client, secret, f"/api/v1/contacts?email={ADDRESS.upper()}").get_json()
+    assert [c["email"] for c in found["items"]] == [ADDRESS]
+    assert call(client, secret, "/api/v1/contacts?email=nobody@example.be").get_json() == {
+        "items": [],
+        "next_cursor": None,
+    }
+    by_text = call(client, secret, "/api/v1/contacts?q=lies").get_json()
+    assert [c["email"] for c in by_text["items"]] == [ADDRESS]
+    assert call(client, secret, "/api/v1/contacts?q=zzzz").get_json()["items"] == []
+    body = assert_problem(call(client, secret, "/api/v1/contacts?email=not-an-address"), 422)
+    assert [e["field"] for e in body["errors"]] == ["email"]  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("confirmed")
+def test_a_contact_is_read_with_its_subscriptions_and_ledger(
+    app: Flask, client: FlaskClient
+) -> None:
+    secret = token_for(app, ApiScope.CONTACTS_READ, ApiScope.LEDGER_READ)
+    public_id = public_id_of(app, ADDRESS)
+    contact = call(client, secret, f"/api/v1/contacts/{public_id}").get_json()
+    assert contact["id"] == public_id and contact["email"] == ADDRESS
+    assert [(s["topic"], s["status"]) for s in contact["subscriptions"]] == [
+        ("product-updates", "confirmed")
+    ]
+    ledger = call(client, secret, f"/api/v1/contacts/{public_id}/ledger").get_json()
+    assert [(e["action"], e["topic"]) for e in ledger["items"]][:2] == [
+        ("confirmed", "product-updates"),
+        ("requested", "product-updates"),
+    ]
+    first = call(client, secret, f"/api/v1/contacts/{public_id}/ledger?limit=1").get_json()
+    assert len(first["items"]) == 1 and first["next_cursor"]
+    rest = call(
+        client, secret, f"/api/v1/contacts/{public_id}/ledger?cursor={first['next_cursor']}"
+    ).get_json()
+    assert first["items"] + rest["items"] == ledger["items"]
+    assert_problem(call(client, secret, "/api/v1/contacts/unknown"), 404)
+    assert_problem(call(client, secret, "/api/v1/contacts/unknown/ledger"), 404)
+
+
+def test_post_subscriptions_starts_the_double_opt_in(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    secret = token_for(app, ApiScope.SUBSCRIPTIONS_WRITE)
+    body = {"email": "nieuw@example.be", "name": "Nieuw", "topics": ["product-updates"]}
+    response = call(client, secret, "/api/v1/subscriptions", method="POST", json=body)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    deliver(app)
+    assert [m["To"] for m in smtp_server.messages] == ["nieuw@example.be"]
+    with app.app_context():
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        rows = db.session.scalars(
+            sa.select(ConsentEvent).where(
+                ConsentEvent.subject_id == public_id_of(app, "nieuw@example.be")
+            )
+        ).all()
+        assert [(r.action.value, r.channel.value) for r in rows] == [("requested", "web_form")]
+        assert rows[0].details is not None and rows[0].details["api_token"] == token.prefix
+
+
+@pytest.mark.usefixtures("confirmed")
+def test_post_subscriptions_answers_the_same_for_known_and_unknown_addresses(
+    app: Flask, client: FlaskClient
+) -> None:
+    secret = token_for(app, ApiScope.SUBSCRIPTIONS_WRITE)
+    answers = []
+    for email in (ADDRESS, "onbekend@example.be"):
+        body = {"email": email, "name": "X", "topics": ["product-updates"], "language": "en"}
+        response = call(client, secret, "/api/v1/subscriptions", method="POST", json=body)
+        answers.append((response.status_code, response.mimetype, response.get_data()))
+    assert answers[0] == answers[1] and answers[0][0] == 202
+
+
+def test_post_subscriptions_refuses_a_body_that_is_not_json(
+    app: Flask, client: FlaskClient
+) -> None:
+    secret = token_for(app, ApiScope.SUBSCRIPTIONS_WRITE)
+    form = call(client, secret, "/api/v1/subscriptions", method="POST", data={"email": ADDRESS})
+    assert_problem(form, 415)
+    broken = call(
+        client,
+        secret,
+        "/api/v1/subscriptions",
+        method="POST",
+        data="{not json",
+        content_type="application/json",
+    )
+    assert_problem(broken, 422)
+
+
+@pytest.mark.parametrize(
+    ("body", "fields"),
+    [
+        ({"name": "X", "topics": ["product-updates"]}, ["email"]),
+        ({"email": "x@example.be", "topics": []}, ["topics"]),
+        ({"email": "x@example.be", "topics": ["no-such-topic"]}, ["topics"]),
+        ({"email": "x@example.be", "topics": ["product-updates"], "language": "fr"}, ["language"]),
+        ({"email": "not an address", "topics": ["product-updates"]}, ["email"]),
+        ({"email": "x@example.be", "topics": "product-updates", "extra": 1}, ["extra", "topics"]),
+    ],
+)
+def test_invalid_fields_are_422_naming_the_fields(
+    app: Flask, client: FlaskClient, body: dict[str, object], fields: list[str]
+) -> None:
+    secret = token_for(app, ApiScope.SUBSCRIPTIONS_WRITE)
+    response = call(client, secret, "/api/v1/subscriptions", method="POST", json=body)
+    problem = assert_problem(response, 422)
+    errors = problem["errors"]
+    assert isinstance(errors, list)
+    assert sorted(e["field"] for e in errors) == fields
+    with app.app_context():
+        assert db.session.scalars(sa.select(ConsentEvent)).all() == []
+
+
+def test_the_suppression_check_says_whether_mail_is_stopped(
+    app: Flask, client: FlaskClient
+) -> None:
+    secret = token_for(app, ApiScope.SUPPRESSION_READ)
+    with app.app_context():
+        suppress("stop@example.be", "complaint")
+        db.session.commit()
+    check = "/api/v1/suppressions/check?email="
+    assert call(client, secret, check + "STOP@example.be").get_json() == {"suppressed": True}
+    assert call(client, secret, check + "go@example.be").get_json() == {"suppressed": False}
+    assert_problem(call(client, secret, "/api/v1/suppressions/check"), 422)
+
+
+def test_calls_over_the_rate_limit_are_429_with_retry_after(
+    app: Flask, client: FlaskClient
+) -> None:
+    app.config["API_RATE_LIMIT"] = "2 per minute"
+    secret, other = token_for(app, ApiScope.TOPICS_READ), token_for(app, ApiScope.TOPICS_READ)
+    assert [call(client, secret, "/api/v1/topics").status_code for _ in range(2)] == [200, 200]
+    refused = call(client, secret, "/api/v1/topics")
+    assert_problem(refused, 429)
+    assert 0 < int(refused.headers["Retry-After"]) <= 61
+    assert call(client, other, "/api/v1/topics").status_code == 200  # counted per token
+
+
+def test_unknown_api_addresses_and_methods_answer_with_problems(
+    app: Flask, client: FlaskClient
+) -> None:
+    assert_problem(client.get("/api/v1/nothing-here"), 404)
+    assert_problem(client.delete("/api/v1/topics"), 405)
+
+
+def test_the_openapi_document_is_3_1_and_describes_every_operation(
+    app: Flask, client: FlaskClient
+) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.1")
+    assert set(doc["paths"]) == {
+        "/api/v1/topics",
+        "/api/v1/contacts",
+        "/api/v1/contacts/{public_id}",
+        "/api/v1/contacts/{public_id}/ledger",
+        "/api/v1/subscriptions",
+        "/api/v1/suppressions/check",
+    }
+    assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    post = doc["paths"]["/api/v1/subscriptions"]["post"]
+    assert "subscriptions:write" in post["description"]
+    assert set(post["responses"]["422"]["content"]) == {PROBLEM}
+    assert {"202", "401", "403", "415", "422", "429"} <= set(post["responses"])
+
+
+def test_the_docs_page_is_served_from_static_without_a_cdn(client: FlaskClient) -> None:
+    page = client.get("/api/v1/docs")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    html = page.get_data(as_text=True)
+    page.close()
+    assert "/static/api/docs.js" in html and "https://" not in html
+    script = client.get("/static/api/docs.js")
+    assert script.status_code == 200
+    assert "/api/v1/openapi.json" in script.get_data(as_text=True)
+    script.close()
