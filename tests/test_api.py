@@ -310,7 +310,10 @@ def test_the_openapi_document_is_3_1_and_describes_every_operation(
         "/api/v1/contacts/{public_id}/ledger",
         "/api/v1/subscriptions",
         "/api/v1/suppressions/check",
+        "/api/v1/contacts/{public_id}/subscriptions/{topic}",
     }
+    assert set(doc["paths"]["/api/v1/contacts"]) == {"get", "post"}
+    assert set(doc["paths"]["/api/v1/contacts/{public_id}"]) == {"get", "patch"}
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     post = doc["paths"]["/api/v1/subscriptions"]["post"]
     assert "subscriptions:write" in post["description"]
@@ -328,3 +331,114 @@ def test_the_docs_page_is_served_from_static_without_a_cdn(client: FlaskClient) 
     assert script.status_code == 200
     assert "/api/v1/openapi.json" in script.get_data(as_text=True)
     script.close()
+
+
+def capture_body(**changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "email": "klant@example.be",
+        "name": "Klant",
+        "channel": "agreement",
+        "obtained_on": "2026-11-30",
+        "evidence": "Agreement 2026-118, signed",
+        "topics": ["product-updates"],
+        "agreement_covers_newsletters": True,
+    }
+    return body | changes
+
+
+def test_a_contact_is_created_with_consent_evidence(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    secret = token_for(app, ApiScope.CONTACTS_WRITE)
+    response = call(client, secret, "/api/v1/contacts", method="POST", json=capture_body())
+    assert response.status_code == 201, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["created"] is True and body["confirmed"] == ["product-updates"]
+    assert [(s["topic"], s["status"]) for s in body["contact"]["subscriptions"]] == [
+        ("product-updates", "confirmed")
+    ]
+    again = call(client, secret, "/api/v1/contacts", method="POST", json=capture_body())
+    assert again.status_code == 200 and again.get_json()["created"] is False
+    with app.app_context():
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        given = db.session.scalars(
+            sa.select(ConsentEvent).where(ConsentEvent.evidence == "Agreement 2026-118, signed")
+        ).first()
+        assert given is not None and given.details is not None
+        assert given.details["recorded_by"] == token.label
+        captured = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "consent.capture")
+        ).all()
+        assert len(captured) == 2 and {e.actor_label for e in captured} == {token.label}
+
+
+def test_evidence_that_does_not_cover_newsletters_starts_the_double_opt_in(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    secret = token_for(app, ApiScope.CONTACTS_WRITE)
+    body = capture_body(channel="phone", agreement_covers_newsletters=False, phone="0470123456")
+    created = call(client, secret, "/api/v1/contacts", method="POST", json=body).get_json()
+    assert created["confirmed"] == [] and created["pending"] == ["product-updates"]
+    deliver(app)
+    assert [m["To"] for m in smtp_server.messages] == ["klant@example.be"]
+
+
+def test_creating_a_contact_refuses_a_suppressed_address_and_bad_fields(
+    app: Flask, client: FlaskClient
+) -> None:
+    secret = token_for(app, ApiScope.CONTACTS_WRITE)
+    with app.app_context():
+        suppress("klant@example.be", "complaint")
+        db.session.commit()
+    assert_problem(
+        call(client, secret, "/api/v1/contacts", method="POST", json=capture_body()), 409
+    )
+    bad = capture_body(email="x@example.be", channel="fax", obtained_on="yesterday", evidence=" ")
+    problem = assert_problem(call(client, secret, "/api/v1/contacts", method="POST", json=bad), 422)
+    assert sorted(e["field"] for e in problem["errors"]) == [  # type: ignore[attr-defined]
+        "channel",
+        "evidence",
+        "obtained_on",
+    ]
+    phone = capture_body(email="x@example.be", phone="12")
+    problem = assert_problem(
+        call(client, secret, "/api/v1/contacts", method="POST", json=phone), 422
+    )
+    assert problem["errors"][0]["field"] == "phone"  # type: ignore[index]
+
+
+@pytest.mark.usefixtures("confirmed")
+def test_a_contact_is_rectified_with_a_reason(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.CONTACTS_WRITE)
+    public_id = public_id_of(app, ADDRESS)
+    path = f"/api/v1/contacts/{public_id}"
+    changes = {"name": "Lies Peeters", "phone": "0470 12 34 56", "reason": "CRM correction"}
+    response = call(client, secret, path, method="PATCH", json=changes)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["changed"] == ["name", "phone"]
+    assert response.get_json()["contact"]["name"] == "Lies Peeters"
+    with app.app_context():
+        rows = db.session.scalars(
+            sa.select(ConsentEvent).where(ConsentEvent.action == "rectified")
+        ).all()
+        assert sorted(r.details["field"] for r in rows if r.details) == ["name", "phone"]
+    assert_problem(call(client, secret, path, method="PATCH", json={"name": "X"}), 422)
+    assert_problem(
+        call(client, secret, "/api/v1/contacts/unknown", method="PATCH", json=changes), 404
+    )
+    call(client, secret, "/api/v1/contacts", method="POST", json=capture_body())
+    taken = {"email": "klant@example.be", "reason": "typo"}
+    assert_problem(call(client, secret, path, method="PATCH", json=taken), 409)
+
+
+@pytest.mark.usefixtures("confirmed")
+def test_a_topic_is_withdrawn_on_the_persons_behalf(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.SUBSCRIPTIONS_WRITE, ApiScope.CONTACTS_READ)
+    public_id = public_id_of(app, ADDRESS)
+    path = f"/api/v1/contacts/{public_id}/subscriptions/product-updates"
+    assert call(client, secret, path, method="DELETE").get_json() == {
+        "withdrawn": ["product-updates"]
+    }
+    assert call(client, secret, path, method="DELETE").get_json() == {"withdrawn": []}
+    contact = call(client, secret, f"/api/v1/contacts/{public_id}").get_json()
+    assert [s["status"] for s in contact["subscriptions"]] == ["unsubscribed"]

@@ -810,6 +810,9 @@ API: dict[str, tuple[str, str]] = {
     "api.read_ledger": ("GET", "/api/v1/contacts/{p}/ledger"),
     "api.request_subscription": ("POST", "/api/v1/subscriptions"),
     "api.check_suppression": ("GET", "/api/v1/suppressions/check"),
+    "api.create_contact": ("POST", "/api/v1/contacts"),
+    "api.rectify_contact": ("PATCH", "/api/v1/contacts/{p}"),
+    "api.withdraw_topic": ("DELETE", "/api/v1/contacts/{p}/subscriptions/product-updates"),
 }
 # Where the answer must not tell whether the address is known.
 SAME_ANSWER = ["/subscribe", "/preferences", "/my-data"]
@@ -976,10 +979,12 @@ def test_pages_survive_hostile_queries_and_headers(world: World, endpoint: str) 
 def test_every_route_survives_odd_paths_without_a_login(world: World) -> None:
     """Every rule in the app, staff ones too, with odd values in each path part and no login."""
     rules = sorted(world.app.url_map.iter_rules(), key=lambda rule: rule.rule)
+    # Sampled by position: werkzeug rules for one path with different methods compare
+    # equal, which makes hypothesis replay examples inconsistently.
 
     @fuzz_settings(world.backend, 700)
     @given(
-        rule=st.sampled_from(rules),
+        rule=st.sampled_from(range(len(rules))).map(rules.__getitem__),
         part=st.one_of(
             hostile_text().map(segment),
             st.sampled_from(["1", "0", "-1", "2147483648", "approve", "csv", "json"]),
@@ -1127,7 +1132,8 @@ def test_rate_limit_answers_429_under_hostile_posts(app: Flask) -> None:
 
 
 API_QUERY_NAMES = ["email", "q", "cursor", "limit", "other"]
-API_FIELDS = ["email", "name", "topics", "language", "other"]
+API_FIELDS = ["email", "name", "topics", "language", "channel", "obtained_on", "evidence"]
+API_FIELDS += ["reason", "phone", "other"]
 
 
 @st.composite

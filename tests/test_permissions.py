@@ -78,6 +78,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("api.read_ledger", "GET", ""): API,
     ("api.request_subscription", "POST", ""): API,
     ("api.check_suppression", "GET", ""): API,
+    ("api.create_contact", "POST", ""): API,
+    ("api.rectify_contact", "PATCH", ""): API,
+    ("api.withdraw_topic", "DELETE", ""): API,
     # Logging in, one's own account
     ("staff.login", "GET", ""): OPEN,
     ("staff.login", "POST", ""): OPEN,
@@ -159,6 +162,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
 # Ids that match nothing: an allowed request answers 404 or 400, and changes nothing.
 PLACEHOLDERS: dict[str, str] = {
     "public_id": "abcdefabcdefabcdef",
+    "topic": "product-updates",
     "user_id": "999",
     "upload": "u" * 24,
     "fmt": "csv",
@@ -194,7 +198,7 @@ def walked_routes(app: Flask) -> Iterator[tuple[tuple[str, str, str], str]]:
 def ask(client: FlaskClient, method: str, url: str, token: str) -> TestResponse:
     if method == "POST":
         return client.post(url, data={"csrf_token": token})
-    return client.get(url)
+    return client.open(url, method=method)
 
 
 def sent_to_login(response: TestResponse) -> bool:

@@ -64,6 +64,13 @@ def contact_or_404(public_id: str) -> Contact:
     return contact
 
 
+def detail_of(contact: Contact) -> ContactDetail:
+    subscriptions = [
+        SubscriptionOut.of(sub) for _, sub in sorted(subscriptions_of(contact).items())
+    ]
+    return ContactDetail(**ContactOut.of(contact).model_dump(), subscriptions=subscriptions)
+
+
 @bp.get("/topics")
 @requires(ApiScope.TOPICS_READ)
 @spec.validate(query=ListQuery, resp=answers(HTTP_200=TopicList), tags=["topics"])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -157,3 +158,49 @@ class Accepted(BaseModel):
 
 class SuppressionCheck(BaseModel):
     suppressed: bool
+
+
+class ContactCreate(Strict):
+    """A contact and its consent that reached the company outside our forms, with
+    evidence (the offline capture of the staff area)."""
+
+    email: str = Field(min_length=3, max_length=320)
+    channel: Literal["agreement", "email", "phone"]
+    obtained_on: date
+    evidence: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    language: str = Field(default="nl", max_length=8)
+    name: str = Field(default="", max_length=200)
+    company: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=40)
+    topics: list[str] = Field(default_factory=list, max_length=50)
+    send_confirmation: bool = True
+    agreement_covers_newsletters: bool = False
+
+
+class ContactCreated(BaseModel):
+    contact: ContactDetail
+    created: bool
+    confirmed: list[str]
+    pending: list[str]
+
+
+class ContactChanges(Strict):
+    """Fields to correct, and why (kept in the audit log)."""
+
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=40)
+    fax: str | None = Field(default=None, max_length=40)
+    language: str | None = Field(default=None, max_length=8)
+
+
+class Rectified(BaseModel):
+    changed: list[str]
+    contact: ContactDetail
+
+
+class Withdrawn(BaseModel):
+    withdrawn: list[str]

@@ -19,6 +19,7 @@ from flask_login import current_user
 from consentapp.extensions import db
 from consentapp.models import (
     GENESIS_HASH,
+    ApiToken,
     AuditEntry,
     AuditHead,
     StaffUser,
@@ -38,13 +39,14 @@ def record(
     target_type: str | None = None,
     target_id: str | None = None,
     details: dict[str, Any] | None = None,
-    actor: StaffUser | None = None,
+    actor: StaffUser | ApiToken | None = None,
     keep_address: bool = True,
     actor_label: str | None = None,
 ) -> AuditEntry:
     """Append an entry for `actor` (default: the logged-in staff member). No commit.
 
-    `actor_label` names an actor that is not a staff account (an API token).
+    `actor_label` names an actor that is not a staff account; an API token as `actor`
+    is named by its label.
 
     `keep_address=False` leaves out the client address: for what a person does while
     erasing themselves, whose address must not outlive the erasure.
@@ -87,6 +89,11 @@ def record(
         .values(last_id=entry.id, last_hash=entry.entry_hash)
     )
     return entry
+
+
+def actor_name(actor: StaffUser | ApiToken) -> str:
+    """Who did it, as ledger details name them: a staff address or a token's label."""
+    return actor.email if isinstance(actor, StaffUser) else actor.label
 
 
 def redact(which: sa.ColumnElement[bool], reason: str, actor: StaffUser | None = None) -> list[int]:

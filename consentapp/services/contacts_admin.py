@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from consentapp.extensions import db
 from consentapp.models import (
+    ApiToken,
     AuditEntry,
     ConsentAction,
     ConsentChannel,
@@ -162,7 +163,7 @@ def _checked_value(contact: Contact, field: str, raw: str) -> object:
 
 
 def rectify_by_staff(
-    contact: Contact, changes: Mapping[str, str], reason: str, actor: StaffUser
+    contact: Contact, changes: Mapping[str, str], reason: str, actor: StaffUser | ApiToken
 ) -> list[str]:
     """Correct fields with a stated reason: a ledger row per field, one audit entry.
 
@@ -187,7 +188,7 @@ def rectify_by_staff(
             action=ConsentAction.RECTIFIED,
             channel=ConsentChannel.STAFF,
             notice=notice,
-            details={"field": field, "by": actor.email},
+            details={"field": field, "by": audit.actor_name(actor)},
         )
     audit.record(
         "contact.edit",
@@ -201,7 +202,7 @@ def rectify_by_staff(
 
 
 def unsubscribe_by_staff(
-    contact: Contact, slugs: Sequence[str] | None, reason: str, actor: StaffUser
+    contact: Contact, slugs: Sequence[str] | None, reason: str, actor: StaffUser | ApiToken
 ) -> list[str]:
     """Withdraw topics on the person's behalf (asked by phone, say). Commits."""
     stopped = withdraw(contact, slugs, ConsentChannel.STAFF, None, contact.language)
@@ -244,7 +245,7 @@ class CaptureResult:
     pending: list[str]
 
 
-def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> CaptureResult:
+def record_offline_consent(consent: OfflineConsent, actor: StaffUser | ApiToken) -> CaptureResult:
     """Record the contact and its consent with channel and evidence (P1). Commits.
 
     Newsletter topics follow the rule for consent with evidence
@@ -267,7 +268,10 @@ def record_offline_consent(consent: OfflineConsent, actor: StaffUser) -> Capture
     )
     db.session.flush()
     notice = notices.current_notice(contact.language)
-    details = {"obtained_on": consent.obtained_on.isoformat(), "recorded_by": actor.email}
+    details = {
+        "obtained_on": consent.obtained_on.isoformat(),
+        "recorded_by": audit.actor_name(actor),
+    }
     record_consent(
         contact=contact,
         purpose=ConsentPurpose.CONTACT,
