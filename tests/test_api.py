@@ -17,7 +17,7 @@ from consentapp.services.api_tokens import digest, issue_token
 from consentapp.services.audit import verify_chain
 from consentapp.services.contacts import find_contact
 from consentapp.services.suppression import suppress
-from tests.builders import ADDRESS
+from tests.builders import ADDRESS, make_campaign
 from tests.helpers import deliver
 from tests.services import SMTPServer
 
@@ -311,6 +311,8 @@ def test_the_openapi_document_is_3_1_and_describes_every_operation(
         "/api/v1/subscriptions",
         "/api/v1/suppressions/check",
         "/api/v1/contacts/{public_id}/subscriptions/{topic}",
+        "/api/v1/campaigns",
+        "/api/v1/campaigns/{public_id}",
     }
     assert set(doc["paths"]["/api/v1/contacts"]) == {"get", "post"}
     assert set(doc["paths"]["/api/v1/contacts/{public_id}"]) == {"get", "patch"}
@@ -442,3 +444,17 @@ def test_a_topic_is_withdrawn_on_the_persons_behalf(app: Flask, client: FlaskCli
     assert call(client, secret, path, method="DELETE").get_json() == {"withdrawn": []}
     contact = call(client, secret, f"/api/v1/contacts/{public_id}").get_json()
     assert [s["status"] for s in contact["subscriptions"]] == ["unsubscribed"]
+
+
+def test_campaigns_are_listed_and_read_with_their_figures(app: Flask, client: FlaskClient) -> None:
+    secret = token_for(app, ApiScope.CAMPAIGNS_READ)
+    first, second = make_campaign(app), make_campaign(app, "product-updates")
+    listed = call(client, secret, "/api/v1/campaigns?limit=1").get_json()
+    assert [c["id"] for c in listed["items"]] == [second]
+    rest = call(client, secret, f"/api/v1/campaigns?cursor={listed['next_cursor']}").get_json()
+    assert [c["id"] for c in rest["items"]] == [first] and rest["next_cursor"] is None
+    one = call(client, secret, f"/api/v1/campaigns/{first}").get_json()
+    assert one["topic"] == "service-news" and one["status"] == "draft"
+    assert one["report"] == {"by_status": {}, "remaining": 0, "failures": {}, "unsubscribes": 0}
+    assert_problem(call(client, secret, "/api/v1/campaigns/unknown"), 404)
+    assert_problem(call(client, token_for(app, ApiScope.ADMIN), "/api/v1/campaigns"), 403)

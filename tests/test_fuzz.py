@@ -813,6 +813,8 @@ API: dict[str, tuple[str, str]] = {
     "api.create_contact": ("POST", "/api/v1/contacts"),
     "api.rectify_contact": ("PATCH", "/api/v1/contacts/{p}"),
     "api.withdraw_topic": ("DELETE", "/api/v1/contacts/{p}/subscriptions/product-updates"),
+    "api.list_campaigns": ("GET", "/api/v1/campaigns"),
+    "api.read_campaign": ("GET", "/api/v1/campaigns/{p}"),
 }
 # Where the answer must not tell whether the address is known.
 SAME_ANSWER = ["/subscribe", "/preferences", "/my-data"]

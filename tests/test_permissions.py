@@ -81,6 +81,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("api.create_contact", "POST", ""): API,
     ("api.rectify_contact", "PATCH", ""): API,
     ("api.withdraw_topic", "DELETE", ""): API,
+    ("api.list_campaigns", "GET", ""): API,
+    ("api.read_campaign", "GET", ""): API,
     # Logging in, one's own account
     ("staff.login", "GET", ""): OPEN,
     ("staff.login", "POST", ""): OPEN,

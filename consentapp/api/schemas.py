@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from consentapp.models import ConsentEvent, Contact, Subscription, Topic
+from consentapp.models import Campaign, ConsentEvent, Contact, Subscription, Topic
 
 
 class Strict(BaseModel):
@@ -204,3 +204,47 @@ class Rectified(BaseModel):
 
 class Withdrawn(BaseModel):
     withdrawn: list[str]
+
+
+class CampaignOut(BaseModel):
+    id: str
+    topic: str
+    subject_nl: str
+    subject_en: str
+    status: str
+    scheduled_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    recipients: int
+    created_at: datetime
+
+    @classmethod
+    def of(cls, campaign: Campaign) -> CampaignOut:
+        return cls(
+            id=campaign.public_id,
+            topic=campaign.topic.slug,
+            subject_nl=campaign.subject_nl,
+            subject_en=campaign.subject_en,
+            status=campaign.status.value,
+            scheduled_at=campaign.scheduled_at,
+            started_at=campaign.started_at,
+            finished_at=campaign.finished_at,
+            recipients=campaign.recipients,
+            created_at=campaign.created_at,
+        )
+
+
+class CampaignList(BaseModel):
+    items: list[CampaignOut]
+    next_cursor: str | None = None
+
+
+class CampaignFigures(BaseModel):
+    by_status: dict[str, int]
+    remaining: int
+    failures: dict[str, int]
+    unsubscribes: int
+
+
+class CampaignDetail(CampaignOut):
+    report: CampaignFigures

@@ -10,7 +10,7 @@ from typing import Generic, TypeVar
 import sqlalchemy as sa
 
 from consentapp.extensions import db
-from consentapp.models import ApiToken, ConsentChannel, ConsentEvent, Contact, Topic
+from consentapp.models import ApiToken, Campaign, ConsentChannel, ConsentEvent, Contact, Topic
 from consentapp.services import notices
 from consentapp.services.consent import ConsentSource, Origin
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
@@ -87,3 +87,17 @@ def request_subscription_by_api(
 
 def address_suppressed(email: str) -> bool:
     return is_suppressed(email)
+
+
+def campaign_page(before_id: int | None, per_page: int) -> Page[Campaign]:
+    """Campaigns, newest first, `per_page` older than `before_id`."""
+    statement = sa.select(Campaign)
+    if before_id is not None:
+        statement = statement.where(Campaign.id < before_id)
+    rows = list(db.session.scalars(statement.order_by(Campaign.id.desc()).limit(per_page + 1)))
+    shown = rows[:per_page]
+    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+
+
+def campaign_by_id(public_id: str) -> Campaign | None:
+    return db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
