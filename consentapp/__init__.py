@@ -117,6 +117,7 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """`flask --app wsgi ...` commands."""
-    from consentapp import cli
+    from consentapp import cli, webhook_commands
 
     cli.init_app(app)
+    webhook_commands.init_app(app)
