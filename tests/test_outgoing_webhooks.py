@@ -37,6 +37,7 @@ from consentapp.services.webhook_delivery import (
 )
 from tests.builders import ADDRESS
 from tests.flows import confirm, confirmation_link, subscribe
+from tests.helpers import csrf_token, post_form
 from tests.services import SMTPServer, WebhookReceiver
 
 
@@ -423,3 +424,48 @@ def test_both_engines_run_the_delivery(app: Flask) -> None:
     assert job.run is deliver_webhooks
     assert job.seconds == app.config["WORKER_POLL_SECONDS"]
     assert job.task in celery.tasks
+
+
+def test_admins_add_an_endpoint_read_its_log_and_send_a_delivery_again(
+    private_ok: Flask, admin_client: FlaskClient, receiver: WebhookReceiver
+) -> None:
+    app = private_ok
+    form = {"url": receiver.url, "events": ["contact.created"], "personal": "y"}
+    refused = post_form(admin_client, "/staff/webhooks", {**form, "url": "ftp://x"})
+    assert refused.status_code == 400
+    assert "https://" in refused.get_data(as_text=True)
+    assert post_form(admin_client, "/staff/webhooks", {**form, "events": []}).status_code == 400
+    added = post_form(admin_client, "/staff/webhooks", form)
+    assert added.status_code == 200
+    html = added.get_data(as_text=True)
+    secret = html.split("<code>")[1].split("</code>")[0]
+    assert secret.startswith("whsec_")
+    with app.app_context():
+        endpoint = db.session.scalars(sa.select(WebhookEndpoint)).one()
+        assert endpoint.include_personal and endpoint.events == ["contact.created"]
+        assert endpoint.secret == secret
+        public_id = endpoint.public_id
+        find_or_create_contact(ADDRESS, "nl", "web_form")
+        db.session.commit()
+    assert secret not in admin_client.get("/staff/webhooks").get_data(as_text=True)
+    run_delivery(app)
+    page = admin_client.get(f"/staff/webhooks/{public_id}").get_data(as_text=True)
+    assert "contact.created" in page and "delivered" in page and "204" in page
+    (row,) = deliveries(app)
+    path = f"/staff/webhooks/{public_id}/deliveries/{row.public_id}/send-again"
+    assert admin_client.post(path).status_code == 400  # no CSRF token
+    token = csrf_token(admin_client, f"/staff/webhooks/{public_id}")
+    again = admin_client.post(path, data={"csrf_token": token})
+    assert again.status_code == 302
+    assert (
+        admin_client.post(
+            f"/staff/webhooks/{public_id}/deliveries/msg_other/send-again",
+            data={"csrf_token": token},
+        ).status_code
+        == 404
+    )
+    run_delivery(app)
+    payloads = verified(receiver, secret)
+    assert len(payloads) == 2 and payloads[0] == payloads[1]
+    assert payloads[1]["data"]["email"] == ADDRESS  # type: ignore[index]
+    assert len({headers["webhook-id"] for headers, _, _ in receiver.received}) == 1
