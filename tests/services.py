@@ -635,10 +635,12 @@ class StartTLSStripper:
 
 class WebhookReceiver:
     """A real HTTP server on a free local port that keeps every request it gets and
-    answers with `status` (and `location`, for a redirect)."""
+    answers with `status` (and `location`, for a redirect); with a certificate and key,
+    over HTTPS at https://localhost:port/."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
         import http.server
+        import ssl
 
         self.received: list[tuple[dict[str, str], str, str]] = []
         self.status = 204
@@ -664,6 +666,11 @@ class WebhookReceiver:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = int(self.server.server_address[1])
         self.url = f"http://127.0.0.1:{self.port}/hooks"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.port}/hooks"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

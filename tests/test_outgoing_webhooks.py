@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -38,7 +39,7 @@ from consentapp.services.webhook_delivery import (
 from tests.builders import ADDRESS
 from tests.flows import confirm, confirmation_link, subscribe
 from tests.helpers import csrf_token, post_form
-from tests.services import SMTPServer, WebhookReceiver
+from tests.services import SMTPServer, WebhookReceiver, self_signed_certificate
 
 
 @pytest.fixture
@@ -123,6 +124,7 @@ def test_add_webhook_prints_the_secret_on_its_last_line(app: Flask, runner: Flas
         ("https://hooks.example.com/in", " , ", "at least one event"),
         ("ftp://hooks.example.com/in", "contact.created", "https://"),
         ("https://user:pw@hooks.example.com/", "contact.created", "password"),
+        ("https://hooks.example.com:99999/", "contact.created", "port"),
     ],
 )
 def test_add_webhook_refuses_bad_input(
@@ -469,3 +471,29 @@ def test_admins_add_an_endpoint_read_its_log_and_send_a_delivery_again(
     assert len(payloads) == 2 and payloads[0] == payloads[1]
     assert payloads[1]["data"]["email"] == ADDRESS  # type: ignore[index]
     assert len({headers["webhook-id"] for headers, _, _ in receiver.received}) == 1
+
+
+def test_https_receivers_are_verified_against_the_host_name(
+    private_ok: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = private_ok
+    certificate = self_signed_certificate(tmp_path)
+    receiver = WebhookReceiver(tls=certificate)
+    try:
+        secret = register(app, receiver.url, ("contact.created",))
+        with app.app_context():
+            find_or_create_contact(ADDRESS, "nl", "web_form")
+            db.session.commit()
+        assert run_delivery(app) == 0  # a certificate nobody vouches for
+        (row,) = deliveries(app)
+        assert row.last_status_code is None and "CERTIFICATE_VERIFY_FAILED" in (
+            row.response_excerpt or ""
+        )
+        assert receiver.received == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+        assert run_delivery(app, RETRY_DELAYS[0] + timedelta(seconds=1)) == 1
+        (payload,) = verified(receiver, secret)
+        assert payload["type"] == "contact.created"
+        assert receiver.received[0][0]["Host"] == f"localhost:{receiver.port}"
+    finally:
+        receiver.stop()

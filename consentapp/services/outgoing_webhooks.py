@@ -81,6 +81,10 @@ def check_url(url: str) -> str:
         raise WebhookError("the URL must start with https:// (or http://) and name a host")
     if parts.username or parts.password:
         raise WebhookError("the URL must not carry a user name or password")
+    try:
+        parts.port  # noqa: B018 (a port out of range raises)
+    except ValueError as exc:
+        raise WebhookError("the URL names a port that does not exist") from exc
     if len(url) > 2000:
         raise WebhookError("the URL is longer than 2000 characters")
     return url.strip()

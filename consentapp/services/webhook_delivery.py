@@ -130,10 +130,10 @@ def post(url: str, body: str, headers: dict[str, str]) -> Answer:
     """POST `body` to `url`; redirects are answers, not followed."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
         address = resolve_target(host, port)
-    except TargetRefused as exc:
+    except (TargetRefused, ValueError) as exc:
         return Answer(None, str(exc)[:EXCERPT_LENGTH])
     kind = _PinnedHTTPS if parts.scheme == "https" else _PinnedHTTP
     connection = kind(host, port, address, TIMEOUT_SECONDS)
@@ -143,7 +143,7 @@ def post(url: str, body: str, headers: dict[str, str]) -> Answer:
         response = connection.getresponse()
         excerpt = response.read(EXCERPT_LENGTH).decode("utf-8", "replace")
         return Answer(response.status, excerpt)
-    except (OSError, http.client.HTTPException) as exc:
+    except (OSError, ValueError, http.client.HTTPException) as exc:
         return Answer(None, f"{type(exc).__name__}: {exc}"[:EXCERPT_LENGTH])
     finally:
         connection.close()
