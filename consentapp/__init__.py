@@ -118,7 +118,8 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """`flask --app wsgi ...` commands."""
-    from consentapp import api_cli, cli
+    from consentapp import api_cli, cli, webhook_commands
 
     cli.init_app(app)
     api_cli.init_app(app)
+    webhook_commands.init_app(app)

@@ -246,6 +246,8 @@ class Config:
         self.BOUNCE_SOFT_DAYS = _int(env, "BOUNCE_SOFT_DAYS", 30)
         self.BOUNCE_COMPLAINT_LIMIT = _int(env, "BOUNCE_COMPLAINT_LIMIT", 1)
         self.BOUNCE_COMPLAINT_WITHDRAWS = _bool(env.get("BOUNCE_COMPLAINT_WITHDRAWS"), True)
+        # Outgoing webhooks to loopback, private or link-local addresses: only if true.
+        self.WEBHOOK_ALLOW_PRIVATE_TARGETS = _bool(env.get("WEBHOOK_ALLOW_PRIVATE_TARGETS"), False)
         # The dashboard warns above this complaint rate over 30 days (Gmail's limit: 0.3 %).
         try:
             self.BOUNCE_COMPLAINT_WARN_PERCENT = float(

@@ -44,6 +44,7 @@ class Permission(enum.StrEnum):
     ACCOUNTS = "accounts"
     SETTINGS = "settings"
     AUDIT_LOG = "audit_log"
+    WEBHOOKS = "webhooks"  # outgoing webhook endpoints and their delivery logs
 
 
 P = Permission
@@ -184,6 +185,9 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.user_action": every(P.ACCOUNTS),
     "staff.settings": every(P.SETTINGS),
     "staff.audit_log": every(P.AUDIT_LOG),
+    "staff.webhooks": every(P.WEBHOOKS),
+    "staff.webhook": every(P.WEBHOOKS),
+    "staff.send_webhook_again": every(P.WEBHOOKS),
 }
 
 

@@ -19,6 +19,7 @@ from consentapp.services.csv_import import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.retention import purge_unconfirmed
 from consentapp.services.rights import expire_unverified
+from consentapp.services.webhook_delivery import deliver_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +74,14 @@ def clean_up() -> int:
 def schedule(config: Mapping[str, Any]) -> Schedule:
     """The jobs and their intervals: WORKER_POLL_SECONDS for the tick,
     PURGE_INTERVAL_MINUTES for the clean-ups, DASHBOARD_REFRESH_SECONDS for the
-    dashboard's numbers; queued bounce reports are read as often as the tick, and the
-    bounce mailbox, when BOUNCE_MAILBOX_URL names one, every BOUNCE_MAILBOX_POLL_SECONDS."""
+    dashboard's numbers; queued bounce reports are read and outgoing webhooks delivered
+    as often as the tick, and the bounce mailbox, when BOUNCE_MAILBOX_URL names one,
+    every BOUNCE_MAILBOX_POLL_SECONDS."""
     jobs = [
         Job("housekeeping", clean_up, float(config["PURGE_INTERVAL_MINUTES"]) * 60),
         Job("dashboard", refresh_snapshot, float(config["DASHBOARD_REFRESH_SECONDS"])),
         Job("bounces", process_queue, float(config["WORKER_POLL_SECONDS"])),
+        Job("outgoing_webhooks", deliver_webhooks, float(config["WORKER_POLL_SECONDS"])),
     ]
     if config.get("BOUNCE_MAILBOX_URL"):
         jobs.append(Job("bounce_mailbox", poll_job, float(config["BOUNCE_MAILBOX_POLL_SECONDS"])))

@@ -97,6 +97,12 @@ def bounces() -> None:
     schedule(current_app.config).job("bounces").run()
 
 
+@celery.task(name="consentapp.outgoing_webhooks")
+def outgoing_webhooks() -> None:
+    """The schedule's delivery of outgoing webhooks (every WORKER_POLL_SECONDS)."""
+    schedule(current_app.config).job("outgoing_webhooks").run()
+
+
 @celery.task(name="consentapp.bounce_mailbox")
 def bounce_mailbox() -> None:
     """The schedule's poll of the bounce mailbox (every BOUNCE_MAILBOX_POLL_SECONDS, when

@@ -631,3 +631,54 @@ class StartTLSStripper:
             for line in lines:
                 if line.strip().upper() != b"STLS":
                     client.sendall(re.sub(rb" STARTTLS\b", b"", line, flags=re.IGNORECASE))
+
+
+class WebhookReceiver:
+    """A real HTTP server on a free local port that keeps every request it gets and
+    answers with `status` (and `location`, for a redirect); with a certificate and key,
+    over HTTPS at https://localhost:port/."""
+
+    def __init__(self, tls: tuple[Path, Path] | None = None) -> None:
+        import http.server
+        import ssl
+
+        self.received: list[tuple[dict[str, str], str, str]] = []
+        self.status = 204
+        self.location: str | None = None
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length).decode("utf-8")
+                receiver.received.append((dict(self.headers.items()), body, self.path))
+                self.send_response(receiver.status)
+                if receiver.location:
+                    self.send_header("Location", receiver.location)
+                reply = b"receiver says " + str(receiver.status).encode() + b" " + b"x" * 400
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = int(self.server.server_address[1])
+        self.url = f"http://127.0.0.1:{self.port}/hooks"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.port}/hooks"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def bodies(self) -> list[dict[str, object]]:
+        import json
+
+        return [json.loads(body) for _, body, _ in self.received]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

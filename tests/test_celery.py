@@ -79,6 +79,7 @@ def test_both_engines_run_the_same_jobs_at_the_intervals_from_the_configuration(
         "consentapp.housekeeping": 420,
         "consentapp.dashboard": 45,
         "consentapp.bounces": 3,
+        "consentapp.outgoing_webhooks": 3,
         "consentapp.tick": 3,
     }
     beat = {

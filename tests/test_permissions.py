@@ -159,6 +159,10 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.settings", "GET", ""): ADMIN,
     ("staff.settings", "POST", ""): ADMIN,
     ("staff.audit_log", "GET", ""): ADMIN,
+    ("staff.webhooks", "GET", ""): ADMIN,
+    ("staff.webhooks", "POST", ""): ADMIN,
+    ("staff.webhook", "GET", ""): ADMIN,
+    ("staff.send_webhook_again", "POST", ""): ADMIN,
 }
 
 # Ids that match nothing: an allowed request answers 404 or 400, and changes nothing.
@@ -171,6 +175,7 @@ PLACEHOLDERS: dict[str, str] = {
     "task_id": "999",
     "activity_id": "999",
     "disclosure_id": "999",
+    "delivery_id": "msg_nothing",
     "version": "999",
     "token": "not-a-valid-token",
     "filename": "css/app.css",
@@ -275,6 +280,7 @@ def test_the_staff_role_holds_no_admin_permission() -> None:
             Permission.ACCOUNTS,
             Permission.SETTINGS,
             Permission.AUDIT_LOG,
+            Permission.WEBHOOKS,
         }
     )
 

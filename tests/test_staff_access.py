@@ -28,6 +28,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "task_id": 1,
     "activity_id": 1,
     "disclosure_id": 1,
+    "delivery_id": "msg_nothing",
 }
 
 

@@ -30,6 +30,7 @@ from consentapp.models.rights import (
 from consentapp.models.staff import DashboardSnapshot, Role, Setting, StaffUser
 from consentapp.models.suppression import Suppression
 from consentapp.models.topics import Subscription, SubscriptionStatus, Topic
+from consentapp.models.webhook_endpoint import WebhookDelivery, WebhookEndpoint, WebhookStatus
 
 __all__ = [
     "DATABASE_ONLY_INDEXES",
@@ -73,6 +74,9 @@ __all__ = [
     "SubscriptionStatus",
     "Suppression",
     "Topic",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookStatus",
     "canonical_json",
     "in_models",
     "new_public_id",

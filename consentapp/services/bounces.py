@@ -40,6 +40,7 @@ from consentapp.models import (
     OutboundEmail,
     utcnow,
 )
+from consentapp.services.outgoing_webhooks import emit
 from consentapp.services.undeliverable import apply_thresholds
 
 log = logging.getLogger(__name__)
@@ -350,6 +351,8 @@ def _record(
 def add_bounce(contact: Contact, bounce: Bounce, outcome: Outcome) -> None:
     """Keep `bounce` and apply what it triggers. No commit."""
     db.session.add(bounce)
+    event = "complaint.recorded" if bounce.kind == BounceType.COMPLAINT else "bounce.recorded"
+    emit(event, subject_id=contact.public_id, data={"kind": bounce.kind, "source": bounce.source})
     campaign = None
     if bounce.kind == BounceType.COMPLAINT and bounce.campaign_id is not None:
         # Named in the withdrawal's ledger row.

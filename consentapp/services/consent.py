@@ -10,6 +10,7 @@ from flask import Request
 
 from consentapp.extensions import db
 from consentapp.models import ConsentEvent, Contact, PrivacyNotice
+from consentapp.services.outgoing_webhooks import emit_consent
 
 USER_AGENT_LENGTH = 300
 
@@ -69,4 +70,5 @@ def record_consent(
         details=details,
     )
     db.session.add(event)
+    emit_consent(purpose, action, contact.public_id, topic_id, details)
     return event

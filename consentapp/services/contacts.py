@@ -8,6 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from consentapp.extensions import db
 from consentapp.models import Contact
 from consentapp.services.contact_details import normalise_phone
+from consentapp.services.outgoing_webhooks import emit
 
 
 def find_contact(email: str) -> Contact | None:
@@ -57,4 +58,5 @@ def find_or_create_contact(
         existing = find_contact(email)
         assert existing is not None
         return existing
+    emit("contact.created", subject_id=contact.public_id, data={"channel": channel})
     return contact

@@ -35,6 +35,7 @@ from consentapp.models import (
 )
 from consentapp.models.contact import search_key
 from consentapp.services import audit
+from consentapp.services.outgoing_webhooks import emit
 from consentapp.services.storage_scrub import scrub_after_commit
 from consentapp.services.suppression import suppress
 
@@ -216,6 +217,7 @@ def erase_person(
         contact.search_text = search_key(contact.name, "", contact.company)
     else:
         db.session.delete(contact)
+    emit("contact.erased", subject_id=subject)
     audit.record(
         "person.erased",
         target_type="contact",

@@ -27,6 +27,7 @@ from consentapp.models import (
 from consentapp.services import audit
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
 from consentapp.services.erasure import ErasureResult, erase_person
+from consentapp.services.outgoing_webhooks import emit
 from consentapp.services.subscriptions import withdraw
 from consentapp.services.suppression import suppress
 from consentapp.services.throttle import may_mail
@@ -66,6 +67,11 @@ def open_request(
     )
     db.session.add(request)
     db.session.flush()
+    emit(
+        "data_request.received",
+        subject_id=request.subject_id,
+        data={"request": request.public_id, "kind": kind, "channel": channel},
+    )
     return request
 
 
@@ -204,6 +210,11 @@ def finish_request(
     request.status = RequestStatus.DONE
     request.completed_at = utcnow()
     request.outcome = outcome
+    emit(
+        "data_request.completed",
+        subject_id=request.subject_id,
+        data={"request": request.public_id, "kind": str(request.kind)},
+    )
     audit.record(
         f"request.{request.kind}",
         target_type="request",

@@ -117,6 +117,7 @@ from consentapp.staff import (  # noqa: E402,F401
     contacts,
     dashboard,
     inquiries,
+    outgoing_webhooks,
     registers,
     requests,
     users,

@@ -19,12 +19,14 @@ from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Opt
 
 from consentapp.form_fields import (
     MultiCheckboxField,
+    choices,
     detail_field,
     email_field,
     free_text,
     language_choices,
     single_line,
 )
+from consentapp.services.outgoing_webhooks import EVENTS
 
 
 class LoginForm(FlaskForm):
@@ -339,3 +341,19 @@ class ScheduleForm(FlaskForm):
     """Send now, or at a time (UTC)."""
 
     at = DateTimeLocalField(_l("Send at (leave empty to send now)"), validators=[Optional()])
+
+
+class WebhookForm(FlaskForm):
+    """A new endpoint: its URL, the events it wants, and whether it gets personal fields."""
+
+    url = StringField(_l("URL"), validators=[DataRequired(), Length(max=2000)])
+    events = MultiCheckboxField(
+        _l("Events"),
+        choices=choices((event, event) for event in EVENTS),
+        validators=[DataRequired()],
+    )
+    personal = BooleanField(_l("Include e-mail address and name"))
+
+
+class SendAgainForm(FlaskForm):
+    """The "send again" button: only the CSRF token."""
