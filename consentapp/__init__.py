@@ -93,13 +93,14 @@ def register_engine(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import public, rights, staff, subscriptions, webhooks
+    from consentapp import embed, public, rights, staff, subscriptions, webhooks
 
     app.register_blueprint(public.bp)
     app.register_blueprint(rights.bp)
     app.register_blueprint(subscriptions.bp)
     app.register_blueprint(staff.bp, url_prefix="/staff")
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(embed.bp)
 
 
 def register_request_hooks(app: Flask) -> None:

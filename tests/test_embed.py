@@ -1,0 +1,337 @@
+"""The form on the company's own site: posts from `EMBED_ORIGINS` without our cookie or
+CSRF token, redirects only to listed origins, the JSON endpoint with CORS, and ALTCHA."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from altcha import v1 as altcha
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
+
+from consentapp.extensions import db
+from consentapp.models import ConsentAction, Setting
+from consentapp.services.embed import ALTCHA_SETTING
+from tests.builders import ADDRESS
+from tests.flows import confirm, confirmation_link
+from tests.helpers import is_check_mail_page, ledger, post_form, stored
+from tests.services import SMTPServer
+
+SITE = "https://www.crm.be"
+OTHER = "https://evil.example"
+FIELDS = {"email": ADDRESS, "name": "Lies", "topics": "product-updates", "language": "nl"}
+
+
+@pytest.fixture
+def embed_app(app: Flask) -> Flask:
+    """The app with the company's site listed (written oddly: normalised on reading)."""
+    app.config["EMBED_ORIGINS"] = ["HTTPS://www.crm.be:443/", "http://localhost:8081"]
+    app.config["SUBSCRIBE_RATE_LIMIT"] = "100 per minute"
+    return app
+
+
+def cross_post(
+    client: FlaskClient, path: str, data: dict[str, Any], **headers: str
+) -> TestResponse:
+    """A POST as another site's page sends it: no cookie of ours, no CSRF token."""
+    return client.post(path, data=data, headers=headers)
+
+
+def post_json(client: FlaskClient, body: Any, origin: str | None = SITE, **kw: Any) -> TestResponse:
+    headers = {"Origin": origin} if origin else {}
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    kw.setdefault("content_type", "application/json")
+    return client.post("/api/embed/subscribe", data=data, headers=headers, **kw)
+
+
+def switch_altcha(app: Flask, on: bool) -> None:
+    with app.app_context():
+        db.session.merge(Setting(key=ALTCHA_SETTING, value="1" if on else "0"))
+        db.session.commit()
+
+
+def solved_payload(client: FlaskClient) -> str:
+    """Fetch a challenge and solve it as the widget does in the browser."""
+    response = client.get("/api/embed/altcha", headers={"Origin": SITE})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    challenge = response.get_json()
+    solution = altcha.solve_challenge(
+        challenge["challenge"], challenge["salt"], max_number=challenge["maxNumber"]
+    )
+    assert solution is not None
+    payload = {
+        "algorithm": challenge["algorithm"],
+        "challenge": challenge["challenge"],
+        "number": solution.number,
+        "salt": challenge["salt"],
+        "signature": challenge["signature"],
+    }
+    return base64.b64encode(json.dumps(payload).encode()).decode()
+
+
+# --- the HTML form posted from the company's site -----------------------------------
+
+
+def test_listed_origin_subscribes_without_token_through_double_opt_in(
+    embed_app: Flask, smtp_server: SMTPServer
+) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    response = cross_post(client, "/subscribe", FIELDS, Origin=SITE)
+    assert is_check_mail_page(response.status_code, response.get_data(as_text=True))
+    assert stored(embed_app, ADDRESS) is not None
+    path = confirmation_link(embed_app, smtp_server)
+    assert confirm(embed_app.test_client(), path) == 200
+    actions = [(action, topic) for action, _channel, topic in ledger(embed_app)]
+    assert actions[-1] == (ConsentAction.CONFIRMED, "product-updates"), actions
+
+
+def test_unlisted_origin_or_none_is_refused_as_before(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    for headers in ({"Origin": OTHER}, {"Origin": "null"}, {}, {"Referer": OTHER + "/form"}):
+        response = cross_post(client, "/subscribe", FIELDS, **headers)
+        assert response.status_code == 400, headers
+        assert stored(embed_app, ADDRESS) is None, headers
+    # A listed site's name inside another host proves nothing.
+    response = cross_post(client, "/subscribe", FIELDS, Origin="https://www.crm.be.evil.example")
+    assert response.status_code == 400
+
+
+def test_referer_counts_only_when_origin_is_absent(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    refused = cross_post(client, "/subscribe", FIELDS, Origin=OTHER, Referer=SITE + "/nieuwsbrief")
+    assert refused.status_code == 400
+    assert stored(embed_app, ADDRESS) is None
+    taken = cross_post(client, "/subscribe", FIELDS, Referer=SITE + "/nieuwsbrief?x=1")
+    assert is_check_mail_page(taken.status_code, taken.get_data(as_text=True))
+    assert stored(embed_app, ADDRESS) is not None
+
+
+def test_our_own_form_still_works_and_still_needs_its_token(embed_app: Flask) -> None:
+    client = embed_app.test_client()
+    response = post_form(client, "/subscribe", dict(FIELDS))
+    assert is_check_mail_page(response.status_code, response.get_data(as_text=True))
+    no_token = client.post("/subscribe", data=FIELDS)
+    assert no_token.status_code == 400
+
+
+def test_redirect_after_success_and_failure_only_to_listed_origins(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    good = {**FIELDS, "success_url": SITE + "/bedankt?bron=form", "failure_url": SITE + "/fout"}
+    response = cross_post(client, "/subscribe", good, Origin=SITE)
+    assert response.status_code == 303
+    assert response.headers["Location"] == SITE + "/bedankt?bron=form"
+
+    failed = cross_post(client, "/subscribe", {**good, "email": "not an address"}, Origin=SITE)
+    assert failed.status_code == 303
+    assert failed.headers["Location"] == SITE + "/fout"
+
+    for target in (
+        OTHER + "/x",
+        "//evil.example/x",
+        "/relative",
+        "javascript:alert(1)",
+        "https://www.crm.be@evil.example/",
+        "https://www.crm.be.evil.example/",
+    ):
+        answer = cross_post(client, "/subscribe", {**FIELDS, "success_url": target}, Origin=SITE)
+        assert answer.status_code == 200, target
+        assert "Location" not in answer.headers, target
+
+
+def test_redirect_target_is_rebuilt_so_tricks_stay_on_the_listed_site(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    tricky = {**FIELDS, "success_url": "https://evil.example\\@www.crm.be/ok"}
+    response = cross_post(client, "/subscribe", tricky, Origin=SITE)
+    # Browsers read the backslash as a slash: the target is rebuilt from the listed origin.
+    assert response.status_code in (200, 303)
+    if response.status_code == 303:
+        assert response.headers["Location"].startswith(SITE + "/")
+
+
+def test_redirect_fields_are_ignored_on_our_own_pages(embed_app: Flask) -> None:
+    client = embed_app.test_client()
+    response = post_form(client, "/subscribe", {**FIELDS, "success_url": SITE + "/bedankt"})
+    assert response.status_code == 200
+
+
+def test_bot_trap_answers_the_same_and_keeps_nothing(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    bot = {**FIELDS, "website": "http://spam.example", "success_url": SITE + "/bedankt"}
+    response = cross_post(client, "/subscribe", bot, Origin=SITE)
+    assert response.status_code == 303
+    assert response.headers["Location"] == SITE + "/bedankt"
+    assert stored(embed_app, ADDRESS) is None
+
+
+def test_rate_limit_applies_to_posts_from_the_site(embed_app: Flask) -> None:
+    embed_app.config["SUBSCRIBE_RATE_LIMIT"] = "2 per minute"
+    client = embed_app.test_client(use_cookies=False)
+    answers = [cross_post(client, "/subscribe", FIELDS, Origin=SITE).status_code for _ in range(3)]
+    assert answers == [200, 200, 429]
+    assert post_json(client, JSON_FIELDS).status_code == 202
+    assert post_json(client, JSON_FIELDS).status_code == 202
+    limited = post_json(client, JSON_FIELDS)
+    assert limited.status_code == 429
+    assert limited.mimetype == "application/problem+json"
+
+
+def test_contact_form_from_listed_origin(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    form = {"name": "Lies", "email": ADDRESS, "message": "Graag een offerte."}
+    response = cross_post(client, "/contact", form, Origin=SITE)
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/contact/thanks")
+    with_target = cross_post(
+        client, "/contact", {**form, "success_url": SITE + "/dank"}, Origin="http://localhost:8081"
+    )
+    # Posted from one listed origin, back to another listed one.
+    assert with_target.status_code == 303
+    assert with_target.headers["Location"] == SITE + "/dank"
+    refused = cross_post(client, "/contact", form, Origin=OTHER)
+    assert refused.status_code == 400
+
+
+# --- the JSON endpoint --------------------------------------------------------------
+
+JSON_FIELDS = {"email": ADDRESS, "name": "Lies", "topics": ["product-updates"], "language": "en"}
+
+
+def test_json_subscribe_goes_through_double_opt_in(
+    embed_app: Flask, smtp_server: SMTPServer
+) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    response = post_json(client, JSON_FIELDS)
+    assert response.status_code == 202, response.get_data(as_text=True)
+    assert response.headers["Access-Control-Allow-Origin"] == SITE
+    assert "Origin" in response.headers["Vary"]
+    assert stored(embed_app, ADDRESS) is not None
+    assert [m for m in smtp_server.to(ADDRESS)] == []  # sent by the worker, not the request
+
+
+def test_json_same_answer_for_known_and_unknown(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    first = post_json(client, JSON_FIELDS)
+    again = post_json(client, JSON_FIELDS)
+    unknown = post_json(client, {**JSON_FIELDS, "email": "nobody@example.be"})
+    assert first.status_code == again.status_code == unknown.status_code == 202
+    assert first.get_data() == again.get_data() == unknown.get_data()
+
+
+def test_json_cors_only_for_listed_origins(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    preflight = client.options(
+        "/api/embed/subscribe",
+        headers={
+            "Origin": SITE,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["Access-Control-Allow-Origin"] == SITE
+    assert "POST" in preflight.headers["Access-Control-Allow-Methods"]
+    assert "Content-Type" in preflight.headers["Access-Control-Allow-Headers"]
+    assert "Origin" in preflight.headers["Vary"]
+
+    for origin in (OTHER, "null", "https://www.crm.be.evil.example"):
+        other = client.options("/api/embed/subscribe", headers={"Origin": origin})
+        assert "Access-Control-Allow-Origin" not in other.headers, origin
+        assert "Origin" in other.headers["Vary"]
+        refused = post_json(client, JSON_FIELDS, origin=origin)
+        assert refused.status_code == 403, origin
+        assert refused.mimetype == "application/problem+json"
+        assert "Access-Control-Allow-Origin" not in refused.headers
+    assert post_json(client, JSON_FIELDS, origin=None).status_code == 403
+    assert stored(embed_app, ADDRESS) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ('{"email": "a@b.be"}', "text/plain", 415),
+        ("email=a@b.be", "application/x-www-form-urlencoded", 415),
+        ("{not json", "application/json", 400),
+        ("[1, 2]", "application/json", 400),
+        ('"text"', "application/json", 400),
+        ('{"email": ["x"]}', "application/json", 422),
+        ('{"email": "a@b.be", "topics": "product-updates"}', "application/json", 422),
+        ('{"email": "a@b.be", "topics": [1]}', "application/json", 422),
+        ('{"email": "a@b.be", "topics": ["nope"]}', "application/json", 422),
+        ('{"email": "not an address", "topics": ["product-updates"]}', "application/json", 422),
+        ('{"topics": ["product-updates"]}', "application/json", 422),
+        (
+            '{"email": "a@b.be", "topics": ["product-updates"], "language": "xx"}',
+            "application/json",
+            422,
+        ),
+    ],
+)
+def test_json_bad_bodies(embed_app: Flask, body: str, content_type: str, status: int) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    response = post_json(client, body, content_type=content_type)
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    assert response.headers["Access-Control-Allow-Origin"] == SITE  # the script can read why
+    if status == 422:
+        assert response.get_json()["errors"]
+    assert stored(embed_app, "a@b.be") is None
+
+
+def test_json_errors_name_the_fields(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    response = post_json(client, {"email": "nope", "topics": []})
+    assert response.status_code == 422
+    assert set(response.get_json()["errors"]) >= {"email", "topics"}
+
+
+def test_json_bot_trap(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    response = post_json(client, {**JSON_FIELDS, "website": "spam"})
+    assert response.status_code == 202
+    assert stored(embed_app, ADDRESS) is None
+
+
+# --- ALTCHA ---------------------------------------------------------------------
+
+
+def test_altcha_off_by_default(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    assert client.get("/api/embed/altcha").status_code == 404
+    assert post_json(client, JSON_FIELDS).status_code == 202
+
+
+def test_altcha_on_needs_a_solved_challenge(embed_app: Flask) -> None:
+    switch_altcha(embed_app, True)
+    client = embed_app.test_client(use_cookies=False)
+    missing = post_json(client, JSON_FIELDS)
+    assert missing.status_code == 422
+    assert "altcha" in missing.get_json()["errors"]
+    forged = post_json(client, {**JSON_FIELDS, "altcha": "eyJudW1iZXIiOjF9"})
+    assert forged.status_code == 422
+    assert stored(embed_app, ADDRESS) is None
+
+    challenge = client.get("/api/embed/altcha", headers={"Origin": SITE})
+    assert challenge.headers["Access-Control-Allow-Origin"] == SITE
+    assert challenge.headers["Cache-Control"] == "no-store"
+    solved = post_json(client, {**JSON_FIELDS, "altcha": solved_payload(client)})
+    assert solved.status_code == 202, solved.get_data(as_text=True)
+    assert stored(embed_app, ADDRESS) is not None
+
+
+def test_altcha_on_applies_to_html_posts_from_the_site_not_to_our_pages(
+    embed_app: Flask,
+) -> None:
+    switch_altcha(embed_app, True)
+    client = embed_app.test_client(use_cookies=False)
+    refused = cross_post(client, "/subscribe", FIELDS, Origin=SITE)
+    assert refused.status_code == 400
+    taken = cross_post(
+        client, "/subscribe", {**FIELDS, "altcha": solved_payload(client)}, Origin=SITE
+    )
+    assert is_check_mail_page(taken.status_code, taken.get_data(as_text=True))
+    own = post_form(embed_app.test_client(), "/subscribe", {**FIELDS, "email": "own@example.be"})
+    assert is_check_mail_page(own.status_code, own.get_data(as_text=True))
