@@ -81,10 +81,15 @@ def url_origin(url: str) -> str | None:
     return f"{scheme}://{host}" + (f":{port}" if port and port != default else "")
 
 
-def listed_origins() -> set[str]:
-    """The origins in `EMBED_ORIGINS`, normalised as `url_origin` does."""
+def embed_origins() -> list[str]:
+    """The origins in `EMBED_ORIGINS`, in their order, normalised as `url_origin` does."""
     listed = (url_origin(raw) for raw in current_app.config.get("EMBED_ORIGINS") or [])
-    return {origin for origin in listed if origin}
+    return list(dict.fromkeys(origin for origin in listed if origin))
+
+
+def listed_origins() -> set[str]:
+    """The same, for looking up."""
+    return set(embed_origins())
 
 
 def request_origin() -> str | None:

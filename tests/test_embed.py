@@ -18,7 +18,7 @@ from consentapp.models import ConsentAction, Setting
 from consentapp.services.embed import ALTCHA_SETTING
 from tests.builders import ADDRESS
 from tests.flows import confirm, confirmation_link
-from tests.helpers import is_check_mail_page, ledger, post_form, stored
+from tests.helpers import audited, is_check_mail_page, ledger, post_form, stored
 from tests.services import SMTPServer
 
 SITE = "https://www.crm.be"
@@ -335,3 +335,67 @@ def test_altcha_on_applies_to_html_posts_from_the_site_not_to_our_pages(
     assert is_check_mail_page(taken.status_code, taken.get_data(as_text=True))
     own = post_form(embed_app.test_client(), "/subscribe", {**FIELDS, "email": "own@example.be"})
     assert is_check_mail_page(own.status_code, own.get_data(as_text=True))
+
+
+# --- the staff page and the setting -------------------------------------------------
+
+
+def test_staff_page_shows_the_snippet_in_both_languages(
+    embed_app: Flask, staff_client: FlaskClient
+) -> None:
+    page = staff_client.get("/staff/embed?topics=service-news")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert html.count("&lt;form method=&#34;post&#34;") == 2 or html.count("&lt;form") == 2
+    assert "subscribe?lang=nl" in html and "subscribe?lang=en" in html
+    assert "E-mailadres" in html and "E-mail address" in html
+    assert "value=&#34;service-news&#34;" in html or "value=&#34;service-news&#34;" in html
+    assert "value=&#34;product-updates&#34;" not in html  # only the topic chosen
+    assert "name=&#34;website&#34;" in html  # the bot trap comes along
+    assert "https://www.crm.be/" in html  # redirects back to the listed site
+    assert "altcha-widget" not in html
+
+
+def test_snippet_posts_as_pasted(embed_app: Flask, staff_client: FlaskClient) -> None:
+    """The snippet's own fields, posted from the listed site, are taken."""
+    import html as html_lib
+    import re
+
+    page = html_lib.unescape(staff_client.get("/staff/embed").get_data(as_text=True))
+    snippet = page.split('<pre class="snippet"><code>')[1].split("</code>")[0]
+    names = set(re.findall(r'name="([a-z_]+)"', snippet))
+    assert names == {"email", "name", "topics", "language", "success_url", "failure_url", "website"}
+    client = embed_app.test_client(use_cookies=False)
+    response = cross_post(
+        client,
+        "/subscribe",
+        {**FIELDS, "website": "", "success_url": SITE + "/", "failure_url": SITE + "/"},
+        Origin=SITE,
+    )
+    assert response.status_code == 303
+    assert stored(embed_app, ADDRESS) is not None
+
+
+def test_altcha_switched_on_in_settings_adds_the_widget(
+    embed_app: Flask, admin_client: FlaskClient
+) -> None:
+    response = post_form(admin_client, "/staff/settings", {"require_altcha": "y"})
+    assert response.status_code == 302
+    with embed_app.app_context():
+        setting = db.session.get(Setting, ALTCHA_SETTING)
+        assert setting is not None and setting.value == "1"
+    html = admin_client.get("/staff/embed").get_data(as_text=True)
+    assert html.count("altcha-widget challengeurl") == 2
+    assert "/static/vendor/altcha/altcha.min.js" in html
+    widget = embed_app.test_client().get("/static/vendor/altcha/altcha.min.js")
+    assert widget.status_code == 200
+    widget.close()
+    assert len(audited(embed_app, "settings.change")) == 2  # both settings, first save
+    post_form(admin_client, "/staff/settings", {"require_altcha": "y"})
+    assert len(audited(embed_app, "settings.change")) == 3  # an unchanged switch: no entry
+
+
+def test_the_page_is_listed_when_no_origin_is_set(app: Flask, staff_client: FlaskClient) -> None:
+    html = staff_client.get("/staff/embed").get_data(as_text=True)
+    assert "EMBED_ORIGINS" in html
+    assert "success_url" not in html

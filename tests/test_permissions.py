@@ -31,6 +31,7 @@ from tests.helpers import audited, csrf_token
 
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in
+LISTED = "listed origins"  # outside the staff area, for pages on EMBED_ORIGINS only (none here)
 STAFF = "staff and admin"
 ADMIN = "admin only"
 
@@ -67,6 +68,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("subscriptions.verify_email", "POST", ""): PUBLIC,
     # Provider webhooks: public, but each request must carry the provider's signature
     ("webhooks.bounces", "POST", ""): PUBLIC,
+    # Script-driven forms on the company's own site: public, for listed origins only
+    ("embed.subscribe", "POST", ""): LISTED,
+    ("embed.altcha_challenge", "GET", ""): PUBLIC,
     # Logging in, one's own account
     ("staff.login", "GET", ""): OPEN,
     ("staff.login", "POST", ""): OPEN,
@@ -142,6 +146,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.user_action", "POST", ""): ADMIN,
     ("staff.settings", "GET", ""): ADMIN,
     ("staff.settings", "POST", ""): ADMIN,
+    ("staff.embed_form", "GET", ""): STAFF,
     ("staff.audit_log", "GET", ""): ADMIN,
 }
 
@@ -222,7 +227,9 @@ def test_every_endpoint_and_method_for_anonymous_staff_and_admin(
             response = ask(client, key[1], url, tokens[who])
             response.close()
             status = response.status_code
-            if expected in (PUBLIC, OPEN):
+            if expected == LISTED:
+                ok = status == 403 and not sent_to_login(response)
+            elif expected in (PUBLIC, OPEN):
                 ok = status != 403 and (expected == OPEN or not sent_to_login(response))
             elif key == ("staff.logout", "POST", "") and who != "anonymous":
                 ok = status != 403  # logging out ends on the login page

@@ -30,9 +30,11 @@ def altcha_required() -> bool:
 
 
 def set_altcha_required(required: bool, actor: StaffUser) -> None:
-    """Switch the challenge on or off (audited). Commits."""
+    """Switch the challenge on or off (audited when it changes). Commits."""
     setting = db.session.get(Setting, ALTCHA_SETTING)
     value = "1" if required else "0"
+    if (setting.value if setting else "0") == value:
+        return
     if setting is None:
         db.session.add(Setting(key=ALTCHA_SETTING, value=value))
     else:
