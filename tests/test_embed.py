@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,10 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from consentapp.config import ConfigError, TestingConfig
 from consentapp.extensions import db
 from consentapp.models import ConsentAction, Setting
 from consentapp.services.embed import ALTCHA_SETTING
 from tests.builders import ADDRESS
+from tests.conftest import make_app
 from tests.flows import confirm, confirmation_link
 from tests.helpers import audited, is_check_mail_page, ledger, post_form, stored
 from tests.services import SMTPServer
@@ -399,3 +402,22 @@ def test_the_page_is_listed_when_no_origin_is_set(app: Flask, staff_client: Flas
     html = staff_client.get("/staff/embed").get_data(as_text=True)
     assert "EMBED_ORIGINS" in html
     assert "success_url" not in html
+
+
+# --- configuration ----------------------------------------------------------------
+
+
+def test_embed_origins_read_from_the_environment() -> None:
+    config = TestingConfig({"EMBED_ORIGINS": "https://www.crm.be, http://localhost:8081 ,"})
+    assert config.EMBED_ORIGINS == ["https://www.crm.be", "http://localhost:8081"]
+    assert TestingConfig({}).EMBED_ORIGINS == []
+
+
+@pytest.mark.parametrize(
+    "entry", ["www.crm.be", "https://www.crm.be/nieuwsbrief", "ftp://www.crm.be", "*"]
+)
+def test_an_entry_that_is_no_origin_stops_the_app(
+    entry: str, database_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match="EMBED_ORIGINS"):
+        make_app(database_url, smtp_server.port, tmp_path / "i", EMBED_ORIGINS=[entry])

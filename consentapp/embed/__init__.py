@@ -5,12 +5,29 @@ Only origins in `EMBED_ORIGINS` get CORS headers and may post; every answer is J
 """
 
 from flask import Blueprint, Response, request
+from flask.blueprints import BlueprintSetupState
 
+from consentapp.config import ConfigError
 from consentapp.request_checks import listed_origins, url_origin
 from consentapp.security import no_store
 
 bp = Blueprint("embed", __name__, url_prefix="/api/embed")
 bp.after_request(no_store)
+
+
+@bp.record_once
+def _check_origins(state: BlueprintSetupState) -> None:
+    """An entry that is not an origin would never match: say so at start, not never."""
+    for raw in state.app.config.get("EMBED_ORIGINS") or []:
+        origin = url_origin(raw)
+        if origin is None or raw.rstrip("/").lower() not in (
+            origin,
+            origin + ":443",
+            origin + ":80",
+        ):
+            raise ConfigError(
+                f"EMBED_ORIGINS: {raw!r} is not an origin such as https://www.example.com"
+            )
 
 
 @bp.after_request
