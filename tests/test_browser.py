@@ -161,8 +161,9 @@ def company_site(app: Flask, live_url: str) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, lambda environ, start: [b""], threaded=True)
     site = f"http://127.0.0.1:{server.server_port}"
     app.config.update(BASE_URL=live_url, EMBED_ORIGINS=[site])
+    altcha = getattr(app, "embed_altcha", False)
     with app.test_request_context():
-        form = snippet("nl", active_topics(), altcha=False)
+        form = snippet("nl", active_topics(), altcha=altcha)
     script = (
         "<script>fetch(%r, {method: 'POST', headers: {'Content-Type': 'application/json'},"
         " body: JSON.stringify({email: 'script@example.be', topics: ['service-news']})})"
@@ -211,3 +212,30 @@ def test_a_script_on_another_origin_subscribes_through_cors(
     page.goto(company_site + "/script")
     page.get_by_role("heading", name="status 202").wait_for()
     assert subscribed(app, "script@example.be") == {"service-news": "pending"}
+
+
+@pytest.fixture
+def altcha_on(app: Flask) -> Flask:
+    """Staff switched the proof of work on."""
+    from consentapp.extensions import db
+    from consentapp.models import Setting
+    from consentapp.services.embed import ALTCHA_SETTING
+
+    with app.app_context():
+        db.session.add(Setting(key=ALTCHA_SETTING, value="1"))
+        db.session.commit()
+    app.embed_altcha = True  # type: ignore[attr-defined]
+    return app
+
+
+def test_the_altcha_widget_solves_its_challenge_on_another_origin(
+    altcha_on: Flask, live_url: str, company_site: str, page: Any
+) -> None:
+    page.goto(company_site + "/")
+    page.get_by_label("Productupdates").check()
+    page.get_by_label("E-mailadres").fill("robot-niet@example.be")
+    page.locator("altcha-widget input[type=checkbox]").click()
+    page.wait_for_function("() => (document.querySelector('input[name=altcha]') || {}).value")
+    page.get_by_role("button", name="Inschrijven").click()
+    page.wait_for_url(company_site + "/")
+    assert subscribed(altcha_on, "robot-niet@example.be") == {"product-updates": "pending"}
