@@ -17,6 +17,7 @@ from werkzeug.test import TestResponse
 from consentapp.config import ConfigError, TestingConfig
 from consentapp.extensions import db
 from consentapp.models import ConsentAction, Setting
+from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.embed import ALTCHA_SETTING
 from tests.builders import ADDRESS
 from tests.conftest import make_app
@@ -323,9 +324,13 @@ def test_altcha_on_needs_a_solved_challenge(embed_app: Flask) -> None:
     challenge = client.get("/api/embed/altcha", headers={"Origin": SITE})
     assert challenge.headers["Access-Control-Allow-Origin"] == SITE
     assert challenge.headers["Cache-Control"] == "no-store"
-    solved = post_json(client, {**JSON_FIELDS, "altcha": solved_payload(client)})
+    payload = solved_payload(client)
+    solved = post_json(client, {**JSON_FIELDS, "altcha": payload})
     assert solved.status_code == 202, solved.get_data(as_text=True)
     assert stored(embed_app, ADDRESS) is not None
+    replayed = post_json(client, {**JSON_FIELDS, "email": "again@example.be", "altcha": payload})
+    assert replayed.status_code == 422  # a solution counts once
+    assert stored(embed_app, "again@example.be") is None
 
 
 def test_altcha_on_applies_to_html_posts_from_the_site_not_to_our_pages(
@@ -424,3 +429,24 @@ def test_an_entry_that_is_no_origin_stops_the_app(
 ) -> None:
     with pytest.raises(ConfigError, match="EMBED_ORIGINS"):
         make_app(database_url, smtp_server.port, tmp_path / "i", EMBED_ORIGINS=[entry])
+
+
+def test_altcha_without_rate_limiting_still_answers(
+    database_url: str, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """No limiter storage to remember solutions in: a solved challenge is still taken."""
+    app = make_app(
+        database_url,
+        smtp_server.port,
+        tmp_path / "i",
+        EMBED_ORIGINS=[SITE],
+        RATELIMIT_ENABLED=False,
+    )
+    with app.app_context():
+        seed_topics()
+        seed_notice()
+        db.session.commit()
+    switch_altcha(app, True)
+    client = app.test_client(use_cookies=False)
+    response = post_json(client, {**JSON_FIELDS, "altcha": solved_payload(client)})
+    assert response.status_code == 202, response.get_data(as_text=True)

@@ -6,12 +6,13 @@ JSON subscribe endpoint then takes a request only with a solved, unexpired chall
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from altcha import v1 as altcha
 
-from consentapp.extensions import db
+from consentapp.extensions import db, limiter
 from consentapp.keyring import altcha_key
 from consentapp.models import Setting, StaffUser
 from consentapp.services import audit
@@ -63,4 +64,14 @@ def challenge_solved(payload: str | None) -> bool:
         ok, _error = altcha.verify_solution(payload, altcha_key(), check_expires=True)
     except Exception:  # any malformed payload is simply not a solution
         return False
-    return bool(ok)
+    return bool(ok) and first_use(payload)
+
+
+def first_use(payload: str) -> bool:
+    """A solution counts once: remembered for the challenge's lifetime in the rate
+    limiter's storage (shared by every worker when that is Redis). With rate limiting
+    switched off there is no such storage, and a solution holds until it expires."""
+    if not limiter.enabled:
+        return True
+    key = "altcha-used:" + hashlib.sha256(payload.encode()).hexdigest()
+    return bool(limiter.storage.incr(key, int(ALTCHA_LIFETIME.total_seconds())) == 1)
