@@ -205,6 +205,8 @@ class Config:
             env.get("BOUNCE_WEBHOOK_RATE_LIMIT") or "30 per minute;300 per hour"
         )
 
+        # Origins of the company's own site, whose forms post here without our CSRF token.
+        self.EMBED_ORIGINS = _list(env.get("EMBED_ORIGINS"))
         self.MAX_CONTENT_LENGTH = _int(env, "MAX_CONTENT_LENGTH", 1024 * 1024)
         self.MAX_FORM_MEMORY_SIZE = self.MAX_CONTENT_LENGTH
 

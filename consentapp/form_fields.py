@@ -11,6 +11,7 @@ from flask_babel import lazy_gettext as _l
 from wtforms import (
     EmailField,
     Field,
+    HiddenField,
     SelectMultipleField,
     StringField,
     TelField,
@@ -21,6 +22,7 @@ from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from consentapp.models import Contact, Topic
+from consentapp.request_checks import from_listed_origin
 from consentapp.services.contact_details import (
     InvalidDetail,
     check_single_line,
@@ -28,6 +30,7 @@ from consentapp.services.contact_details import (
     normalise_email,
     normalise_phone,
 )
+from consentapp.services.embed import altcha_required, challenge_solved
 
 
 def checked_by(check: Callable[[str], str]) -> Callable[[Any, Field], None]:
@@ -48,6 +51,20 @@ single_line = checked_by(check_single_line)
 free_text = checked_by(check_text)
 valid_email = checked_by(normalise_email)
 valid_phone = checked_by(normalise_phone)
+
+
+def proof_of_work(form: Any, field: Field) -> None:
+    """ALTCHA, once staff switch it on: a post from the company's own site (which carries
+    no CSRF token of ours) must bring a solved challenge. Our own pages need none."""
+    if not from_listed_origin() or not altcha_required():
+        return
+    if not challenge_solved(field.data):
+        raise ValidationError(_l("Confirm that you are not a robot, then send the form again."))
+
+
+def altcha_field() -> Any:
+    """The hidden field the ALTCHA widget fills with its solution."""
+    return HiddenField(validators=[proof_of_work])
 
 
 def email_field(label: Any = None, required: bool = True, check: bool = True) -> Any:

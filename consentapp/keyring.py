@@ -98,3 +98,8 @@ def verp_signature_matches(outbox_id: int, message_id: str, signature: str) -> b
     return any(
         hmac.compare_digest(verp_signature(outbox_id, message_id, key), given) for key in keys()
     )
+
+
+def altcha_key() -> str:
+    """The key that signs proof-of-work challenges (derived: never the secret key itself)."""
+    return hmac.new(signing_key().encode(), b"altcha", hashlib.sha256).hexdigest()

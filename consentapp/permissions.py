@@ -184,6 +184,8 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.new_user": every(P.ACCOUNTS),
     "staff.user_action": every(P.ACCOUNTS),
     "staff.settings": every(P.SETTINGS),
+    # The form for the company's own site: public HTML, no personal data.
+    "staff.embed_form": every(P.OWN_ACCOUNT),
     "staff.audit_log": every(P.AUDIT_LOG),
     "staff.webhooks": every(P.WEBHOOKS),
     "staff.webhook": every(P.WEBHOOKS),

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Optional
 
 from consentapp.form_fields import (
     MultiCheckboxField,
+    altcha_field,
     detail_field,
     email_field,
     language_choices,
     topic_choices,
 )
 from consentapp.i18n import current_language
+from consentapp.request_checks import form_meta
 from consentapp.services.topics import active_topics
 
 
@@ -36,12 +39,20 @@ class SubscribeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     )
     website = StringField(_l("Leave this field empty"))
     notice_version = HiddenField()
+    altcha = altcha_field()
 
 
-def subscribe_form() -> SubscribeForm:
-    """The subscribe form with the topics on offer, in the page's language."""
+def subscribe_form(formdata: MultiDict[str, str] | None = None) -> SubscribeForm:
+    """The subscribe form with the topics on offer, in the page's language.
+
+    Posted from a listed origin (`EMBED_ORIGINS`) it takes no CSRF token; with
+    `formdata` (fields sent as JSON by a script on such a site) neither.
+    """
     language = current_language()
-    form = SubscribeForm()
+    if formdata is None:
+        form = SubscribeForm(meta=form_meta())
+    else:
+        form = SubscribeForm(formdata=formdata, meta={"csrf": False})
     form.topics.choices = topic_choices(active_topics(), language)
     if not form.is_submitted():
         form.language.data = language

@@ -145,3 +145,97 @@ def test_contact_form_in_a_browser(
     page.get_by_role("heading", name="Bedankt voor uw bericht").wait_for()
     deliver(app)
     assert len(smtp_server.to("jef@example.be")) == 1
+
+
+SITE_PAGE = """<!doctype html><html lang="nl"><head><meta charset="utf-8">
+<title>Het bedrijf</title></head><body><h1>{heading}</h1>{body}</body></html>"""
+
+
+@pytest.fixture
+def company_site(app: Flask, live_url: str) -> Iterator[str]:
+    """The company's own website on another origin (another free port): a plain HTML
+    page with the snippet the staff page hands out, and one whose script posts JSON."""
+    from consentapp.services.topics import active_topics
+    from consentapp.staff.embed import snippet
+
+    server = make_server("127.0.0.1", 0, lambda environ, start: [b""], threaded=True)
+    site = f"http://127.0.0.1:{server.server_port}"
+    app.config.update(BASE_URL=live_url, EMBED_ORIGINS=[site])
+    altcha = getattr(app, "embed_altcha", False)
+    with app.test_request_context():
+        form = snippet("nl", active_topics(), altcha=altcha)
+    script = (
+        "<script>fetch(%r, {method: 'POST', headers: {'Content-Type': 'application/json'},"
+        " body: JSON.stringify({email: 'script@example.be', topics: ['service-news']})})"
+        ".then(r => { document.querySelector('h1').textContent = 'status ' + r.status; });"
+        "</script>" % (live_url + "/api/embed/subscribe")
+    )
+    pages = {
+        "/": SITE_PAGE.format(heading="Schrijf u in", body=form),
+        "/script": SITE_PAGE.format(heading="bezig", body=script),
+    }
+
+    def site_app(environ: dict[str, Any], start: Any) -> list[bytes]:
+        body = pages.get(environ["PATH_INFO"], SITE_PAGE.format(heading="Welkom", body=""))
+        start("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+        return [body.encode()]
+
+    server.app = site_app  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield site
+    server.shutdown()
+    thread.join()
+
+
+def test_a_plain_page_on_another_origin_subscribes_a_visitor(
+    app: Flask, smtp_server: SMTPServer, live_url: str, company_site: str, page: Any
+) -> None:
+    page.goto(company_site + "/")
+    page.get_by_label("Productupdates").check()
+    page.get_by_label("E-mailadres").fill("site@example.be")
+    page.get_by_role("button", name="Inschrijven").click()
+    page.wait_for_url(company_site + "/")  # back on the company's site, as the snippet says
+    assert subscribed(app, "site@example.be") == {"product-updates": "pending"}
+
+    deliver(app)
+    [confirm_mail] = smtp_server.to("site@example.be")
+    page.goto(live_url + link_in(confirm_mail, "/subscribe/confirm/"))
+    page.get_by_role("button", name="Bevestig mijn inschrijving").click()
+    page.get_by_role("heading", name="bevestigd").wait_for()
+    assert subscribed(app, "site@example.be") == {"product-updates": "confirmed"}
+
+
+def test_a_script_on_another_origin_subscribes_through_cors(
+    app: Flask, company_site: str, page: Any
+) -> None:
+    page.goto(company_site + "/script")
+    page.get_by_role("heading", name="status 202").wait_for()
+    assert subscribed(app, "script@example.be") == {"service-news": "pending"}
+
+
+@pytest.fixture
+def altcha_on(app: Flask) -> Flask:
+    """Staff switched the proof of work on."""
+    from consentapp.extensions import db
+    from consentapp.models import Setting
+    from consentapp.services.embed import ALTCHA_SETTING
+
+    with app.app_context():
+        db.session.add(Setting(key=ALTCHA_SETTING, value="1"))
+        db.session.commit()
+    app.embed_altcha = True  # type: ignore[attr-defined]
+    return app
+
+
+def test_the_altcha_widget_solves_its_challenge_on_another_origin(
+    altcha_on: Flask, live_url: str, company_site: str, page: Any
+) -> None:
+    page.goto(company_site + "/")
+    page.get_by_label("Productupdates").check()
+    page.get_by_label("E-mailadres").fill("robot-niet@example.be")
+    page.locator("altcha-widget input[type=checkbox]").click()
+    page.wait_for_function("() => (document.querySelector('input[name=altcha]') || {}).value")
+    page.get_by_role("button", name="Inschrijven").click()
+    page.wait_for_url(company_site + "/")
+    assert subscribed(altcha_on, "robot-niet@example.be") == {"product-updates": "pending"}

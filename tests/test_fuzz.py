@@ -47,7 +47,7 @@ from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
 from consentapp.keyring import address_hash
-from consentapp.models import ApiScope, Contact, DataRequest
+from consentapp.models import ApiScope, Contact, DataRequest, Setting
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
 from consentapp.tokens import Purpose, make_token
@@ -816,6 +816,11 @@ API: dict[str, tuple[str, str]] = {
     "api.list_campaigns": ("GET", "/api/v1/campaigns"),
     "api.read_campaign": ("GET", "/api/v1/campaigns/{p}"),
 }
+# JSON endpoints for scripts on the company's own site (EMBED_ORIGINS).
+EMBED: dict[str, str] = {
+    "embed.subscribe": "/api/embed/subscribe",
+    "embed.altcha_challenge": "/api/embed/altcha",
+}
 # Where the answer must not tell whether the address is known.
 SAME_ANSWER = ["/subscribe", "/preferences", "/my-data"]
 
@@ -827,7 +832,9 @@ def test_every_public_route_is_fuzzed(world: World) -> None:
         for rule in world.app.url_map.iter_rules()
         if not rule.rule.startswith("/staff/")
     } | {"staff.login", "staff.login_totp"}
-    assert public == set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS) | set(API)
+    assert public == (
+        set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS) | set(API) | set(EMBED)
+    )
 
 
 # --- the fuzz tests -----------------------------------------------------------------
@@ -1109,6 +1116,60 @@ def test_webhooks_survive_hostile_posts(world: World, monkeypatch: pytest.Monkey
 
     run()
     COMPLETED.add(f"{world.backend}:webhooks")
+
+
+EMBED_SITE = "https://www.crm.be"
+EMBED_FIELDS = ["email", "name", "topics", "language", "website", "notice_version", "altcha"]
+
+
+@st.composite
+def embed_bodies(draw: st.DrawFn) -> bytes:
+    """JSON objects with the contract's names and hostile values, or anything at all."""
+    if draw(st.booleans()):
+        return json.dumps(draw(json_values)).encode()
+    fields: dict[str, Any] = draw(
+        st.dictionaries(st.sampled_from(EMBED_FIELDS), json_values, max_size=7)
+    )
+    if draw(st.booleans()):
+        fields["email"] = draw(st.sampled_from([KNOWN, "fresh@example.be"]))
+        fields["topics"] = draw(st.lists(st.sampled_from([*TOPICS, "nope"]), max_size=3))
+    return json.dumps(fields).encode()
+
+
+def test_embed_survives_hostile_posts(world: World) -> None:
+    """Any body from any origin, ALTCHA on or off: a 2xx or a 4xx problem, never a 5xx;
+    refused requests write nothing, and CORS headers go to the listed origin only."""
+    world.app.config["EMBED_ORIGINS"] = [EMBED_SITE]
+
+    @fuzz_settings(world.backend, 300)
+    @given(
+        body=embed_bodies(),
+        content_type=st.sampled_from(["application/json", "text/plain", "application/json; x"]),
+        origin=st.sampled_from([EMBED_SITE, "https://evil.example", "null", None]),
+        altcha_on=st.booleans(),
+        query=queries,
+    )
+    def run(
+        body: bytes, content_type: str, origin: str | None, altcha_on: bool, query: str
+    ) -> None:
+        with world.app.app_context():
+            db.session.merge(Setting(key="embed_altcha", value="1" if altcha_on else "0"))
+            db.session.commit()
+        headers = {"Origin": origin} if origin else {}
+        before = world.counts()
+        path = EMBED["embed.subscribe"] + (f"?{query}" if query else "")
+        response = send(world, "POST", path, Body(body, content_type), headers=headers)
+        assert response.status_code in (202, 400, 403, 413, 415, 422, 429), response.status_code
+        if response.status_code != 202:
+            assert response.mimetype == "application/problem+json"
+            assert world.counts() == before, "a refused post wrote rows"
+        allowed = response.headers.get("Access-Control-Allow-Origin")
+        assert allowed == (EMBED_SITE if origin == EMBED_SITE else None)
+        challenge = send(world, "GET", EMBED["embed.altcha_challenge"], headers=headers)
+        assert challenge.status_code == (200 if altcha_on else 404)
+
+    run()
+    COMPLETED.add(f"{world.backend}:embed")
 
 
 def test_rate_limit_answers_429_under_hostile_posts(app: Flask) -> None:

@@ -32,6 +32,7 @@ from tests.helpers import audited, csrf_token
 PUBLIC = "anyone"  # outside the staff area
 OPEN = "login page"  # staff area, reachable before logging in
 API = "api token"  # the REST API: a bearer token with its scope, never a staff session
+LISTED = "listed origins"  # outside the staff area, for pages on EMBED_ORIGINS only (none here)
 STAFF = "staff and admin"
 ADMIN = "admin only"
 
@@ -83,6 +84,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("api.withdraw_topic", "DELETE", ""): API,
     ("api.list_campaigns", "GET", ""): API,
     ("api.read_campaign", "GET", ""): API,
+    # Script-driven forms on the company's own site: public, for listed origins only
+    ("embed.subscribe", "POST", ""): LISTED,
+    ("embed.altcha_challenge", "GET", ""): PUBLIC,
     # Logging in, one's own account
     ("staff.login", "GET", ""): OPEN,
     ("staff.login", "POST", ""): OPEN,
@@ -158,6 +162,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.user_action", "POST", ""): ADMIN,
     ("staff.settings", "GET", ""): ADMIN,
     ("staff.settings", "POST", ""): ADMIN,
+    ("staff.embed_form", "GET", ""): STAFF,
     ("staff.audit_log", "GET", ""): ADMIN,
     ("staff.webhooks", "GET", ""): ADMIN,
     ("staff.webhooks", "POST", ""): ADMIN,
@@ -246,6 +251,8 @@ def test_every_endpoint_and_method_for_anonymous_staff_and_admin(
             status = response.status_code
             if expected == API:
                 ok = status == 401  # a staff session opens nothing in the API
+            elif expected == LISTED:
+                ok = status == 403 and not sent_to_login(response)
             elif expected in (PUBLIC, OPEN):
                 ok = status != 403 and (expected == OPEN or not sent_to_login(response))
             elif key == ("staff.logout", "POST", "") and who != "anonymous":

@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, Length, ValidationError
 
 from consentapp.form_fields import (
     MultiCheckboxField,
+    altcha_field,
     detail_field,
     email_field,
     free_text,
@@ -38,6 +39,7 @@ class ContactForm(FlaskForm):
     # Bot trap: hidden from people by CSS, filled in by naive bots.
     website = StringField(_l("Leave this field empty"))
     notice_version = HiddenField()
+    altcha = altcha_field()
 
     def validate_topics(self, field: Field) -> None:
         """The newsletter box and the topic choice go together."""

@@ -22,7 +22,7 @@ from consentapp.markdown import render_markdown
 from consentapp.models import PrivacyNotice
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
-from consentapp.request_checks import MAX_ID, View
+from consentapp.request_checks import MAX_ID, View, answer_or_redirect, form_meta
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
@@ -49,7 +49,7 @@ def contact() -> View:
     """The contact form; a valid submission redirects to the thank-you page."""
     language = current_language()
     topics = active_topics()
-    form = ContactForm()
+    form = ContactForm(meta=form_meta())
     form.topics.choices = topic_choices(topics, language)
     notice = notices.current_notice(language)
 
@@ -58,16 +58,15 @@ def contact() -> View:
         return render_template("public/contact.html", form=form, notice=notice)
 
     if not form.validate():
-        return render_template("public/contact.html", form=form, notice=notice), 400
-    if form.website.data:
-        # A bot filled the hidden field: answer as if all went well, keep nothing.
-        return redirect(url_for("public.contact_thanks"))
-
-    shown = notices.notice_shown(form.notice_version.data, language) or notice
-    submit_inquiry(
-        _submission(form), language=language, notice=shown, origin=Origin.from_request(request)
-    )
-    return redirect(url_for("public.contact_thanks"))
+        page = render_template("public/contact.html", form=form, notice=notice)
+        return answer_or_redirect("failure_url", (page, 400))
+    # A bot filled the hidden field: answer as if all went well, keep nothing.
+    if not form.website.data:
+        shown = notices.notice_shown(form.notice_version.data, language) or notice
+        submit_inquiry(
+            _submission(form), language=language, notice=shown, origin=Origin.from_request(request)
+        )
+    return answer_or_redirect("success_url", redirect(url_for("public.contact_thanks")))
 
 
 def _submission(form: ContactForm) -> InquirySubmission:

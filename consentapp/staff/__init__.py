@@ -116,6 +116,7 @@ from consentapp.staff import (  # noqa: E402,F401
     campaigns,
     contacts,
     dashboard,
+    embed,
     inquiries,
     outgoing_webhooks,
     registers,

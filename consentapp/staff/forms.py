@@ -82,6 +82,9 @@ class SettingsForm(FlaskForm):
     """Run-time settings."""
 
     require_admin_totp = BooleanField(_l("Admins must use a second factor (TOTP)"))
+    require_altcha = BooleanField(
+        _l("Forms on the company's site must solve a proof-of-work check (ALTCHA)")
+    )
 
 
 class ContactEditForm(FlaskForm):

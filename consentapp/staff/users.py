@@ -14,6 +14,7 @@ from consentapp.form_fields import choices
 from consentapp.models import Role, StaffUser
 from consentapp.request_checks import View
 from consentapp.services.contact_details import normalise_email
+from consentapp.services.embed import altcha_required, set_altcha_required
 from consentapp.services.staff_accounts import (
     AccountError,
     admin_totp_required,
@@ -118,8 +119,10 @@ def settings() -> View:
     form = SettingsForm()
     if request.method == "POST" and form.validate():
         set_admin_totp_required(bool(form.require_admin_totp.data), current_staff())
+        set_altcha_required(bool(form.require_altcha.data), current_staff())
         flash(_("Settings saved."), "success")
         return redirect(url_for("staff.settings"))
     if request.method == "GET":
         form.require_admin_totp.data = admin_totp_required()
+        form.require_altcha.data = altcha_required()
     return render_template("staff/settings.html", form=form)

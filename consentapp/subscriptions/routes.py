@@ -10,7 +10,7 @@ from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language, supported_languages
 from consentapp.links import preferences_url
 from consentapp.models import ConsentChannel, Contact
-from consentapp.request_checks import View
+from consentapp.request_checks import View, answer_or_redirect
 from consentapp.services import notices
 from consentapp.services.confirmation import (
     ConfirmOutcome,
@@ -77,9 +77,10 @@ def subscribe() -> View:
             "subscriptions/subscribe.html", form=form, notice=notice, topics=active_topics()
         )
     if not form.validate():
-        return render_template(
+        page = render_template(
             "subscriptions/subscribe.html", form=form, notice=notice, topics=active_topics()
-        ), 400
+        )
+        return answer_or_redirect("failure_url", (page, 400))
     if not form.website.data:
         shown = notices.notice_shown(form.notice_version.data, language) or notice
         request_subscription(
@@ -90,7 +91,8 @@ def subscribe() -> View:
             origin=Origin.from_request(request),
             notice=shown,
         )
-    return render_template("subscriptions/check_mail.html", reason="subscribe")
+    page = render_template("subscriptions/check_mail.html", reason="subscribe")
+    return answer_or_redirect("success_url", page)
 
 
 @bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
