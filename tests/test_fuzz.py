@@ -832,9 +832,7 @@ def test_every_public_route_is_fuzzed(world: World) -> None:
         for rule in world.app.url_map.iter_rules()
         if not rule.rule.startswith("/staff/")
     } | {"staff.login", "staff.login_totp"}
-    assert public == (
-        set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS) | set(API) | set(EMBED)
-    )
+    assert public == (set(FORMS) | set(LINKS) | set(PAGES) | set(WEBHOOKS) | set(API) | set(EMBED))
 
 
 # --- the fuzz tests -----------------------------------------------------------------
