@@ -239,3 +239,25 @@ def test_the_altcha_widget_solves_its_challenge_on_another_origin(
     page.get_by_role("button", name="Inschrijven").click()
     page.wait_for_url(company_site + "/")
     assert subscribed(altcha_on, "robot-niet@example.be") == {"product-updates": "pending"}
+
+
+def test_the_api_docs_page_shows_every_operation_of_the_document(
+    app: Flask, live_url: str, page: Any
+) -> None:
+    document = app.test_client().get("/api/v1/openapi.json").get_json()
+    expected = {
+        f"{method.upper()} {path}" for path, item in document["paths"].items() for method in item
+    }
+    page.goto(live_url + "/api/v1/docs")
+    page.locator("section.operation").first.wait_for()
+    shown = {
+        " ".join(heading.split())
+        for heading in page.locator("section.operation h3").all_inner_texts()
+    }
+    assert shown == expected
+    # Each request body is a table of its fields, every field linked from its section.
+    create = page.locator("section.operation", has_text="POST/api/v1/contacts").first
+    assert create.locator("table code", has_text="obtained_on").count() == 1
+    schema_link = create.get_by_role("link").first
+    schema_link.click()
+    assert page.locator(f"#{page.url.split('#')[1]}").is_visible()
