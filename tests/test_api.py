@@ -291,6 +291,17 @@ def test_calls_over_the_rate_limit_are_429_with_retry_after(
     assert call(client, other, "/api/v1/topics").status_code == 200  # counted per token
 
 
+def test_made_up_tokens_share_one_count_per_client_address(app: Flask, client: FlaskClient) -> None:
+    app.config["API_RATE_LIMIT"] = "3 per minute"
+    answers = [
+        call(client, f"ca_{number:08x}_made-up", "/api/v1/topics").status_code
+        for number in range(4)
+    ]
+    assert answers == [401, 401, 401, 429]
+    # A real token from the same address keeps its own count.
+    assert call(client, token_for(app, ApiScope.TOPICS_READ), "/api/v1/topics").status_code == 200
+
+
 def test_unknown_api_addresses_and_methods_answer_with_problems(
     app: Flask, client: FlaskClient
 ) -> None:

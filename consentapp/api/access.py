@@ -3,7 +3,6 @@ and the audit entry every call writes."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -34,11 +33,22 @@ def requires(scope: ApiScope) -> Callable[[F], F]:
 
 
 def rate_key() -> str:
-    """Calls are counted per token (a digest of the header), else per client address."""
-    header = request.headers.get("Authorization", "")
-    if header:
-        return "api:" + hashlib.sha256(header.encode("utf-8", "replace")).hexdigest()
+    """Calls are counted per usable token; calls without one (no token, junk, revoked or
+    expired) per client address, so made-up tokens cannot each open a fresh count."""
+    token = _usable_token()
+    if token is not None:
+        return f"api:{token.id}"
     return "api-anon:" + client_address()
+
+
+def _usable_token() -> ApiToken | None:
+    """The request's token when it is known and usable, looked up once per request."""
+    if "api_token_checked" not in g:
+        scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+        usable = scheme.lower() == "bearer" and bool(secret.strip())
+        g.api_token_checked = authenticate(secret.strip()) if usable else None
+    token: ApiToken | None = g.api_token_checked
+    return token
 
 
 def current_token() -> ApiToken:
@@ -52,7 +62,7 @@ def _bearer_token() -> ApiToken:
         raise ApiProblem(
             401, "Send a token in the header: Authorization: Bearer <token>.", headers=CHALLENGE
         )
-    token = authenticate(secret.strip())
+    token = _usable_token()
     if token is None:
         raise ApiProblem(401, "This token is unknown, revoked or expired.", headers=CHALLENGE)
     return token
