@@ -44,6 +44,7 @@ LABELS: dict[str, LazyString] = {
     "agreement": _l("signed agreement"),
     "import": _l("import"),
     "staff": _l("staff"),
+    "api": _l("another system, through the API"),
     # disclosures
     "partner": _l("partner"),
     "authority": _l("authority"),

@@ -208,7 +208,7 @@ def test_post_subscriptions_starts_the_double_opt_in(
                 ConsentEvent.subject_id == public_id_of(app, "nieuw@example.be")
             )
         ).all()
-        assert [(r.action.value, r.channel.value) for r in rows] == [("requested", "web_form")]
+        assert [(r.action.value, r.channel.value) for r in rows] == [("requested", "api")]
         assert rows[0].details is not None and rows[0].details["api_token"] == token.prefix
 
 

@@ -60,6 +60,7 @@ class ConsentChannel(enum.StrEnum):
     IMPORT = "import"
     STAFF = "staff"
     COMPLAINT = "complaint"
+    API = "api"  # another system of the company, through the REST API with a token
 
 
 class ConsentPurpose(enum.StrEnum):

@@ -76,10 +76,10 @@ def request_subscription_by_api(
         topic_slugs=topic_slugs,
         language=language,
         source=ConsentSource(
-            ConsentChannel.WEB_FORM,
+            ConsentChannel.API,
             notices.current_notice(language),
             origin,
-            details={"via": "api", "api_token": token.prefix},
+            details={"api_token": token.prefix},
         ),
     )
     db.session.commit()
