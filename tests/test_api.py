@@ -16,6 +16,7 @@ from consentapp.models import ApiScope, ApiToken, AuditEntry, ConsentEvent, utcn
 from consentapp.services.api_tokens import digest, issue_token
 from consentapp.services.audit import verify_chain
 from consentapp.services.contacts import find_contact
+from consentapp.services.erasure import erase_person
 from consentapp.services.suppression import suppress
 from tests.builders import ADDRESS, make_campaign
 from tests.helpers import deliver
@@ -469,3 +470,39 @@ def test_campaigns_are_listed_and_read_with_their_figures(app: Flask, client: Fl
     assert one["report"] == {"by_status": {}, "remaining": 0, "failures": {}, "unsubscribes": 0}
     assert_problem(call(client, secret, "/api/v1/campaigns/unknown"), 404)
     assert_problem(call(client, token_for(app, ApiScope.ADMIN), "/api/v1/campaigns"), 403)
+
+
+def test_erasing_a_person_keeps_the_audit_of_the_systems_that_called(
+    app: Flask, client: FlaskClient
+) -> None:
+    """The calling system's address is not the person's: the ledger row of a subscription
+    asked for through the API keeps no address, and erasing the person redacts the entries
+    about them but not every other call that system made from the same address."""
+    secret = token_for(app)
+    body = {"email": "weg@example.be", "topics": ["product-updates"], "language": "nl"}
+    assert (
+        call(client, secret, "/api/v1/subscriptions", method="POST", json=body).status_code == 202
+    )
+    assert call(client, secret, "/api/v1/topics").status_code == 200
+    with app.app_context():
+        public_id = public_id_of(app, "weg@example.be")
+    changes = {"name": "Weg", "reason": "CRM record"}
+    patched = call(client, secret, f"/api/v1/contacts/{public_id}", method="PATCH", json=changes)
+    assert patched.status_code == 200  # an audit entry about the person, made by the token
+    with app.test_request_context():
+        contact = find_contact("weg@example.be")
+        assert contact is not None
+        [row] = db.session.scalars(
+            sa.select(ConsentEvent).where(
+                ConsentEvent.subject_id == contact.public_id, ConsentEvent.topic_id.is_not(None)
+            )
+        ).all()
+        assert row.client_address is None and row.channel.value == "api"
+        erase_person(contact)
+        db.session.commit()
+        calls = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "api.call")
+        ).all()
+        assert len(calls) == 3
+        assert all(entry.client_address and entry.details for entry in calls)
+        assert verify_chain().ok

@@ -153,7 +153,9 @@ def request_subscription(json: SubscriptionRequest) -> tuple[Accepted, int]:
         name=json.name.strip(),
         topic_slugs=json.topics,
         language=json.language,
-        origin=Origin.from_request(request),
+        # The caller is another system: its address is not the person's, so the ledger
+        # row keeps none (the audit entry of the call has it); its user agent is kept.
+        origin=Origin(client_address=None, user_agent=Origin.from_request(request).user_agent),
     )
     return Accepted(detail=ACCEPTED_DETAIL), 202
 

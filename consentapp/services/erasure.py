@@ -100,14 +100,20 @@ def _erase_requests(subject: str, email: str) -> list[str]:
 
 def _addresses_used(about: sa.ColumnElement[bool], subject: str) -> set[str]:
     """The client addresses the person wrote from: of their consent records and of the
-    audit entries about them that no staff member made."""
+    audit entries about them that no staff member and no API token made."""
     ledger = sa.select(ConsentEvent.client_address).where(
         ConsentEvent.subject_id == subject, ConsentEvent.client_address.is_not(None)
     )
     visits = sa.select(AuditEntry.client_address).where(
-        about, AuditEntry.actor_id.is_(None), AuditEntry.client_address.is_not(None)
+        about, _by_nobody_named(), AuditEntry.client_address.is_not(None)
     )
     return {address for address in db.session.scalars(ledger.union(visits)) if address}
+
+
+def _by_nobody_named() -> sa.ColumnElement[bool]:
+    """Entries a visitor caused: neither a staff account nor a named system (an API
+    token) made them, so their client address may be the person's."""
+    return sa.and_(AuditEntry.actor_id.is_(None), AuditEntry.actor_label == "")
 
 
 def _redact_audit(
@@ -126,7 +132,7 @@ def _redact_audit(
     if addresses:
         which = sa.or_(
             about,
-            sa.and_(AuditEntry.actor_id.is_(None), AuditEntry.client_address.in_(addresses)),
+            sa.and_(_by_nobody_named(), AuditEntry.client_address.in_(addresses)),
         )
     audit.redact(which, f"erasure of {subject}", actor)
 
