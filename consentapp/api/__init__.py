@@ -39,6 +39,9 @@ spec = SpecTree(
         )
     ],
     security={"bearer": []},
+    # Schemas named as the models are (`ContactCreate`), for readable generated clients.
+    naming_strategy=lambda model: model.__name__,
+    nested_naming_strategy=lambda parent, child: child,
 )
 
 limiter.limit(_rate_limit, key_func=rate_key)(bp)

@@ -169,7 +169,10 @@ function operationSection(doc, method, path, op) {
   title.appendChild(el("span", path, "path"));
   section.appendChild(title);
   if (op.summary) section.appendChild(prose("p", op.summary, "summary"));
-  if (op.description) section.appendChild(prose("p", op.description, "description"));
+  String(op.description || "")
+    .split(/\n\s*\n/)
+    .filter((part) => part.trim())
+    .forEach((part) => section.appendChild(prose("p", part, "description")));
   if (op.operationId) {
     const id = el("p", undefined, "operation-id");
     id.appendChild(document.createTextNode("operationId "));
