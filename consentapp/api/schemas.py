@@ -30,13 +30,19 @@ class Problem(BaseModel):
 
 
 class ListQuery(Strict):
-    cursor: str | None = Field(default=None, max_length=200)
-    limit: int = Field(default=50, ge=1, le=200)
+    cursor: str | None = Field(
+        default=None, max_length=200, description="`next_cursor` of the previous page"
+    )
+    limit: int = Field(default=50, ge=1, le=200, description="Items per page")
 
 
 class ContactQuery(ListQuery):
-    email: str | None = Field(default=None, max_length=320)
-    q: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(
+        default=None, max_length=320, description="One exact address (an empty list if unknown)"
+    )
+    q: str | None = Field(
+        default=None, max_length=200, description="Text in the name, address or company"
+    )
 
 
 class EmailQuery(Strict):
@@ -145,10 +151,16 @@ class LedgerPage(BaseModel):
 
 
 class SubscriptionRequest(Strict):
-    email: str = Field(min_length=3, max_length=320)
-    name: str = Field(default="", max_length=200)
-    topics: list[str] = Field(min_length=1, max_length=50)
-    language: str = Field(default="nl", max_length=8)
+    """A subscription to ask for: the person gets the confirmation mail."""
+
+    email: str = Field(min_length=3, max_length=320, description="The person's e-mail address")
+    name: str = Field(default="", max_length=200, description="Their name, if known")
+    topics: list[str] = Field(
+        min_length=1, max_length=50, description="Topic slugs, from `GET /api/v1/topics`"
+    )
+    language: str = Field(
+        default="nl", max_length=8, description="Language of the mails: `nl` or `en`"
+    )
 
 
 class Accepted(BaseModel):
@@ -164,17 +176,34 @@ class ContactCreate(Strict):
     """A contact and its consent that reached the company outside our forms, with
     evidence (the offline capture of the staff area)."""
 
-    email: str = Field(min_length=3, max_length=320)
-    channel: Literal["agreement", "email", "phone"]
-    obtained_on: date
-    evidence: str = Field(min_length=1, max_length=500, pattern=r"\S")
-    language: str = Field(default="nl", max_length=8)
+    email: str = Field(min_length=3, max_length=320, description="The person's e-mail address")
+    channel: Literal["agreement", "email", "phone"] = Field(
+        description="How the consent reached the company"
+    )
+    obtained_on: date = Field(description="The day the consent was given")
+    evidence: str = Field(
+        min_length=1,
+        max_length=500,
+        pattern=r"\S",
+        description="Where the proof is: the agreement's reference, the mail, the call note",
+    )
+    language: str = Field(default="nl", max_length=8, description="`nl` or `en`")
     name: str = Field(default="", max_length=200)
     company: str = Field(default="", max_length=200)
-    phone: str = Field(default="", max_length=40)
-    topics: list[str] = Field(default_factory=list, max_length=50)
-    send_confirmation: bool = True
-    agreement_covers_newsletters: bool = False
+    phone: str = Field(default="", max_length=40, description="Any format; stored as E.164")
+    topics: list[str] = Field(
+        default_factory=list, max_length=50, description="Topic slugs the person agreed to"
+    )
+    send_confirmation: bool = Field(
+        default=True, description="Mail the confirmation link for topics that need one"
+    )
+    agreement_covers_newsletters: bool = Field(
+        default=False,
+        description=(
+            "The signed agreement itself contains the newsletter consent: the topics are "
+            "confirmed at once (only with channel `agreement`)"
+        ),
+    )
 
 
 class ContactCreated(BaseModel):
@@ -187,8 +216,15 @@ class ContactCreated(BaseModel):
 class ContactChanges(Strict):
     """Fields to correct, and why (kept in the audit log)."""
 
-    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
-    email: str | None = Field(default=None, min_length=3, max_length=320)
+    reason: str = Field(
+        min_length=1, max_length=500, pattern=r"\S", description="Why: kept in the audit log"
+    )
+    email: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=320,
+        description="A new address replaces the old one at once and ends the links mailed to it",
+    )
     name: str | None = Field(default=None, max_length=200)
     company: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=500)
