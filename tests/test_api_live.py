@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import importlib.util
 import json
 import os
 import re
@@ -114,6 +115,22 @@ def test_the_sync_script_uses_the_standard_library_only() -> None:
             imported.add(node.module.split(".")[0])
     assert imported, "no imports found"
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}, imported
+
+
+def test_the_sync_script_reads_retry_after_as_seconds_or_as_a_date(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found = importlib.util.spec_from_file_location("sync_contacts", SCRIPT)
+    assert found is not None and found.loader is not None
+    script = importlib.util.module_from_spec(found)
+    monkeypatch.setitem(sys.modules, "sync_contacts", script)
+    found.loader.exec_module(script)
+    then = 1445412480.0  # Wed, 21 Oct 2015 07:28:00 GMT
+    assert script.retry_after_seconds("7") == 7
+    assert script.retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", lambda: then) == 30
+    assert script.retry_after_seconds("Wed, 21 Oct 2015 07:27:00 GMT", lambda: then) == 0
+    assert script.retry_after_seconds("86400") == script.LONGEST_WAIT_SECONDS
+    assert script.retry_after_seconds("soon") == script.retry_after_seconds(None) == 1
 
 
 def test_the_sync_script_knows_no_path_of_the_api() -> None:
