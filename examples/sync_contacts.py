@@ -70,6 +70,7 @@ EXIT_INVALID_ROWS = 5
 EXIT_RATE_LIMITED = 6
 
 RETRIES_ON_429 = 5
+SHORTEST_WAIT_SECONDS = 1.0
 LONGEST_WAIT_SECONDS = 300.0
 TIMEOUT_SECONDS = 30.0
 
@@ -117,19 +118,22 @@ class Operation:
 
 
 def retry_after_seconds(value: str | None, now: Callable[[], float] = time.time) -> float:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date. At least
+    one second: a server that rounds down may say 0 while the next call is still refused."""
     if not value:
-        return 1.0
+        return SHORTEST_WAIT_SECONDS
     value = value.strip()
     if value.isdigit():
-        return min(float(value), LONGEST_WAIT_SECONDS)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 1.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(when.timestamp() - now(), 0.0), LONGEST_WAIT_SECONDS)
+        seconds = float(value)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return SHORTEST_WAIT_SECONDS
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - now()
+    return min(max(seconds, SHORTEST_WAIT_SECONDS), LONGEST_WAIT_SECONDS)
 
 
 class Api:
