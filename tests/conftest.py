@@ -32,6 +32,7 @@ from tests.helpers import deliver
 from tests.services import (
     REDIS,
     DovecotServer,
+    LiveApp,
     PostgresServer,
     RedisServer,
     SMTPServer,
@@ -236,6 +237,22 @@ def audience(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> None:
         withdraw(gone, None, "staff", None, "nl")
         db.session.commit()
     smtp_server.handler.clear()
+
+
+@pytest.fixture(scope="session")
+def live_app(
+    smtp_server: SMTPServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    """The app served by gunicorn for the session (see LiveApp), with a generous API rate
+    limit so that fuzzing is not throttled."""
+    server = LiveApp(
+        tmp_path_factory.mktemp("live"), smtp_server.port, API_RATE_LIMIT="100000 per minute"
+    )
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ import ipaddress
 import os
 import pwd
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -24,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from email.message import EmailMessage
 from pathlib import Path
@@ -40,6 +42,7 @@ from cryptography.x509.oid import NameOID
 from flask import Flask
 
 from consentapp.mail.sink import MailSink, start_sink
+from consentapp.models import ApiScope
 
 
 def free_port() -> int:
@@ -682,3 +685,89 @@ class WebhookReceiver:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class LiveApp:
+    """The app as it runs for real: gunicorn on a free port, production profile, its own
+    SQLite database migrated with `flask db upgrade`, seeded with `flask seed`, and a token
+    holding every scope made with `flask create-api-token`. `settings` add to or change
+    its environment (for instance API_RATE_LIMIT)."""
+
+    def __init__(self, root: Path, smtp_port: int, **settings: str) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.database_url = f"sqlite:///{root / 'live.sqlite3'}"
+        self.env = {
+            **os.environ,
+            "CONSENTAPP_ENV": "production",
+            "SECRET_KEY": secrets.token_urlsafe(48),
+            "DATABASE_URL": self.database_url,
+            "CONSENTAPP_INSTANCE": str(root / "instance"),
+            "BASE_URL": self.url,
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(smtp_port),
+            "MAIL_TIMEOUT": "5",
+            **settings,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = root / "gunicorn.log"
+        self.token = ""
+
+    def flask(self, *args: str) -> str:
+        """Run `flask --app wsgi ARGS` as an operator would; its output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "flask", "--app", "wsgi", *args],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, f"flask {' '.join(args)}: {done.stdout}{done.stderr}"
+        return done.stdout
+
+    def create_token(self, name: str, scopes: Sequence[str]) -> str:
+        """A new token from `flask create-api-token` (printed on its last line)."""
+        return self.flask("create-api-token", name, "--scopes", ",".join(scopes)).splitlines()[-1]
+
+    def start(self) -> None:
+        self.flask("db", "upgrade")
+        self.flask("seed")
+        self.token = self.create_token("every-scope", [scope.value for scope in ApiScope])
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "2"),
+                *("--bind", f"127.0.0.1:{self.port}", "wsgi:app"),
+            ],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while not self._healthy():
+            assert self.process.poll() is None, self.log()
+            assert time.monotonic() < deadline, f"gunicorn did not come up: {self.log()}"
+            time.sleep(0.2)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=5) as answer:
+                return int(answer.status) == 200
+        except OSError:
+            return False
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
