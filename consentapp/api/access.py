@@ -21,12 +21,10 @@ CHALLENGE = {"WWW-Authenticate": 'Bearer realm="api"'}
 
 
 def requires(scope: ApiScope) -> Callable[[F], F]:
-    """Mark a view with the scope a token needs to call it. Its name becomes the
-    operation's `operationId` in the OpenAPI document (stable, unlike the path)."""
+    """Mark a view with the scope a token needs to call it."""
 
     def mark(view: F) -> F:
         view.api_scope = scope  # type: ignore[attr-defined]
-        view.operation_id = view.__name__  # type: ignore[attr-defined]
         doc = view.__doc__ or ""
         view.__doc__ = f"{doc.strip()}\n\nScope: `{scope.value}`."
         return view
