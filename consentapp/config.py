@@ -159,6 +159,9 @@ class Config:
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or "memory://"
         self.RATELIMIT_ENABLED = _bool(env.get("RATELIMIT_ENABLED"), True)
         self.RATELIMIT_HEADERS_ENABLED = True
+        # The limiter would put its own Retry-After (0 in a window's last second) on
+        # every answer; the refusals (429) set theirs, at least one second.
+        self.RATELIMIT_HEADER_RETRY_AFTER = "X-RateLimit-Retry-After"
         self.CONTACT_RATE_LIMIT = env.get("CONTACT_RATE_LIMIT") or "5 per minute;20 per hour"
         self.SUBSCRIBE_RATE_LIMIT = env.get("SUBSCRIBE_RATE_LIMIT") or "5 per minute;20 per hour"
         self.LOGIN_RATE_LIMIT = env.get("LOGIN_RATE_LIMIT") or "10 per minute;50 per hour"

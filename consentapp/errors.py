@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, ServiceUnavailable
 
 from consentapp.extensions import db
-from consentapp.problems import http_problem, is_api_request
+from consentapp.problems import http_problem, is_api_request, retry_after_seconds
 from consentapp.services.notices import NoticeMissing
 from consentapp.tokens import TokenInvalid
 
@@ -45,15 +45,15 @@ def render_error(error: HTTPException) -> tuple[str, int] | Response:
     if is_api_request():
         return http_problem(error)
     code = error.code or 500
-    return (
-        render_template(
-            "errors/error.html",
-            code=code,
-            title=TITLES.get(code, error.name),
-            explanation=EXPLANATIONS.get(code, ""),
-        ),
-        code,
+    page = render_template(
+        "errors/error.html",
+        code=code,
+        title=TITLES.get(code, error.name),
+        explanation=EXPLANATIONS.get(code, ""),
     )
+    if code == 429:
+        return Response(page, 429, {"Retry-After": str(retry_after_seconds())})
+    return page, code
 
 
 def render_csrf_error(error: CSRFError) -> tuple[str, int]:

@@ -290,6 +290,11 @@ def test_calls_over_the_rate_limit_are_429_with_retry_after(
     assert_problem(refused, 429)
     assert 0 < int(refused.headers["Retry-After"]) <= 61
     assert call(client, other, "/api/v1/topics").status_code == 200  # counted per token
+    # One count over every operation, not one per operation.
+    assert_problem(call(client, other, "/api/v1/campaigns"), 403)
+    assert_problem(call(client, other, "/api/v1/contacts"), 429)
+    # Only a refusal says when to come back; answers that went through do not.
+    assert "Retry-After" not in call(client, token_for(app), "/api/v1/topics").headers
 
 
 def test_made_up_tokens_share_one_count_per_client_address(app: Flask, client: FlaskClient) -> None:

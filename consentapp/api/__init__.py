@@ -44,7 +44,8 @@ spec = SpecTree(
     nested_naming_strategy=lambda parent, child: child,
 )
 
-limiter.limit(_rate_limit, key_func=rate_key)(bp)
+# One count per token over every operation (a limit per route would multiply it).
+limiter.shared_limit(_rate_limit, scope="api", key_func=rate_key)(bp)
 bp.before_request(check_call)
 bp.register_error_handler(ApiProblem, problem_response)
 bp.register_error_handler(429, http_problem)

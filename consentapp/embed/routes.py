@@ -11,6 +11,7 @@ from werkzeug.exceptions import HTTPException
 from consentapp.embed import bp
 from consentapp.extensions import limiter
 from consentapp.i18n import current_language
+from consentapp.problems import retry_after_seconds
 from consentapp.request_checks import from_listed_origin
 from consentapp.services import notices
 from consentapp.services.consent import Origin
@@ -49,9 +50,8 @@ def refused(error: Problem) -> Response:
 def http_error(error: HTTPException) -> Response:
     """Rate limit, size limit and the like, as problem documents."""
     response = problem(error.code or 400, error.description or error.name)
-    retry_after = error.get_response().headers.get("Retry-After")
-    if retry_after:
-        response.headers["Retry-After"] = retry_after
+    if error.code == 429:
+        response.headers["Retry-After"] = str(retry_after_seconds())
     return response
 
 
