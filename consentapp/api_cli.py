@@ -8,13 +8,19 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 
-from consentapp.services.api_tokens import UnknownScope, issue_token, parse_scopes, revoke
+from consentapp.services.api_tokens import (
+    MAX_EXPIRES_DAYS,
+    UnknownScope,
+    issue_token,
+    parse_scopes,
+    revoke,
+)
 
 
 @click.command("create-api-token")
 @click.argument("name")
 @click.option("--scopes", required=True, help="Comma-separated, e.g. contacts:read,topics:read")
-@click.option("--expires-days", type=click.IntRange(min=1, max=3650), default=None)
+@click.option("--expires-days", type=click.IntRange(min=1, max=MAX_EXPIRES_DAYS), default=None)
 @with_appcontext
 def create_api_token_command(name: str, scopes: str, expires_days: int | None) -> None:
     """Create an API token; the token itself is printed once, on the last line."""

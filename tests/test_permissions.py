@@ -84,6 +84,12 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("api.withdraw_topic", "DELETE", ""): API,
     ("api.list_campaigns", "GET", ""): API,
     ("api.read_campaign", "GET", ""): API,
+    ("api.create_campaign_draft", "POST", ""): API,
+    ("api.schedule_campaign", "POST", ""): API,
+    ("api.list_data_requests", "GET", ""): API,
+    ("api.read_data_request", "GET", ""): API,
+    ("api.create_data_request", "POST", ""): API,
+    ("api.start_erasure", "POST", ""): API,
     # Script-driven forms on the company's own site: public, for listed origins only
     ("embed.subscribe", "POST", ""): LISTED,
     ("embed.altcha_challenge", "GET", ""): PUBLIC,

@@ -68,7 +68,7 @@ def record(
     salt = secrets.token_hex(16)
     entry = AuditEntry(
         occurred_at=utcnow(),
-        actor_id=actor.id if actor else None,
+        actor_id=actor.id if isinstance(actor, StaffUser) else None,
         actor_label=actor.label if actor else (actor_label or ""),
         action=action,
         target_type=target_type,
