@@ -174,6 +174,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.webhooks", "POST", ""): ADMIN,
     ("staff.webhook", "GET", ""): ADMIN,
     ("staff.send_webhook_again", "POST", ""): ADMIN,
+    ("staff.api_tokens", "GET", ""): ADMIN,
+    ("staff.api_tokens", "POST", ""): ADMIN,
+    ("staff.revoke_api_token", "POST", ""): ADMIN,
 }
 
 # Ids that match nothing: an allowed request answers 404 or 400, and changes nothing.
@@ -191,6 +194,7 @@ PLACEHOLDERS: dict[str, str] = {
     "token": "not-a-valid-token",
     "filename": "css/app.css",
     "provider": "generic",
+    "prefix": "00000000",
     "action": "unlock",  # for `/<action>` endpoints that need one permission for all
 }
 
@@ -294,6 +298,7 @@ def test_the_staff_role_holds_no_admin_permission() -> None:
             Permission.SETTINGS,
             Permission.AUDIT_LOG,
             Permission.WEBHOOKS,
+            Permission.API_TOKENS,
         }
     )
 
