@@ -239,3 +239,38 @@ def test_the_altcha_widget_solves_its_challenge_on_another_origin(
     page.get_by_role("button", name="Inschrijven").click()
     page.wait_for_url(company_site + "/")
     assert subscribed(altcha_on, "robot-niet@example.be") == {"product-updates": "pending"}
+
+
+def test_an_admin_creates_and_revokes_an_api_token_in_a_browser(
+    app: Flask, admin_id: int, live_url: str, page: Any, tmp_path: Any
+) -> None:
+    from tests.builders import STAFF_PASSWORD
+
+    shots = os.environ.get("CONSENTAPP_SCREENSHOTS") or str(tmp_path)
+    page.goto(live_url + "/staff/login")
+    page.locator("#email").fill("admin@crm.example")
+    page.locator("#password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("link", name="API-tokens").click()
+    page.get_by_role("heading", name="API-tokens").wait_for()
+    page.get_by_label("Waarvoor het dient").fill("CRM-synchronisatie")
+    page.get_by_label("Contacten: lezen").check()
+    page.get_by_label("Onderwerpen: lezen").check()
+    page.locator("#expires_days").fill("90")
+    page.screenshot(path=f"{shots}/api-tokens-form.png", full_page=True)
+    page.get_by_role("button", name="Token aanmaken").click()
+    page.get_by_role("heading", name="Token aangemaakt").wait_for()
+    secret = page.locator("#api-token").inner_text()
+    assert secret.startswith("ca_")
+    page.screenshot(path=f"{shots}/api-token-created.png", full_page=True)
+    page.get_by_role("link", name="Terug naar de tokens").click()
+    assert secret not in page.content()
+    page.screenshot(path=f"{shots}/api-tokens-list.png", full_page=True)
+    page.get_by_role("button", name="Intrekken").click()
+    page.get_by_text("Het token is ingetrokken").wait_for()
+    with app.app_context():
+        from consentapp.extensions import db
+        from consentapp.models import ApiToken
+
+        token = db.session.query(ApiToken).one()
+        assert token.revoked_at is not None and token.scope_set == {"contacts:read", "topics:read"}
