@@ -30,6 +30,8 @@ def create_api_token_command(name: str, scopes: str, expires_days: int | None) -
         raise click.BadParameter(f"unknown scope {error}", param_hint="--scopes") from None
     if not chosen:
         raise click.BadParameter("name at least one scope", param_hint="--scopes")
+    if not name.strip():
+        raise click.BadParameter("give the token a name", param_hint="NAME")
     issued = issue_token(name, chosen, f"command line ({getpass.getuser()})", expires_days)
     expiry = issued.token.expires_at.isoformat() if issued.token.expires_at else "never"
     click.echo(f"Token {issued.token.prefix} ({issued.token.name}) scopes: {issued.token.scopes}")

@@ -42,6 +42,8 @@ def test_create_api_token_refuses_an_unknown_scope_and_sets_expiry(
 ) -> None:
     refused = runner.invoke(args=["create-api-token", "x", "--scopes", "contacts:delete"])
     assert refused.exit_code != 0 and "contacts:delete" in refused.output
+    nameless = runner.invoke(args=["create-api-token", " ", "--scopes", "admin"])
+    assert nameless.exit_code != 0 and "name" in nameless.output
     made = runner.invoke(
         args=["create-api-token", "y", "--scopes", "admin", "--expires-days", "30"]
     )

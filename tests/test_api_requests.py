@@ -27,7 +27,14 @@ from consentapp.services import audit
 from consentapp.services.audit import verify_chain
 from consentapp.services.contacts import find_contact
 from tests.builders import ADDRESS, make_campaign
-from tests.helpers import assert_problem, call, public_id_of, token_for
+from tests.helpers import (
+    assert_problem,
+    call,
+    csrf_token,
+    prefixed_token,
+    public_id_of,
+    token_for,
+)
 
 WRITE = ApiScope.REQUESTS_WRITE
 READ = ApiScope.REQUESTS_READ
@@ -349,3 +356,33 @@ def test_a_schedule_time_without_an_offset_or_out_of_range_is_422(
     assert [e["field"] for e in problem["errors"]] == [field]  # type: ignore[attr-defined]
     with app.app_context():
         assert db.session.scalars(sa.select(Campaign.status)).all() == [CampaignStatus.DRAFT]
+
+
+@pytest.mark.usefixtures("confirmed")
+def test_staff_check_the_identity_and_carry_out_an_erasure_the_api_logged(
+    app: Flask, client: FlaskClient, staff_client: FlaskClient
+) -> None:
+    secret = token_for(app, WRITE)
+    public_id = public_id_of(app, ADDRESS)
+    body = {"channel": "phone", "note": "Called from the shop"}
+    answer = call(
+        client, secret, f"/api/v1/contacts/{public_id}/erasure", method="POST", json=body
+    ).get_json()
+    page = f"/staff/requests/{answer['id']}"
+    assert "Called from the shop" in staff_client.get(page).get_data(as_text=True)
+    verified = staff_client.post(
+        f"{page}/verify",
+        data={
+            "verify-csrf_token": prefixed_token(staff_client, page, "verify"),
+            "verify-verification": "called back on the number on file",
+        },
+    )
+    assert verified.status_code == 302
+    carried = staff_client.post(
+        f"{page}/carry-out", data={"csrf_token": csrf_token(staff_client, page)}
+    )
+    assert carried.status_code == 302
+    with app.app_context():
+        assert find_contact(ADDRESS) is None
+    done = stored_request(app, answer["id"])
+    assert done.status == RequestStatus.DONE and done.note is None and done.email is None
