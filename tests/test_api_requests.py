@@ -386,3 +386,20 @@ def test_staff_check_the_identity_and_carry_out_an_erasure_the_api_logged(
         assert find_contact(ADDRESS) is None
     done = stored_request(app, answer["id"])
     assert done.status == RequestStatus.DONE and done.note is None and done.email is None
+
+
+def test_the_campaign_service_itself_refuses_a_token_without_the_admin_scope(
+    app: Flask,
+) -> None:
+    from consentapp.services.api_tokens import issue_token
+    from consentapp.services.campaigns import CampaignError, schedule
+
+    public_id = make_campaign(app)
+    with app.app_context():
+        token = issue_token("writer", [ApiScope.CAMPAIGNS_WRITE], "tests").token
+        campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+        assert campaign is not None
+        with pytest.raises(CampaignError, match="admin"):
+            schedule(campaign, None, token)
+        db.session.rollback()
+        assert db.session.scalars(sa.select(Campaign.status)).all() == [CampaignStatus.DRAFT]
