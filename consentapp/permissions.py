@@ -45,6 +45,7 @@ class Permission(enum.StrEnum):
     SETTINGS = "settings"
     AUDIT_LOG = "audit_log"
     WEBHOOKS = "webhooks"  # outgoing webhook endpoints and their delivery logs
+    API_TOKENS = "api_tokens"  # create, list and revoke REST API tokens
 
 
 P = Permission
@@ -190,6 +191,8 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.webhooks": every(P.WEBHOOKS),
     "staff.webhook": every(P.WEBHOOKS),
     "staff.send_webhook_again": every(P.WEBHOOKS),
+    "staff.api_tokens": every(P.API_TOKENS),
+    "staff.revoke_api_token": every(P.API_TOKENS),
 }
 
 

@@ -18,6 +18,7 @@ from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
 from consentapp.models import (
+    ApiScope,
     AuditEntry,
     Bounce,
     ConsentEvent,
@@ -26,6 +27,7 @@ from consentapp.models import (
     Subscription,
     Topic,
 )
+from consentapp.services.api_tokens import issue_token
 from consentapp.services.contacts import find_contact
 from consentapp.services.delivery import DeliveryReport, deliver_due
 from tests.builders import ADDRESS
@@ -181,3 +183,38 @@ def bounce_state(app: Flask, address: str) -> tuple[str | None, list[str]]:
             sa.select(Bounce.kind).where(Bounce.contact_id == contact.id).order_by(Bounce.id)
         ).all()
         return contact.undeliverable_reason, [str(kind) for kind in kinds]
+
+
+# --- the REST API ---------------------------------------------------------------
+
+PROBLEM = "application/problem+json"  # the API's errors (RFC 9457)
+
+
+def token_for(app: Flask, *scopes: ApiScope, expires_days: int | None = None) -> str:
+    """The secret of a new API token with these scopes (every scope when none named)."""
+    with app.app_context():
+        return issue_token("sync", scopes or tuple(ApiScope), "tests", expires_days).secret
+
+
+def call(client: FlaskClient, secret: str, path: str, **kwargs: object) -> TestResponse:
+    """One API call with the token as a bearer."""
+    method = str(kwargs.pop("method", "GET"))
+    headers = {"Authorization": f"Bearer {secret}"}
+    return client.open(path, method=method, headers=headers, **kwargs)  # type: ignore[arg-type]
+
+
+def assert_problem(response: TestResponse, status: int) -> dict[str, object]:
+    """The response is a problem document (RFC 9457) with this status; its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == PROBLEM
+    body = response.get_json(force=True)
+    assert body["status"] == status and body["title"] and body["detail"]
+    return dict(body)
+
+
+def public_id_of(app: Flask, email: str) -> str:
+    """The public id of the contact with this address."""
+    with app.app_context():
+        contact = find_contact(email)
+        assert contact is not None
+        return contact.public_id

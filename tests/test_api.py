@@ -9,46 +9,17 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
 from consentapp.models import ApiScope, ApiToken, AuditEntry, ConsentEvent, utcnow
-from consentapp.services.api_tokens import digest, issue_token
+from consentapp.services.api_tokens import digest
 from consentapp.services.audit import verify_chain
 from consentapp.services.contacts import find_contact
 from consentapp.services.erasure import erase_person
 from consentapp.services.suppression import suppress
 from tests.builders import ADDRESS, make_campaign
-from tests.helpers import deliver
+from tests.helpers import PROBLEM, assert_problem, call, deliver, public_id_of, token_for
 from tests.services import SMTPServer
-
-PROBLEM = "application/problem+json"
-
-
-def token_for(app: Flask, *scopes: ApiScope, expires_days: int | None = None) -> str:
-    with app.app_context():
-        return issue_token("sync", scopes or tuple(ApiScope), "tests", expires_days).secret
-
-
-def call(client: FlaskClient, secret: str, path: str, **kwargs: object) -> TestResponse:
-    method = str(kwargs.pop("method", "GET"))
-    headers = {"Authorization": f"Bearer {secret}"}
-    return client.open(path, method=method, headers=headers, **kwargs)  # type: ignore[arg-type]
-
-
-def assert_problem(response: TestResponse, status: int) -> dict[str, object]:
-    assert response.status_code == status, response.get_data(as_text=True)
-    assert response.mimetype == PROBLEM
-    body = response.get_json(force=True)
-    assert body["status"] == status and body["title"] and body["detail"]
-    return dict(body)
-
-
-def public_id_of(app: Flask, email: str) -> str:
-    with app.app_context():
-        contact = find_contact(email)
-        assert contact is not None
-        return contact.public_id
 
 
 def test_create_api_token_prints_the_token_last_and_keeps_only_its_hash(
@@ -73,6 +44,8 @@ def test_create_api_token_refuses_an_unknown_scope_and_sets_expiry(
 ) -> None:
     refused = runner.invoke(args=["create-api-token", "x", "--scopes", "contacts:delete"])
     assert refused.exit_code != 0 and "contacts:delete" in refused.output
+    nameless = runner.invoke(args=["create-api-token", " ", "--scopes", "admin"])
+    assert nameless.exit_code != 0 and "name" in nameless.output
     made = runner.invoke(
         args=["create-api-token", "y", "--scopes", "admin", "--expires-days", "30"]
     )
@@ -330,9 +303,15 @@ def test_the_openapi_document_is_3_1_and_describes_every_operation(
         "/api/v1/contacts/{public_id}/subscriptions/{topic}",
         "/api/v1/campaigns",
         "/api/v1/campaigns/{public_id}",
+        "/api/v1/campaigns/{public_id}/schedule",
+        "/api/v1/data-requests",
+        "/api/v1/data-requests/{public_id}",
+        "/api/v1/contacts/{public_id}/erasure",
     }
     assert set(doc["paths"]["/api/v1/contacts"]) == {"get", "post"}
     assert set(doc["paths"]["/api/v1/contacts/{public_id}"]) == {"get", "patch"}
+    assert set(doc["paths"]["/api/v1/campaigns"]) == {"get", "post"}
+    assert set(doc["paths"]["/api/v1/data-requests"]) == {"get", "post"}
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     # Operations are named by their views, schemas by their models: stable names for
     # generated clients and scripts.

@@ -13,9 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 from werkzeug.serving import make_server
 
+from consentapp.extensions import db
+from consentapp.models import ApiToken
+from tests.builders import STAFF_PASSWORD
 from tests.helpers import deliver, link_in, subscribed
 from tests.services import BROWSER, SMTPServer
 
@@ -261,3 +265,33 @@ def test_the_api_docs_page_shows_every_operation_of_the_document(
     schema_link = create.get_by_role("link").first
     schema_link.click()
     assert page.locator(f"#{page.url.split('#')[1]}").is_visible()
+
+
+def test_an_admin_creates_and_revokes_an_api_token_in_a_browser(
+    app: Flask, admin_id: int, live_url: str, page: Any, tmp_path: Any
+) -> None:
+    shots = os.environ.get("CONSENTAPP_SCREENSHOTS") or str(tmp_path)
+    page.goto(live_url + "/staff/login")
+    page.locator("#email").fill("admin@crm.example")
+    page.locator("#password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("link", name="API-tokens").click()
+    page.get_by_role("heading", name="API-tokens").wait_for()
+    page.get_by_label("Waarvoor het dient").fill("CRM-synchronisatie")
+    page.get_by_label("Contacten: lezen").check()
+    page.get_by_label("Onderwerpen: lezen").check()
+    page.locator("#expires_days").fill("90")
+    page.screenshot(path=f"{shots}/api-tokens-form.png", full_page=True)
+    page.get_by_role("button", name="Token aanmaken").click()
+    page.get_by_role("heading", name="Token aangemaakt").wait_for()
+    secret = page.locator("#api-token").inner_text()
+    assert secret.startswith("ca_")
+    page.screenshot(path=f"{shots}/api-token-created.png", full_page=True)
+    page.get_by_role("link", name="Terug naar de tokens").click()
+    assert secret not in page.content()
+    page.screenshot(path=f"{shots}/api-tokens-list.png", full_page=True)
+    page.get_by_role("button", name="Intrekken").click()
+    page.get_by_text("Het token is ingetrokken").wait_for()
+    with app.app_context():
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        assert token.revoked_at is not None and token.scope_set == {"contacts:read", "topics:read"}

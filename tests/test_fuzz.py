@@ -815,6 +815,12 @@ API: dict[str, tuple[str, str]] = {
     "api.withdraw_topic": ("DELETE", "/api/v1/contacts/{p}/subscriptions/product-updates"),
     "api.list_campaigns": ("GET", "/api/v1/campaigns"),
     "api.read_campaign": ("GET", "/api/v1/campaigns/{p}"),
+    "api.create_campaign_draft": ("POST", "/api/v1/campaigns"),
+    "api.schedule_campaign": ("POST", "/api/v1/campaigns/{p}/schedule"),
+    "api.list_data_requests": ("GET", "/api/v1/data-requests"),
+    "api.read_data_request": ("GET", "/api/v1/data-requests/{p}"),
+    "api.create_data_request": ("POST", "/api/v1/data-requests"),
+    "api.start_erasure": ("POST", "/api/v1/contacts/{p}/erasure"),
 }
 # JSON endpoints for scripts on the company's own site (EMBED_ORIGINS).
 EMBED: dict[str, str] = {
@@ -1192,9 +1198,10 @@ def test_rate_limit_answers_429_under_hostile_posts(app: Flask) -> None:
     assert statuses[429] > 0, statuses
 
 
-API_QUERY_NAMES = ["email", "q", "cursor", "limit", "other"]
+API_QUERY_NAMES = ["email", "q", "cursor", "limit", "status", "kind", "other"]
 API_FIELDS = ["email", "name", "topics", "language", "channel", "obtained_on", "evidence"]
-API_FIELDS += ["reason", "phone", "other"]
+API_FIELDS += ["reason", "phone", "kind", "note", "topic", "subject_nl", "body_nl", "at"]
+API_FIELDS += ["other"]
 
 
 @st.composite

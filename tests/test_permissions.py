@@ -84,6 +84,12 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("api.withdraw_topic", "DELETE", ""): API,
     ("api.list_campaigns", "GET", ""): API,
     ("api.read_campaign", "GET", ""): API,
+    ("api.create_campaign_draft", "POST", ""): API,
+    ("api.schedule_campaign", "POST", ""): API,
+    ("api.list_data_requests", "GET", ""): API,
+    ("api.read_data_request", "GET", ""): API,
+    ("api.create_data_request", "POST", ""): API,
+    ("api.start_erasure", "POST", ""): API,
     # Script-driven forms on the company's own site: public, for listed origins only
     ("embed.subscribe", "POST", ""): LISTED,
     ("embed.altcha_challenge", "GET", ""): PUBLIC,
@@ -168,6 +174,9 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.webhooks", "POST", ""): ADMIN,
     ("staff.webhook", "GET", ""): ADMIN,
     ("staff.send_webhook_again", "POST", ""): ADMIN,
+    ("staff.api_tokens", "GET", ""): ADMIN,
+    ("staff.api_tokens", "POST", ""): ADMIN,
+    ("staff.revoke_api_token", "POST", ""): ADMIN,
 }
 
 # Ids that match nothing: an allowed request answers 404 or 400, and changes nothing.
@@ -185,6 +194,7 @@ PLACEHOLDERS: dict[str, str] = {
     "token": "not-a-valid-token",
     "filename": "css/app.css",
     "provider": "generic",
+    "prefix": "00000000",
     "action": "unlock",  # for `/<action>` endpoints that need one permission for all
 }
 
@@ -288,6 +298,7 @@ def test_the_staff_role_holds_no_admin_permission() -> None:
             Permission.SETTINGS,
             Permission.AUDIT_LOG,
             Permission.WEBHOOKS,
+            Permission.API_TOKENS,
         }
     )
 

@@ -29,6 +29,7 @@ PLACEHOLDERS: dict[str, Any] = {
     "activity_id": 1,
     "disclosure_id": 1,
     "delivery_id": "msg_nothing",
+    "prefix": "00000000",
 }
 
 

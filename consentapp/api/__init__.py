@@ -50,6 +50,6 @@ bp.before_request(check_call)
 bp.register_error_handler(ApiProblem, problem_response)
 bp.register_error_handler(429, http_problem)
 
-from consentapp.api import campaigns, changes, docs, routes  # noqa: E402, F401
+from consentapp.api import campaigns, changes, docs, requests, routes  # noqa: E402, F401
 
 spec.register(bp)

@@ -1,25 +1,31 @@
-"""Campaigns, read only: the list, and one with its report figures."""
+"""Campaigns: the list, one with its report figures; with the `admin` scope, writing a
+draft and scheduling it (the approval)."""
 
 from __future__ import annotations
+
+from datetime import UTC
 
 from spectree import Response
 
 from consentapp.api import bp, spec
-from consentapp.api.access import requires
+from consentapp.api.access import current_token, requires
 from consentapp.api.pagination import decode_cursor, encode_cursor
-from consentapp.api.routes import REFUSALS
+from consentapp.api.routes import REFUSALS, field_problem
 from consentapp.api.schemas import (
+    CampaignCreate,
     CampaignDetail,
     CampaignFigures,
     CampaignList,
     CampaignOut,
+    CampaignSchedule,
     ListQuery,
     Problem,
 )
 from consentapp.models import ApiScope
 from consentapp.problems import ApiProblem
 from consentapp.services import api_data
-from consentapp.services.campaigns import report
+from consentapp.services.campaigns import CampaignError, create_campaign, report, schedule
+from consentapp.services.topics import UnknownTopic, topics_by_slug
 
 
 @bp.get("/campaigns")
@@ -56,3 +62,52 @@ def read_campaign(public_id: str) -> CampaignDetail:
             unsubscribes=figures.unsubscribes,
         ),
     )
+
+
+@bp.post("/campaigns")
+@requires(ApiScope.ADMIN)
+@spec.validate(
+    json=CampaignCreate,
+    resp=Response(HTTP_201=CampaignOut, HTTP_415=Problem, **REFUSALS),
+    tags=["campaigns"],
+)
+def create_campaign_draft(json: CampaignCreate) -> tuple[CampaignOut, int]:
+    """Write a newsletter draft for a topic, in Dutch and (optionally) English Markdown.
+    Nothing is sent until it is scheduled."""
+    try:
+        (topic,) = topics_by_slug([json.topic])
+    except UnknownTopic:
+        raise field_problem("topic", "unknown topic") from None
+    try:
+        campaign = create_campaign(
+            topic, json.subject_nl, json.body_nl, json.subject_en, json.body_en, current_token()
+        )
+    except CampaignError as error:
+        raise ApiProblem(422, f"The draft is not saved: {error}.") from None
+    return CampaignOut.of(campaign), 201
+
+
+@bp.post("/campaigns/<public_id>/schedule")
+@requires(ApiScope.ADMIN)
+@spec.validate(
+    json=CampaignSchedule,
+    resp=Response(
+        HTTP_200=CampaignOut, HTTP_404=Problem, HTTP_409=Problem, HTTP_415=Problem, **REFUSALS
+    ),
+    tags=["campaigns"],
+)
+def schedule_campaign(public_id: str, json: CampaignSchedule) -> CampaignOut:
+    """Approve a draft (or one waiting for approval) and send it at `at`, or now.
+    409 when the campaign is past that step."""
+    campaign = api_data.campaign_by_id(public_id)
+    if campaign is None:
+        raise ApiProblem(404, "No campaign has this id.")
+    try:
+        at = json.at.astimezone(UTC) if json.at is not None else None
+    except OverflowError:
+        raise field_problem("at", "out of range") from None
+    try:
+        schedule(campaign, at, current_token())
+    except CampaignError as error:
+        raise ApiProblem(409, f"The campaign is not scheduled: {error}.") from None
+    return CampaignOut.of(campaign)

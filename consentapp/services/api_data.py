@@ -10,7 +10,17 @@ from typing import Generic, TypeVar
 import sqlalchemy as sa
 
 from consentapp.extensions import db
-from consentapp.models import ApiToken, Campaign, ConsentChannel, ConsentEvent, Contact, Topic
+from consentapp.models import (
+    ApiToken,
+    Campaign,
+    ConsentChannel,
+    ConsentEvent,
+    Contact,
+    DataRequest,
+    RequestKind,
+    RequestStatus,
+    Topic,
+)
 from consentapp.services import notices
 from consentapp.services.consent import ConsentSource, Origin
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
@@ -101,3 +111,26 @@ def campaign_page(before_id: int | None, per_page: int) -> Page[Campaign]:
 
 def campaign_by_id(public_id: str) -> Campaign | None:
     return db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+
+
+def data_request_page(
+    before_id: int | None,
+    per_page: int,
+    status: RequestStatus | None = None,
+    kind: RequestKind | None = None,
+) -> Page[DataRequest]:
+    """Data-subject requests, newest first, `per_page` older than `before_id`."""
+    statement = sa.select(DataRequest)
+    if before_id is not None:
+        statement = statement.where(DataRequest.id < before_id)
+    if status is not None:
+        statement = statement.where(DataRequest.status == status)
+    if kind is not None:
+        statement = statement.where(DataRequest.kind == kind)
+    rows = list(db.session.scalars(statement.order_by(DataRequest.id.desc()).limit(per_page + 1)))
+    shown = rows[:per_page]
+    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+
+
+def data_request_by_id(public_id: str) -> DataRequest | None:
+    return db.session.scalar(sa.select(DataRequest).where(DataRequest.public_id == public_id))

@@ -13,15 +13,17 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from consentapp.extensions import db
-from consentapp.models import ApiScope, ApiToken, utcnow
+from consentapp.models import ApiScope, ApiToken, StaffUser, utcnow
 from consentapp.services import audit
 
 TOKEN_PREFIX = "ca_"  # noqa: S105 (how tokens start, not a secret)
 PREFIX_LENGTH = 8
+MAX_EXPIRES_DAYS = 3650
 
 
 class UnknownScope(ValueError):
@@ -34,6 +36,16 @@ class IssuedToken:
 
     token: ApiToken
     secret: str
+
+
+def _actor(who: StaffUser | str) -> dict[str, Any]:
+    """How the audit entry names who did it: the staff account, or the operator."""
+    return {"actor": who} if isinstance(who, StaffUser) else {"actor_label": who}
+
+
+def all_tokens() -> list[ApiToken]:
+    """Every token, newest first (revoked ones too: the audit log names them)."""
+    return list(db.session.scalars(sa.select(ApiToken).order_by(ApiToken.id.desc())))
 
 
 def digest(secret: str) -> str:
@@ -51,9 +63,19 @@ def parse_scopes(raw: Iterable[str]) -> list[ApiScope]:
 
 
 def issue_token(
-    name: str, scopes: Iterable[ApiScope], created_by: str, expires_days: int | None = None
+    name: str,
+    scopes: Iterable[ApiScope],
+    created_by: StaffUser | str,
+    expires_days: int | None = None,
 ) -> IssuedToken:
-    """Create a token and audit it. Commits."""
+    """Create a token and audit it: by an admin in the staff area, or by the command
+    line (`created_by` names the operator). Commits."""
+    chosen = sorted(set(scopes))
+    if not name.strip() or not chosen:
+        raise ValueError("a token needs a name and at least one scope")
+    if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
+        raise ValueError(f"a token expires after 1 to {MAX_EXPIRES_DAYS} days")
+    by = created_by.label if isinstance(created_by, StaffUser) else created_by
     prefix = secrets.token_hex(PREFIX_LENGTH // 2)
     secret = f"{TOKEN_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     now = utcnow()
@@ -61,8 +83,8 @@ def issue_token(
         name=name.strip()[:100],
         prefix=prefix,
         token_sha256=digest(secret),
-        scopes=",".join(sorted(set(scopes))),
-        created_by=created_by[:200],
+        scopes=",".join(chosen),
+        created_by=by[:200],
         created_at=now,
         expires_at=now + timedelta(days=expires_days) if expires_days else None,
     )
@@ -73,7 +95,7 @@ def issue_token(
         target_type="api_token",
         target_id=prefix,
         details={"name": token.name, "scopes": token.scopes, "by": token.created_by},
-        actor_label=created_by,
+        **_actor(created_by),
     )
     db.session.commit()
     return IssuedToken(token=token, secret=secret)
@@ -102,14 +124,13 @@ def record_call(token: ApiToken, method: str, path: str) -> None:
     db.session.commit()
 
 
-def revoke(prefix: str, actor_label: str) -> bool:
-    """Revoke a token for good. Commits; False when no live token has that prefix."""
+def revoke(prefix: str, by: StaffUser | str) -> bool:
+    """Revoke a token for good, by an admin or the command line (`by` names the
+    operator). Commits; False when no live token has that prefix."""
     token = db.session.scalar(sa.select(ApiToken).where(ApiToken.prefix == prefix))
     if token is None or token.revoked_at is not None:
         return False
     token.revoked_at = utcnow()
-    audit.record(
-        "api_token.revoke", target_type="api_token", target_id=prefix, actor_label=actor_label
-    )
+    audit.record("api_token.revoke", target_type="api_token", target_id=prefix, **_actor(by))
     db.session.commit()
     return True

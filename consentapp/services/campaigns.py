@@ -16,6 +16,8 @@ import sqlalchemy as sa
 
 from consentapp.extensions import db
 from consentapp.models import (
+    ApiScope,
+    ApiToken,
     Campaign,
     CampaignStatus,
     ConsentAction,
@@ -43,9 +45,10 @@ def create_campaign(
     body_nl: str,
     subject_en: str,
     body_en: str,
-    actor: StaffUser | None,
+    actor: StaffUser | ApiToken | None,
 ) -> Campaign:
     """A draft (audited). Commits."""
+    require_permission(actor, Permission.CAMPAIGN_WRITE)
     for subject in (subject_nl, subject_en):
         if "\r" in subject or "\n" in subject:
             raise CampaignError("a subject is a single line")
@@ -57,7 +60,7 @@ def create_campaign(
         body_nl=body_nl,
         subject_en=subject_en.strip(),
         body_en=body_en,
-        created_by_id=actor.id if actor else None,
+        created_by_id=actor.id if isinstance(actor, StaffUser) else None,
     )
     db.session.add(campaign)
     db.session.flush()
@@ -72,15 +75,19 @@ def create_campaign(
     return campaign
 
 
-def require_permission(actor: StaffUser | None, permission: Permission) -> None:
-    """Staff accounts need the permission; no actor is the operator's command line."""
-    if actor is not None and not allows(actor, permission):
+def require_permission(actor: StaffUser | ApiToken | None, permission: Permission) -> None:
+    """Staff accounts need the permission, API tokens the `admin` scope; no actor is the
+    operator's command line."""
+    if isinstance(actor, ApiToken):
+        if ApiScope.ADMIN not in actor.scope_set:
+            raise CampaignError("only a token with the admin scope can do this")
+    elif actor is not None and not allows(actor, permission):
         raise CampaignError("only an admin can do this")
 
 
 def _check_step(
     campaign: Campaign,
-    actor: StaffUser | None,
+    actor: StaffUser | ApiToken | None,
     permission: Permission,
     from_statuses: tuple[str, ...],
     refusal: str,
@@ -126,9 +133,9 @@ def withdraw(campaign: Campaign, actor: StaffUser) -> None:
     db.session.commit()
 
 
-def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -> None:
-    """An admin (or the operator's command, `actor` None) sends now (`at` empty) or at a
-    time: that is the approval. Commits."""
+def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | ApiToken | None) -> None:
+    """An admin, a token with the `admin` scope, or the operator's command (`actor`
+    None) sends now (`at` empty) or at a time: that is the approval. Commits."""
     _check_step(
         campaign,
         actor,
@@ -138,7 +145,7 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | None) -
     )
     campaign.status = CampaignStatus.SCHEDULED
     campaign.scheduled_at = at or utcnow()
-    campaign.approved_by_id = actor.id if actor else None
+    campaign.approved_by_id = actor.id if isinstance(actor, StaffUser) else None
     audit.record(
         "campaign.schedule",
         target_type="campaign",

@@ -3,11 +3,21 @@ extended, denied, completed by hand or cancelled (P12, GDPR art. 12)."""
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
 from consentapp.mail.outbox import queue_email
-from consentapp.models import Contact, DataRequest, RequestKind, RequestStatus, StaffUser, utcnow
+from consentapp.models import (
+    OPEN_REQUEST_STATUSES,
+    ApiToken,
+    Contact,
+    DataRequest,
+    RequestKind,
+    RequestStatus,
+    StaffUser,
+    utcnow,
+)
 from consentapp.services import audit
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
@@ -22,19 +32,30 @@ from consentapp.services.rights import (
 
 MAX_EXTENSION_MONTHS = 2
 STAFF_CHANNELS = ("email", "phone", "letter")
+NOTE_LENGTH = 2000
 
 
 def log_request(
-    kind: str, channel: str, email: str, verification: str, language: str, actor: StaffUser
+    kind: str,
+    channel: str,
+    email: str,
+    verification: str,
+    language: str,
+    actor: StaffUser | ApiToken,
+    note: str = "",
 ) -> DataRequest:
     """A request that came by e-mail, phone or letter (P12), with the identity check
-    staff did (P13). Commits."""
+    staff did (P13): only a staff member records one; a request another system logs
+    waits for it. Commits."""
     if kind not in set(RequestKind) or channel not in STAFF_CHANNELS:
         raise RequestError("unknown kind or channel")
+    if verification.strip() and not isinstance(actor, StaffUser):
+        raise RequestError("only a staff member records an identity check")
     email = normalise_email(email)
     contact = find_contact(email)
     request = open_request(kind, channel, email, language, contact)
-    request.logged_by_id = actor.id
+    request.logged_by_id = actor.id if isinstance(actor, StaffUser) else None
+    request.note = note.strip()[:NOTE_LENGTH] or None
     audit.record(
         "request.logged",
         target_type="request",
@@ -42,10 +63,32 @@ def log_request(
         details={"kind": kind, "channel": channel},
         actor=actor,
     )
-    if verification.strip():
+    if verification.strip() and isinstance(actor, StaffUser):
         mark_verified(request, f"staff: {verification.strip()}", actor)
     db.session.commit()
     return request
+
+
+def log_erasure(
+    contact: Contact, channel: str, language: str, note: str, actor: StaffUser | ApiToken
+) -> DataRequest:
+    """An erasure request for a contact we know, logged like any other (the identity
+    check and the erasure itself stay with staff). One open erasure request per
+    contact: RequestError names the one already open. Commits."""
+    if not contact.email or contact.erased_at is not None:
+        raise RequestError("this contact has no address any more")
+    already = db.session.scalar(
+        sa.select(DataRequest.public_id).where(
+            DataRequest.subject_id == contact.public_id,
+            DataRequest.kind == RequestKind.ERASURE,
+            DataRequest.status.in_(OPEN_REQUEST_STATUSES),
+        )
+    )
+    if already is not None:
+        raise RequestError(f"an erasure request for this contact is open already: {already}")
+    return log_request(
+        RequestKind.ERASURE, channel, contact.email, "", language or contact.language, actor, note
+    )
 
 
 def extend_deadline(request: DataRequest, months: int, reason: str, actor: StaffUser) -> None:

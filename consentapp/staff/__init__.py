@@ -110,6 +110,7 @@ bp.after_request(no_store)
 
 
 from consentapp.staff import (  # noqa: E402,F401
+    api_tokens,
     audit_views,
     auth,
     bounces,

@@ -10,12 +10,20 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     HiddenField,
+    IntegerField,
     PasswordField,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
+from wtforms.validators import (
+    DataRequired,
+    EqualTo,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+)
 
 from consentapp.form_fields import (
     MultiCheckboxField,
@@ -26,6 +34,8 @@ from consentapp.form_fields import (
     language_choices,
     single_line,
 )
+from consentapp.models import ApiScope
+from consentapp.services.api_tokens import MAX_EXPIRES_DAYS
 from consentapp.services.outgoing_webhooks import EVENTS
 
 
@@ -360,3 +370,20 @@ class WebhookForm(FlaskForm):
 
 class SendAgainForm(FlaskForm):
     """The "send again" button: only the CSRF token."""
+
+
+class ApiTokenForm(FlaskForm):
+    """A new API token: what it is for, what it may do, and when it stops working."""
+
+    name = StringField(
+        _l("What it is for"), validators=[DataRequired(), Length(max=100), single_line]
+    )
+    scopes = MultiCheckboxField(
+        _l("Scopes"),
+        choices=choices((scope.value, scope.value) for scope in ApiScope),
+        validators=[DataRequired(message=_l("Tick at least one scope."))],
+    )
+    expires_days = IntegerField(
+        _l("Expires after (days)"),
+        validators=[Optional(), NumberRange(min=1, max=MAX_EXPIRES_DAYS)],
+    )
