@@ -330,9 +330,12 @@ def queue_deliveries(app: Flask, port: int, count: int) -> str:
     """A new endpoint on `port` and `count` contact.created deliveries queued for it the
     way the app queues them; returns the endpoint's signing secret."""
     from consentapp.extensions import db
+    from consentapp.models import WebhookEndpoint
     from consentapp.services.outgoing_webhooks import add_endpoint, emit
 
     with app.app_context():
+        # Endpoints of an earlier run are switched off: only this run's receiver listens.
+        db.session.execute(sa.update(WebhookEndpoint).values(active=False))
         _, secret = add_endpoint(f"http://127.0.0.1:{port}/hooks", ["contact.created"])
         for number in range(1, count + 1):
             emit("contact.created", subject_id=f"p{number}")
@@ -386,7 +389,7 @@ def by_worker(app: Flask, env: dict[str, str], count: int) -> Delivered:
 
 
 def by_job(app: Flask, count: int) -> Delivered:
-    from consentapp.services.webhook_delivery import deliver_webhooks
+    from consentapp.services.webhook_delivery import BATCH, deliver_webhooks
 
     port = free_port()
     secret = queue_deliveries(app, port, count)
@@ -405,7 +408,7 @@ def by_job(app: Flask, count: int) -> Delivered:
         "delivery job `deliver_webhooks`, passes back to back",
         count / seconds,
         stats,
-        f"{passes} passes of up to 50",
+        f"{passes} passes of up to {BATCH}",
     )
 
 
@@ -439,10 +442,10 @@ def by_raw_loop(count: int) -> Delivered:
     receiver = Receiver.start(port, secret)
     try:
         started = time.perf_counter()
-        for body, headers in ready:
+        for data, headers in ready:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             try:
-                connection.request("POST", "/hooks", body=body, headers=headers)
+                connection.request("POST", "/hooks", body=data, headers=headers)
                 response = connection.getresponse()
                 response.read()
             finally:
@@ -666,23 +669,32 @@ def results(args: argparse.Namespace, backends: list[Backend], took: float) -> s
 
 
 READING = [
-    "- Every API call pays for its audit entry: a write and a commit before the lookup "
-    "(a few ms, more on SQLite), which is most of the gap to the baseline for the "
-    "indexed lookups.",
-    "- `?q=` is a `LIKE '%text%'` over `search_text`, newest first (the staff search): "
-    "on SQLite it reads every contact; PostgreSQL uses its trigram index where the "
-    "text allows it. A text that matches many pages is fast on the first page, but the "
-    "cursor holds a page number (offset paging: the API uses the staff search), so "
-    "each page deeper reads all the rows before it again. The deep `?q=` row shows "
-    "that; a keyset cursor would need a change to `contacts_admin.search_contacts`.",
-    "- The plain list (no `q`) pages with an offset too; its deep page stays cheap at "
-    "this depth because it walks the `created_at` index, but grows with the offset.",
+    "- Every API call pays for its audit entry (`api.call`, and the token's "
+    "`last_used_at`): a write and a commit before the lookup. That is most of the gap "
+    "to the baseline for the indexed calls (`?email=`, `/contacts/<id>`).",
+    "- `?q=` is the staff search: `search_text LIKE '%text%'`, newest first. On "
+    "SQLite no index can answer a `LIKE` with a leading `%`: SQLite walks the "
+    "`created_at` index and reads each contact to test it, so a text that matches one "
+    "person reads all of them (seconds at a million). A text that matches many fills "
+    "its first page early and is fast. On PostgreSQL the trigram index (`pg_trgm`, "
+    "migration 0006) finds the matches and only those are sorted. For large contact "
+    "bases searched through the API, PostgreSQL is the database to use.",
+    "- Paging is offset paging: the cursor is opaque, but for `GET /contacts` it holds "
+    "a page number, because the API pages through the staff search "
+    "(`contacts_admin.search_contacts`). Each page deeper reads every row before it "
+    "again, so a deep page costs more than the first, and more the deeper it is (the "
+    "deep `?q=` row). A keyset cursor (created_at, id) would make every page cost "
+    "the same; it needs a change to `search_contacts`, not made here. Syncing all "
+    "contacts by walking the list to its end reads about n² / (2 x limit) rows; "
+    "the ledger and campaign lists already use keyset cursors.",
     "- Webhook delivery by the worker is capped by its schedule, not by the network: "
     "the `outgoing_webhooks` job runs once per `WORKER_POLL_SECONDS` (an integer, at "
-    "least 1 s) and delivers at most `BATCH` = 50 deliveries a pass, one after the "
-    "other, each on its own connection and with its own commit. So a single worker "
-    "delivers at most 50 a second; the job itself, called back to back, shows what "
-    "one process could do.",
+    "least 1 s) and delivers at most `BATCH` = 50 deliveries a pass. So one worker "
+    "delivers at most 50 a second, whatever the receiver can take. The job called "
+    "back to back shows what one process could do: per delivery it claims the row "
+    "(a conditional UPDATE), builds and signs the body, opens a new connection "
+    "(resolving and checking the address), and records the answer with its own "
+    "commit. The raw loop only posts ready bytes.",
 ]
 
 
