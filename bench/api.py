@@ -145,7 +145,7 @@ class Receiver:
 
     def wait_for(self, count: int, watched: subprocess.Popen[bytes] | None = None) -> None:
         deadline = time.monotonic() + LONGEST_WAIT_SECONDS
-        while self.stats()["verified"] + self.stats()["bad"] < count:
+        while sum(self.stats()[key] for key in ("verified", "bad")) < count:
             if watched is not None and watched.poll() is not None:
                 raise RuntimeError(f"process ended with {watched.returncode}")
             if time.monotonic() > deadline:
