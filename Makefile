@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python -m bench.campaign
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.bounces
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
