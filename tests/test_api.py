@@ -11,13 +11,21 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
-from consentapp.models import ApiScope, ApiToken, AuditEntry, ConsentEvent, utcnow
+from consentapp.models import (
+    ApiScope,
+    ApiToken,
+    AuditEntry,
+    ConsentChannel,
+    ConsentEvent,
+    Contact,
+    utcnow,
+)
 from consentapp.services.api_tokens import digest
 from consentapp.services.audit import verify_chain
 from consentapp.services.contacts import find_contact
 from consentapp.services.erasure import erase_person
 from consentapp.services.suppression import suppress
-from tests.builders import ADDRESS, make_campaign
+from tests.builders import ADDRESS, bulk_subscribers, make_campaign
 from tests.helpers import PROBLEM, assert_problem, call, deliver, public_id_of, token_for
 from tests.services import SMTPServer
 
@@ -138,6 +146,34 @@ def test_contacts_are_found_by_address_and_by_text(app: Flask, client: FlaskClie
     assert call(client, secret, "/api/v1/contacts?q=zzzz").get_json()["items"] == []
     body = assert_problem(call(client, secret, "/api/v1/contacts?email=not-an-address"), 422)
     assert [e["field"] for e in body["errors"]] == ["email"]  # type: ignore[union-attr]
+
+
+def test_contacts_are_listed_newest_first_and_a_new_one_shifts_no_page(
+    app: Flask, client: FlaskClient
+) -> None:
+    bulk_subscribers(app, 7)
+    with app.app_context():
+        expected = db.session.scalars(
+            sa.select(Contact.public_id).order_by(Contact.id.desc())
+        ).all()
+    secret = token_for(app, ApiScope.CONTACTS_READ)
+    page = call(client, secret, "/api/v1/contacts?limit=3").get_json()
+    seen = [item["id"] for item in page["items"]]
+    with app.app_context():  # a contact arrives while the list is being read
+        db.session.add(
+            Contact(
+                public_id="late",
+                email="late@example.be",
+                language="nl",
+                source_channel=ConsentChannel.WEB_FORM,
+            )
+        )
+        db.session.commit()
+    while page["next_cursor"]:
+        page = call(client, secret, f"/api/v1/contacts?limit=3&cursor={page['next_cursor']}")
+        page = page.get_json()
+        seen += [item["id"] for item in page["items"]]
+    assert seen == list(expected)  # each once, newest first, the late one on no page
 
 
 @pytest.mark.usefixtures("confirmed")

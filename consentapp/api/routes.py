@@ -94,8 +94,7 @@ def list_contacts(query: ContactQuery) -> ContactList:
     if query.email is not None:
         contact = api_data.contact_by_email(checked_email(query.email))
         return ContactList(items=[ContactOut.of(contact)] if contact else [])
-    page = (decode_cursor(query.cursor) or 0) + 1
-    found = api_data.contacts_matching(query.q or "", page, query.limit)
+    found = api_data.contacts_matching(query.q or "", decode_cursor(query.cursor), query.limit)
     return ContactList(
         items=[ContactOut.of(contact) for contact in found.items],
         next_cursor=encode_cursor(found.after),

@@ -24,7 +24,7 @@ from consentapp.models import (
 from consentapp.services import notices
 from consentapp.services.consent import ConsentSource, Origin
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
-from consentapp.services.contacts_admin import search_contacts
+from consentapp.services.contacts_admin import text_filter
 from consentapp.services.subscriptions import request_in_transaction
 from consentapp.services.suppression import is_suppressed
 
@@ -39,10 +39,19 @@ class Page(Generic[T]):
     after: int | None
 
 
-def contacts_matching(query: str, page: int, per_page: int) -> Page[Contact]:
-    """Contacts whose name, address or company contain `query` (the staff search)."""
-    found = search_contacts(query=query, sort="created", page=page, per_page=per_page)
-    return Page(found.contacts, page if found.has_next else None)
+def contacts_matching(query: str, before_id: int | None, per_page: int) -> Page[Contact]:
+    """Contacts whose name, address or company contain `query` (the staff search's
+    rule), newest first, `per_page` older than `before_id`: each page costs the same
+    however deep it is, and contacts added meanwhile never shift a page."""
+    statement = sa.select(Contact).where(Contact.erased_at.is_(None))
+    matching = text_filter(query)
+    if matching is not None:
+        statement = statement.where(matching)
+    if before_id is not None:
+        statement = statement.where(Contact.id < before_id)
+    rows = list(db.session.scalars(statement.order_by(Contact.id.desc()).limit(per_page + 1)))
+    shown = rows[:per_page]
+    return Page(shown, shown[-1].id if len(rows) > per_page else None)
 
 
 def contact_by_email(email: str) -> Contact | None:

@@ -62,6 +62,14 @@ class ContactPage:
     has_next: bool
 
 
+def text_filter(query: str) -> sa.ColumnElement[bool] | None:
+    """Contacts whose name, e-mail or company contain `query` (None: no text given)."""
+    term = query.strip().casefold()
+    if not term:
+        return None
+    return Contact.search_text.like(f"%{term.replace('%', '').replace('_', '')}%")
+
+
 def search_contacts(
     query: str = "",
     topic: str = "",
@@ -76,10 +84,9 @@ def search_contacts(
     tells, so paging asks for one row more than it shows.
     """
     statement = sa.select(Contact)
-    term = query.strip().casefold()
-    if term:
-        pattern = f"%{term.replace('%', '').replace('_', '')}%"
-        statement = statement.where(Contact.search_text.like(pattern))
+    matching = text_filter(query)
+    if matching is not None:
+        statement = statement.where(matching)
     if topic or status:
         subscription = sa.select(Subscription.contact_id).join(Topic)
         if topic:
