@@ -389,11 +389,12 @@ def capture_body(**changes: object) -> dict[str, object]:
 def test_a_contact_is_created_with_consent_evidence(
     app: Flask, client: FlaskClient, smtp_server: SMTPServer
 ) -> None:
-    secret = token_for(app, ApiScope.CONTACTS_WRITE)
+    secret = token_for(app, ApiScope.CONTACTS_WRITE, ApiScope.CONTACTS_READ)
     response = call(client, secret, "/api/v1/contacts", method="POST", json=capture_body())
     assert response.status_code == 201, response.get_data(as_text=True)
     body = response.get_json()
     assert body["created"] is True and body["confirmed"] == ["product-updates"]
+    assert body["id"] == body["contact"]["id"] == public_id_of(app, "klant@example.be")
     assert [(s["topic"], s["status"]) for s in body["contact"]["subscriptions"]] == [
         ("product-updates", "confirmed")
     ]
@@ -410,6 +411,10 @@ def test_a_contact_is_created_with_consent_evidence(
             sa.select(AuditEntry).where(AuditEntry.action == "consent.capture")
         ).all()
         assert len(captured) == 2 and {e.actor_label for e in captured} == {token.label}
+    # Writing grants no reading: a token without contacts:read gets the id, not the record.
+    write_only = token_for(app, ApiScope.CONTACTS_WRITE)
+    answer = call(client, write_only, "/api/v1/contacts", method="POST", json=capture_body())
+    assert answer.get_json()["contact"] is None and answer.get_json()["id"] == body["id"]
 
 
 def test_evidence_that_does_not_cover_newsletters_starts_the_double_opt_in(
@@ -449,7 +454,7 @@ def test_creating_a_contact_refuses_a_suppressed_address_and_bad_fields(
 
 @pytest.mark.usefixtures("confirmed")
 def test_a_contact_is_rectified_with_a_reason(app: Flask, client: FlaskClient) -> None:
-    secret = token_for(app, ApiScope.CONTACTS_WRITE)
+    secret = token_for(app, ApiScope.CONTACTS_WRITE, ApiScope.CONTACTS_READ)
     public_id = public_id_of(app, ADDRESS)
     path = f"/api/v1/contacts/{public_id}"
     changes = {"name": "Lies Peeters", "phone": "0470 12 34 56", "reason": "CRM correction"}

@@ -12,12 +12,13 @@ from consentapp.api.schemas import (
     ContactChanges,
     ContactCreate,
     ContactCreated,
+    ContactDetail,
     Problem,
     Rectified,
     Withdrawn,
 )
 from consentapp.i18n import supported_languages
-from consentapp.models import ApiScope
+from consentapp.models import ApiScope, Contact
 from consentapp.problems import ApiProblem
 from consentapp.services.contact_details import InvalidDetail, normalise_phone
 from consentapp.services.contacts_admin import (
@@ -31,6 +32,13 @@ from consentapp.services.suppression import Suppressed
 from consentapp.services.topics import UnknownTopic, topics_by_slug
 
 SUPPRESSED = "This address is on the suppression list: nothing is recorded for it."
+
+
+def readable_detail(contact: Contact) -> ContactDetail | None:
+    """The stored contact, for a token that may read contacts: writing grants no reading."""
+    if ApiScope.CONTACTS_READ.value not in current_token().scope_set:
+        return None
+    return detail_of(contact)
 
 
 def check_language(language: str | None) -> None:
@@ -88,7 +96,8 @@ def create_contact(json: ContactCreate) -> tuple[ContactCreated, int]:
     except Suppressed:
         raise ApiProblem(409, SUPPRESSED) from None
     body = ContactCreated(
-        contact=detail_of(result.contact),
+        id=result.contact.public_id,
+        contact=readable_detail(result.contact),
         created=result.created,
         confirmed=result.confirmed,
         pending=result.pending,
@@ -116,7 +125,7 @@ def rectify_contact(public_id: str, json: ContactChanges) -> Rectified:
         changed = rectify_by_staff(contact, changes, json.reason, current_token())
     except (AddressTaken, Suppressed):
         raise ApiProblem(409, "This address cannot be used for this contact.") from None
-    return Rectified(changed=changed, contact=detail_of(contact))
+    return Rectified(changed=changed, contact=readable_detail(contact))
 
 
 @bp.delete("/contacts/<public_id>/subscriptions/<topic>")

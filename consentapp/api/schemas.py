@@ -219,7 +219,10 @@ class ContactCreate(Strict):
 
 
 class ContactCreated(BaseModel):
-    contact: ContactDetail
+    id: str = Field(description="The contact's public id")
+    contact: ContactDetail | None = Field(
+        description="The contact as stored; null unless the token also has `contacts:read`"
+    )
     created: bool
     confirmed: list[str]
     pending: list[str]
@@ -247,7 +250,9 @@ class ContactChanges(Strict):
 
 class Rectified(BaseModel):
     changed: list[str]
-    contact: ContactDetail
+    contact: ContactDetail | None = Field(
+        description="The contact as stored now; null unless the token also has `contacts:read`"
+    )
 
 
 class Withdrawn(BaseModel):
