@@ -111,13 +111,28 @@ def bounce_mailbox() -> None:
 
 
 def kick_delivery(session: sa.orm.Session) -> None:
-    """After a commit that queued mail: ask a Celery worker to deliver it now.
+    """After a commit that queued mail or outgoing webhooks: ask a Celery worker to
+    deliver them now, rather than at the next beat.
 
-    A broker that does not answer changes nothing for the request: the mail is in the
-    outbox, and the next periodic tick delivers it.
+    Only after the commit (this is the session's `after_commit` hook), so the worker
+    always finds the rows. A broker that does not answer changes nothing for the
+    request: the rows are queued, and the next periodic run delivers them.
     """
-    if session.info.pop("outbox_added", False) and celery.conf.broker_url:
+    mail = session.info.pop("outbox_added", False)
+    hooks = session.info.pop("webhooks_added", False)
+    if not celery.conf.broker_url:
+        return
+    for wanted, task in ((mail, deliver), (hooks, outgoing_webhooks)):
+        if not wanted:
+            continue
         try:
-            deliver.apply_async(retry=False)
-        except Exception:  # the broker is down: the beat tick will pick the mail up
-            log.warning("could not reach the Celery broker; the next tick delivers")
+            task.apply_async(retry=False)
+        except Exception:  # the broker is down: the beat will pick the rows up
+            log.warning("could not reach the Celery broker; the next beat delivers")
+            return
+
+
+def forget_queued(session: sa.orm.Session) -> None:
+    """After a rollback: what was queued is gone, so there is nothing to kick."""
+    session.info.pop("outbox_added", None)
+    session.info.pop("webhooks_added", None)

@@ -160,6 +160,8 @@ def emit(
                 next_attempt_at=now,
             )
         )
+    # Read after the commit: Celery is asked to deliver at once (tasks.kick_delivery).
+    db.session.info["webhooks_added"] = True
     return len(endpoints)
 
 
