@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -181,3 +182,27 @@ def bounce_state(app: Flask, address: str) -> tuple[str | None, list[str]]:
             sa.select(Bounce.kind).where(Bounce.contact_id == contact.id).order_by(Bounce.id)
         ).all()
         return contact.undeliverable_reason, [str(kind) for kind in kinds]
+
+
+def run_webhooks(app: Flask, after: timedelta = timedelta(0)) -> int:
+    """One outgoing-webhook delivery pass, as if run `after` from now."""
+    from consentapp.models import utcnow
+    from consentapp.services.webhook_delivery import deliver_webhooks
+
+    with app.app_context():
+        return deliver_webhooks(utcnow() + after)
+
+
+def verified_webhooks(
+    received: list[tuple[dict[str, str], str, str]], secret: str
+) -> list[dict[str, Any]]:
+    """Every body a receiver got, each checked with the standardwebhooks library."""
+    from standardwebhooks import Webhook
+
+    hook = Webhook(secret)
+    payloads = []
+    for headers, body, _ in received:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        assert lowered["webhook-id"].startswith("msg_")
+        payloads.append(hook.verify(body, lowered))
+    return payloads

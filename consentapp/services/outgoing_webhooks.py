@@ -214,4 +214,5 @@ def send_again(delivery: WebhookDelivery, actor: StaffUser | None = None) -> Non
         details={"delivery": delivery.public_id},
         actor=actor,
     )
+    db.session.info["webhooks_added"] = True
     db.session.commit()

@@ -15,7 +15,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, Optional
+from wtforms.validators import AnyOf, DataRequired, EqualTo, InputRequired, Length, Optional
 
 from consentapp.form_fields import (
     MultiCheckboxField,
@@ -347,7 +347,8 @@ class ScheduleForm(FlaskForm):
 
 
 class WebhookForm(FlaskForm):
-    """A new endpoint: its URL, the events it wants, and whether it gets personal fields."""
+    """An endpoint (new or edited): its URL, the events it wants, and whether it gets
+    personal fields."""
 
     url = StringField(_l("URL"), validators=[DataRequired(), Length(max=2000)])
     events = MultiCheckboxField(
@@ -360,3 +361,9 @@ class WebhookForm(FlaskForm):
 
 class SendAgainForm(FlaskForm):
     """The "send again" button: only the CSRF token."""
+
+
+class WebhookSwitchForm(FlaskForm):
+    """Switch an endpoint on or off: the state it should be in after the click."""
+
+    state = HiddenField(validators=[AnyOf(["on", "off"])])
