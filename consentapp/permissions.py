@@ -190,11 +190,11 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.webhooks": every(P.WEBHOOKS),
     "staff.webhook": every(P.WEBHOOKS),
     "staff.send_webhook_again": every(P.WEBHOOKS),
-    "staff.edit_webhook": every(P.WEBHOOKS),
-    "staff.switch_webhook": every(P.WEBHOOKS),
-    "staff.rotate_webhook_secret": every(P.WEBHOOKS),
-    "staff.test_webhook": every(P.WEBHOOKS),
-    "staff.delete_webhook": every(P.WEBHOOKS),
+    "staff.webhook_edit": every(P.WEBHOOKS),
+    "staff.webhook_switch": every(P.WEBHOOKS),
+    "staff.webhook_rotate_secret": every(P.WEBHOOKS),
+    "staff.webhook_test": every(P.WEBHOOKS),
+    "staff.webhook_delete": every(P.WEBHOOKS),
 }
 
 

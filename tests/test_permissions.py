@@ -168,14 +168,14 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.webhooks", "POST", ""): ADMIN,
     ("staff.webhook", "GET", ""): ADMIN,
     ("staff.send_webhook_again", "POST", ""): ADMIN,
-    ("staff.edit_webhook", "GET", ""): ADMIN,
-    ("staff.edit_webhook", "POST", ""): ADMIN,
-    ("staff.switch_webhook", "POST", ""): ADMIN,
-    ("staff.rotate_webhook_secret", "GET", ""): ADMIN,
-    ("staff.rotate_webhook_secret", "POST", ""): ADMIN,
-    ("staff.test_webhook", "POST", ""): ADMIN,
-    ("staff.delete_webhook", "GET", ""): ADMIN,
-    ("staff.delete_webhook", "POST", ""): ADMIN,
+    ("staff.webhook_edit", "GET", ""): ADMIN,
+    ("staff.webhook_edit", "POST", ""): ADMIN,
+    ("staff.webhook_switch", "POST", ""): ADMIN,
+    ("staff.webhook_rotate_secret", "GET", ""): ADMIN,
+    ("staff.webhook_rotate_secret", "POST", ""): ADMIN,
+    ("staff.webhook_test", "POST", ""): ADMIN,
+    ("staff.webhook_delete", "GET", ""): ADMIN,
+    ("staff.webhook_delete", "POST", ""): ADMIN,
 }
 
 # Ids that match nothing: an allowed request answers 404 or 400, and changes nothing.

@@ -86,7 +86,7 @@ def render_log(
 
 
 @bp.route("/webhooks/<public_id>/edit", methods=["GET", "POST"])
-def edit_webhook(public_id: str) -> View | BaseResponse:
+def webhook_edit(public_id: str) -> View | BaseResponse:
     """Change the URL (checked by the SSRF guard), the events and the personal fields."""
     endpoint = _endpoint(public_id)
     form = WebhookForm(
@@ -112,7 +112,7 @@ def edit_webhook(public_id: str) -> View | BaseResponse:
 
 
 @bp.post("/webhooks/<public_id>/switch")
-def switch_webhook(public_id: str) -> View | BaseResponse:
+def webhook_switch(public_id: str) -> View | BaseResponse:
     """Switch the endpoint on or off (the form says which)."""
     endpoint = _endpoint(public_id)
     form = WebhookSwitchForm()
@@ -127,7 +127,7 @@ def switch_webhook(public_id: str) -> View | BaseResponse:
 
 
 @bp.route("/webhooks/<public_id>/rotate-secret", methods=["GET", "POST"])
-def rotate_webhook_secret(public_id: str) -> View:
+def webhook_rotate_secret(public_id: str) -> View:
     """Ask first; then a new signing secret, in force at once and shown only now."""
     endpoint = _endpoint(public_id)
     form = ButtonForm()
@@ -138,7 +138,7 @@ def rotate_webhook_secret(public_id: str) -> View:
 
 
 @bp.post("/webhooks/<public_id>/test")
-def test_webhook(public_id: str) -> View | BaseResponse:
+def webhook_test(public_id: str) -> View | BaseResponse:
     """Queue a `webhook.test` event for this endpoint (it must be switched on)."""
     endpoint = _endpoint(public_id)
     if not ButtonForm().validate():
@@ -152,7 +152,7 @@ def test_webhook(public_id: str) -> View | BaseResponse:
 
 
 @bp.route("/webhooks/<public_id>/delete", methods=["GET", "POST"])
-def delete_webhook(public_id: str) -> View | BaseResponse:
+def webhook_delete(public_id: str) -> View | BaseResponse:
     """Ask first; then remove the endpoint, its log and the deliveries not yet sent."""
     endpoint = _endpoint(public_id)
     form = ButtonForm()
