@@ -141,7 +141,7 @@ def test_a_new_secret_is_shown_once_and_signs_every_delivery_from_then_on(
     new_contact(app)  # queued before the rotation, sent after it
     assert admin_client.post(rotate).status_code == 400  # no CSRF token
     shown = post_form(admin_client, rotate, {})
-    assert shown.status_code == 200
+    assert shown.status_code == 200 and shown.headers["Cache-Control"] == "no-store"
     secret = shown.get_data(as_text=True).split("<code>")[1].split("</code>")[0]
     assert secret.startswith("whsec_") and secret != old_secret
     stored = stored_endpoint(app)

@@ -1,6 +1,7 @@
 """With Celery as the engine, a commit that queued outgoing webhooks asks a worker to
 deliver them at once: a real redis-server and a real Celery worker (no beat) bring the
-event to a real receiver, and nothing is asked before the commit or after a rollback.
+events to a real receiver, more than one batch of them; nothing is asked before the
+commit (a released savepoint is not the commit) or after a rollback.
 
 Skipped without redis-server unless CONSENTAPP_TEST_REDIS=required (set by CI).
 """
@@ -22,8 +23,8 @@ from consentapp.extensions import db
 from consentapp.services.contacts import find_or_create_contact
 from consentapp.services.outgoing_webhooks import add_endpoint
 from consentapp.services.rights import open_request
+from consentapp.services.webhook_delivery import BATCH
 from consentapp.tasks import celery, forget_queued, kick_delivery
-from tests.builders import ADDRESS
 from tests.services import SMTPServer, WebhookReceiver, start_workers
 
 pytestmark = pytest.mark.celery
@@ -66,11 +67,14 @@ def test_a_committed_event_is_delivered_by_celery_without_waiting_for_the_beat(
             db.session.flush()
             db.session.rollback()
             assert queued_tasks(redis_url) == []  # rolled back: nothing to deliver
-            contact = find_or_create_contact(ADDRESS, "nl", "web_form")
+            # More than one batch in one transaction: one kick, then batch after batch.
+            subjects = {
+                find_or_create_contact(f"person{number}@example.be", "nl", "web_form").public_id
+                for number in range(BATCH + 10)
+            }
             db.session.flush()
             assert queued_tasks(redis_url) == []  # never before the commit
             db.session.commit()
-            subject = contact.public_id
             assert queued_tasks(redis_url) == ["consentapp.outgoing_webhooks"]
             db.session.remove()
         # One worker, no beat, nobody else sending tasks: only the kick can deliver.
@@ -78,13 +82,16 @@ def test_a_committed_event_is_delivered_by_celery_without_waiting_for_the_beat(
             app, smtp_server, redis_url, 1, WEBHOOK_ALLOW_PRIVATE_TARGETS="true"
         )
         deadline = time.monotonic() + 60
-        while not receiver.received and time.monotonic() < deadline:
+        while len(receiver.received) < len(subjects) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert len(receiver.received) == 1, "the kicked task delivered the event"
-        headers, body, _ = receiver.received[0]
-        payload = Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()})
-        assert payload["type"] == "contact.created"
-        assert payload["data"] == {"contact": subject, "channel": "web_form"}
+        assert len(receiver.received) == BATCH + 10, "the kicked task delivered them all"
+        hook = Webhook(secret)
+        payloads = [
+            hook.verify(body, {k.lower(): v for k, v in headers.items()})
+            for headers, body, _ in receiver.received
+        ]
+        assert {p["type"] for p in payloads} == {"contact.created"}
+        assert {p["data"]["contact"] for p in payloads} == subjects
     finally:
         for worker in workers:
             worker.terminate()
