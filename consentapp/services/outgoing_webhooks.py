@@ -43,6 +43,9 @@ EVENTS = (
     "data_request.received",
     "data_request.completed",
 )
+# Not one of EVENTS: a ping sent only by the staff area's "send a test event" button,
+# to the one endpoint it is pressed for; no endpoint subscribes to it.
+TEST_EVENT = "webhook.test"
 
 # The ledger rows that are webhook events (`record_consent` writes every one).
 CONSENT_EVENTS = {

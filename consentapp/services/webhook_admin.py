@@ -25,6 +25,7 @@ from consentapp.models import (
 )
 from consentapp.services import audit
 from consentapp.services.outgoing_webhooks import (
+    TEST_EVENT,
     WebhookError,
     check_url,
     new_secret,
@@ -32,9 +33,6 @@ from consentapp.services.outgoing_webhooks import (
 )
 from consentapp.services.webhook_delivery import TargetRefused, resolve_target
 
-# A ping for checking a receiver: sent only by the "send a test event" button, to the
-# one endpoint it is pressed for; no endpoint subscribes to it.
-TEST_EVENT = "webhook.test"
 PAGE_SIZE = 50
 
 
