@@ -84,11 +84,13 @@ def register_engine(app: Flask) -> None:
         return
     import sqlalchemy as sa
 
-    from consentapp.tasks import init_celery, kick_delivery
+    from consentapp.tasks import forget_queued, init_celery, kick_delivery
 
     init_celery(app)
     if not sa.event.contains(sa.orm.Session, "after_commit", kick_delivery):
         sa.event.listen(sa.orm.Session, "after_commit", kick_delivery)
+    if not sa.event.contains(sa.orm.Session, "after_rollback", forget_queued):
+        sa.event.listen(sa.orm.Session, "after_rollback", forget_queued)
 
 
 def register_blueprints(app: Flask) -> None:

@@ -193,6 +193,11 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.send_webhook_again": every(P.WEBHOOKS),
     "staff.api_tokens": every(P.API_TOKENS),
     "staff.revoke_api_token": every(P.API_TOKENS),
+    "staff.webhook_edit": every(P.WEBHOOKS),
+    "staff.webhook_switch": every(P.WEBHOOKS),
+    "staff.webhook_rotate_secret": every(P.WEBHOOKS),
+    "staff.webhook_test": every(P.WEBHOOKS),
+    "staff.webhook_delete": every(P.WEBHOOKS),
 }
 
 

@@ -99,8 +99,13 @@ def bounces() -> None:
 
 @celery.task(name="consentapp.outgoing_webhooks")
 def outgoing_webhooks() -> None:
-    """The schedule's delivery of outgoing webhooks (every WORKER_POLL_SECONDS)."""
-    schedule(current_app.config).job("outgoing_webhooks").run()
+    """The schedule's delivery of outgoing webhooks (every WORKER_POLL_SECONDS, and at
+    once after a commit that queued some); a full batch asks for the next one at once."""
+    from consentapp.services.webhook_delivery import BATCH
+
+    delivered = schedule(current_app.config).job("outgoing_webhooks").run()
+    if isinstance(delivered, int) and delivered >= BATCH:
+        outgoing_webhooks.delay()
 
 
 @celery.task(name="consentapp.bounce_mailbox")
@@ -111,13 +116,34 @@ def bounce_mailbox() -> None:
 
 
 def kick_delivery(session: sa.orm.Session) -> None:
-    """After a commit that queued mail: ask a Celery worker to deliver it now.
+    """After a commit that queued mail or outgoing webhooks: ask a Celery worker to
+    deliver them now, rather than at the next beat.
 
-    A broker that does not answer changes nothing for the request: the mail is in the
-    outbox, and the next periodic tick delivers it.
+    Only after the outermost commit (this is the session's `after_commit` hook, which
+    SQLAlchemy also calls when a savepoint is released), so the worker always finds
+    the rows. A broker that does not answer changes nothing for the
+    request: the rows are queued, and the next periodic run delivers them.
     """
-    if session.info.pop("outbox_added", False) and celery.conf.broker_url:
+    if session.in_nested_transaction():
+        return  # a savepoint released: the rows are not committed yet
+    mail = session.info.pop("outbox_added", False)
+    hooks = session.info.pop("webhooks_added", False)
+    if not celery.conf.broker_url:
+        return
+    for wanted, task in ((mail, deliver), (hooks, outgoing_webhooks)):
+        if not wanted:
+            continue
         try:
-            deliver.apply_async(retry=False)
-        except Exception:  # the broker is down: the beat tick will pick the mail up
-            log.warning("could not reach the Celery broker; the next tick delivers")
+            task.apply_async(retry=False)
+        except Exception:  # the broker is down: the beat will pick the rows up
+            log.warning("could not reach the Celery broker; the next beat delivers")
+            return
+
+
+def forget_queued(session: sa.orm.Session) -> None:
+    """After a rollback: what was queued is gone, so there is nothing to kick. (A
+    savepoint rolled back leaves the flags: what came before it may still commit.)"""
+    if session.in_nested_transaction():
+        return
+    session.info.pop("outbox_added", None)
+    session.info.pop("webhooks_added", None)

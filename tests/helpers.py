@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 from email.message import EmailMessage
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from standardwebhooks import Webhook
 from werkzeug.test import TestResponse
 
 from consentapp.extensions import db
@@ -26,10 +28,12 @@ from consentapp.models import (
     ProcessingActivity,
     Subscription,
     Topic,
+    utcnow,
 )
 from consentapp.services.api_tokens import issue_token
 from consentapp.services.contacts import find_contact
 from consentapp.services.delivery import DeliveryReport, deliver_due
+from consentapp.services.webhook_delivery import deliver_webhooks
 from tests.builders import ADDRESS
 
 CSRF = re.compile(r'name="csrf_token"[^>]*? value="([^"]+)"')
@@ -218,3 +222,22 @@ def public_id_of(app: Flask, email: str) -> str:
         contact = find_contact(email)
         assert contact is not None
         return contact.public_id
+
+
+def run_webhooks(app: Flask, after: timedelta = timedelta(0)) -> int:
+    """One outgoing-webhook delivery pass, as if run `after` from now."""
+    with app.app_context():
+        return deliver_webhooks(utcnow() + after)
+
+
+def verified_webhooks(
+    received: list[tuple[dict[str, str], str, str]], secret: str
+) -> list[dict[str, Any]]:
+    """Every body a receiver got, each checked with the standardwebhooks library."""
+    hook = Webhook(secret)
+    payloads = []
+    for headers, body, _ in received:
+        lowered = {name.lower(): value for name, value in headers.items()}
+        assert lowered["webhook-id"].startswith("msg_")
+        payloads.append(hook.verify(body, lowered))
+    return payloads

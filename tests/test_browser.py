@@ -295,3 +295,66 @@ def test_an_admin_creates_and_revokes_an_api_token_in_a_browser(
     with app.app_context():
         token = db.session.scalars(sa.select(ApiToken)).one()
         assert token.revoked_at is not None and token.scope_set == {"contacts:read", "topics:read"}
+
+
+SCREENSHOTS = os.environ.get("CONSENTAPP_SCREENSHOTS")
+
+
+def test_admins_manage_a_webhook_endpoint_in_a_browser(
+    app: Flask, admin_id: int, live_url: str, page: Any, tmp_path: Any
+) -> None:
+    """Add an endpoint, read its log, edit it and delete it after the confirmation
+    page, in Dutch, with no console error (the pages run no inline script). With
+    CONSENTAPP_SCREENSHOTS set, the list, the endpoint and the edit page are saved
+    there as PNG files."""
+    from consentapp.extensions import db
+    from consentapp.services.contacts import find_or_create_contact
+    from tests.builders import STAFF_PASSWORD
+    from tests.helpers import run_webhooks
+    from tests.services import WebhookReceiver
+
+    shots = SCREENSHOTS or str(tmp_path)
+    app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True
+    receiver = WebhookReceiver()
+    try:
+        page.goto(live_url + "/staff/login")
+        page.locator("#email").fill("admin@crm.example")
+        page.locator("#password").fill(STAFF_PASSWORD)
+        page.locator("main form button[type=submit]").click()
+        page.goto(live_url + "/staff/webhooks")
+        page.locator("#url").fill(receiver.url)
+        page.get_by_label("contact.created").check()
+        page.get_by_label("subscription.confirmed").check()
+        page.get_by_role("button", name="Toevoegen").click()
+        assert page.locator(".secret code").inner_text().startswith("whsec_")
+        page.screenshot(path=f"{shots}/webhooks-list.png", full_page=True)
+        with app.app_context():
+            for number in range(3):
+                find_or_create_contact(f"person{number}@example.be", "nl", "web_form")
+                db.session.commit()
+        run_webhooks(app)
+        receiver.status = 500
+        with app.app_context():
+            find_or_create_contact("failing@example.be", "nl", "web_form")
+            db.session.commit()
+        run_webhooks(app)
+        page.get_by_role("link", name=receiver.url).click()
+        page.get_by_role("button", name="Een testgebeurtenis sturen").click()
+        page.get_by_text("Er staat een testgebeurtenis klaar").wait_for()
+        assert page.locator("tbody tr").count() == 5
+        page.screenshot(path=f"{shots}/webhook-endpoint.png", full_page=True)
+        page.locator("#status").select_option("failed")
+        page.get_by_role("button", name="Filteren").click()
+        assert page.locator("tbody tr").count() == 1
+        page.get_by_role("link", name="Bewerken").click()
+        page.get_by_label("E-mailadres en naam meesturen").wait_for()
+        page.screenshot(path=f"{shots}/webhook-edit.png", full_page=True)
+        page.get_by_label("contact.erased").check()
+        page.get_by_role("button", name="Opslaan").click()
+        page.get_by_text("Het eindpunt is bewaard").wait_for()
+        page.get_by_role("link", name="Verwijderen").click()
+        page.get_by_role("button", name="Het eindpunt verwijderen").click()
+        page.get_by_text("Het eindpunt is verwijderd").wait_for()
+        assert receiver.url not in page.content()
+    finally:
+        receiver.stop()

@@ -121,6 +121,7 @@ def test_add_webhook_prints_the_secret_on_its_last_line(app: Flask, runner: Flas
     ("url", "events", "message"),
     [
         ("https://hooks.example.com/in", "contact.deleted", "unknown events: contact.deleted"),
+        ("https://hooks.example.com/in", "webhook.test", "unknown events: webhook.test"),
         ("https://hooks.example.com/in", " , ", "at least one event"),
         ("ftp://hooks.example.com/in", "contact.created", "https://"),
         ("https://user:pw@hooks.example.com/", "contact.created", "password"),

@@ -177,6 +177,14 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.api_tokens", "GET", ""): ADMIN,
     ("staff.api_tokens", "POST", ""): ADMIN,
     ("staff.revoke_api_token", "POST", ""): ADMIN,
+    ("staff.webhook_edit", "GET", ""): ADMIN,
+    ("staff.webhook_edit", "POST", ""): ADMIN,
+    ("staff.webhook_switch", "POST", ""): ADMIN,
+    ("staff.webhook_rotate_secret", "GET", ""): ADMIN,
+    ("staff.webhook_rotate_secret", "POST", ""): ADMIN,
+    ("staff.webhook_test", "POST", ""): ADMIN,
+    ("staff.webhook_delete", "GET", ""): ADMIN,
+    ("staff.webhook_delete", "POST", ""): ADMIN,
 }
 
 # Ids that match nothing: an allowed request answers 404 or 400, and changes nothing.

@@ -43,6 +43,9 @@ EVENTS = (
     "data_request.received",
     "data_request.completed",
 )
+# Not one of EVENTS: a ping sent only by the staff area's "send a test event" button,
+# to the one endpoint it is pressed for; no endpoint subscribes to it.
+TEST_EVENT = "webhook.test"
 
 # The ledger rows that are webhook events (`record_consent` writes every one).
 CONSENT_EVENTS = {
@@ -160,6 +163,8 @@ def emit(
                 next_attempt_at=now,
             )
         )
+    # Read after the commit: Celery is asked to deliver at once (tasks.kick_delivery).
+    db.session.info["webhooks_added"] = True
     return len(endpoints)
 
 
@@ -212,4 +217,5 @@ def send_again(delivery: WebhookDelivery, actor: StaffUser | None = None) -> Non
         details={"delivery": delivery.public_id},
         actor=actor,
     )
+    db.session.info["webhooks_added"] = True
     db.session.commit()

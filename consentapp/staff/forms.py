@@ -17,6 +17,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import (
+    AnyOf,
     DataRequired,
     EqualTo,
     InputRequired,
@@ -357,7 +358,8 @@ class ScheduleForm(FlaskForm):
 
 
 class WebhookForm(FlaskForm):
-    """A new endpoint: its URL, the events it wants, and whether it gets personal fields."""
+    """An endpoint (new or edited): its URL, the events it wants, and whether it gets
+    personal fields."""
 
     url = StringField(_l("URL"), validators=[DataRequired(), Length(max=2000)])
     events = MultiCheckboxField(
@@ -387,3 +389,9 @@ class ApiTokenForm(FlaskForm):
         _l("Expires after (days)"),
         validators=[Optional(), NumberRange(min=1, max=MAX_EXPIRES_DAYS)],
     )
+
+
+class WebhookSwitchForm(FlaskForm):
+    """Switch an endpoint on or off: the state it should be in after the click."""
+
+    state = HiddenField(validators=[AnyOf(["on", "off"])])
