@@ -672,21 +672,16 @@ READING = [
     "- Every API call pays for its audit entry (`api.call`, and the token's "
     "`last_used_at`): a write and a commit before the lookup. That is most of the gap "
     "to the baseline for the indexed calls (`?email=`, `/contacts/<id>`).",
-    "- `?q=` is the staff search: `search_text LIKE '%text%'`, newest first. On "
-    "SQLite no index can answer a `LIKE` with a leading `%`: SQLite walks the "
-    "`created_at` index and reads each contact to test it, so a text that matches one "
-    "person reads all of them (seconds at a million). A text that matches many fills "
-    "its first page early and is fast. On PostgreSQL the trigram index (`pg_trgm`, "
-    "migration 0006) finds the matches and only those are sorted. For large contact "
-    "bases searched through the API, PostgreSQL is the database to use.",
-    "- Paging is offset paging: the cursor is opaque, but for `GET /contacts` it holds "
-    "a page number, because the API pages through the staff search "
-    "(`contacts_admin.search_contacts`). Each page deeper reads every row before it "
-    "again, so a deep page costs more than the first, and more the deeper it is (the "
-    "deep `?q=` row). A keyset cursor (created_at, id) would make every page cost "
-    "the same; it needs a change to `search_contacts`, not made here. Syncing all "
-    "contacts by walking the list to its end reads about n² / (2 x limit) rows; "
-    "the ledger and campaign lists already use keyset cursors.",
+    "- `?q=` uses the staff search's rule (`search_text LIKE '%text%'`), newest first "
+    "(by id). On SQLite no index can answer a `LIKE` with a leading `%`: SQLite walks "
+    "the contacts from the newest and tests each, so a text that matches one person "
+    "reads most of them (hundreds of milliseconds at a million). A text that matches "
+    "many fills its page early and is fast. On PostgreSQL the trigram index "
+    "(`pg_trgm`, migration 0006) finds the matches. For large contact bases searched "
+    "by rare text, PostgreSQL is the database to use.",
+    "- Lists page with a keyset cursor (the id after which the next page starts): a "
+    "deep page costs about what the first does, and walking the whole list reads "
+    "each row once.",
     "- Webhook delivery by the worker is capped by its schedule, not by the network: "
     "the `outgoing_webhooks` job runs once per `WORKER_POLL_SECONDS` (an integer, at "
     "least 1 s) and delivers at most `BATCH` = 50 deliveries a pass. So one worker "
