@@ -648,6 +648,7 @@ class WebhookReceiver:
         self.received: list[tuple[dict[str, str], str, str]] = []
         self.status = 204
         self.location: str | None = None
+        self.reply: bytes | None = None  # the answer's body; by default a line of text
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -658,7 +659,9 @@ class WebhookReceiver:
                 self.send_response(receiver.status)
                 if receiver.location:
                     self.send_header("Location", receiver.location)
-                reply = b"receiver says " + str(receiver.status).encode() + b" " + b"x" * 400
+                reply = receiver.reply
+                if reply is None:
+                    reply = b"receiver says " + str(receiver.status).encode() + b" " + b"x" * 400
                 self.send_header("Content-Length", str(len(reply)))
                 self.end_headers()
                 self.wfile.write(reply)

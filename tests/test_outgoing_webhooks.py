@@ -309,8 +309,34 @@ def test_failures_are_retried_with_backoff_keeping_only_status_and_excerpt(
     ids = {headers["webhook-id"] for headers, _, _ in receiver.received}
     assert len(ids) == 1  # a retry keeps its webhook-id
     assert len(verified(receiver, secret)) == 3
-    assert sum(RETRY_DELAYS, timedelta()) <= timedelta(days=3)
-    assert sum(RETRY_DELAYS, timedelta()) > timedelta(days=2, hours=23)
+    # Just over three days in all: the last failure is past the switch-off rule.
+    assert timedelta(days=3) <= sum(RETRY_DELAYS, timedelta()) < timedelta(days=3, hours=1)
+
+
+def test_a_lone_event_failing_to_its_last_try_switches_the_endpoint_off(
+    private_ok: Flask, receiver: WebhookReceiver
+) -> None:
+    """One event, never taken: its last try comes after three days of failures, so the
+    endpoint goes off and admins are told; a binary answer is kept as printable text."""
+    app = private_ok
+    register(app, receiver.url, ("contact.created",))
+    receiver.status = 500
+    receiver.reply = b"\x00\x01 binary \xff\xfe answer"
+    with app.app_context():
+        find_or_create_contact(ADDRESS, "nl", "web_form")
+        db.session.commit()
+    elapsed = timedelta(0)
+    assert run_delivery(app) == 0
+    for delay in RETRY_DELAYS:
+        elapsed += delay + timedelta(seconds=1)
+        assert run_delivery(app, elapsed) == 0
+    (row,) = deliveries(app)
+    assert (row.status, row.attempts) == (WebhookStatus.FAILED, len(RETRY_DELAYS) + 1)
+    assert row.response_excerpt is not None and "\x00" not in row.response_excerpt
+    assert "binary" in row.response_excerpt
+    with app.app_context():
+        endpoint = db.session.scalars(sa.select(WebhookEndpoint)).one()
+        assert endpoint.active is False and endpoint.disabled_at is not None
 
 
 def test_redirects_are_not_followed(private_ok: Flask, receiver: WebhookReceiver) -> None:
@@ -404,6 +430,8 @@ def test_private_targets_are_refused_without_the_flag(
         "192.168.0.10",
         "::1",
         "fd00:ec2::254",
+        "2002:7f00:1::",  # 6to4 around 127.0.0.1
+        "2002:a9fe:a9fe::",  # 6to4 around 169.254.169.254
     ],
 )
 def test_resolve_target_refuses_private_addresses(app: Flask, host: str) -> None:

@@ -43,9 +43,11 @@ TIMEOUT_SECONDS = 5.0
 EXCERPT_LENGTH = 200
 LEASE = timedelta(minutes=2)
 BATCH = 50
-# After the first try: waits before each retry; after the last, the delivery fails.
+# After the first try: waits before each retry; after the last, the delivery fails. They
+# add up to just over DISABLE_AFTER, so the last failure of even a lone event switches the
+# endpoint off.
 RETRY_DELAYS = tuple(
-    timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000)
+    timedelta(seconds=s) for s in (5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 73800)
 )
 DISABLE_AFTER = timedelta(days=3)
 # Cloud metadata services that are not in a private or link-local range.
@@ -59,8 +61,13 @@ class TargetRefused(Exception):
 
 
 def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            address = address.ipv4_mapped
+        # 6to4 and Teredo carry an IPv4 address inside: it must pass the same rule.
+        embedded = [address.sixtofour, *(address.teredo or ())]
+        if any(inner is not None and _forbidden(inner) for inner in embedded):
+            return True
     return (
         address in METADATA_ADDRESSES
         or address.is_loopback
@@ -227,7 +234,9 @@ def record_answer(
     delivery.attempts += 1
     delivery.last_attempt_at = now
     delivery.last_status_code = answer.status
-    delivery.response_excerpt = answer.excerpt[:EXCERPT_LENGTH] or None
+    # Printable text only: a binary answer (a NUL byte) is no text a database keeps.
+    excerpt = "".join(c if c.isprintable() else " " for c in answer.excerpt)
+    delivery.response_excerpt = excerpt[:EXCERPT_LENGTH].strip() or None
     if answer.ok:
         delivery.status = WebhookStatus.DELIVERED
         delivery.delivered_at = now
