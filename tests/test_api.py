@@ -487,6 +487,14 @@ def test_a_topic_is_withdrawn_on_the_persons_behalf(app: Flask, client: FlaskCli
     assert call(client, secret, path, method="DELETE").get_json() == {"withdrawn": []}
     contact = call(client, secret, f"/api/v1/contacts/{public_id}").get_json()
     assert [s["status"] for s in contact["subscriptions"]] == ["unsubscribed"]
+    unknown = f"/api/v1/contacts/{public_id}/subscriptions/no-such-topic"
+    assert_problem(call(client, secret, unknown, method="DELETE"), 404)
+    with app.app_context():  # the ledger says another system did it, and which token
+        row = db.session.scalars(
+            sa.select(ConsentEvent).where(ConsentEvent.action == "withdrawn")
+        ).one()
+        token = db.session.scalars(sa.select(ApiToken)).one()
+        assert row.channel == ConsentChannel.API and row.details == {"by": token.label}
 
 
 def test_campaigns_are_listed_and_read_with_their_figures(app: Flask, client: FlaskClient) -> None:
@@ -537,3 +545,35 @@ def test_erasing_a_person_keeps_the_audit_of_the_systems_that_called(
         assert len(calls) == 3
         assert all(entry.client_address and entry.details for entry in calls)
         assert verify_chain().ok
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        (
+            "/api/v1/subscriptions",
+            {"email": ADDRESS, "name": "a\u0000b", "topics": ["product-updates"]},
+            "name",
+        ),
+        (
+            "/api/v1/subscriptions",
+            {"email": ADDRESS, "name": "two\nlines", "topics": ["product-updates"]},
+            "name",
+        ),
+        ("/api/v1/subscriptions", {"email": ADDRESS, "topics": ["product\u0000updates"]}, "topics"),
+        (
+            "/api/v1/data-requests",
+            {"kind": "access", "email": ADDRESS, "channel": "phone", "note": "x\u0000"},
+            "note",
+        ),
+    ],
+)
+def test_control_codes_in_text_are_422_naming_the_field(
+    app: Flask, client: FlaskClient, path: str, body: dict[str, object], field: str
+) -> None:
+    """Text the forms refuse (a NUL byte, a line break in a one-line field) is a 422 on
+    that field, never a 500 from the database."""
+    answer = assert_problem(call(client, token_for(app), path, method="POST", json=body), 422)
+    assert [e["field"] for e in answer["errors"]] == [field]  # type: ignore[union-attr]
+    search = call(client, token_for(app), "/api/v1/contacts?q=%00")
+    assert_problem(search, 422)

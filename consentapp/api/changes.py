@@ -136,5 +136,9 @@ def rectify_contact(public_id: str, json: ContactChanges) -> Rectified:
 def withdraw_topic(public_id: str, topic: str) -> Withdrawn:
     """Withdraw one topic on the person's behalf (asked through another system)."""
     contact = contact_or_404(public_id)
+    try:
+        topics_by_slug([topic])
+    except UnknownTopic:
+        raise ApiProblem(404, f"There is no topic {topic!r}.") from None
     stopped = unsubscribe_by_staff(contact, [topic], "asked through the API", current_token())
     return Withdrawn(withdrawn=stopped)

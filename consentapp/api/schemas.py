@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from consentapp.models import (
     Campaign,
@@ -17,13 +17,36 @@ from consentapp.models import (
     Subscription,
     Topic,
 )
+from consentapp.services.contact_details import InvalidDetail, check_single_line, check_text
 
 StaffChannel = Literal["email", "phone", "letter"]
 SINGLE_LINE = r"^[^\r\n]*$"
 
 
 class Strict(BaseModel):
+    """What callers send: no unknown fields, and text the forms would take: one line
+    without control codes, or for the fields in `MULTI_LINE` line breaks and tabs but no
+    other control codes (a NUL byte is no text a database keeps)."""
+
     model_config = ConfigDict(extra="forbid")
+    MULTI_LINE: ClassVar[frozenset[str]] = frozenset(
+        {"note", "body_nl", "body_en", "address", "evidence"}
+    )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any, info: ValidationInfo) -> Any:
+        check = check_text if info.field_name in cls.MULTI_LINE else check_single_line
+        try:
+            if isinstance(value, str):
+                check(value)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, str):
+                        check(item)
+        except InvalidDetail as error:
+            raise ValueError(str(error.message)) from None
+        return value
 
 
 class FieldError(BaseModel):

@@ -193,7 +193,7 @@ def rectify_by_staff(
             contact=contact,
             purpose=ConsentPurpose.CONTACT,
             action=ConsentAction.RECTIFIED,
-            channel=ConsentChannel.STAFF,
+            channel=_channel_of(actor),
             notice=notice,
             details={"field": field, "by": audit.actor_name(actor)},
         )
@@ -208,11 +208,18 @@ def rectify_by_staff(
     return changed
 
 
+def _channel_of(actor: StaffUser | ApiToken) -> ConsentChannel:
+    """The ledger's channel for a change made by a staff member or by another system."""
+    return ConsentChannel.API if isinstance(actor, ApiToken) else ConsentChannel.STAFF
+
+
 def unsubscribe_by_staff(
     contact: Contact, slugs: Sequence[str] | None, reason: str, actor: StaffUser | ApiToken
 ) -> list[str]:
     """Withdraw topics on the person's behalf (asked by phone, say). Commits."""
-    stopped = withdraw(contact, slugs, ConsentChannel.STAFF, None, contact.language)
+    stopped = withdraw(
+        contact, slugs, _channel_of(actor), None, contact.language, {"by": audit.actor_name(actor)}
+    )
     names = [topic.slug for topic in stopped]
     audit.record(
         "contact.unsubscribe",

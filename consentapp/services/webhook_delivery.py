@@ -63,7 +63,7 @@ class TargetRefused(Exception):
 def _forbidden(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     if isinstance(address, ipaddress.IPv6Address):
         if address.ipv4_mapped:
-            address = address.ipv4_mapped
+            return _forbidden(address.ipv4_mapped)
         # 6to4 and Teredo carry an IPv4 address inside: it must pass the same rule.
         embedded = [address.sixtofour, *(address.teredo or ())]
         if any(inner is not None and _forbidden(inner) for inner in embedded):
