@@ -352,6 +352,17 @@ def start_workers(
     ]
 
 
+def stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    """Ask every worker to stop, wait a while for each, then kill what is left."""
+    for worker in workers:
+        worker.terminate()
+    for worker in workers:
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+
 DOVECOT_BINARY = "/usr/sbin/dovecot"
 
 

@@ -18,10 +18,14 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from consentapp.extensions import db
-from consentapp.models import ApiToken
+from consentapp.models import ApiToken, Setting
+from consentapp.services.contacts import find_or_create_contact
+from consentapp.services.embed import ALTCHA_SETTING
+from consentapp.services.topics import active_topics
+from consentapp.staff.embed import snippet
 from tests.builders import STAFF_PASSWORD
-from tests.helpers import deliver, link_in, subscribed
-from tests.services import BROWSER, SMTPServer
+from tests.helpers import deliver, link_in, run_webhooks, subscribed
+from tests.services import BROWSER, SMTPServer, WebhookReceiver
 
 pytestmark = pytest.mark.browser
 
@@ -159,8 +163,6 @@ SITE_PAGE = """<!doctype html><html lang="nl"><head><meta charset="utf-8">
 def company_site(app: Flask, live_url: str) -> Iterator[str]:
     """The company's own website on another origin (another free port): a plain HTML
     page with the snippet the staff page hands out, and one whose script posts JSON."""
-    from consentapp.services.topics import active_topics
-    from consentapp.staff.embed import snippet
 
     server = make_server("127.0.0.1", 0, lambda environ, start: [b""], threaded=True)
     site = f"http://127.0.0.1:{server.server_port}"
@@ -221,9 +223,6 @@ def test_a_script_on_another_origin_subscribes_through_cors(
 @pytest.fixture
 def altcha_on(app: Flask) -> Flask:
     """Staff switched the proof of work on."""
-    from consentapp.extensions import db
-    from consentapp.models import Setting
-    from consentapp.services.embed import ALTCHA_SETTING
 
     with app.app_context():
         db.session.add(Setting(key=ALTCHA_SETTING, value="1"))
@@ -307,11 +306,6 @@ def test_admins_manage_a_webhook_endpoint_in_a_browser(
     page, in Dutch, with no console error (the pages run no inline script). With
     CONSENTAPP_SCREENSHOTS set, the list, the endpoint and the edit page are saved
     there as PNG files."""
-    from consentapp.extensions import db
-    from consentapp.services.contacts import find_or_create_contact
-    from tests.builders import STAFF_PASSWORD
-    from tests.helpers import run_webhooks
-    from tests.services import WebhookReceiver
 
     shots = SCREENSHOTS or str(tmp_path)
     app.config["WEBHOOK_ALLOW_PRIVATE_TARGETS"] = True

@@ -6,7 +6,6 @@ Skipped without redis-server unless CONSENTAPP_TEST_REDIS=required (set by CI).
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections import Counter
 
@@ -15,7 +14,7 @@ from celery import Celery
 from flask import Flask
 
 from tests.builders import bulk_subscribers, make_campaign
-from tests.services import SMTPServer, start_workers
+from tests.services import SMTPServer, start_workers, stop_workers
 
 pytestmark = pytest.mark.celery
 
@@ -51,13 +50,7 @@ def test_two_celery_workers_deliver_a_campaign_exactly_once(
         assert len(received) == total, f"{len(received)} of {total} delivered"
         assert max(received.values()) == 1, "two workers never send the same message"
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_workers(workers)
         client.close()
     with app.app_context():
         campaign_sending.run_due_campaigns()

@@ -38,7 +38,7 @@ from consentapp.services.webhook_delivery import (
 )
 from tests.builders import ADDRESS
 from tests.flows import confirm, confirmation_link, subscribe
-from tests.helpers import csrf_token, post_form
+from tests.helpers import csrf_token, post_form, run_webhooks
 from tests.services import SMTPServer, WebhookReceiver, self_signed_certificate
 
 
@@ -59,11 +59,6 @@ def private_ok(app: Flask) -> Flask:
 def register(app: Flask, url: str, events: tuple[str, ...] = EVENTS, personal: bool = False) -> str:
     with app.app_context():
         return add_endpoint(url, events, include_personal=personal)[1]
-
-
-def run_delivery(app: Flask, after: timedelta = timedelta(0)) -> int:
-    with app.app_context():
-        return deliver_webhooks(utcnow() + after)
 
 
 def verified(receiver: WebhookReceiver, secret: str) -> list[dict[str, object]]:
@@ -145,7 +140,7 @@ def test_subscription_events_reach_the_receiver_signed_without_personal_fields(
     secret = register(app, receiver.url)
     subscribe(client)
     confirm(client, confirmation_link(app, smtp_server))
-    assert run_delivery(app) == 3
+    assert run_webhooks(app) == 3
     payloads = verified(receiver, secret)
     assert [p["type"] for p in payloads] == [
         "contact.created",
@@ -165,7 +160,7 @@ def test_subscription_events_reach_the_receiver_signed_without_personal_fields(
     assert payloads[1]["data"]["topic"] == "product-updates"  # type: ignore[index]
     assert receiver.received[0][2] == "/hooks"
     assert all(row.status == WebhookStatus.DELIVERED for row in deliveries(app))
-    assert run_delivery(app) == 0  # nothing is sent twice
+    assert run_webhooks(app) == 0  # nothing is sent twice
     assert len(receiver.received) == 3
 
 
@@ -180,7 +175,7 @@ def test_personal_fields_only_for_endpoints_that_include_them_and_never_after_er
         with app.app_context():
             contact = find_or_create_contact(ADDRESS, "nl", "web_form", name="Lies Peeters")
             db.session.commit()
-        assert run_delivery(app) == 2
+        assert run_webhooks(app) == 2
         (personal_created,) = verified(receiver, secret)
         (plain_created,) = verified(plain, plain_secret)
         assert personal_created["data"]["email"] == ADDRESS  # type: ignore[index]
@@ -200,7 +195,7 @@ def test_personal_fields_only_for_endpoints_that_include_them_and_never_after_er
             db.session.commit()
             erase_person(find_contact(ADDRESS))  # type: ignore[arg-type]
             db.session.commit()
-        run_delivery(app)
+        run_webhooks(app)
         payloads = verified(receiver, secret)[1:]
         assert [p["type"] for p in payloads] == ["contact.rectified", "contact.erased"]
         assert payloads[0]["data"] == {"contact": subject, "field": "name"}
@@ -240,7 +235,7 @@ def test_bounce_complaint_and_data_request_events(
         finish_request(request, "sent a copy", None)
         db.session.commit()
         request_id = request.public_id
-    run_delivery(app)
+    run_webhooks(app)
     payloads = verified(receiver, secret)
     assert [(p["type"], p["data"]) for p in payloads] == [
         ("bounce.recorded", {"contact": subject, "kind": "soft", "source": "delivery"}),
@@ -265,7 +260,7 @@ def test_a_rolled_back_change_emits_nothing(private_ok: Flask, receiver: Webhook
         db.session.rollback()
         assert db.session.scalar(sa.select(sa.func.count(DataRequest.id))) == 0
     assert deliveries(app) == []
-    assert run_delivery(app) == 0
+    assert run_webhooks(app) == 0
     assert receiver.received == []
 
 
@@ -290,20 +285,20 @@ def test_failures_are_retried_with_backoff_keeping_only_status_and_excerpt(
         find_or_create_contact(ADDRESS, "nl", "web_form")
         db.session.commit()
     before = utcnow()
-    assert run_delivery(app) == 0
+    assert run_webhooks(app) == 0
     (row,) = deliveries(app)
     assert (row.status, row.attempts, row.last_status_code) == (WebhookStatus.PENDING, 1, 503)
     assert row.response_excerpt is not None and len(row.response_excerpt) == 200
     assert row.response_excerpt.startswith("receiver says 503")
     assert row.next_attempt_at - before >= RETRY_DELAYS[0]
-    assert run_delivery(app) == 0  # not due yet
+    assert run_webhooks(app) == 0  # not due yet
     assert len(receiver.received) == 1
-    assert run_delivery(app, RETRY_DELAYS[0] + timedelta(seconds=1)) == 0
+    assert run_webhooks(app, RETRY_DELAYS[0] + timedelta(seconds=1)) == 0
     (row,) = deliveries(app)
     assert row.attempts == 2
     assert row.next_attempt_at - before >= RETRY_DELAYS[0] + RETRY_DELAYS[1]
     receiver.status = 200
-    assert run_delivery(app, timedelta(days=1)) == 1
+    assert run_webhooks(app, timedelta(days=1)) == 1
     (row,) = deliveries(app)
     assert (row.status, row.attempts, row.last_status_code) == (WebhookStatus.DELIVERED, 3, 200)
     ids = {headers["webhook-id"] for headers, _, _ in receiver.received}
@@ -326,10 +321,10 @@ def test_a_lone_event_failing_to_its_last_try_switches_the_endpoint_off(
         find_or_create_contact(ADDRESS, "nl", "web_form")
         db.session.commit()
     elapsed = timedelta(0)
-    assert run_delivery(app) == 0
+    assert run_webhooks(app) == 0
     for delay in RETRY_DELAYS:
         elapsed += delay + timedelta(seconds=1)
-        assert run_delivery(app, elapsed) == 0
+        assert run_webhooks(app, elapsed) == 0
     (row,) = deliveries(app)
     assert (row.status, row.attempts) == (WebhookStatus.FAILED, len(RETRY_DELAYS) + 1)
     assert row.response_excerpt is not None and "\x00" not in row.response_excerpt
@@ -347,7 +342,7 @@ def test_redirects_are_not_followed(private_ok: Flask, receiver: WebhookReceiver
     with app.app_context():
         find_or_create_contact(ADDRESS, "nl", "web_form")
         db.session.commit()
-    run_delivery(app)
+    run_webhooks(app)
     assert [path for _, _, path in receiver.received] == ["/hooks"]
     (row,) = deliveries(app)
     assert (row.status, row.last_status_code) == (WebhookStatus.PENDING, 307)
@@ -362,12 +357,12 @@ def test_an_endpoint_failing_for_three_days_is_switched_off_and_admins_are_told(
     with app.app_context():
         find_or_create_contact(ADDRESS, "nl", "web_form")
         db.session.commit()
-    run_delivery(app)
-    run_delivery(app, timedelta(days=2, hours=23))
+    run_webhooks(app)
+    run_webhooks(app, timedelta(days=2, hours=23))
     with app.app_context():
         endpoint = db.session.scalars(sa.select(WebhookEndpoint)).one()
         assert endpoint.active and endpoint.failing_since is not None
-    run_delivery(app, timedelta(days=3, hours=1))
+    run_webhooks(app, timedelta(days=3, hours=1))
     with app.app_context():
         endpoint = db.session.scalars(sa.select(WebhookEndpoint)).one()
         assert not endpoint.active and endpoint.disabled_at is not None
@@ -379,7 +374,7 @@ def test_an_endpoint_failing_for_three_days_is_switched_off_and_admins_are_told(
         db.session.commit()
     assert len(deliveries(app)) == 1  # a switched-off endpoint gets no new events
     sent = len(receiver.received)
-    run_delivery(app, timedelta(days=4))
+    run_webhooks(app, timedelta(days=4))
     assert len(receiver.received) == sent
 
 
@@ -397,11 +392,11 @@ def test_send_again_switches_the_endpoint_back_on_and_keeps_the_webhook_id(
         delivery = db.session.scalars(sa.select(WebhookDelivery)).one()
         delivery.status = WebhookStatus.FAILED
         db.session.commit()
-    assert run_delivery(app) == 0 and receiver.received == []
+    assert run_webhooks(app) == 0 and receiver.received == []
     receiver.status = 200
     with app.app_context():
         send_again(db.session.scalars(sa.select(WebhookDelivery)).one())
-    assert run_delivery(app) == 1
+    assert run_webhooks(app) == 1
     (payload,) = verified(receiver, secret)
     assert payload["type"] == "contact.created"
 
@@ -413,7 +408,7 @@ def test_private_targets_are_refused_without_the_flag(
     with app.app_context():
         find_or_create_contact(ADDRESS, "nl", "web_form")
         db.session.commit()
-    assert run_delivery(app) == 0
+    assert run_webhooks(app) == 0
     assert receiver.received == []
     (row,) = deliveries(app)
     assert row.last_status_code is None
@@ -479,7 +474,7 @@ def test_admins_add_an_endpoint_read_its_log_and_send_a_delivery_again(
         find_or_create_contact(ADDRESS, "nl", "web_form")
         db.session.commit()
     assert secret not in admin_client.get("/staff/webhooks").get_data(as_text=True)
-    run_delivery(app)
+    run_webhooks(app)
     page = admin_client.get(f"/staff/webhooks/{public_id}").get_data(as_text=True)
     assert "contact.created" in page and "delivered" in page and "204" in page
     (row,) = deliveries(app)
@@ -495,7 +490,7 @@ def test_admins_add_an_endpoint_read_its_log_and_send_a_delivery_again(
         ).status_code
         == 404
     )
-    run_delivery(app)
+    run_webhooks(app)
     payloads = verified(receiver, secret)
     assert len(payloads) == 2 and payloads[0] == payloads[1]
     assert payloads[1]["data"]["email"] == ADDRESS  # type: ignore[index]
@@ -513,14 +508,14 @@ def test_https_receivers_are_verified_against_the_host_name(
         with app.app_context():
             find_or_create_contact(ADDRESS, "nl", "web_form")
             db.session.commit()
-        assert run_delivery(app) == 0  # a certificate nobody vouches for
+        assert run_webhooks(app) == 0  # a certificate nobody vouches for
         (row,) = deliveries(app)
         assert row.last_status_code is None and "CERTIFICATE_VERIFY_FAILED" in (
             row.response_excerpt or ""
         )
         assert receiver.received == []
         monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
-        assert run_delivery(app, RETRY_DELAYS[0] + timedelta(seconds=1)) == 1
+        assert run_webhooks(app, RETRY_DELAYS[0] + timedelta(seconds=1)) == 1
         (payload,) = verified(receiver, secret)
         assert payload["type"] == "contact.created"
         assert receiver.received[0][0]["Host"] == f"localhost:{receiver.port}"

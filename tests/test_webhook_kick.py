@@ -25,7 +25,7 @@ from consentapp.services.outgoing_webhooks import add_endpoint
 from consentapp.services.rights import open_request
 from consentapp.services.webhook_delivery import BATCH
 from consentapp.tasks import celery, forget_queued, kick_delivery
-from tests.services import SMTPServer, WebhookReceiver, start_workers
+from tests.services import SMTPServer, WebhookReceiver, start_workers, stop_workers
 
 pytestmark = pytest.mark.celery
 
@@ -93,11 +93,5 @@ def test_a_committed_event_is_delivered_by_celery_without_waiting_for_the_beat(
         assert {p["type"] for p in payloads} == {"contact.created"}
         assert {p["data"]["contact"] for p in payloads} == subjects
     finally:
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        stop_workers(workers)
         receiver.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import sqlalchemy as sa
 
@@ -39,6 +39,25 @@ class Page(Generic[T]):
     after: int | None
 
 
+class _Keyed(Protocol):
+    id: int
+
+
+K = TypeVar("K", bound=_Keyed)
+
+
+def _newest_first(
+    statement: sa.Select[K], key: Any, before_id: int | None, per_page: int
+) -> Page[K]:
+    """One page, newest first by `key` (the rows' id): `per_page` rows older than
+    `before_id`, reading one more to know whether a next page exists."""
+    if before_id is not None:
+        statement = statement.where(key < before_id)
+    rows = list(db.session.scalars(statement.order_by(key.desc()).limit(per_page + 1)))
+    shown = rows[:per_page]
+    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+
+
 def contacts_matching(query: str, before_id: int | None, per_page: int) -> Page[Contact]:
     """Contacts whose name, address or company contain `query` (the staff search's
     rule), newest first, `per_page` older than `before_id`: each page costs the same
@@ -47,11 +66,7 @@ def contacts_matching(query: str, before_id: int | None, per_page: int) -> Page[
     matching = text_filter(query)
     if matching is not None:
         statement = statement.where(matching)
-    if before_id is not None:
-        statement = statement.where(Contact.id < before_id)
-    rows = list(db.session.scalars(statement.order_by(Contact.id.desc()).limit(per_page + 1)))
-    shown = rows[:per_page]
-    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+    return _newest_first(statement, Contact.id, before_id, per_page)
 
 
 def contact_by_email(email: str) -> Contact | None:
@@ -67,11 +82,7 @@ def contact_by_id(public_id: str) -> Contact | None:
 def ledger_page(contact: Contact, before_id: int | None, per_page: int) -> Page[ConsentEvent]:
     """The contact's consent ledger, newest first, `per_page` rows older than `before_id`."""
     statement = sa.select(ConsentEvent).where(ConsentEvent.subject_id == contact.public_id)
-    if before_id is not None:
-        statement = statement.where(ConsentEvent.id < before_id)
-    rows = list(db.session.scalars(statement.order_by(ConsentEvent.id.desc()).limit(per_page + 1)))
-    shown = rows[:per_page]
-    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+    return _newest_first(statement, ConsentEvent.id, before_id, per_page)
 
 
 def topic_slugs_by_id() -> dict[int, str]:
@@ -110,12 +121,7 @@ def address_suppressed(email: str) -> bool:
 
 def campaign_page(before_id: int | None, per_page: int) -> Page[Campaign]:
     """Campaigns, newest first, `per_page` older than `before_id`."""
-    statement = sa.select(Campaign)
-    if before_id is not None:
-        statement = statement.where(Campaign.id < before_id)
-    rows = list(db.session.scalars(statement.order_by(Campaign.id.desc()).limit(per_page + 1)))
-    shown = rows[:per_page]
-    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+    return _newest_first(sa.select(Campaign), Campaign.id, before_id, per_page)
 
 
 def campaign_by_id(public_id: str) -> Campaign | None:
@@ -130,15 +136,11 @@ def data_request_page(
 ) -> Page[DataRequest]:
     """Data-subject requests, newest first, `per_page` older than `before_id`."""
     statement = sa.select(DataRequest)
-    if before_id is not None:
-        statement = statement.where(DataRequest.id < before_id)
     if status is not None:
         statement = statement.where(DataRequest.status == status)
     if kind is not None:
         statement = statement.where(DataRequest.kind == kind)
-    rows = list(db.session.scalars(statement.order_by(DataRequest.id.desc()).limit(per_page + 1)))
-    shown = rows[:per_page]
-    return Page(shown, shown[-1].id if len(rows) > per_page else None)
+    return _newest_first(statement, DataRequest.id, before_id, per_page)
 
 
 def data_request_by_id(public_id: str) -> DataRequest | None:
