@@ -11,16 +11,16 @@ from consentapp.api import bp, spec
 from consentapp.api.access import current_token, requires
 from consentapp.api.changes import check_language
 from consentapp.api.pagination import decode_cursor, encode_cursor
-from consentapp.api.routes import REFUSALS, checked_email, contact_or_404
-from consentapp.api.schemas import (
+from consentapp.api.request_schemas import (
     DataRequestCreate,
     DataRequestList,
     DataRequestOut,
     DataRequestQuery,
     ErasureCreate,
-    Problem,
     RequestLogged,
 )
+from consentapp.api.routes import REFUSALS, checked_email, contact_or_404
+from consentapp.api.schemas import Problem
 from consentapp.models import ApiScope, DataRequest
 from consentapp.problems import ApiProblem
 from consentapp.services import api_data
