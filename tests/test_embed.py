@@ -442,11 +442,15 @@ def test_altcha_without_rate_limiting_still_answers(
         EMBED_ORIGINS=[SITE],
         RATELIMIT_ENABLED=False,
     )
-    with app.app_context():
-        seed_topics()
-        seed_notice()
-        db.session.commit()
-    switch_altcha(app, True)
-    client = app.test_client(use_cookies=False)
-    response = post_json(client, {**JSON_FIELDS, "altcha": solved_payload(client)})
-    assert response.status_code == 202, response.get_data(as_text=True)
+    try:
+        with app.app_context():
+            seed_topics()
+            seed_notice()
+            db.session.commit()
+        switch_altcha(app, True)
+        client = app.test_client(use_cookies=False)
+        response = post_json(client, {**JSON_FIELDS, "altcha": solved_payload(client)})
+        assert response.status_code == 202, response.get_data(as_text=True)
+    finally:
+        with app.app_context():  # this app's own connections, closed before the next test
+            db.engine.dispose()
