@@ -40,6 +40,8 @@ from tests.services import (
     postgres_bindir,
 )
 
+pytest_plugins = ["tests.browser_fixtures"]
+
 BACKENDS = ["sqlite", "postgresql"]
 
 

@@ -1,13 +1,11 @@
 """Real Chromium (Debian's, driven by Playwright) against the app on a real HTTP server.
 
-Skipped when Chromium or Playwright is missing, unless CONSENTAPP_TEST_BROWSER=required
-(set by CI), which makes that a failure.
+The browser and live_url fixtures live in tests/browser_fixtures.py.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -25,47 +23,9 @@ from consentapp.services.topics import active_topics
 from consentapp.staff.embed import snippet
 from tests.builders import STAFF_PASSWORD
 from tests.helpers import deliver, link_in, run_webhooks, subscribed
-from tests.services import BROWSER, SMTPServer, WebhookReceiver
+from tests.services import SMTPServer, WebhookReceiver
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CONSENTAPP_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session."""
-    BROWSER.skip_if_off()
-    if not shutil.which(CHROMIUM):
-        BROWSER.missing(f"no Chromium at {CHROMIUM}")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        BROWSER.missing("playwright is not installed")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def live_url(app: Flask) -> Iterator[str]:
-    """The app on a real HTTP server on a free port, for this test."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join()
 
 
 @pytest.fixture
