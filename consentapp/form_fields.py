@@ -1,5 +1,6 @@
-"""Form building blocks shared by every form: validators from the contact-details
-checks, a checkbox list, and the HTML attributes fields render with."""
+"""Form building blocks shared by every form: our own wording of the common rules
+(required, length, number range), validators from the contact-details checks, a
+checkbox list, and the HTML attributes fields render with."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask
+from flask_babel import format_number
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms import (
     EmailField,
@@ -18,8 +21,9 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
+from wtforms import validators as rules
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Optional, StopValidation, ValidationError
 
 from consentapp.models import Contact, Topic
 from consentapp.request_checks import from_listed_origin
@@ -31,6 +35,87 @@ from consentapp.services.contact_details import (
     normalise_phone,
 )
 from consentapp.services.embed import altcha_required, challenge_solved
+
+
+def _missing(field: Field) -> str:
+    """What to say when a required field is left empty, naming the field."""
+    name = str(field.label.text)
+    if isinstance(field, SelectMultipleField):
+        return _("Choose at least one option for “%(field)s”.", field=name)
+    if field.type in ("DateField", "DateTimeLocalField", "DateTimeField"):
+        return _("Enter a date for “%(field)s”.", field=name)
+    if field.type == "FileField":
+        return _("Choose a file for “%(field)s”.", field=name)
+    return _("Fill in “%(field)s”.", field=name)
+
+
+class DataRequired(rules.DataRequired):
+    """Required, and not only spaces; says which field (or `message`) when empty."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.data and (not isinstance(field.data, str) or field.data.strip()):
+            return
+        field.errors[:] = []
+        raise StopValidation(str(self.message) if self.message else _missing(field))
+
+
+class InputRequired(rules.InputRequired):
+    """Required (any input counts); says which field (or `message`) when empty."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.raw_data and field.raw_data[0]:
+            return
+        field.errors[:] = []
+        raise StopValidation(str(self.message) if self.message else _missing(field))
+
+
+class Length(rules.Length):
+    """A length rule that says the limit and how long the text is now."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        length = len(field.data) if field.data else 0
+        if length >= self.min and (self.max == -1 or length <= self.max):
+            return
+        if self.message:
+            raise ValidationError(str(self.message))
+        if self.max != -1 and length > self.max:
+            raise ValidationError(
+                _(
+                    "Write at most %(max)s characters (now %(length)s).",
+                    max=format_number(self.max),
+                    length=format_number(length),
+                )
+            )
+        raise ValidationError(
+            _(
+                "Write at least %(min)s characters (now %(length)s).",
+                min=format_number(self.min),
+                length=format_number(length),
+            )
+        )
+
+
+class NumberRange(rules.NumberRange):
+    """A number range rule in our words."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        data = field.data
+        low, high = self.min, self.max
+        if data is not None and (low is None or data >= low) and (high is None or data <= high):
+            return
+        if self.message:
+            raise ValidationError(str(self.message))
+        if low is not None and high is not None:
+            message = _(
+                "Enter a number from %(min)s to %(max)s.",
+                min=format_number(low),
+                max=format_number(high),
+            )
+        elif low is not None:
+            message = _("Enter a number of at least %(min)s.", min=format_number(low))
+        else:
+            message = _("Enter a number of at most %(max)s.", max=format_number(high))
+        raise ValidationError(message)
 
 
 def checked_by(check: Callable[[str], str]) -> Callable[[Any, Field], None]:

@@ -11,9 +11,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import ValidationError
 
 from consentapp.form_fields import (
+    DataRequired,
+    Length,
     MultiCheckboxField,
     altcha_field,
     detail_field,
@@ -32,7 +34,12 @@ class ContactForm(FlaskForm):
     phone = detail_field("phone")
     fax = detail_field("fax")
     message = TextAreaField(
-        _l("Your message"), validators=[DataRequired(), Length(min=2, max=5000), free_text]
+        _l("Your message"),
+        validators=[
+            DataRequired(message=_l("Write your message.")),
+            Length(min=2, max=5000),
+            free_text,
+        ],
     )
     subscribe = BooleanField(_l("I would also like to receive newsletters"), default=False)
     topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)

@@ -16,18 +16,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import (
-    AnyOf,
-    DataRequired,
-    EqualTo,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
-)
+from wtforms.validators import AnyOf, EqualTo, Optional
 
 from consentapp.form_fields import (
+    DataRequired,
+    InputRequired,
+    Length,
     MultiCheckboxField,
+    NumberRange,
     choices,
     detail_field,
     email_field,
@@ -164,7 +160,10 @@ class InquiryUpdateForm(FlaskForm):
 class NoteForm(FlaskForm):
     """An internal note."""
 
-    text = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=5000), free_text])
+    text = TextAreaField(
+        _l("Note"),
+        validators=[DataRequired(message=_l("Write a note.")), Length(max=5000), free_text],
+    )
 
 
 class ApplyDetailsForm(FlaskForm):
@@ -192,7 +191,9 @@ class ExportForm(FlaskForm):
 class ImportUploadForm(FlaskForm):
     """Step 1 of an import: the CSV file."""
 
-    file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired()])
+    file = FileField(
+        _l("CSV file (UTF-8)"), validators=[FileRequired(message=_l("Choose a CSV file."))]
+    )
 
 
 class ImportMappingForm(FlaskForm):

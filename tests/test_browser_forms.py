@@ -1,0 +1,39 @@
+"""In Chromium: after a failed submit focus is on the error summary, and each of its
+links moves focus to its field (staff and public forms share the summary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.test_browser import browser, live_url, page
+
+pytestmark = pytest.mark.browser
+__all__ = ["browser", "live_url", "page"]
+
+
+def focused_id(tab: Any) -> str:
+    return str(tab.evaluate("document.activeElement && document.activeElement.id"))
+
+
+def test_a_failed_submit_focuses_the_summary_whose_link_focuses_the_field(
+    app: Flask, live_url: str, page: Any
+) -> None:
+    page.goto(live_url + "/contact")
+    page.locator("#name").fill("Jef Browser")
+    page.locator("#email").fill("jef@example.be")
+    page.get_by_role("button", name="Bericht versturen").click()
+    summary = page.locator("[data-error-summary]")
+    summary.wait_for()
+    page.wait_for_function(
+        "document.activeElement && document.activeElement.hasAttribute('data-error-summary')"
+    )
+    assert page.locator("#name").input_value() == "Jef Browser", "the input is kept"
+    link = summary.get_by_role("link", name="Uw bericht: Schrijf uw bericht.")
+    link.click()
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'message'")
+    assert focused_id(page) == "message"
+    page.keyboard.type("Nu met een vraag.")
+    assert page.locator("#message").input_value() == "Nu met een vraag."
