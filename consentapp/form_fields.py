@@ -5,7 +5,7 @@ checkbox list, and the HTML attributes fields render with."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
 from flask_babel import format_number
@@ -41,12 +41,12 @@ def _missing(field: Field) -> str:
     """What to say when a required field is left empty, naming the field."""
     name = str(field.label.text)
     if isinstance(field, SelectMultipleField):
-        return _("Choose at least one option for “%(field)s”.", field=name)
+        return str(_("Choose at least one option for “%(field)s”.", field=name))
     if field.type in ("DateField", "DateTimeLocalField", "DateTimeField"):
-        return _("Enter a date for “%(field)s”.", field=name)
+        return str(_("Enter a date for “%(field)s”.", field=name))
     if field.type == "FileField":
-        return _("Choose a file for “%(field)s”.", field=name)
-    return _("Fill in “%(field)s”.", field=name)
+        return str(_("Choose a file for “%(field)s”.", field=name))
+    return str(_("Fill in “%(field)s”.", field=name))
 
 
 class DataRequired(rules.DataRequired):
@@ -55,7 +55,7 @@ class DataRequired(rules.DataRequired):
     def __call__(self, form: Any, field: Field) -> None:
         if field.data and (not isinstance(field.data, str) or field.data.strip()):
             return
-        field.errors[:] = []
+        cast(list[str], field.errors).clear()
         raise StopValidation(str(self.message) if self.message else _missing(field))
 
 
@@ -65,7 +65,7 @@ class InputRequired(rules.InputRequired):
     def __call__(self, form: Any, field: Field) -> None:
         if field.raw_data and field.raw_data[0]:
             return
-        field.errors[:] = []
+        cast(list[str], field.errors).clear()
         raise StopValidation(str(self.message) if self.message else _missing(field))
 
 

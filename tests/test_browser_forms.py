@@ -18,6 +18,13 @@ def focused_id(tab: Any) -> str:
     return str(tab.evaluate("document.activeElement && document.activeElement.id"))
 
 
+def expect(locator: Any) -> Any:
+    """Playwright's waiting assertions (imported here: Playwright is optional)."""
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
 def test_a_failed_submit_focuses_the_summary_whose_link_focuses_the_field(
     app: Flask, live_url: str, page: Any
 ) -> None:
@@ -27,13 +34,11 @@ def test_a_failed_submit_focuses_the_summary_whose_link_focuses_the_field(
     page.get_by_role("button", name="Bericht versturen").click()
     summary = page.locator("[data-error-summary]")
     summary.wait_for()
-    page.wait_for_function(
-        "document.activeElement && document.activeElement.hasAttribute('data-error-summary')"
-    )
+    expect(summary).to_be_focused()
     assert page.locator("#name").input_value() == "Jef Browser", "the input is kept"
     link = summary.get_by_role("link", name="Uw bericht: Schrijf uw bericht.")
     link.click()
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'message'")
+    expect(page.locator("#message")).to_be_focused()
     assert focused_id(page) == "message"
     page.keyboard.type("Nu met een vraag.")
     assert page.locator("#message").input_value() == "Nu met een vraag."

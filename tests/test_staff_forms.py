@@ -60,6 +60,7 @@ def test_an_empty_inquiry_note_is_refused_with_its_message_next_to_the_field(
     assert "Schrijf een notitie." in html
     assert 'id="note-text-errors"' in html and 'aria-invalid="true"' in html
     assert summary_links(html) == [("#note-text", "Notitie: Schrijf een notitie.")]
+    assert '<option selected value="new">' in html, "the other forms show what is stored"
     assert notes(app) == 0
 
 

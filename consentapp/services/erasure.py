@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -190,7 +191,7 @@ def remove_mails_and_client_data(
     )
 
 
-def _count(statement: sa.Select[tuple[int]]) -> int:
+def _count(statement: sa.Select[Any]) -> int:
     return int(db.session.scalar(statement) or 0)
 
 

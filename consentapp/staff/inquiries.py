@@ -43,7 +43,7 @@ def _forms(inquiry: Inquiry) -> tuple[InquiryUpdateForm, NoteForm, ApplyDetailsF
     update.assigned_to.choices = choices(
         [("", "—"), *((str(u.id), u.label) for u in _staff_members())]
     )
-    if not update.is_submitted():
+    if "update-status" not in request.form:  # not the form sent: show what is stored
         update.status.data = inquiry.status
         update.assigned_to.data = str(inquiry.assigned_to_id or "")
     apply = ApplyDetailsForm(prefix="apply")
