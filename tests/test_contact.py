@@ -143,10 +143,10 @@ def test_subscribe_box_is_never_pre_ticked(client: FlaskClient) -> None:
 
 
 BAD_INPUTS = [
-    ("name", "", "Vul “Naam” in."),
+    ("name", "", "Vul een naam in."),
     ("name", "x" * 201, "200"),
     ("name", "Els\r\nBcc: victim@example.com", "één regel"),
-    ("email", "", "Vul “E-mailadres” in."),
+    ("email", "", "Vul een e-mailadres in."),
     ("email", "not-an-address", "geldig e-mailadres"),
     ("email", "els@", "geldig e-mailadres"),
     ("email", "els@example.be\r\nBcc: victim@example.com", "regeleinden"),
@@ -162,7 +162,7 @@ BAD_INPUTS = [
     ("message", "", "Schrijf uw bericht."),
     ("message", "m" * 5001, "5.000"),
     ("message", "Hallo\x00wereld", "stuurcodes"),
-    ("topics", "no-such-topic", "ongeldige keuze"),
+    ("topics", "no-such-topic", "geen van de aangeboden mogelijkheden"),
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
@@ -15,6 +14,7 @@ from wtforms.validators import ValidationError
 
 from consentapp.form_fields import (
     DataRequired,
+    Form,
     Length,
     MultiCheckboxField,
     altcha_field,
@@ -24,7 +24,7 @@ from consentapp.form_fields import (
 )
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     """`/contact`: name, e-mail and message are required; the rest is optional."""
 
     name = detail_field("name", required=True)
