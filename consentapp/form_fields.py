@@ -1,13 +1,18 @@
-"""Form building blocks shared by every form: validators from the contact-details
-checks, a checkbox list, and the HTML attributes fields render with."""
+"""Form building blocks shared by every form: our own wording of the common rules
+(required, length, number range), validators from the contact-details checks, a
+checkbox list, and the HTML attributes fields render with."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
+from flask_babel import format_number
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.i18n import translations as wtforms_catalog
 from wtforms import (
     EmailField,
     Field,
@@ -18,8 +23,9 @@ from wtforms import (
     TextAreaField,
     widgets,
 )
+from wtforms import validators as rules
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.validators import Optional, StopValidation, ValidationError
 
 from consentapp.models import Contact, Topic
 from consentapp.request_checks import from_listed_origin
@@ -31,6 +37,127 @@ from consentapp.services.contact_details import (
     normalise_phone,
 )
 from consentapp.services.embed import altcha_required, challenge_solved
+
+# WTForms' own generic messages (a choice, date or number it cannot read), in our words.
+_OUR_WORDS = {
+    "Not a valid choice.": _l("Choose one of the options offered."),
+    "Invalid Choice: could not coerce.": _l("Choose one of the options offered."),
+    "'%(value)s' is not a valid choice for this field.": _l(
+        "'%(value)s' is not one of the options offered."
+    ),
+    "'%(value)s' are not valid choices for this field.": _l(
+        "'%(value)s' are not among the options offered."
+    ),
+    "Not a valid date value.": _l("Enter a valid date."),
+    "Not a valid datetime value.": _l("Enter a valid date and time."),
+    "Not a valid integer value.": _l("Enter a whole number."),
+    "This field is required.": _l("Fill in this field."),
+}
+
+
+class _OurWords:
+    """The translations object forms use: our words first, else WTForms' catalog."""
+
+    def gettext(self, string: str) -> str:
+        ours = _OUR_WORDS.get(string)
+        return str(ours) if ours is not None else str(wtforms_catalog.gettext(string))
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        ours = _OUR_WORDS.get(singular if n == 1 else plural)
+        if ours is not None:
+            return str(ours)
+        return str(wtforms_catalog.ngettext(singular, plural, n))
+
+
+OUR_WORDS = _OurWords()
+
+
+class Form(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
+    """The base of our forms: WTForms' generic messages said in our words."""
+
+    class Meta(FlaskForm.Meta):  # type: ignore[misc]
+        def get_translations(self, form: Any) -> _OurWords:
+            return OUR_WORDS
+
+
+def _missing(field: Field) -> str:
+    """What to say next to a required field left empty (the summary adds its label)."""
+    if isinstance(field, SelectMultipleField):
+        return str(_("Choose at least one option."))
+    if field.type in ("DateField", "DateTimeLocalField", "DateTimeField"):
+        return str(_("Enter a date."))
+    if field.type == "FileField":
+        return str(_("Choose a file."))
+    return str(_("Fill in this field."))
+
+
+class DataRequired(rules.DataRequired):
+    """Required, and not only spaces; says which field (or `message`) when empty."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.data and (not isinstance(field.data, str) or field.data.strip()):
+            return
+        cast(list[str], field.errors).clear()
+        raise StopValidation(str(self.message) if self.message else _missing(field))
+
+
+class InputRequired(rules.InputRequired):
+    """Required (any input counts); says which field (or `message`) when empty."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        if field.raw_data and field.raw_data[0]:
+            return
+        cast(list[str], field.errors).clear()
+        raise StopValidation(str(self.message) if self.message else _missing(field))
+
+
+class Length(rules.Length):
+    """A length rule that says the limit and how long the text is now."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        length = len(field.data) if field.data else 0
+        if length >= self.min and (self.max == -1 or length <= self.max):
+            return
+        if self.message:
+            raise ValidationError(str(self.message))
+        if self.max != -1 and length > self.max:
+            raise ValidationError(
+                _(
+                    "Write at most %(max)s characters (now %(length)s).",
+                    max=format_number(self.max),
+                    length=format_number(length),
+                )
+            )
+        raise ValidationError(
+            _(
+                "Write at least %(min)s characters (now %(length)s).",
+                min=format_number(self.min),
+                length=format_number(length),
+            )
+        )
+
+
+class NumberRange(rules.NumberRange):
+    """A number range rule in our words."""
+
+    def __call__(self, form: Any, field: Field) -> None:
+        data = field.data
+        low, high = self.min, self.max
+        if data is not None and (low is None or data >= low) and (high is None or data <= high):
+            return
+        if self.message:
+            raise ValidationError(str(self.message))
+        if low is not None and high is not None:
+            message = _(
+                "Enter a number from %(min)s to %(max)s.",
+                min=format_number(low),
+                max=format_number(high),
+            )
+        elif low is not None:
+            message = _("Enter a number of at least %(min)s.", min=format_number(low))
+        else:
+            message = _("Enter a number of at most %(max)s.", max=format_number(high))
+        raise ValidationError(message)
 
 
 def checked_by(check: Callable[[str], str]) -> Callable[[Any, Field], None]:
@@ -70,7 +197,9 @@ def altcha_field() -> Any:
 def email_field(label: Any = None, required: bool = True, check: bool = True) -> Any:
     """The e-mail field every form asks with: the column's length, and the address
     check unless `check` is False (the login form must not say which addresses exist)."""
-    validators: list[Any] = [InputRequired() if required else Optional()]
+    validators: list[Any] = [
+        InputRequired(_l("Enter an e-mail address.")) if required else Optional()
+    ]
     validators.append(Length(max=Contact.EMAIL_LENGTH))
     if check:
         validators.append(valid_email)
@@ -84,6 +213,7 @@ _DETAIL_LABELS = {
     "phone": _l("Phone"),
     "fax": _l("Fax"),
 }
+_REQUIRED_WORDS = {"name": _l("Enter a name.")}
 _DETAIL_KINDS: dict[str, tuple[type[Field], Callable[[Any, Field], None]]] = {
     "name": (StringField, single_line),
     "company": (StringField, single_line),
@@ -96,7 +226,7 @@ _DETAIL_KINDS: dict[str, tuple[type[Field], Callable[[Any, Field], None]]] = {
 def detail_field(name: str, required: bool = False) -> Any:
     """One of `Contact.DETAIL_FIELDS` as a form field, as long as its column allows."""
     kind, check = _DETAIL_KINDS[name]
-    presence = DataRequired() if required else Optional()
+    presence = DataRequired(_REQUIRED_WORDS.get(name)) if required else Optional()
     return kind(
         _DETAIL_LABELS[name],
         validators=[presence, Length(max=Contact.DETAIL_LENGTHS[name]), check],

@@ -4,12 +4,12 @@ a contract (the company's own site may post here)."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from werkzeug.datastructures import MultiDict
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Optional
 
 from consentapp.form_fields import (
+    Form,
     MultiCheckboxField,
     altcha_field,
     detail_field,
@@ -22,7 +22,7 @@ from consentapp.request_checks import form_meta
 from consentapp.services.topics import active_topics
 
 
-class SubscribeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
+class SubscribeForm(Form):
     """`/subscribe`: e-mail, optional name, one or more topics, language."""
 
     email = email_field()

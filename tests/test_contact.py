@@ -143,10 +143,10 @@ def test_subscribe_box_is_never_pre_ticked(client: FlaskClient) -> None:
 
 
 BAD_INPUTS = [
-    ("name", "", "Dit veld is vereist."),
+    ("name", "", "Vul een naam in."),
     ("name", "x" * 201, "200"),
     ("name", "Els\r\nBcc: victim@example.com", "één regel"),
-    ("email", "", "Dit veld is vereist."),
+    ("email", "", "Vul een e-mailadres in."),
     ("email", "not-an-address", "geldig e-mailadres"),
     ("email", "els@", "geldig e-mailadres"),
     ("email", "els@example.be\r\nBcc: victim@example.com", "regeleinden"),
@@ -159,10 +159,10 @@ BAD_INPUTS = [
     ("phone", "not a number", "telefoonnummer"),
     ("phone", "0" * 41, "40"),
     ("fax", "+32 9 123 45 67", "niet geldig"),
-    ("message", "", "Dit veld is vereist."),
-    ("message", "m" * 5001, "5000"),
+    ("message", "", "Schrijf uw bericht."),
+    ("message", "m" * 5001, "5.000"),
     ("message", "Hallo\x00wereld", "stuurcodes"),
-    ("topics", "no-such-topic", "ongeldige keuze"),
+    ("topics", "no-such-topic", "geen van de aangeboden mogelijkheden"),
 ]
 
 

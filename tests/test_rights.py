@@ -481,7 +481,7 @@ def test_erasure_also_removes_staff_notes_on_the_persons_requests(
             "extend-reason": "Els is in hospital",
         },
     )
-    admin_client.post(f"{path}/carry-out", data={"csrf_token": token})
+    admin_client.post(f"{path}/carry-out", data={"csrf_token": token, "confirmed": "1"})
     deliver(app)
     dump = _dump(app)
     for needle in ("0470 99 88 77", "in hospital", "Els Janssens", EMAIL):

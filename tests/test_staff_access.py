@@ -13,10 +13,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.models import AuditEntry, StaffUser
+from consentapp.models import AuditEntry, Inquiry, StaffUser
 from tests.builders import STAFF_PASSWORD
-from tests.flows import log_in
-from tests.helpers import csrf_token, post_form
+from tests.flows import log_in, submit_contact_form
+from tests.helpers import csrf_token, post_form, prefixed_token
 
 OPEN = {"staff.login", "staff.login_totp", "staff.static"}
 PLACEHOLDERS: dict[str, Any] = {
@@ -240,12 +240,57 @@ def test_staff_role_is_not_forced_into_totp(
     assert staff_client.get("/staff/contacts").status_code == 200
 
 
+def test_deactivation_asks_first_naming_the_account_and_its_open_inquiries(
+    app: Flask,
+    client: FlaskClient,
+    admin_client: FlaskClient,
+    staff_client: FlaskClient,
+    staff_id: int,
+) -> None:
+    submit_contact_form(app, client)
+    with app.app_context():
+        inquiry = db.session.scalar(sa.select(Inquiry))
+        assert inquiry is not None
+        inquiry_page = f"/staff/inquiries/{inquiry.public_id}"
+    assigned = admin_client.post(
+        f"{inquiry_page}/update",
+        data={
+            "update-csrf_token": prefixed_token(admin_client, inquiry_page, "update"),
+            "update-status": "in_progress",
+            "update-assigned_to": str(staff_id),
+        },
+    )
+    assert assigned.status_code == 302
+    page = f"/staff/users/{staff_id}"
+    token = csrf_token(admin_client, page)
+
+    asked = admin_client.post(f"{page}/deactivate", data={"csrf_token": token})
+    assert asked.status_code == 200
+    html = asked.get_data(as_text=True)
+    assert "staff@crm.example" in html
+    assert "Elke sessie van dit account eindigt meteen" in html
+    assert f'href="{inquiry_page}"' in html, "the open inquiry assigned to the account"
+    assert f'href="{page}"' in html, "a way back"
+    assert staff_client.get("/staff/").status_code == 200, "nothing happens before the button"
+
+    done = admin_client.post(f"{page}/deactivate", data={"csrf_token": token, "confirmed": "1"})
+    assert done.status_code == 302
+    assert staff_client.get("/staff/").status_code == 302
+    with app.app_context():
+        entries = db.session.scalars(
+            sa.select(AuditEntry).where(AuditEntry.action == "staff.deactivate")
+        ).all()
+    assert [entry.target_id for entry in entries] == [str(staff_id)]
+
+
 def test_deactivation_ends_sessions_at_once(
     app: Flask, admin_client: FlaskClient, staff_client: FlaskClient, staff_id: int
 ) -> None:
     assert staff_client.get("/staff/").status_code == 200
     token = csrf_token(admin_client, f"/staff/users/{staff_id}")
-    admin_client.post(f"/staff/users/{staff_id}/deactivate", data={"csrf_token": token})
+    admin_client.post(
+        f"/staff/users/{staff_id}/deactivate", data={"csrf_token": token, "confirmed": "1"}
+    )
     assert staff_client.get("/staff/").status_code == 302
     refused = post_form(
         app.test_client(),

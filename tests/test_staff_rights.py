@@ -101,6 +101,14 @@ def act(client: FlaskClient, public_id: str, action: str, **fields: str) -> Test
     return client.post(f"{url}/{action}", data=data)
 
 
+def confirm_erasure(client: FlaskClient, public_id: str) -> TestResponse:
+    """Press "erase", then the confirmation page's button; returns the report page."""
+    asked = act(client, public_id, "carry-out")
+    assert asked.status_code == 200, asked.get_data(as_text=True)[:2000]
+    assert 'name="confirmed" value="1"' in asked.get_data(as_text=True)
+    return act(client, public_id, "carry-out", confirmed="1")
+
+
 def request_fields(app: Flask, public_id: str) -> dict[str, Any]:
     """The stored columns of one request."""
     with app.app_context():
@@ -158,8 +166,8 @@ def set_last_invoice(
 def erase_by_request(client: FlaskClient) -> str:
     """Log a verified erasure request for Els and carry it out; returns its public id."""
     public_id = log_request(client, "erasure", verification="Signed letter, signature matches")
-    response = act(client, public_id, "carry-out")
-    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    response = confirm_erasure(client, public_id)
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
     return public_id
 
 
@@ -278,7 +286,7 @@ def test_request_logged_with_the_address_in_other_case_concerns_the_contact(
         admin_client, "erasure", email="Els.Janssens@Example.be", verification="Signed letter"
     )
     assert request_fields(app, public_id)["subject_id"] == contact_id
-    assert act(admin_client, public_id, "carry-out").status_code == 302
+    assert confirm_erasure(admin_client, public_id).status_code == 200
     assert request_fields(app, public_id)["status"] == "done"
     assert contact_row(app, contact_id) is None
 
@@ -479,6 +487,61 @@ def test_erasure_of_a_recently_invoiced_contact_keeps_invoicing_data_under_a_leg
         shown = format_date(hold, "medium")
     assert shown in html, "the page shows until when the data is held"
     assert ELS not in html
+
+
+def counted(html: str, what: str) -> int:
+    """The number in the row of `what` on the erasure confirmation or report page."""
+    match = re.search(re.escape(what) + r'[^<]*</td><td class="num">(\d+)</td>', html)
+    assert match, what
+    return int(match.group(1))
+
+
+def test_erasure_asks_first_naming_the_person_and_what_goes_and_stays(
+    app: Flask, client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    contact_id = submit_contact_form(app, client)
+    set_subscription(app, ELS, "product-updates", "confirmed")
+    public_id = log_request(admin_client, "erasure", verification="Signed letter")
+
+    asked = act(admin_client, public_id, "carry-out")
+    assert asked.status_code == 200
+    html = asked.get_data(as_text=True)
+    assert "Els Janssens wissen?" in html and ELS in html
+    assert counted(html, "Berichten via het contactformulier") == 1
+    assert counted(html, "Nieuwsbriefinschrijvingen") == 1
+    assert counted(html, "Verzoeken: soort, data en status blijven") == 1
+    assert counted(html, "Toestemmingsregels, onder een willekeurig nummer") >= 1
+    assert "Geen wettelijke bewaarplicht" in html
+    assert 'name="confirmed" value="1"' in html
+    assert f'href="/staff/requests/{public_id}"' in html, "a way back without erasing"
+    assert contact_row(app, contact_id) is not None, "nothing is erased before the button"
+    assert audited(app, "person.erased") == []
+    assert request_fields(app, public_id)["status"] == "verified"
+
+    report = act(admin_client, public_id, "carry-out", confirmed="1")
+    assert report.status_code == 200
+    html = report.get_data(as_text=True)
+    assert "Els Janssens is gewist" in html
+    assert counted(html, "Berichten via het contactformulier") == 1
+    assert counted(html, "Nieuwsbriefinschrijvingen") == 1
+    assert contact_row(app, contact_id) is None
+    assert len(audited(app, "person.erased")) == 1
+    assert request_fields(app, public_id)["status"] == "done"
+
+
+def test_the_erasure_confirmation_states_the_legal_hold(
+    app: Flask, client: FlaskClient, admin_client: FlaskClient
+) -> None:
+    contact_id = submit_contact_form(app, client)
+    invoiced = date(date.today().year - 2, 3, 15)
+    set_last_invoice(app, admin_client, contact_id, invoiced)
+    public_id = log_request(admin_client, "erasure", verification="Signed letter")
+    html = act(admin_client, public_id, "carry-out").get_data(as_text=True)
+    with app.test_request_context():
+        until = format_date(date(invoiced.year + 10, 3, 15), "long")
+    assert "Wettelijke bewaarplicht:" in html and until in html
+    assert "Uit de contactfiche: e-mailadres, telefoon en fax" in html
+    assert contact_row(app, contact_id) is not None
 
 
 def test_erasure_after_the_ten_year_hold_deletes_the_contact(

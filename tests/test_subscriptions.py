@@ -307,7 +307,7 @@ def test_preferences_links_are_throttled_too(
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"email": ADDRESS, "topics": "no-such-topic"}, "ongeldige keuze"),
+        ({"email": ADDRESS, "topics": "no-such-topic"}, "geen van de aangeboden mogelijkheden"),
         ({"email": ADDRESS}, "Kies minstens één nieuwsbrief"),
         ({"email": "not-an-address", "topics": "service-news"}, "geldig e-mailadres"),
         ({"email": ADDRESS, "topics": "service-news", "name": "A\r\nBcc: x@y.z"}, "één regel"),

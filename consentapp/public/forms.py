@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     Field,
@@ -11,9 +10,12 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import ValidationError
 
 from consentapp.form_fields import (
+    DataRequired,
+    Form,
+    Length,
     MultiCheckboxField,
     altcha_field,
     detail_field,
@@ -22,7 +24,7 @@ from consentapp.form_fields import (
 )
 
 
-class ContactForm(FlaskForm):
+class ContactForm(Form):
     """`/contact`: name, e-mail and message are required; the rest is optional."""
 
     name = detail_field("name", required=True)
@@ -32,7 +34,12 @@ class ContactForm(FlaskForm):
     phone = detail_field("phone")
     fax = detail_field("fax")
     message = TextAreaField(
-        _l("Your message"), validators=[DataRequired(), Length(min=2, max=5000), free_text]
+        _l("Your message"),
+        validators=[
+            DataRequired(message=_l("Write your message.")),
+            Length(min=2, max=5000),
+            free_text,
+        ],
     )
     subscribe = BooleanField(_l("I would also like to receive newsletters"), default=False)
     topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)

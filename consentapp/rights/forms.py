@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import RadioField, StringField
 from wtforms.validators import InputRequired
 
-from consentapp.form_fields import email_field
+from consentapp.form_fields import Form, email_field
 from consentapp.models import RequestKind
 
 KINDS = [
@@ -18,7 +17,7 @@ KINDS = [
 ]
 
 
-class RightsForm(FlaskForm):
+class RightsForm(Form):
     """The address and what the person asks for."""
 
     email = email_field(_l("Your e-mail address"))
@@ -26,5 +25,5 @@ class RightsForm(FlaskForm):
     website = StringField(_l("Leave this field empty"))
 
 
-class ContinueForm(FlaskForm):
+class ContinueForm(Form):
     """One button after opening the verification link."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -65,6 +66,20 @@ class ErasureResult:
     follow_ups: int
 
 
+@dataclass(frozen=True)
+class ErasurePreview:
+    """What an erasure of one contact will remove and what it keeps, counted (read only).
+
+    `removed` and `kept` map a kind (`subscriptions`, `consent_events`, ...) to a count.
+    """
+
+    removed: dict[str, int]
+    kept: dict[str, int]
+    held_until: date | None
+    held_fields: tuple[str, ...]
+    suppressed: bool
+
+
 def add_years(day: date, years: int) -> date:
     """The same calendar day `years` later (28 February for a 29 February)."""
     try:
@@ -81,12 +96,17 @@ def legal_hold_until(contact: Contact, today: date | None = None) -> date | None
     return until if until > (today or utcnow().date()) else None
 
 
-def _erase_requests(subject: str, email: str) -> list[str]:
-    """The person's requests keep kind, dates and status; staff notes about them go."""
+def _requests_of(subject: str, email: str) -> sa.ColumnElement[bool]:
+    """The person's requests: by their public id or by a keyed hash of their address."""
     concerned = [DataRequest.subject_id == subject]
     if email:
         concerned.append(DataRequest.address_hmac.in_(address_hmacs(email)))
-    requests = list(db.session.scalars(sa.select(DataRequest).where(sa.or_(*concerned))))
+    return sa.or_(*concerned)
+
+
+def _erase_requests(subject: str, email: str) -> list[str]:
+    """The person's requests keep kind, dates and status; staff notes about them go."""
+    requests = list(db.session.scalars(sa.select(DataRequest).where(_requests_of(subject, email))))
     for request in requests:
         request.email = None
         request.subject_id = subject
@@ -116,25 +136,36 @@ def _by_nobody_named() -> sa.ColumnElement[bool]:
     return sa.and_(AuditEntry.actor_id.is_(None), AuditEntry.actor_label == "")
 
 
-def _redact_audit(
-    subject: str, inquiry_ids: list[str], request_ids: list[str], actor: StaffUser | None
-) -> None:
-    """Blank the audit entries about the person, and those the person made from an
-    address they used (a preferences link asked for, say, which names nobody), in one
-    redaction that the chain check accepts."""
+def _audit_of(
+    subject: str, inquiry_ids: list[str], request_ids: list[str]
+) -> sa.ColumnElement[bool]:
+    """The audit entries about the person, and those the person made from an address
+    they used (a preferences link asked for, say, which names nobody)."""
     about = sa.or_(
         sa.and_(AuditEntry.target_type == "contact", AuditEntry.target_id == subject),
         sa.and_(AuditEntry.target_type == "inquiry", AuditEntry.target_id.in_(inquiry_ids)),
         sa.and_(AuditEntry.target_type == "request", AuditEntry.target_id.in_(request_ids)),
     )
     addresses = _addresses_used(about, subject)
-    which = about
-    if addresses:
-        which = sa.or_(
-            about,
-            sa.and_(_by_nobody_named(), AuditEntry.client_address.in_(addresses)),
-        )
-    audit.redact(which, f"erasure of {subject}", actor)
+    if not addresses:
+        return about
+    return sa.or_(about, sa.and_(_by_nobody_named(), AuditEntry.client_address.in_(addresses)))
+
+
+def _redact_audit(
+    subject: str, inquiry_ids: list[str], request_ids: list[str], actor: StaffUser | None
+) -> None:
+    """Blank the person's audit entries in one redaction that the chain check accepts."""
+    audit.redact(_audit_of(subject, inquiry_ids, request_ids), f"erasure of {subject}", actor)
+
+
+def _mails_of(contact: Contact, addresses: Sequence[str]) -> sa.ColumnElement[bool]:
+    """The contact's mails and those to or naming `addresses`."""
+    return sa.or_(
+        OutboundEmail.contact_id == contact.id,
+        OutboundEmail.to_address.in_(addresses),
+        *(OutboundEmail.body_text.contains(address) for address in addresses),
+    )
 
 
 def remove_mails_and_client_data(
@@ -145,13 +176,9 @@ def remove_mails_and_client_data(
     which stay under the random public id. The one path for an erasure and for an
     expired sign-up; the contact row is the caller's (a legal hold may keep it). No commit.
     """
-    mails = sa.or_(
-        OutboundEmail.contact_id == contact.id,
-        OutboundEmail.to_address.in_(addresses),
-        *(OutboundEmail.body_text.contains(address) for address in addresses),
-    )
     db.session.execute(
-        sa.delete(OutboundEmail).where(mails), execution_options={"synchronize_session": False}
+        sa.delete(OutboundEmail).where(_mails_of(contact, addresses)),
+        execution_options={"synchronize_session": False},
     )
     blanked: dict[str, None] = {"client_address": None, "user_agent": None}
     if evidence:
@@ -161,6 +188,53 @@ def remove_mails_and_client_data(
         .where(ConsentEvent.subject_id == contact.public_id)
         .values(**blanked),
         execution_options={"synchronize_session": False},
+    )
+
+
+def _count(statement: sa.Select[Any]) -> int:
+    return int(db.session.scalar(statement) or 0)
+
+
+def erasure_preview(contact: Contact) -> ErasurePreview:
+    """Count what `erase_person(contact)` would remove and keep, changing nothing."""
+    subject = contact.public_id
+    email = contact.email or ""
+    addresses = [address for address in (email, contact.pending_email) if address]
+    count = sa.func.count()
+    inquiries = sa.select(Inquiry.id).where(Inquiry.contact_id == contact.id)
+    inquiry_ids = list(
+        db.session.scalars(sa.select(Inquiry.public_id).where(Inquiry.contact_id == contact.id))
+    )
+    requests = _requests_of(subject, email)
+    request_ids = list(db.session.scalars(sa.select(DataRequest.public_id).where(requests)))
+    held_until = legal_hold_until(contact)
+    removed = {
+        "subscriptions": _count(
+            sa.select(count).select_from(Subscription).where(Subscription.contact_id == contact.id)
+        ),
+        "inquiries": len(inquiry_ids),
+        "inquiry_notes": _count(sa.select(count).where(InquiryNote.inquiry_id.in_(inquiries))),
+        "bounces": _count(sa.select(count).where(Bounce.contact_id == contact.id)),
+        "mails": _count(sa.select(count).where(_mails_of(contact, addresses))),
+    }
+    kept = {
+        "consent_events": _count(sa.select(count).where(ConsentEvent.subject_id == subject)),
+        "audit_entries": _count(
+            sa.select(count).where(_audit_of(subject, inquiry_ids, request_ids))
+        ),
+        "requests": len(request_ids),
+        "disclosures": _count(
+            sa.select(sa.func.count(sa.distinct(DisclosureSubject.disclosure_id))).where(
+                DisclosureSubject.subject_id == subject
+            )
+        ),
+    }
+    return ErasurePreview(
+        removed=removed,
+        kept=kept,
+        held_until=held_until,
+        held_fields=HELD_FIELDS if held_until else (),
+        suppressed=bool(email),
     )
 
 

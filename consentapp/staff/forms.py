@@ -16,18 +16,15 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import (
-    AnyOf,
-    DataRequired,
-    EqualTo,
-    InputRequired,
-    Length,
-    NumberRange,
-    Optional,
-)
+from wtforms.validators import AnyOf, EqualTo, Optional
 
 from consentapp.form_fields import (
+    DataRequired,
+    Form,
+    InputRequired,
+    Length,
     MultiCheckboxField,
+    NumberRange,
     choices,
     detail_field,
     email_field,
@@ -40,7 +37,7 @@ from consentapp.services.api_tokens import MAX_EXPIRES_DAYS
 from consentapp.services.outgoing_webhooks import EVENTS
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     """E-mail and password; the second factor comes on the next page."""
 
     email = email_field(check=False)
@@ -48,17 +45,17 @@ class LoginForm(FlaskForm):
     next = HiddenField()
 
 
-class TotpForm(FlaskForm):
+class TotpForm(Form):
     """The six-digit code from an authenticator app."""
 
     code = StringField(_l("Code from your app"), validators=[InputRequired(), Length(max=12)])
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A single button: only the CSRF token."""
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     """A new password for one's own account."""
 
     current = PasswordField(_l("Current password"), validators=[InputRequired()])
@@ -71,7 +68,7 @@ class PasswordChangeForm(FlaskForm):
     )
 
 
-class StaffCreateForm(FlaskForm):
+class StaffCreateForm(Form):
     """A new account; leave the password empty to have one generated."""
 
     email = email_field()
@@ -83,13 +80,13 @@ class StaffCreateForm(FlaskForm):
     )
 
 
-class RoleForm(FlaskForm):
+class RoleForm(Form):
     """Change an account's role."""
 
     role = SelectField(_l("Role"), choices=[])
 
 
-class SettingsForm(FlaskForm):
+class SettingsForm(Form):
     """Run-time settings."""
 
     require_admin_totp = BooleanField(_l("Admins must use a second factor (TOTP)"))
@@ -98,7 +95,7 @@ class SettingsForm(FlaskForm):
     )
 
 
-class ContactEditForm(FlaskForm):
+class ContactEditForm(Form):
     """A rectification by staff: the fields and the reason for the change."""
 
     email = email_field()
@@ -117,7 +114,7 @@ class ContactEditForm(FlaskForm):
     )
 
 
-class ClearUndeliverableForm(FlaskForm):
+class ClearUndeliverableForm(Form):
     """Mail this address again: why staff believe the mailbox works now."""
 
     reason = StringField(
@@ -133,7 +130,7 @@ OFFLINE_CHANNELS = [
 ]
 
 
-class OfflineConsentForm(FlaskForm):
+class OfflineConsentForm(Form):
     """A contact or consent that reached us by agreement, e-mail or phone (P1)."""
 
     email = email_field()
@@ -154,20 +151,23 @@ class OfflineConsentForm(FlaskForm):
     )
 
 
-class InquiryUpdateForm(FlaskForm):
+class InquiryUpdateForm(Form):
     """Status and assignment of an inquiry."""
 
     status = SelectField(_l("Status"), choices=[])
     assigned_to = SelectField(_l("Assigned to"), choices=[])
 
 
-class NoteForm(FlaskForm):
+class NoteForm(Form):
     """An internal note."""
 
-    text = TextAreaField(_l("Note"), validators=[DataRequired(), Length(max=5000), free_text])
+    text = TextAreaField(
+        _l("Note"),
+        validators=[DataRequired(message=_l("Write a note.")), Length(max=5000), free_text],
+    )
 
 
-class ApplyDetailsForm(FlaskForm):
+class ApplyDetailsForm(Form):
     """Copy chosen submitted details onto the contact."""
 
     fields = MultiCheckboxField(_l("Fields to copy"), choices=[], validate_choice=True)
@@ -176,7 +176,7 @@ class ApplyDetailsForm(FlaskForm):
     )
 
 
-class ExportForm(FlaskForm):
+class ExportForm(Form):
     """Which fields to export (only what is needed, P3) and for whom."""
 
     fields = MultiCheckboxField(
@@ -189,13 +189,15 @@ class ExportForm(FlaskForm):
     )
 
 
-class ImportUploadForm(FlaskForm):
+class ImportUploadForm(Form):
     """Step 1 of an import: the CSV file."""
 
-    file = FileField(_l("CSV file (UTF-8)"), validators=[FileRequired()])
+    file = FileField(
+        _l("CSV file (UTF-8)"), validators=[FileRequired(message=_l("Choose a CSV file."))]
+    )
 
 
-class ImportMappingForm(FlaskForm):
+class ImportMappingForm(Form):
     """Step 2 of an import: which column holds what, and the consent it rests on."""
 
     upload = HiddenField(validators=[InputRequired()])
@@ -219,7 +221,7 @@ class ImportMappingForm(FlaskForm):
     )
 
 
-class RequestLogForm(FlaskForm):
+class RequestLogForm(Form):
     """A request that came by e-mail, phone or letter (P12)."""
 
     kind = SelectField(_l("Request"), choices=[])
@@ -232,7 +234,7 @@ class RequestLogForm(FlaskForm):
     )
 
 
-class VerifyForm(FlaskForm):
+class VerifyForm(Form):
     """A staff identity check (P13)."""
 
     verification = StringField(
@@ -241,7 +243,7 @@ class VerifyForm(FlaskForm):
     )
 
 
-class ExtendForm(FlaskForm):
+class ExtendForm(Form):
     """Art. 12(3): one or two more months, with a reason."""
 
     months = SelectField(_l("Extend by"), choices=[])
@@ -250,7 +252,7 @@ class ExtendForm(FlaskForm):
     )
 
 
-class CompleteForm(FlaskForm):
+class CompleteForm(Form):
     """What staff did to handle a request by hand."""
 
     outcome = StringField(
@@ -258,7 +260,7 @@ class CompleteForm(FlaskForm):
     )
 
 
-class DenyForm(FlaskForm):
+class DenyForm(Form):
     """A refusal with its reasons."""
 
     reason = TextAreaField(
@@ -266,7 +268,7 @@ class DenyForm(FlaskForm):
     )
 
 
-class DisclosureForm(FlaskForm):
+class DisclosureForm(Form):
     """A sharing with a partner or an authority (P3, P4)."""
 
     kind = SelectField(_l("Recipient is"), choices=[])
@@ -297,7 +299,7 @@ class DisclosureForm(FlaskForm):
     )
 
 
-class WithholdForm(FlaskForm):
+class WithholdForm(Form):
     """An admin keeps a disclosure out of the people's access copy."""
 
     reason = StringField(
@@ -306,7 +308,7 @@ class WithholdForm(FlaskForm):
     )
 
 
-class ActivityForm(FlaskForm):
+class ActivityForm(Form):
     """One entry of the record of processing activities."""
 
     name = StringField(_l("Activity"), validators=[DataRequired(), Length(max=200), single_line])
@@ -326,7 +328,7 @@ class ActivityForm(FlaskForm):
     security = TextAreaField(_l("Security measures"), validators=[DataRequired(), Length(max=5000)])
 
 
-class NoticeForm(FlaskForm):
+class NoticeForm(Form):
     """A new version of the privacy notice, in both languages (Markdown, # Title first)."""
 
     text_nl = TextAreaField(_l("Dutch text"), validators=[DataRequired(), Length(max=100_000)])
@@ -357,7 +359,7 @@ class ScheduleForm(FlaskForm):
     at = DateTimeLocalField(_l("Send at (leave empty to send now)"), validators=[Optional()])
 
 
-class WebhookForm(FlaskForm):
+class WebhookForm(Form):
     """An endpoint (new or edited): its URL, the events it wants, and whether it gets
     personal fields."""
 
@@ -370,11 +372,11 @@ class WebhookForm(FlaskForm):
     personal = BooleanField(_l("Include e-mail address and name"))
 
 
-class SendAgainForm(FlaskForm):
+class SendAgainForm(Form):
     """The "send again" button: only the CSRF token."""
 
 
-class ApiTokenForm(FlaskForm):
+class ApiTokenForm(Form):
     """A new API token: what it is for, what it may do, and when it stops working."""
 
     name = StringField(
@@ -391,7 +393,7 @@ class ApiTokenForm(FlaskForm):
     )
 
 
-class WebhookSwitchForm(FlaskForm):
+class WebhookSwitchForm(Form):
     """Switch an endpoint on or off: the state it should be in after the click."""
 
     state = HiddenField(validators=[AnyOf(["on", "off"])])

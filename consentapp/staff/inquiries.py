@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_wtf import FlaskForm
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
@@ -42,7 +43,7 @@ def _forms(inquiry: Inquiry) -> tuple[InquiryUpdateForm, NoteForm, ApplyDetailsF
     update.assigned_to.choices = choices(
         [("", "—"), *((str(u.id), u.label) for u in _staff_members())]
     )
-    if not update.is_submitted():
+    if "update-status" not in request.form:  # not the form sent: show what is stored
         update.status.data = inquiry.status
         update.assigned_to.data = str(inquiry.assigned_to_id or "")
     apply = ApplyDetailsForm(prefix="apply")
@@ -78,14 +79,18 @@ def inquiries() -> str:
     return html
 
 
-def _render(inquiry: Inquiry, status: int = 200) -> tuple[str, int]:
-    update, note, apply = _forms(inquiry)
+def _render(
+    inquiry: Inquiry, status: int = 200, failed: FlaskForm | None = None
+) -> tuple[str, int]:
+    """The page; `failed` is the form just sent, shown again with its input and errors."""
+    forms = dict(zip(("update", "note", "apply"), _forms(inquiry), strict=True))
+    for name, form in forms.items():
+        if failed is not None and type(form) is type(failed):
+            forms[name] = failed
     return render_template(
         "staff/inquiry.html",
         inquiry=inquiry,
-        update=update,
-        note=note,
-        apply=apply,
+        **forms,
         diffs=differences(inquiry),
         staff={u.id: u for u in _staff_members()},
     ), status
@@ -106,7 +111,7 @@ def update_inquiry_view(public_id: str) -> View:
     found: Inquiry = db.one_or_404(sa.select(Inquiry).where(Inquiry.public_id == public_id))
     update, _note, _apply = _forms(found)
     if not update.validate():
-        return _render(found, 400)
+        return _render(found, 400, update)
     assignee = (
         db.session.get(StaffUser, int(update.assigned_to.data)) if update.assigned_to.data else None
     )
@@ -121,7 +126,7 @@ def add_note_view(public_id: str) -> View:
     found: Inquiry = db.one_or_404(sa.select(Inquiry).where(Inquiry.public_id == public_id))
     _update, note, _apply = _forms(found)
     if not note.validate():
-        return _render(found, 400)
+        return _render(found, 400, note)
     add_note(found, note.text.data or "", current_staff())
     flash(_("The note is added."), "success")
     return redirect(url_for("staff.inquiry", public_id=public_id))
@@ -133,7 +138,7 @@ def apply_details_view(public_id: str) -> View:
     found: Inquiry = db.one_or_404(sa.select(Inquiry).where(Inquiry.public_id == public_id))
     _update, _note, apply = _forms(found)
     if not apply.validate():
-        return _render(found, 400)
+        return _render(found, 400, apply)
     try:
         changed = apply_differences(
             found, apply.fields.data or [], apply.reason.data or "", current_staff()

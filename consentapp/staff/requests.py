@@ -26,6 +26,7 @@ from consentapp.models import (
 from consentapp.request_checks import View
 from consentapp.services import audit
 from consentapp.services.disclosures import complete_follow_up, open_follow_ups
+from consentapp.services.erasure import erasure_preview
 from consentapp.services.rights import RequestError, carry_out, mark_verified
 from consentapp.services.rights_admin import (
     STAFF_CHANNELS,
@@ -136,8 +137,31 @@ def _carry_out(found: DataRequest, actor: StaffUser) -> View | Response | None:
     contact = request_contact(found)
     if contact is None:
         raise RequestError(_("We hold no data about this address any more."))
+    if found.kind == RequestKind.ERASURE:
+        return _erase(found, contact, actor)
     outcome = carry_out(found, contact, actor)
     return _staff_export(found, contact) if outcome.export_token else None
+
+
+def _erase(found: DataRequest, contact: Contact, actor: StaffUser) -> View:
+    """First a page that names the person and says what goes and what stays; only its
+    button (`confirmed=1`) erases, and the answer reports what was done."""
+    if found.status != RequestStatus.VERIFIED:
+        raise RequestError(_("Only a verified request can be carried out."))
+    preview = erasure_preview(contact)
+    person = {"name": contact.name, "email": contact.email or ""}
+    if request.form.get("confirmed") != "1":
+        return render_template(
+            "staff/request_erase.html",
+            req=found,
+            person=person,
+            preview=preview,
+            button=ButtonForm(),
+        ), 200
+    erased = carry_out(found, contact, actor).erasure
+    return render_template(
+        "staff/request_erased.html", req=found, person=person, preview=preview, erased=erased
+    ), 200
 
 
 def _extend(found: DataRequest, actor: StaffUser) -> View | Response | None:

@@ -7,11 +7,12 @@ import secrets
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
-from consentapp.models import Role, StaffUser
+from consentapp.models import Inquiry, InquiryStatus, Role, StaffUser
 from consentapp.request_checks import View
 from consentapp.services.contact_details import normalise_email
 from consentapp.services.embed import altcha_required, set_altcha_required
@@ -67,30 +68,75 @@ def new_user() -> View:
     return render_template("staff/user_new.html", form=form), status
 
 
-@bp.get("/users/<int:user_id>")
-def user(user_id: int) -> str:
-    """One account, with the actions admins can take on it."""
-    account: StaffUser = db.get_or_404(StaffUser, user_id)
-    role_form = RoleForm()
-    role_form.role.choices = choices(ROLE_CHOICES)
-    role_form.role.data = account.role
+def _user_page(account: StaffUser, role_form: RoleForm | None = None, status: int = 200) -> View:
+    if role_form is None:
+        role_form = RoleForm(formdata=None)
+        role_form.role.choices = choices(ROLE_CHOICES)
+        role_form.role.data = account.role
     return render_template(
         "staff/user.html", account=account, role_form=role_form, button=ButtonForm()
+    ), status
+
+
+@bp.get("/users/<int:user_id>")
+def user(user_id: int) -> View:
+    """One account, with the actions admins can take on it."""
+    return _user_page(db.get_or_404(StaffUser, user_id))
+
+
+def _open_inquiries(account: StaffUser) -> list[Inquiry]:
+    """The open contact-form messages assigned to the account."""
+    return list(
+        db.session.scalars(
+            sa.select(Inquiry)
+            .where(Inquiry.assigned_to_id == account.id, Inquiry.status != InquiryStatus.DONE)
+            .order_by(Inquiry.created_at)
+        )
     )
 
 
-def _act(user_id: int, action: str) -> BaseResponse:
+def _deactivate(account: StaffUser) -> View | BaseResponse:
+    """First a page naming the account and what it loses; its button (`confirmed=1`)
+    deactivates."""
+    assigned = _open_inquiries(account)
+    if request.form.get("confirmed") != "1":
+        return render_template(
+            "staff/user_deactivate.html", account=account, assigned=assigned, button=ButtonForm()
+        )
+    try:
+        set_active(account, False, current_staff())
+    except AccountError as exc:
+        db.session.rollback()
+        flash(str(exc), "info")
+        return redirect(url_for("staff.user", user_id=account.id))
+    flash(
+        _("%(name)s is deactivated: the account's sessions have ended.", name=account.label),
+        "success",
+    )
+    if assigned:
+        flash(
+            ngettext(
+                "%(num)d open inquiry is still assigned to this account: give it to someone else.",
+                "%(num)d open inquiries are still assigned to this account: give them to others.",
+                len(assigned),
+            ),
+            "info",
+        )
+    return redirect(url_for("staff.user", user_id=account.id))
+
+
+def _act(user_id: int, action: str) -> View | BaseResponse:
     account: StaffUser = db.get_or_404(StaffUser, user_id)
     actor = current_staff()
+    if action == "deactivate":
+        return _deactivate(account)
     try:
         if action == "role":
             form = RoleForm()
             form.role.choices = choices(ROLE_CHOICES)
             if not form.validate():
-                abort(400)
+                return _user_page(account, form, 400)
             change_role(account, form.role.data or account.role, actor)
-        elif action == "deactivate":
-            set_active(account, False, actor)
         elif action == "activate":
             set_active(account, True, actor)
         elif action == "unlock":
@@ -108,7 +154,7 @@ def _act(user_id: int, action: str) -> BaseResponse:
 
 
 @bp.post("/users/<int:user_id>/<action>")
-def user_action(user_id: int, action: str) -> BaseResponse:
+def user_action(user_id: int, action: str) -> View | BaseResponse:
     """Role change, (de)activation, unlock, second-factor reset."""
     return _act(user_id, action)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     SelectField,
     StringField,
 )
 
 from consentapp.form_fields import (
+    Form,
     MultiCheckboxField,
     detail_field,
     email_field,
@@ -17,18 +17,18 @@ from consentapp.form_fields import (
 )
 
 
-class AddressForm(FlaskForm):
+class AddressForm(Form):
     """`/preferences`: the address to send a preferences link to."""
 
     email = email_field()
     website = StringField(_l("Leave this field empty"))
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A single confirming button: only the CSRF token."""
 
 
-class PreferencesForm(FlaskForm):
+class PreferencesForm(Form):
     """Topics, language and contact details on the preferences page."""
 
     topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)
@@ -40,7 +40,7 @@ class PreferencesForm(FlaskForm):
     fax = detail_field("fax")
 
 
-class EmailChangeForm(FlaskForm):
+class EmailChangeForm(Form):
     """A new address: verified by mail before it replaces the old one."""
 
     new_email = email_field(_l("New e-mail address"))
