@@ -14,6 +14,7 @@ import io
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -227,8 +228,12 @@ def detail_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -
         if len(values[name]) > limit:
             reason = _("Longer than %(limit)s characters.", limit=limit)
             raise RowProblem(name, raw[name], reason)
-    checks = [(n, check_single_line) for n in ("name", "company")]
-    checks += [("address", check_text), *((n, normalise_phone) for n in Contact.PHONE_FIELDS)]
+    checks: list[tuple[str, Callable[[str], str]]] = [
+        ("name", check_single_line),
+        ("company", check_single_line),
+        ("address", check_text),
+        *((n, normalise_phone) for n in Contact.PHONE_FIELDS),
+    ]
     for name, check in checks:
         try:
             values[name] = check(values[name])
