@@ -90,26 +90,6 @@ def start_sink(host: str, port: int, handler: MailSink) -> Controller:
     return controller
 
 
-def print_message(message: EmailMessage, envelope: Envelope) -> None:
-    """Show a received mail on the terminal: headers that matter and the text part."""
-    body = message.get_body(preferencelist=("plain",))
-    text = body.get_content() if body is not None else "(no text part)"
-    rule = "-" * 72
-    lines = [
-        rule,
-        f"MAIL to {', '.join(envelope.rcpt_tos)}",
-        f"Subject: {message['Subject']}",
-        f"From: {message['From']}",
-    ]
-    lines += [
-        f"{name}: {message[name]}"
-        for name in ("Reply-To", "List-Unsubscribe", "List-Unsubscribe-Post")
-        if message[name]
-    ]
-    lines += ["", text.rstrip(), rule]
-    print("\n".join(lines), flush=True)
-
-
 MAILBOX_KEEP = 200
 
 
