@@ -168,3 +168,39 @@ def test_each_error_line_names_the_field_and_shows_the_rejected_value(
     assert shortened[2].startswith("“<b>xxx") and shortened[2].endswith("...”")
     assert len(shortened[2]) < 70, "a long value is shortened"
     assert "2" in lines[-1][3], "the duplicate names the first line"
+
+
+def test_the_channel_column_may_name_the_channel_in_dutch_or_english(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    text = (
+        "E-mail;Kanaal;Bewijs\n"
+        "a@example.be;Telefoon;Gesprek 12 mei\n"
+        "b@example.be;Ondertekende overeenkomst;Contract 7\n"
+        "c@example.be;Website-formulier;Formulier 3\n"
+        "d@example.be;E-mail;Mail 4\n"
+        "e@example.be;fax;Fax 5\n"
+    )
+    response = import_csv(
+        admin_client,
+        text,
+        email="E-mail",
+        name="",
+        channel_column="Kanaal",
+        channel="",
+        evidence_column="Bewijs",
+        evidence="",
+    )
+    assert response.status_code == 200
+    channels = {
+        email: (stored(app, email) or {}).get("source_channel")
+        for email in ("a@example.be", "b@example.be", "c@example.be", "d@example.be")
+    }
+    assert channels == {
+        "a@example.be": "phone",
+        "b@example.be": "agreement",
+        "c@example.be": "web_form",
+        "d@example.be": "email",
+    }
+    assert stored(app, "e@example.be") is None
+    assert "“fax”" in response.get_data(as_text=True)

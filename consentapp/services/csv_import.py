@@ -51,6 +51,19 @@ IMPORT_CHANNELS = (
     ConsentChannel.PHONE,
     ConsentChannel.WEB_FORM,
 )
+# How a file may name the channel (letters only, lower case), in Dutch or English.
+CHANNEL_WORDS: dict[str, str] = {
+    word: channel
+    for channel, words in (
+        (ConsentChannel.AGREEMENT, "agreement signedagreement contract overeenkomst"),
+        (ConsentChannel.AGREEMENT, "ondertekendeovereenkomst"),
+        (ConsentChannel.EMAIL, "email mail"),
+        (ConsentChannel.PHONE, "phone telephone telefoon telefonisch"),
+        (ConsentChannel.WEB_FORM, "webform websiteform website websiteformulier formulier"),
+        (ConsentChannel.WEB_FORM, "webformulier"),
+    )
+    for word in words.split()
+}
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -254,13 +267,13 @@ def _row_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> 
 
 def consent_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
     given = _cell(row, upload.columns, mapping.channel_column)
-    channel = (given or mapping.channel).lower()
-    if channel not in IMPORT_CHANNELS:
+    channel = CHANNEL_WORDS.get(re.sub(r"[^a-z]", "", (given or mapping.channel).casefold()), "")
+    if not channel:
         reason = _(
-            "Not a consent channel: use agreement (signed agreement), email, phone or "
-            "web_form (website form)."
+            "Not a consent channel: write signed agreement, e-mail, phone or website form "
+            "(in Dutch or English)."
         )
-        if not channel:
+        if not given:
             reason = _("No consent channel.")
         raise RowProblem("channel", given, reason)
     evidence = _cell(row, upload.columns, mapping.evidence_column) or mapping.evidence.strip()
