@@ -24,6 +24,8 @@ install: $(STAMP) catalogs
 catalogs: $(STAMP)
 	@$(BIN)/pybabel -q compile -d $(CATALOGS)
 
+# `make run` prints the staff login, the development mailbox (/dev/mail) and the
+# ORG_* settings that still show placeholders.
 run: export CONSENTAPP_ENV ?= development
 run: install
 	$(FLASK) db upgrade

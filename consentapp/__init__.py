@@ -95,7 +95,7 @@ def register_engine(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     """Mount each area of the site at its prefix."""
-    from consentapp import api, embed, public, rights, staff, subscriptions, webhooks
+    from consentapp import api, devmail, embed, public, rights, staff, subscriptions, webhooks
 
     app.register_blueprint(public.bp)
     app.register_blueprint(rights.bp)
@@ -104,6 +104,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(api.bp, url_prefix="/api/v1")
     app.register_blueprint(embed.bp)
+    devmail.init_app(app)  # development only
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -245,12 +245,22 @@ def send_campaign_command(
     help="Refuse this recipient with 550, as a server refuses an unknown user (repeatable; "
     "MAIL_SINK_REFUSE takes a space-separated list).",
 )
-def mail_sink_command(host: str, port: int, refuse: tuple[str, ...]) -> None:
-    """A local SMTP server that prints every mail it receives (development only)."""
-    from consentapp.mail.sink import MailSink, print_message, start_sink
+@click.option(
+    "--mailbox-url",
+    default="http://127.0.0.1:5000/dev/mail",
+    show_default=True,
+    help="Where the development site shows the mails (printed with each one).",
+)
+@with_appcontext
+def mail_sink_command(host: str, port: int, refuse: tuple[str, ...], mailbox_url: str) -> None:
+    """A local SMTP server that keeps every mail it receives for the development mailbox
+    page and prints one line per mail (development only)."""
+    from consentapp.mail.sink import MailSink, MailStore, start_sink, store_and_announce
 
-    controller = start_sink(host, port, MailSink(on_message=print_message, refuse=refuse))
-    click.echo(f"Mail sink listening on {host}:{port}; every mail is shown here.")
+    store = MailStore(Path(current_app.instance_path) / "dev-mail")
+    handler = MailSink(on_message=store_and_announce(store, mailbox_url), refuse=refuse)
+    controller = start_sink(host, port, handler)
+    click.echo(f"Mail sink listening on {host}:{port}; read the mails at {mailbox_url}")
     if refuse:
         click.echo(f"Refusing mail to: {', '.join(refuse)}")
     serve_until_stopped(controller.stop)

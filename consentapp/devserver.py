@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from dotenv import find_dotenv, load_dotenv
+
 from consentapp.config import DevelopmentConfig
 
 WEB_HOST = "127.0.0.1"
@@ -36,8 +38,28 @@ def staff_login_line() -> str:
     return f"  Staff area: {url}  e-mail {email}  password {password}\n"
 
 
+MAILBOX_URL = f"http://{WEB_HOST}:{WEB_PORT}/dev/mail"
+
+# What the site says about the organisation until these are set (config.py).
+ORG_SETTINGS = (
+    ("ORG_NAME", 'the organisation\'s name on every page and mail (now "CRM")'),
+    ("ORG_ADDRESS", "its postal address, in the footer and every newsletter"),
+    ("ORG_EMAIL", "the privacy contact and the sender of the mails"),
+)
+
+
+def org_settings_lines(env: dict[str, str]) -> str:
+    """Which ORG_* settings still show the placeholders, with what each one is for."""
+    unset = [(name, meaning) for name, meaning in ORG_SETTINGS if not env.get(name)]
+    if not unset:
+        return ""
+    lines = "".join(f"    {name}  {meaning}\n" for name, meaning in unset)
+    return "  The site shows placeholders until you set (environment or .env):\n" + lines
+
+
 def main() -> int:
     """Start the four processes; end all of them when one ends or on Ctrl-C."""
+    load_dotenv(find_dotenv(usecwd=True))  # as the app itself reads its settings
     env = dict(os.environ)
     env.setdefault("CONSENTAPP_ENV", "development")
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -47,7 +69,7 @@ def main() -> int:
     bounce_host = env.get("BOUNCE_SERVER_HOST") or "127.0.0.1"
     bounce_port = env.get("BOUNCE_SERVER_PORT") or "2525"
     commands = {
-        "mail sink": _flask("mail-sink", "--port", sink_port),
+        "mail sink": _flask("mail-sink", "--port", sink_port, "--mailbox-url", MAILBOX_URL),
         "bounce server": _flask("bounce-server", "--host", bounce_host, "--port", bounce_port),
         "worker": _flask("worker"),
         "web": _flask("run", "--host", WEB_HOST, "--port", WEB_PORT, "--no-reload"),
@@ -59,10 +81,12 @@ def main() -> int:
     print(
         "\n"
         f"  consentapp is running on http://{WEB_HOST}:{WEB_PORT}\n"
-        f"  Mail goes to the local sink on port {sink_port}; every mail is printed here.\n"
+        f"  Mail goes to the local sink on port {sink_port}; one line per mail is printed here.\n"
         f"  Bounces and complaints for {bounce_domain} go to the bounce server on "
         f"{bounce_host}:{bounce_port}.\n"
         f"{staff_login_line()}"
+        f"  Mailbox (every mail sent, with its links): {MAILBOX_URL}\n"
+        f"{org_settings_lines(env)}"
         "  Press Ctrl-C to stop.\n",
         flush=True,
     )

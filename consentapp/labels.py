@@ -88,6 +88,8 @@ FIELDS: dict[str, LazyString] = {
     "fax": _l("Fax"),
     "language": _l("Language"),
     "created_at": _l("In our records since"),
+    "channel": _l("Consent channel"),
+    "evidence": _l("Consent evidence"),
 }
 
 

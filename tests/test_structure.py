@@ -6,7 +6,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "consentapp"
-BLUEPRINTS = ("staff", "public", "subscriptions", "rights", "webhooks", "api", "embed")
+BLUEPRINTS = ("staff", "public", "subscriptions", "rights", "webhooks", "api", "embed", "devmail")
 MAX_FUNCTION_LINES = 30
 MAX_MODULE_LINES = 400
 

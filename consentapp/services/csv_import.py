@@ -14,6 +14,7 @@ import io
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,19 @@ IMPORT_CHANNELS = (
     ConsentChannel.PHONE,
     ConsentChannel.WEB_FORM,
 )
+# How a file may name the channel (letters only, lower case), in Dutch or English.
+CHANNEL_WORDS: dict[str, str] = {
+    word: channel
+    for channel, words in (
+        (ConsentChannel.AGREEMENT, "agreement signedagreement contract overeenkomst"),
+        (ConsentChannel.AGREEMENT, "ondertekendeovereenkomst"),
+        (ConsentChannel.EMAIL, "email mail"),
+        (ConsentChannel.PHONE, "phone telephone telefoon telefonisch"),
+        (ConsentChannel.WEB_FORM, "webform websiteform website websiteformulier formulier"),
+        (ConsentChannel.WEB_FORM, "webformulier"),
+    )
+    for word in words.split()
+}
 UPLOAD_NAME = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 
 
@@ -170,6 +184,16 @@ class ImportMapping:
     agreement_covers_newsletters: bool = False
 
 
+@dataclass(frozen=True)
+class BadRow:
+    """A row left out: its line in the file, the field (code), the value and why."""
+
+    line: int
+    field: str
+    value: str
+    reason: str
+
+
 @dataclass
 class ImportReport:
     """What an import did, row by row where something went wrong."""
@@ -180,7 +204,7 @@ class ImportReport:
     requested: int = 0
     suppressed: list[int] = field(default_factory=list)
     undeliverable: list[int] = field(default_factory=list)
-    bad: list[tuple[int, str]] = field(default_factory=list)
+    bad: list[BadRow] = field(default_factory=list)
 
     @property
     def imported(self) -> int:
@@ -188,7 +212,14 @@ class ImportReport:
 
 
 class RowProblem(ValueError):
-    """Why one row cannot be imported."""
+    """Why one row cannot be imported: the field, the value it had and the reason."""
+
+    def __init__(self, name: str, value: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.value, self.reason = name, value, reason
+
+    def at(self, line: int) -> BadRow:
+        return BadRow(line, self.field, self.value, self.reason)
 
 
 def _cell(row: list[str], columns: list[str], name: str) -> str:
@@ -198,42 +229,58 @@ def _cell(row: list[str], columns: list[str], name: str) -> str:
     return row[index].strip() if index < len(row) else ""
 
 
-def _row_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
+def detail_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
+    """The contact's own fields of a row, checked and in their stored form."""
     values = {f: _cell(row, upload.columns, mapping.columns.get(f, "")) for f in IMPORT_FIELDS}
+    raw = dict(values)
     try:
         values["email"] = normalise_email(values["email"])
     except InvalidDetail as exc:
-        raise RowProblem(f"e-mail address: {exc.message}") from exc
+        raise RowProblem("email", raw["email"], str(exc.message)) from exc
     for name, limit in Contact.DETAIL_LENGTHS.items():
         if len(values[name]) > limit:
-            raise RowProblem(f"{name}: longer than {limit} characters")
-    try:
-        for name in ("name", "company"):
-            values[name] = check_single_line(values[name])
-        values["address"] = check_text(values["address"])
-        for name in Contact.PHONE_FIELDS:
-            values[name] = normalise_phone(values[name])
-    except InvalidDetail as exc:
-        raise RowProblem(str(exc.message)) from exc
+            reason = _("Longer than %(limit)s characters.", limit=limit)
+            raise RowProblem(name, raw[name], reason)
+    checks: list[tuple[str, Callable[[str], str]]] = [
+        ("name", check_single_line),
+        ("company", check_single_line),
+        ("address", check_text),
+        *((n, normalise_phone) for n in Contact.PHONE_FIELDS),
+    ]
+    for name, check in checks:
+        try:
+            values[name] = check(values[name])
+        except InvalidDetail as exc:
+            raise RowProblem(name, raw[name], str(exc.message)) from exc
     language = values["language"].lower() or "nl"
     if language not in current_app.config["LANGUAGES"]:
-        raise RowProblem(f"language: {values['language']!r} is not nl or en")
+        raise RowProblem("language", raw["language"], _("Use nl or en."))
     values["language"] = language
-    values.update(_consent_values(row, upload, mapping))
     return values
 
 
-def _consent_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
-    channel = (_cell(row, upload.columns, mapping.channel_column) or mapping.channel).lower()
-    if channel not in IMPORT_CHANNELS:
-        raise RowProblem(
-            f"consent channel: {channel or 'missing'} (use {', '.join(IMPORT_CHANNELS)})"
+def _row_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
+    values = detail_values(row, upload, mapping)
+    values.update(consent_values(row, upload, mapping))
+    return values
+
+
+def consent_values(row: list[str], upload: UploadedCsv, mapping: ImportMapping) -> dict[str, str]:
+    given = _cell(row, upload.columns, mapping.channel_column)
+    channel = CHANNEL_WORDS.get(re.sub(r"[^a-z]", "", (given or mapping.channel).casefold()), "")
+    if not channel:
+        reason = _(
+            "Not a consent channel: write signed agreement, e-mail, phone or website form "
+            "(in Dutch or English)."
         )
+        if not given:
+            reason = _("No consent channel.")
+        raise RowProblem("channel", given, reason)
     evidence = _cell(row, upload.columns, mapping.evidence_column) or mapping.evidence.strip()
     if not evidence:
-        raise RowProblem("no consent evidence")
+        raise RowProblem("evidence", "", _("No consent evidence."))
     if len(evidence) > 300:
-        raise RowProblem("evidence: longer than 300 characters")
+        raise RowProblem("evidence", evidence, _("Longer than %(limit)s characters.", limit=300))
     return {"channel": channel, "evidence": evidence}
 
 
@@ -274,11 +321,12 @@ def run_import(upload: UploadedCsv, mapping: ImportMapping, actor: StaffUser) ->
         try:
             values = _row_values(row, upload, mapping)
         except RowProblem as problem:
-            report.bad.append((line, str(problem)))
+            report.bad.append(problem.at(line))
             continue
         email = values["email"]
         if email in seen:
-            report.bad.append((line, f"same address as line {seen[email]}"))
+            reason = _("The same address as line %(line)s.", line=seen[email])
+            report.bad.append(BadRow(line, "email", email, reason))
             continue
         seen[email] = line
         skipped = _skip_list(email, report)

@@ -118,6 +118,7 @@ from consentapp.staff import (  # noqa: E402,F401
     contacts,
     dashboard,
     embed,
+    imports,
     inquiries,
     outgoing_webhooks,
     registers,

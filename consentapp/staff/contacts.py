@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from flask import (
     Response,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -41,16 +40,6 @@ from consentapp.services.contacts_admin import (
     unsubscribe_by_staff,
 )
 from consentapp.services.csv_export import EXPORT_FIELDS, export_contacts, record_export
-from consentapp.services.csv_import import (
-    IMPORT_CHANNELS,
-    IMPORT_FIELDS,
-    ImportFileError,
-    ImportMapping,
-    discard_upload,
-    load_upload,
-    run_import,
-    store_upload,
-)
 from consentapp.services.disclosures import disclosures_about
 from consentapp.services.suppression import Suppressed
 from consentapp.services.topics import active_topics
@@ -62,8 +51,6 @@ from consentapp.staff.forms import (
     ClearUndeliverableForm,
     ContactEditForm,
     ExportForm,
-    ImportMappingForm,
-    ImportUploadForm,
     OfflineConsentForm,
 )
 
@@ -285,74 +272,4 @@ def export() -> View | Response:
         stream_with_context(export_contacts(fields, topic, status_filter)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-# Import ---------------------------------------------------------------------------
-
-
-@bp.route("/contacts/import", methods=["GET", "POST"])
-def import_upload() -> View:
-    """Step 1: upload a CSV file (UTF-8)."""
-    limit = current_app.config["IMPORT_MAX_BYTES"]
-    form = ImportUploadForm()
-    if request.method == "GET":
-        return render_template("staff/import_upload.html", form=form, limit=limit)
-    if not form.validate():
-        return render_template("staff/import_upload.html", form=form, limit=limit), 400
-    try:
-        upload = store_upload(form.file.data.read())
-    except ImportFileError as exc:
-        form.file.errors = [str(exc)]
-        return render_template("staff/import_upload.html", form=form, limit=limit), 400
-    return redirect(url_for("staff.import_mapping", upload=upload.name))
-
-
-def _mapping_form(columns: list[str]) -> ImportMappingForm:
-    form = ImportMappingForm()
-    column_choices = choices([("", "—"), *((c, c) for c in columns)])
-    for name in (*IMPORT_FIELDS, "channel_column", "evidence_column"):
-        getattr(form, name).choices = column_choices
-    form.channel.choices = choices([("", "—"), *((c, c) for c in IMPORT_CHANNELS)])
-    form.topics.choices = topic_choices(active_topics(), current_language())
-    return form
-
-
-@bp.route("/contacts/import/<upload>", methods=["GET", "POST"])
-def import_mapping(upload: str) -> View:
-    """Step 2: map columns, name the consent channel and evidence; then import."""
-    try:
-        parsed = load_upload(upload)
-    except ImportFileError as exc:
-        flash(str(exc), "info")
-        return redirect(url_for("staff.import_upload"))
-    form = _mapping_form(parsed.columns)
-    if request.method == "GET":
-        form.upload.data = upload
-        for name in IMPORT_FIELDS:
-            guess = next((c for c in parsed.columns if c.strip().lower() == name), "")
-            getattr(form, name).data = guess
-        return render_template("staff/import_mapping.html", form=form, upload=parsed)
-    if form.validate():
-        try:
-            report = run_import(parsed, _import_mapping(form), current_staff())
-        except ImportFileError as exc:
-            flash(str(exc), "info")
-        else:
-            discard_upload(upload)
-            return render_template("staff/import_report.html", report=report, upload=parsed)
-    return render_template("staff/import_mapping.html", form=form, upload=parsed), 400
-
-
-def _import_mapping(form: ImportMappingForm) -> ImportMapping:
-    """The column mapping staff chose, as the import takes it."""
-    return ImportMapping(
-        columns={name: getattr(form, name).data or "" for name in IMPORT_FIELDS},
-        channel_column=form.channel_column.data or "",
-        channel=form.channel.data or "",
-        evidence_column=form.evidence_column.data or "",
-        evidence=form.evidence.data or "",
-        topics=tuple(form.topics.data or ()),
-        send_confirmation=bool(form.send_confirmation.data),
-        agreement_covers_newsletters=bool(form.agreement_covers_newsletters.data),
     )
