@@ -1,6 +1,6 @@
 """Real Chromium (Debian's, driven by Playwright) against the app on a real HTTP server.
 
-The browser and live_url fixtures live in tests/browser_fixtures.py.
+The browser, live_url and page fixtures live in tests/browser_fixtures.py.
 """
 
 from __future__ import annotations
@@ -26,32 +26,6 @@ from tests.helpers import deliver, link_in, run_webhooks, subscribed
 from tests.services import SMTPServer, WebhookReceiver
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    """A fresh Dutch-speaking browser tab. The test fails on a console error (a CSP
-    violation included) or a stylesheet, image or script that does not load; pages
-    themselves may answer 4xx on purpose (a refused form)."""
-    context = browser.new_context(locale="nl-BE", viewport={"width": 1100, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(10_000)
-    errors: list[str] = []
-
-    def on_console(message: Any) -> None:
-        if message.type == "error" and not message.text.startswith("Failed to load resource"):
-            errors.append(message.text)
-
-    def on_response(response: Any) -> None:
-        if response.request.resource_type != "document" and response.status >= 400:
-            errors.append(f"{response.status} {response.url}")
-
-    tab.on("console", on_console)
-    tab.on("response", on_response)
-    tab.on("pageerror", lambda error: errors.append(str(error)))
-    yield tab
-    context.close()
-    assert errors == [], errors
 
 
 def test_subscribe_confirm_choose_and_unsubscribe_in_a_browser(

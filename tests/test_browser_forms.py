@@ -8,10 +8,7 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.test_browser import browser, live_url, page
-
 pytestmark = pytest.mark.browser
-__all__ = ["browser", "live_url", "page"]
 
 
 def focused_id(tab: Any) -> str:
