@@ -23,6 +23,7 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
 from consentapp.keyring import fingerprint
+from consentapp.labels import LABELS, field_label
 from consentapp.models import Contact, SubscriptionStatus
 from consentapp.request_checks import View, small_int
 from consentapp.services import audit
@@ -67,7 +68,7 @@ from consentapp.staff.forms import (
     OfflineConsentForm,
 )
 
-STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)]
+STATUS_CHOICES = [("", "—"), *((s.value, LABELS[s.value]) for s in SubscriptionStatus)]
 
 
 def _page_number() -> int:
@@ -264,8 +265,10 @@ def _record_list_view(query: str, topic: str, status: str, result: ContactPage) 
 
 def _export_form() -> ExportForm:
     form = ExportForm()
-    form.fields.choices = choices((name, name) for name in EXPORT_FIELDS)
-    form.topic.choices = choices([("", "—"), *((t.slug, t.slug) for t in active_topics())])
+    form.fields.choices = choices((name, field_label(name)) for name in EXPORT_FIELDS)
+    language = current_language()
+    topics = ((t.slug, t.label(language)) for t in active_topics())
+    form.topic.choices = choices([("", "—"), *topics])
     form.status.choices = choices(STATUS_CHOICES)
     return form
 
@@ -313,7 +316,7 @@ def _mapping_form(columns: list[str]) -> ImportMappingForm:
     column_choices = choices([("", "—"), *((c, c) for c in columns)])
     for name in (*IMPORT_FIELDS, "channel_column", "evidence_column"):
         getattr(form, name).choices = column_choices
-    form.channel.choices = choices([("", "—"), *((c, c) for c in IMPORT_CHANNELS)])
+    form.channel.choices = choices([("", "—"), *((c, LABELS[c]) for c in IMPORT_CHANNELS)])
     form.topics.choices = topic_choices(active_topics(), current_language())
     return form
 
