@@ -56,7 +56,8 @@ def known_codes() -> set[str]:
     topic slugs, failed-login reasons and the detail keys written with an underscore."""
     codes = set(labels.LABELS) | set(labels.ACTIONS) | set(labels.FIELDS)
     codes |= set(labels.REASONS) | {key for key in labels.DETAILS if "_" in key}
-    codes |= {"reason", "outcome", "fields", "channel", "evidence", "recipient"}
+    codes |= {"reason", "outcome", "fields", "channel", "evidence", "recipient", "subjects"}
+    codes |= {"withheld", "source"}
     codes |= {str(spec["slug"]) for spec in TOPICS}
     for value in vars(models).values():
         if isinstance(value, type) and issubclass(value, enum.StrEnum):
