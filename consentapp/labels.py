@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import phonenumbers
 from flask import Flask
-from flask_babel import LazyString, format_date, format_datetime, format_decimal
+from flask_babel import LazyString, format_date, format_datetime, format_decimal, get_locale
 from flask_babel import lazy_gettext as _l
+
+from consentapp.audit_words import ACTIONS, DETAILS, REASONS, TARGET_TYPES
+from consentapp.services.register import in_language
+from consentapp.services.topics import topic_labels
 
 LABELS: dict[str, LazyString] = {
     # subscriptions, inquiries, mails, requests
@@ -69,6 +74,25 @@ LABELS: dict[str, LazyString] = {
     "sendgrid": _l("SendGrid"),
     "mailgun": _l("Mailgun"),
     "generic": _l("webhook"),
+    # languages
+    "nl": _l("Dutch"),
+    "en": _l("English"),
+    "delivered": _l("delivered"),
+    # API token scopes
+    "contacts:read": _l("read contacts"),
+    "contacts:write": _l("change contacts"),
+    "subscriptions:read": _l("read subscriptions"),
+    "subscriptions:write": _l("change subscriptions"),
+    "ledger:read": _l("read the consent ledger"),
+    "ledger:write": _l("write to the consent ledger"),
+    "topics:read": _l("read topics"),
+    "campaigns:read": _l("read newsletters"),
+}
+
+# Staff roles.
+ROLES: dict[str, LazyString] = {
+    "admin": _l("administrator"),
+    "staff": _l("staff member"),
 }
 
 # Why an address is marked undeliverable, as the contact page says it.
@@ -90,6 +114,11 @@ FIELDS: dict[str, LazyString] = {
     "created_at": _l("In our records since"),
     "channel": _l("Consent channel"),
     "evidence": _l("Consent evidence"),
+    "subscriptions": _l("Subscriptions"),
+    "message": _l("Message"),
+    "subject": _l("Subject"),
+    "topics": _l("Topics"),
+    "messages": _l("Messages"),
 }
 
 
@@ -97,6 +126,124 @@ def field_label(name: object) -> str:
     """The readable name of a stored field of a contact; unknown ones as they are."""
     found = FIELDS.get(str(name))
     return str(found) if found is not None else str(name)
+
+
+def topic_name(slug: object) -> str:
+    """A topic's name in the page's language; a topic no longer known by its code."""
+    language = str(get_locale() or "nl")
+    return topic_labels(language).get(str(slug), str(slug))
+
+
+def register_text(text: object) -> str:
+    """A text of the record of processing in the page's language, when pre-filled."""
+    return in_language(str(text or ""), str(get_locale() or "nl"))
+
+
+def role_label(code: object) -> str:
+    """The readable name of a staff role."""
+    found = ROLES.get(str(code))
+    return str(found) if found is not None else str(code)
+
+
+def action_label(code: object) -> str:
+    """The readable name of an audit action; an unknown one as it is stored."""
+    found = ACTIONS.get(str(code))
+    return str(found) if found is not None else str(code)
+
+
+def target_label(code: object) -> str:
+    """What kind of thing an audit entry is about, in words."""
+    found = TARGET_TYPES.get(str(code))
+    return str(found) if found is not None else str(code or "")
+
+
+def _detail_value(key: str, value: object) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return str(_l("yes") if value else _l("no"))
+    if isinstance(value, list):
+        return ", ".join(_detail_value(key, item) for item in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{label(k)}: {_detail_value(key, v)}" for k, v in value.items())
+    return _detail_text(key, str(value))
+
+
+def _detail_text(key: str, text: str) -> str:
+    if key == "reason" and text in REASONS:
+        return str(REASONS[text])
+    if key == "role" or (key in {"from", "to"} and text in ROLES):
+        return role_label(text)
+    words = {
+        "fields": field_label,
+        "at": when,
+        "until": when,
+        "held_until": when,
+        "topic": topic_name,
+        "topics": topic_name,
+        "confirmed": topic_name,
+        "pending": topic_name,
+        "obtained_on": when,
+        "how": verification,
+        "outcome": outcome,
+    }
+    return words.get(key, label)(text)
+
+
+def audit_details(details: object) -> list[tuple[str, str]]:
+    """The details of an audit entry as (label, value) pairs, in words."""
+    if not isinstance(details, dict):
+        return []
+    rows = []
+    for key, value in details.items():
+        found = DETAILS.get(str(key))
+        rows.append((str(found) if found is not None else str(key), _detail_value(key, value)))
+    return rows
+
+
+def phone(value: object) -> str:
+    """A stored E.164 number as people write it (+32 470 12 34 56); others as they are."""
+    text = "" if value is None else str(value)
+    if not text.startswith("+"):
+        return text
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        return text
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL))
+
+
+_ERASED_HELD = "erased; held for accounting until "
+OUTCOMES: dict[str, LazyString] = {
+    "export provided": _l("copy of the data provided"),
+    "all newsletters stopped; address suppressed for direct marketing": _l(
+        "all newsletters stopped; the address gets no more direct marketing"
+    ),
+    "erased": _l("erased"),
+    "no data held about this address": _l("no data held about this address"),
+    "identity never confirmed": _l("the identity was never confirmed"),
+}
+
+
+def outcome(value: object) -> str:
+    """What was done for a request, in words; staff's own text as written."""
+    text = "" if value is None else str(value)
+    if text.startswith(_ERASED_HELD):
+        return str(
+            _l("erased; kept for accounting until %(day)s", day=when(text[len(_ERASED_HELD) :]))
+        )
+    found = OUTCOMES.get(text)
+    return str(found) if found is not None else text
+
+
+def verification(value: object) -> str:
+    """How a person's identity was checked, in words."""
+    text = "" if value is None else str(value)
+    if text.startswith("staff:"):
+        return str(_l("checked by staff: %(how)s", how=text[len("staff:") :].strip()))
+    if text == "link sent to the address on file":
+        return str(_l("the person opened the link sent to the address we hold"))
+    return text
 
 
 def when(value: str | date | datetime | None) -> str:
@@ -138,10 +285,18 @@ def label(code: object) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the `label`, `field_label`, `when`, `undeliverable_reason` and `percent`
-    template filters."""
+    """Register the template filters of this module."""
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["when"] = when
     app.jinja_env.filters["undeliverable_reason"] = undeliverable_reason
     app.jinja_env.filters["percent"] = percent
+    app.jinja_env.filters["action_label"] = action_label
+    app.jinja_env.filters["audit_details"] = audit_details
+    app.jinja_env.filters["target_label"] = target_label
+    app.jinja_env.filters["phone"] = phone
+    app.jinja_env.filters["role_label"] = role_label
+    app.jinja_env.filters["topic_name"] = topic_name
+    app.jinja_env.filters["register_text"] = register_text
+    app.jinja_env.filters["outcome"] = outcome
+    app.jinja_env.filters["verification"] = verification

@@ -153,8 +153,8 @@ def test_audit_page_filters_and_checks(
 
     admin = log_in(app.test_client(), "admin@crm.example")
     page = admin.get(f"/staff/audit?target={public_id}").get_data(as_text=True)
-    assert "contact.view" in page and "contact.edit" in page
-    assert "contacts.export" not in page
+    assert "Contact bekeken" in page and "Contact gewijzigd" in page
+    assert "Contacten geëxporteerd" not in page and "contact.view" not in page
     checked = admin.get("/staff/audit?verify=1")
     assert checked.status_code == 200
     assert 'class="alert alert-success"' in checked.get_data(as_text=True)

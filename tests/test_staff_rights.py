@@ -38,7 +38,7 @@ from consentapp.models import (
     text_sha256,
     utcnow,
 )
-from consentapp.services.register import DEFAULT_ACTIVITIES
+from consentapp.services.register import DEFAULT_ACTIVITIES, DUTCH_ACTIVITIES
 from consentapp.services.rights import add_months
 from consentapp.services.suppression import is_suppressed
 from tests.builders import EMAIL as ELS
@@ -710,9 +710,11 @@ def test_register_lists_the_four_seeded_activities(admin_client: FlaskClient) ->
     response = admin_client.get("/staff/register")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    names = [str(item["name"]) for item in DEFAULT_ACTIVITIES]
+    names = [str(item["name"]) for item in DUTCH_ACTIVITIES]
     assert len(names) == 4
     assert re.findall(r"<h2>([^<]*)</h2>", html) == names
+    english = admin_client.get("/staff/register?lang=en").get_data(as_text=True)
+    assert re.findall(r"<h2>([^<]*)</h2>", english) == [a["name"] for a in DEFAULT_ACTIVITIES]
 
 
 def test_register_as_markdown(admin_client: FlaskClient) -> None:

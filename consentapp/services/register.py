@@ -74,6 +74,91 @@ DEFAULT_ACTIVITIES = [
 ]
 
 
+SECURITY_NL = (
+    "Toegang alleen voor medewerkersaccounts met rollen; argon2-wachtwoordhashes, optionele "
+    "tweede factor, blokkering na mislukte aanmeldingen; elke inzage in persoonsgegevens in "
+    "een audit-log met hashketen; HTTPS, strikte beveiligingsheaders; alleen strikt "
+    "noodzakelijke cookies."
+)
+
+# The pre-filled activities in Dutch, field by field in the order of DEFAULT_ACTIVITIES.
+DUTCH_ACTIVITIES = [
+    {
+        "name": "Vragen en klantencontact",
+        "purposes": "Vragen beantwoorden die via het contactformulier, per e-mail of telefoon "
+        "binnenkomen; de diensten leveren die de klant afneemt (software, hardware, Office 365, "
+        "domeinnamen, hosting).",
+        "legal_basis": "Toestemming gegeven bij het bericht (art. 6.1.a); overeenkomst "
+        "(art. 6.1.b).",
+        "data_categories": "Naam, e-mailadres, bedrijf of kantoor, adres, telefoon, fax; de "
+        "verstuurde berichten. Geen bijzondere categorieën.",
+        "subject_categories": "Prospecten, klanten en hun contactpersonen.",
+        "recipients": "Bevoegde medewerkers. Partners alleen de contactgegevens die een "
+        "samenwerking nodig heeft, vastgelegd in het register van verstrekkingen.",
+        "transfers": "Geen buiten de Europese Economische Ruimte.",
+        "retention": "Tot om wissing gevraagd wordt; onbevestigde nieuwsbriefinschrijvingen "
+        "30 dagen.",
+        "security": SECURITY_NL,
+    },
+    {
+        "name": "Nieuwsbrieven",
+        "purposes": "Abonnees informeren over productupdates, nieuws over onze diensten en "
+        "bedrijfsnieuws.",
+        "legal_basis": "Toestemming via dubbele opt-in, vastgelegd met de getoonde versie van "
+        "de privacyverklaring (art. 6.1.a).",
+        "data_categories": "E-mailadres, naam, gekozen onderwerpen, taal, toestemmingsgegevens.",
+        "subject_categories": "Abonnees.",
+        "recipients": "Bevoegde medewerkers; de mailserver die de nieuwsbrieven aflevert.",
+        "transfers": "Geen buiten de Europese Economische Ruimte.",
+        "retention": "Tot de persoon zich uitschrijft of om wissing vraagt; "
+        "toestemmingsgegevens worden na wissing zonder klantgegevens als bewijs bewaard.",
+        "security": SECURITY_NL,
+    },
+    {
+        "name": "Facturatie en boekhouding",
+        "purposes": "Factureren en de boekhouding voeren die de wet vraagt.",
+        "legal_basis": "Wettelijke verplichting (art. 6.1.c).",
+        "data_categories": "Naam, bedrijf, adres van klanten.",
+        "subject_categories": "Klanten.",
+        "recipients": "Bevoegde medewerkers; de boekhouder; de belastingdienst wanneer de wet "
+        "dat vraagt.",
+        "transfers": "Geen buiten de Europese Economische Ruimte.",
+        "retention": "Boekhouding 7 jaar, fiscale documenten 10 jaar (Belgisch recht), ook na "
+        "een verzoek tot wissing (wettelijke bewaarplicht).",
+        "security": SECURITY_NL,
+    },
+    {
+        "name": "Verzoeken van betrokkenen en verstrekkingen",
+        "purposes": "Verzoeken om gegevens in te zien, te verbeteren of te wissen en bezwaren "
+        "behandelen; verstrekkingen aan partners en overheden vastleggen.",
+        "legal_basis": "Wettelijke verplichting (art. 6.1.c, art. 12-21 en 30 AVG).",
+        "data_categories": "E-mailadres zolang het verzoek loopt; daarna een gesleutelde hash; "
+        "de uitgevoerde identiteitscontrole.",
+        "subject_categories": "Mensen die een verzoek doen; mensen van wie gegevens verstrekt "
+        "werden.",
+        "recipients": "Bevoegde medewerkers; overheden met een wettelijke grondslag (vastgelegd).",
+        "transfers": "Geen buiten de Europese Economische Ruimte.",
+        "retention": "Het dossier van het verzoek, zonder het adres, als bewijs.",
+        "security": SECURITY_NL,
+    },
+]
+
+# Each pre-filled English text with its Dutch version: shown in the page's language
+# until an admin changes the text.
+TRANSLATIONS: dict[str, dict[str, str]] = {
+    "nl": {
+        english: DUTCH_ACTIVITIES[position][name]
+        for position, activity in enumerate(DEFAULT_ACTIVITIES)
+        for name, english in activity.items()
+    }
+}
+
+
+def in_language(text: str, language: str) -> str:
+    """A register text in `language` when it is a pre-filled one; an admin's own as written."""
+    return TRANSLATIONS.get(language, {}).get(text, text)
+
+
 def seed_register() -> int:
     """Add the pre-filled activities when the register is empty; returns how many."""
     if db.session.scalar(sa.select(sa.func.count(ProcessingActivity.id))):

@@ -22,6 +22,7 @@ from consentapp.extensions import db
 from consentapp.form_fields import choices, topic_choices
 from consentapp.i18n import current_language
 from consentapp.keyring import fingerprint
+from consentapp.labels import LABELS, field_label
 from consentapp.models import Contact, SubscriptionStatus
 from consentapp.request_checks import View, small_int
 from consentapp.services import audit
@@ -54,7 +55,7 @@ from consentapp.staff.forms import (
     OfflineConsentForm,
 )
 
-STATUS_CHOICES = [("", "—"), *((s.value, s.value) for s in SubscriptionStatus)]
+STATUS_CHOICES = [("", "—"), *((s.value, LABELS[s.value]) for s in SubscriptionStatus)]
 
 
 def _page_number() -> int:
@@ -251,8 +252,10 @@ def _record_list_view(query: str, topic: str, status: str, result: ContactPage) 
 
 def _export_form() -> ExportForm:
     form = ExportForm()
-    form.fields.choices = choices((name, name) for name in EXPORT_FIELDS)
-    form.topic.choices = choices([("", "—"), *((t.slug, t.slug) for t in active_topics())])
+    form.fields.choices = choices((name, field_label(name)) for name in EXPORT_FIELDS)
+    language = current_language()
+    topics = ((t.slug, t.label(language)) for t in active_topics())
+    form.topic.choices = choices([("", "—"), *topics])
     form.status.choices = choices(STATUS_CHOICES)
     return form
 

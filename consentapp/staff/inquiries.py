@@ -9,7 +9,7 @@ from flask_wtf import FlaskForm
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
-from consentapp.labels import label
+from consentapp.labels import field_label, label
 from consentapp.models import Inquiry, InquiryStatus, StaffUser
 from consentapp.request_checks import View, small_int
 from consentapp.services import audit
@@ -47,7 +47,7 @@ def _forms(inquiry: Inquiry) -> tuple[InquiryUpdateForm, NoteForm, ApplyDetailsF
         update.status.data = inquiry.status
         update.assigned_to.data = str(inquiry.assigned_to_id or "")
     apply = ApplyDetailsForm(prefix="apply")
-    apply.fields.choices = choices((d.field, d.field) for d in differences(inquiry))
+    apply.fields.choices = choices((d.field, field_label(d.field)) for d in differences(inquiry))
     return update, NoteForm(prefix="note"), apply
 
 

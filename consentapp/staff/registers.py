@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language, supported_languages
-from consentapp.labels import label
+from consentapp.labels import field_label, label
 from consentapp.markdown import render_markdown
 from consentapp.models import Contact, Disclosure, DisclosureKind, ProcessingActivity, StaffUser
 from consentapp.request_checks import View
@@ -38,7 +38,9 @@ from consentapp.staff.forms import (
 def _disclosure_form() -> DisclosureForm:
     form = DisclosureForm()
     form.kind.choices = choices((k.value, label(k.value)) for k in DisclosureKind)
-    form.categories.choices = choices((c, c) for c in disclosure_service.DATA_CATEGORIES)
+    form.categories.choices = choices(
+        (c, field_label(c)) for c in disclosure_service.DATA_CATEGORIES
+    )
     return form
 
 

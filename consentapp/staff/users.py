@@ -12,6 +12,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
+from consentapp.labels import ROLES
 from consentapp.models import Inquiry, InquiryStatus, Role, StaffUser
 from consentapp.request_checks import View
 from consentapp.services.contact_details import normalise_email
@@ -30,7 +31,7 @@ from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import ButtonForm, RoleForm, SettingsForm, StaffCreateForm
 
-ROLE_CHOICES = [(Role.STAFF, "staff"), (Role.ADMIN, "admin")]
+ROLE_CHOICES = [(Role.STAFF, ROLES["staff"]), (Role.ADMIN, ROLES["admin"])]
 
 
 @bp.get("/users")
