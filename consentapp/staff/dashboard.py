@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app, render_template
+from flask_babel import format_decimal
 
 from consentapp.services.bounces_admin import complaints_too_high
 from consentapp.services.dashboard import open_requests_summary, snapshot_numbers
 from consentapp.staff import bp
 from consentapp.staff.charts import weekly_chart
+
+
+@bp.app_template_filter("number")
+def number(value: int) -> str:
+    """A count as the page's language writes it: 1.234 in Dutch, 1,234 in English."""
+    return str(format_decimal(value))
 
 
 @bp.get("/")
