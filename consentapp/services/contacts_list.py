@@ -65,7 +65,7 @@ class ContactPage:
         return list(range(first, min(self.pages, self.page + PAGE_WINDOW) + 1))
 
 
-def _matching(query: str, topic: str, status: str) -> sa.Select[tuple[Contact]]:
+def _matching(query: str, topic: str, status: str) -> sa.Select[Contact]:
     statement = sa.select(Contact)
     matching = text_filter(query)
     if matching is not None:
