@@ -208,6 +208,8 @@ def test_an_admin_creates_and_revokes_an_api_token_in_a_browser(
     page.locator("#email").fill("admin@crm.example")
     page.locator("#password").fill(STAFF_PASSWORD)
     page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("button", name="Menu").click()  # 1100 px: the menu is folded
+    page.locator(".menu-group summary", has_text="Beheer").click()
     page.get_by_role("link", name="API-tokens").click()
     page.get_by_role("heading", name="API-tokens").wait_for()
     page.get_by_label("Waarvoor het dient").fill("CRM-synchronisatie")
@@ -286,3 +288,89 @@ def test_admins_manage_a_webhook_endpoint_in_a_browser(
         assert receiver.url not in page.content()
     finally:
         receiver.stop()
+
+
+# The staff menu --------------------------------------------------------------------------
+
+
+def staff_menu_page(browser: Any, live_url: str, width: int, script: bool = True) -> Any:
+    context = browser.new_context(
+        locale="nl-BE", viewport={"width": width, "height": 800}, java_script_enabled=script
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(live_url + "/staff/login")
+    page.locator("#email").fill("admin@crm.example")
+    page.locator("#password").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Aanmelden").click()
+    page.get_by_role("heading", name="Overzicht").wait_for()
+    page.goto(live_url + "/staff/inquiries")
+    return page
+
+
+def middle(page: Any, selector: str) -> float:
+    box = page.locator(selector).first.bounding_box()
+    return float(box["y"] + box["height"] / 2)
+
+
+def test_on_a_desktop_the_header_is_one_row_and_groups_open_and_close(
+    admin_id: int,
+    browser: Any,
+    live_url: str,
+) -> None:
+    page = staff_menu_page(browser, live_url, 1280)
+    header = page.locator(".staff-header").bounding_box()
+    assert header["height"] < 90, header
+    parts = (".brand", ".menu-top", ".menu-group summary", ".staff-user a", ".lang-switch")
+    middles = [middle(page, part) for part in parts]
+    assert max(middles) - min(middles) < 12, middles  # one row
+    assert not page.locator(".menu-button").is_visible()
+    items = page.get_by_role("link", name="API-tokens")
+    assert not items.is_visible()
+    admin = page.locator(".menu-group summary", has_text="Beheer")
+    admin.focus()
+    page.keyboard.press("Enter")
+    assert items.is_visible()
+    contacts = page.locator(".menu-group summary", has_text="Contacten")
+    contacts.click()
+    assert not items.is_visible(), "opening one group closes the other"
+    page.keyboard.press("Escape")
+    assert not page.get_by_role("link", name="Alle contacten").is_visible()
+    assert page.evaluate("document.activeElement.textContent").startswith("Contacten")
+    page.context.close()
+
+
+def test_on_a_phone_the_menu_folds_behind_a_button(
+    admin_id: int,
+    browser: Any,
+    live_url: str,
+) -> None:
+    page = staff_menu_page(browser, live_url, 390)
+    button = page.get_by_role("button", name="Menu")
+    assert button.get_attribute("aria-expanded") == "false"
+    assert not page.locator(".staff-menu").is_visible()
+    assert not page.get_by_role("link", name="Afmelden").is_visible()
+    header = page.locator(".staff-header").bounding_box()
+    assert header["height"] < 80, header
+    button.focus()
+    page.keyboard.press("Enter")
+    assert button.get_attribute("aria-expanded") == "true"
+    page.locator(".menu-group summary", has_text="Privacy en rechten").click()
+    page.get_by_role("link", name="Verzoeken").click()
+    page.get_by_role("heading", name="Verzoeken van betrokkenen").wait_for()
+    assert not page.locator(".staff-menu").is_visible(), "a new page starts folded"
+    page.context.close()
+
+
+def test_without_script_the_phone_menu_stays_usable(
+    admin_id: int,
+    browser: Any,
+    live_url: str,
+) -> None:
+    page = staff_menu_page(browser, live_url, 390, script=False)
+    assert not page.locator(".menu-button").is_visible()
+    assert page.locator(".staff-menu").is_visible()
+    page.locator(".menu-group summary", has_text="Contacten").click()
+    page.get_by_role("link", name="Alle contacten").click()
+    page.get_by_role("heading", name="Contacten").wait_for()
+    page.context.close()

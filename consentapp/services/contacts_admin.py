@@ -24,7 +24,6 @@ from consentapp.models import (
     OutboundEmail,
     StaffUser,
     Subscription,
-    Topic,
 )
 from consentapp.services import audit, notices
 from consentapp.services.consent import ConsentSource, record_consent
@@ -36,12 +35,6 @@ from consentapp.services.topics import subscriptions_of, topics_by_slug
 
 # What staff may correct: the details, plus the address, language and invoicing date.
 EDITABLE = ("email", *Contact.DETAIL_FIELDS, "language", "last_invoice_on")
-SORTS = {
-    "name": Contact.name,
-    "email": Contact.email,
-    "company": Contact.company,
-    "created": Contact.created_at.desc(),
-}
 OFFLINE_CHANNELS = (
     ConsentChannel.AGREEMENT,
     ConsentChannel.EMAIL,
@@ -53,55 +46,12 @@ class AddressTaken(ValueError):
     """Another contact already has this address."""
 
 
-@dataclass(frozen=True)
-class ContactPage:
-    """One page of a contact search."""
-
-    contacts: list[Contact]
-    page: int
-    has_next: bool
-
-
 def text_filter(query: str) -> sa.ColumnElement[bool] | None:
     """Contacts whose name, e-mail or company contain `query` (None: no text given)."""
     term = query.strip().casefold()
     if not term:
         return None
     return Contact.search_text.like(f"%{term.replace('%', '').replace('_', '')}%")
-
-
-def search_contacts(
-    query: str = "",
-    topic: str = "",
-    status: str = "",
-    sort: str = "name",
-    page: int = 1,
-    per_page: int = 50,
-) -> ContactPage:
-    """Search by name, e-mail or company; filter by topic and status; one page.
-
-    No total count: on a million contacts a count per page view costs more than it
-    tells, so paging asks for one row more than it shows.
-    """
-    statement = sa.select(Contact)
-    matching = text_filter(query)
-    if matching is not None:
-        statement = statement.where(matching)
-    if topic or status:
-        subscription = sa.select(Subscription.contact_id).join(Topic)
-        if topic:
-            subscription = subscription.where(Topic.slug == topic)
-        if status:
-            subscription = subscription.where(Subscription.status == status)
-        statement = statement.where(Contact.id.in_(subscription))
-    order = SORTS.get(sort, Contact.name)
-    page = max(page, 1)
-    rows = list(
-        db.session.scalars(
-            statement.order_by(order, Contact.id).offset((page - 1) * per_page).limit(per_page + 1)
-        )
-    )
-    return ContactPage(contacts=rows[:per_page], page=page, has_next=len(rows) > per_page)
 
 
 @dataclass(frozen=True)

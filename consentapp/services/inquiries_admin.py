@@ -45,6 +45,17 @@ def list_inquiries(
     return rows[:per_page], len(rows) > per_page
 
 
+def status_counts(assigned_to: int | None = None) -> dict[str, int]:
+    """How many inquiries each filter shows ("open" is everything not done yet)."""
+    statement = sa.select(Inquiry.status, sa.func.count()).group_by(Inquiry.status)
+    if assigned_to is not None:
+        statement = statement.where(Inquiry.assigned_to_id == assigned_to)
+    counts = {str(status): int(count) for status, count in db.session.execute(statement).all()}
+    found = {status.value: counts.get(status.value, 0) for status in InquiryStatus}
+    found["open"] = sum(n for status, n in found.items() if status != InquiryStatus.DONE)
+    return found
+
+
 def open_inquiry(public_id: str, actor: StaffUser) -> Inquiry | None:
     """Load an inquiry and log the view. Commits the audit entry."""
     inquiry = db.session.scalar(sa.select(Inquiry).where(Inquiry.public_id == public_id))

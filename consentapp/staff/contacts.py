@@ -32,13 +32,17 @@ from consentapp.services.contacts_admin import (
     EDITABLE,
     AddressTaken,
     CaptureResult,
-    ContactPage,
     OfflineConsent,
     open_contact,
     record_offline_consent,
     rectify_by_staff,
-    search_contacts,
     unsubscribe_by_staff,
+)
+from consentapp.services.contacts_list import (
+    FIRST_DIRECTION,
+    ContactPage,
+    checked_sort,
+    search_contacts,
 )
 from consentapp.services.csv_export import EXPORT_FIELDS, export_contacts, record_export
 from consentapp.services.disclosures import disclosures_about
@@ -69,20 +73,20 @@ def contacts() -> str:
     query = request.args.get("q", "")[:200]
     topic = request.args.get("topic", "")
     status = request.args.get("status", "")
-    sort = request.args.get("sort", "name")
+    sort, direction = checked_sort(request.args.get("sort", ""), request.args.get("dir", ""))
     topics = active_topics()
     if topic not in {t.slug for t in topics}:
         topic = ""
     if status not in set(SubscriptionStatus):
         status = ""
-    result = search_contacts(query, topic, status, sort, _page_number())
+    result = search_contacts(query, topic, status, sort, _page_number(), direction=direction)
     page = render_template(
         "staff/contacts.html",
         result=result,
-        query=query,
-        topic=topic,
-        status=status,
+        filters={"q": query, "topic": topic, "status": status},
         sort=sort,
+        direction=direction,
+        first_direction=FIRST_DIRECTION,
         topics=topics,
         statuses=[s.value for s in SubscriptionStatus],
     )

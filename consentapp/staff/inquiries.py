@@ -20,6 +20,7 @@ from consentapp.services.inquiries_admin import (
     differences,
     list_inquiries,
     open_inquiry,
+    status_counts,
     update_inquiry,
 )
 from consentapp.staff import bp
@@ -59,9 +60,11 @@ def inquiries() -> str:
         status = "open"
     mine = request.args.get("mine") == "1"
     page = min(small_int(request.args.get("page"), 1) or 1, 100_000)
-    rows, has_next = list_inquiries(status, current_staff().id if mine else None, page)
+    assignee = current_staff().id if mine else None
+    rows, has_next = list_inquiries(status, assignee, page)
     html = render_template(
         "staff/inquiries.html",
+        counts=status_counts(assignee),
         rows=rows,
         has_next=has_next,
         page=page,
