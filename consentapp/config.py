@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -36,19 +37,9 @@ TESTING_SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"  # noqa
 # that appears in this repository (tests, documentation). A test greps the repository
 # for key-like literals and fails when one is missing here.
 KNOWN_DEFAULT_SECRETS = frozenset(
-    {
-        "",
-        "dev",
-        "changeme",
-        "change-me",
-        "secret",
-        "secret-key",
-        "development",
-        "test",
-        TESTING_SECRET_KEY,
-        "a-brand-new-secret-key-of-enough-length-123",
-    }
-)
+    {"", "dev", "changeme", "change-me", "secret", "secret-key", "development", "test",
+     TESTING_SECRET_KEY, "a-brand-new-secret-key-of-enough-length-123"}
+)  # fmt: skip
 _KNOWN_DEFAULTS_FOLDED = frozenset(key.strip().lower() for key in KNOWN_DEFAULT_SECRETS)
 MIN_SECRET_LENGTH = 32
 # A random key of 32 or more characters has far more different characters than this.
@@ -80,6 +71,15 @@ def _int(environ: Mapping[str, str], name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def _timezone(environ: Mapping[str, str]) -> str:
+    """`TIMEZONE`: times are stored in UTC, shown and entered in this zone; unknown refused."""
+    name = (environ.get("TIMEZONE") or "").strip() or "Europe/Brussels"
+    try:
+        return ZoneInfo(name).key
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError(f"TIMEZONE {name!r} is unknown (e.g. Europe/Brussels)") from exc
 
 
 def _list(value: str | None) -> list[str]:
@@ -231,6 +231,8 @@ class Config:
 
         self.LANGUAGES = LANGUAGES
         self.BABEL_DEFAULT_LOCALE = LANGUAGES[0]
+        self.TIMEZONE = _timezone(env)
+        self.BABEL_DEFAULT_TIMEZONE = self.TIMEZONE
 
     def _bounce_settings(self, env: Mapping[str, str]) -> None:
         """Where reports come back, and what they do (see services/bounces.py)."""
@@ -267,9 +269,7 @@ class Config:
         if self.STAFF_LOCKOUT_AFTER < 1 or self.STAFF_LOCKOUT_SECONDS < 1:
             raise ConfigError("STAFF_LOCKOUT_AFTER and STAFF_LOCKOUT_SECONDS must be at least 1")
         if self.STAFF_LOCKOUT_MAX_SECONDS < self.STAFF_LOCKOUT_SECONDS:
-            raise ConfigError(
-                "STAFF_LOCKOUT_MAX_SECONDS must not be less than STAFF_LOCKOUT_SECONDS"
-            )
+            raise ConfigError("STAFF_LOCKOUT_MAX_SECONDS must not be below STAFF_LOCKOUT_SECONDS")
 
     def default_secret_key(self) -> str:
         """Production has no default: an empty key is refused in `validate`."""

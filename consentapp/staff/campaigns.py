@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import datetime
 
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -19,7 +19,8 @@ from consentapp.services.bounces_admin import campaign_figures
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
-from consentapp.staff.forms import ButtonForm, CampaignForm, ScheduleForm
+from consentapp.staff.campaign_forms import CampaignForm, ScheduleForm
+from consentapp.staff.forms import ButtonForm
 
 
 @bp.get("/campaigns")
@@ -58,6 +59,10 @@ def new_campaign() -> View:
 def campaign(public_id: str) -> str:
     """Preview in both languages, progress, and the actions left."""
     found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
+    return _campaign_page(found, ScheduleForm())
+
+
+def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
     previews = {
         language: {
             "subject": found.subject(language),
@@ -72,7 +77,7 @@ def campaign(public_id: str) -> str:
         report=campaign_service.report(found),
         bounce_figures=campaign_figures(found),
         button=ButtonForm(),
-        schedule_form=ScheduleForm(),
+        schedule_form=schedule_form,
         submitted_by=db.session.get(StaffUser, found.submitted_by_id or 0),
         approved_by=db.session.get(StaffUser, found.approved_by_id or 0),
     )
@@ -82,15 +87,18 @@ def campaign(public_id: str) -> str:
 def campaign_action(public_id: str, action: str) -> View:
     """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions)."""
     found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
+    form = ScheduleForm()
+    if action == "send" and not form.validate():
+        return _campaign_page(found, form), 400
     try:
-        _run_action(found, action, current_staff())
+        _run_action(found, action, current_staff(), form.at_utc)
     except campaign_service.CampaignError as exc:
         db.session.rollback()
         flash(str(exc), "info")
     return redirect(url_for("staff.campaign", public_id=public_id))
 
 
-def _run_action(found: Campaign, action: str, actor: StaffUser) -> None:
+def _run_action(found: Campaign, action: str, actor: StaffUser, at: datetime | None = None) -> None:
     """One action on the campaign; the service refuses what its state does not allow."""
     if action == "test":
         campaign_sending.send_test(found, actor)
@@ -102,10 +110,6 @@ def _run_action(found: Campaign, action: str, actor: StaffUser) -> None:
         campaign_service.withdraw(found, actor)
         flash(_("The campaign is a draft again."), "info")
     elif action == "send":
-        form = ScheduleForm()
-        if not form.validate():
-            abort(400)
-        at = form.at.data.replace(tzinfo=UTC) if form.at.data else None
         campaign_service.schedule(found, at, actor)
         flash(_("The campaign is queued."), "success")
     elif action == "pause":

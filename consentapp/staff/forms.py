@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
-    DateTimeLocalField,
     HiddenField,
     IntegerField,
     PasswordField,
@@ -333,30 +331,6 @@ class NoticeForm(Form):
 
     text_nl = TextAreaField(_l("Dutch text"), validators=[DataRequired(), Length(max=100_000)])
     text_en = TextAreaField(_l("English text"), validators=[DataRequired(), Length(max=100_000)])
-
-
-class CampaignForm(FlaskForm):
-    """A newsletter in both languages (Markdown)."""
-
-    topic = SelectField(_l("Newsletter"), choices=[])
-    subject_nl = StringField(
-        _l("Subject (Dutch)"), validators=[DataRequired(), Length(max=200), single_line]
-    )
-    body_nl = TextAreaField(
-        _l("Text (Dutch, Markdown)"), validators=[DataRequired(), Length(max=100_000)]
-    )
-    subject_en = StringField(
-        _l("Subject (English)"), validators=[Optional(), Length(max=200), single_line]
-    )
-    body_en = TextAreaField(
-        _l("Text (English, Markdown)"), validators=[Optional(), Length(max=100_000)]
-    )
-
-
-class ScheduleForm(FlaskForm):
-    """Send now, or at a time (UTC)."""
-
-    at = DateTimeLocalField(_l("Send at (leave empty to send now)"), validators=[Optional()])
 
 
 class WebhookForm(Form):

@@ -1,0 +1,82 @@
+"""Forms of the campaign pages: writing a newsletter, and when to send it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms.validators import Optional, ValidationError
+
+from consentapp.form_fields import DataRequired, Form, Length, single_line
+
+
+class CampaignForm(Form):
+    """A newsletter in both languages (Markdown)."""
+
+    topic = SelectField(_l("Newsletter"), choices=[])
+    subject_nl = StringField(
+        _l("Subject (Dutch)"), validators=[DataRequired(), Length(max=200), single_line]
+    )
+    body_nl = TextAreaField(
+        _l("Text (Dutch, Markdown)"), validators=[DataRequired(), Length(max=100_000)]
+    )
+    subject_en = StringField(
+        _l("Subject (English)"), validators=[Optional(), Length(max=200), single_line]
+    )
+    body_en = TextAreaField(
+        _l("Text (English, Markdown)"), validators=[Optional(), Length(max=100_000)]
+    )
+
+
+def local_to_utc(moment: datetime, zone_name: str) -> datetime:
+    """A wall-clock time in `zone_name` as an aware UTC time. A time the clocks skip
+    (spring forward) or pass twice (fall back) is refused with a message saying so:
+    guessing would send an hour early or late."""
+    zone = ZoneInfo(zone_name)
+    first, second = moment.replace(tzinfo=zone, fold=0), moment.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() != second.utcoffset():
+        shown = moment.strftime("%Y-%m-%d %H:%M")
+        if first.astimezone(UTC).astimezone(zone).replace(tzinfo=None) != moment:
+            raise ValueError(
+                _(
+                    "%(time)s does not exist in %(zone)s: the clocks go forward that night."
+                    " Choose a time after the change.",
+                    time=shown,
+                    zone=zone_name,
+                )
+            )
+        raise ValueError(
+            _(
+                "%(time)s happens twice in %(zone)s: the clocks go back that night."
+                " Choose a time outside that hour.",
+                time=shown,
+                zone=zone_name,
+            )
+        )
+    return first.astimezone(UTC)
+
+
+class ScheduleForm(Form):
+    """Send now, or at a time given in the company's time zone (`TIMEZONE`)."""
+
+    at = DateTimeLocalField(validators=[Optional()])
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.zone = str(current_app.config["TIMEZONE"])
+        self.at.label.text = _("Send at (time in %(zone)s)", zone=self.zone)
+        self.at_utc: datetime | None = None
+
+    def validate_at(self, field: DateTimeLocalField) -> None:
+        """The entered local time as UTC in `at_utc`."""
+        if field.data is None:
+            return
+        try:
+            self.at_utc = local_to_utc(field.data, self.zone)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
