@@ -80,7 +80,7 @@ def test_contact_form_in_a_browser(
     page.locator("#email").fill("jef@example")
     page.locator("#message").fill("Werkt het formulier in een echte browser?")
     page.get_by_role("button", name="Bericht versturen").click()
-    page.get_by_text("Vul een geldig e-mailadres in").wait_for()
+    page.locator("#email-errors").get_by_text("Vul een geldig e-mailadres in").wait_for()
     assert page.locator("#message").input_value() == "Werkt het formulier in een echte browser?"
     page.locator("#email").fill("jef@example.be")
     page.get_by_role("button", name="Bericht versturen").click()

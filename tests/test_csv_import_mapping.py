@@ -131,6 +131,17 @@ def test_the_preview_follows_the_mapping_staff_chose(app: Flask, admin_client: F
     assert stored(app, "els@example.be") is None
 
 
+def test_a_column_the_file_does_not_have_is_refused_next_to_its_field(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    location = upload(admin_client, DUTCH_FILE.encode()).headers["Location"]
+    data = {**MAPPING, "upload": location.rsplit("/", 1)[1], "email": "Geen kolom"}
+    response = post_form(admin_client, location, data)
+    assert response.status_code == 400
+    assert 'id="email-errors"' in response.get_data(as_text=True)
+    assert stored(app, "els@example.be") is None
+
+
 def test_each_error_line_names_the_field_and_shows_the_rejected_value(
     app: Flask, admin_client: FlaskClient
 ) -> None:

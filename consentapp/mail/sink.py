@@ -139,7 +139,9 @@ class MailStore:
             if message is not None:
                 received = datetime.fromtimestamp(int(name[:20]) / 1e9, UTC)
                 mails.append(
-                    StoredMail(name, received, str(message["To"] or ""), str(message["Subject"]))
+                    StoredMail(
+                        name, received, str(message["To"] or ""), str(message["Subject"] or "")
+                    )
                 )
         return mails
 

@@ -223,7 +223,7 @@ class RowProblem(ValueError):
 
 
 def _cell(row: list[str], columns: list[str], name: str) -> str:
-    if not name:
+    if not name or name not in columns:  # a refused choice still gets its preview
         return ""
     index = columns.index(name)
     return row[index].strip() if index < len(row) else ""

@@ -63,8 +63,8 @@ STATUS_CHOICES = [("", "—"), *((s.value, LABELS[s.value]) for s in Subscriptio
 
 
 def _page_number() -> int:
-    page = small_int(request.args.get("page"), 1) or 1
-    return page if page < 100_000 else 1
+    # Past the last page, the list shows the last one (search_contacts clamps it).
+    return max(small_int(request.args.get("page"), 1) or 1, 1)
 
 
 @bp.get("/contacts")
