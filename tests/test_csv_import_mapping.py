@@ -11,6 +11,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from consentapp.labels import label
+from consentapp.services.csv_import import CHANNEL_WORDS, IMPORT_CHANNELS
 from consentapp.services.import_preview import guess_columns, header_key
 from tests.flows import MAPPING, import_csv, upload
 from tests.helpers import post_form, stored
@@ -215,3 +217,12 @@ def test_the_channel_column_may_name_the_channel_in_dutch_or_english(
     }
     assert stored(app, "e@example.be") is None
     assert "“fax”" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("language", ["nl", "en"])
+def test_every_channel_word_the_upload_page_names_is_understood(app: Flask, language: str) -> None:
+    """The upload page names the channels by their labels: a file may use those words."""
+    with app.test_request_context(headers={"Accept-Language": language}):
+        for channel in IMPORT_CHANNELS:
+            word = re.sub(r"[^a-z]", "", label(channel).casefold())
+            assert CHANNEL_WORDS.get(word) == channel, (language, label(channel))

@@ -60,7 +60,7 @@ CHANNEL_WORDS: dict[str, str] = {
         (ConsentChannel.EMAIL, "email mail"),
         (ConsentChannel.PHONE, "phone telephone telefoon telefonisch"),
         (ConsentChannel.WEB_FORM, "webform websiteform website websiteformulier formulier"),
-        (ConsentChannel.WEB_FORM, "webformulier"),
+        (ConsentChannel.WEB_FORM, "webformulier formulieropdewebsite"),
     )
     for word in words.split()
 }
