@@ -51,7 +51,7 @@ def test_label_names_the_zone(app: Flask, admin_client: FlaskClient) -> None:
 
 @pytest.mark.parametrize(
     ("at", "words"),
-    [("2027-03-28T02:30", "does not exist"), ("2026-10-25T02:30", "happens twice")],
+    [("2027-03-28T02:30", "bestaat niet"), ("2026-10-25T02:30", "komt twee keer voor")],
 )
 def test_daylight_saving_edges_get_a_clear_message(
     app: Flask, admin_client: FlaskClient, at: str, words: str
