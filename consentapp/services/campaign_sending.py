@@ -24,7 +24,7 @@ from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
 from consentapp.mail.outbox import feedback_id, queue_rendered, sender_domain
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
-from consentapp.markdown import render_markdown
+from consentapp.markdown import render_markdown, render_plain_text
 from consentapp.models import (
     Campaign,
     CampaignStatus,
@@ -52,13 +52,13 @@ QUEUE_BATCH = 1000
 def render_body(markdown: str) -> tuple[Markup, str]:
     """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text."""
     html = nh3.clean(
-        str(render_markdown(markdown)),
+        str(render_markdown(markdown, breaks=True)),
         tags=ALLOWED_TAGS,
         attributes={"a": {"href", "title"}},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     )
-    return Markup(html), markdown.strip() + "\n"  # noqa: S704 - cleaned by nh3 above
+    return Markup(html), render_plain_text(markdown)  # noqa: S704 - cleaned by nh3 above
 
 
 def list_id(topic: Topic) -> str:
