@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
+from consentapp.extensions import db
 from consentapp.mail.sink import MailSink, MailStore, start_sink, store_and_announce
 from tests.builders import ADDRESS
 from tests.conftest import make_app
@@ -38,9 +39,14 @@ def sink(tmp_path: Path) -> Iterator[tuple[int, MailStore]]:
 
 
 @pytest.fixture
-def dev_app(app: Flask, database_url: str, sink: tuple[int, MailStore], tmp_path: Path) -> Flask:
+def dev_app(
+    app: Flask, database_url: str, sink: tuple[int, MailStore], tmp_path: Path
+) -> Iterator[Flask]:
     """The app as `make run` builds it (on the seeded database), sending to the sink."""
-    return make_app(database_url, sink[0], tmp_path / "instance", ENV_NAME="development")
+    made = make_app(database_url, sink[0], tmp_path / "instance", ENV_NAME="development")
+    yield made
+    with made.app_context():  # this app's own connections, closed before the next test
+        db.engine.dispose()
 
 
 @pytest.mark.parametrize("path", ["/dev/mail", "/dev/mail/"])
