@@ -14,6 +14,7 @@ ACTIONS: dict[str, LazyString] = {
     "bounces.list": _l("Bounce list viewed"),
     "campaign.cancel": _l("Newsletter cancelled"),
     "campaign.create": _l("Newsletter created"),
+    "campaign.edit": _l("Newsletter changed"),
     "campaign.pause": _l("Newsletter paused"),
     "campaign.resume": _l("Newsletter resumed"),
     "campaign.schedule": _l("Newsletter approved and scheduled"),

@@ -119,6 +119,11 @@ FIELDS: dict[str, LazyString] = {
     "subject": _l("Subject"),
     "topics": _l("Topics"),
     "messages": _l("Messages"),
+    "topic": _l("Newsletter"),
+    "subject_nl": _l("Subject (Dutch)"),
+    "body_nl": _l("Text (Dutch)"),
+    "subject_en": _l("Subject (English)"),
+    "body_en": _l("Text (English)"),
 }
 
 

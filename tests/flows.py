@@ -225,3 +225,18 @@ def last_newsletter(app: Flask, address: str) -> tuple[int, str]:
         ).first()
         assert row is not None
         return row.id, row.message_id
+
+
+REVISION = re.compile(r'name="revision" value="([0-9a-f]+)"')
+
+
+def staff_send(client: FlaskClient, path: str, at: str = "") -> TestResponse:
+    """Press "Approve and send" on a campaign page, then confirm on the page that follows."""
+    token = csrf_token(client, path)
+    asked = client.post(f"{path}/send", data={"csrf_token": token, "at": at})
+    if asked.status_code != 200:
+        return asked
+    found = REVISION.search(asked.get_data(as_text=True))
+    assert found, "the confirmation page carries the revision it confirms"
+    data = {"csrf_token": token, "at": at, "confirmed": "1", "revision": found.group(1)}
+    return client.post(f"{path}/send", data=data)

@@ -153,6 +153,7 @@ def detail_arguments(app: Flask) -> dict[str, dict[str, Any]]:
             "staff.inquiry": {"public_id": first(Inquiry.public_id)},
             "staff.request_detail": {"public_id": first(DataRequest.public_id)},
             "staff.campaign": {"public_id": first(Campaign.public_id)},
+            "staff.edit_campaign": {"public_id": first(Campaign.public_id)},
             "staff.edit_activity": {"activity_id": first(ProcessingActivity.id)},
             "staff.user": {"user_id": first(StaffUser.id)},
             "staff.webhook": webhook,

@@ -13,7 +13,7 @@ from consentapp.config import ConfigError, load_config
 from consentapp.extensions import db
 from consentapp.models import Campaign
 from tests.builders import make_campaign
-from tests.helpers import csrf_token
+from tests.flows import staff_send
 
 
 def test_unknown_time_zone_is_refused_at_startup() -> None:
@@ -24,7 +24,7 @@ def test_unknown_time_zone_is_refused_at_startup() -> None:
 
 def schedule(app: Flask, client: FlaskClient, at: str) -> tuple[int, str, str]:
     path = f"/staff/campaigns/{make_campaign(app)}"
-    response = client.post(f"{path}/send", data={"csrf_token": csrf_token(client, path), "at": at})
+    response = staff_send(client, path, at)
     return response.status_code, response.get_data(as_text=True), path
 
 

@@ -19,7 +19,7 @@ from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as service
 from tests.builders import bulk_subscribers, make_campaign
-from tests.flows import start
+from tests.flows import staff_send, start
 from tests.helpers import csrf_token, deliver, subscribed, text_of
 from tests.services import PROJECT_DIR, SMTPServer, worker_env
 
@@ -360,7 +360,7 @@ def test_staff_write_preview_test_and_send(
     deliver(app)
     tests = smtp_server.to("admin@crm.example")
     assert sorted(m["Subject"] for m in tests) == ["[TEST] News", "[TEST] Nieuws"]
-    admin_client.post(f"{path}/send", data={"csrf_token": token, "at": ""})
+    assert staff_send(admin_client, path).status_code == 302
     with app.app_context():
         campaign_sending.run_due_campaigns()
     deliver(app)

@@ -26,7 +26,7 @@ from consentapp.services import campaigns as campaign_service
 from consentapp.services.rights_export import build_export
 from tests.builders import EMAIL as ELS
 from tests.builders import RECIPIENT, make_campaign
-from tests.flows import record_disclosure, submit_contact_form
+from tests.flows import record_disclosure, staff_send, submit_contact_form
 from tests.helpers import audited, csrf_token
 
 PUBLIC = "anyone"  # outside the staff area
@@ -153,6 +153,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.campaign", "GET", ""): STAFF,
     ("staff.new_campaign", "GET", ""): STAFF,
     ("staff.new_campaign", "POST", ""): STAFF,
+    ("staff.edit_campaign", "GET", ""): STAFF,
+    ("staff.edit_campaign", "POST", ""): STAFF,
     ("staff.campaign_action", "POST", "test"): STAFF,
     ("staff.campaign_action", "POST", "submit"): STAFF,
     ("staff.campaign_action", "POST", "withdraw"): STAFF,
@@ -396,7 +398,7 @@ def test_staff_submit_and_an_admin_approves_and_sends(
     admin_page = admin_client.get(f"/staff/campaigns/{public_id}").get_data(as_text=True)
     assert f"/staff/campaigns/{public_id}/send" in admin_page
 
-    assert campaign_post(admin_client, public_id, "send", at="").status_code == 302
+    assert staff_send(admin_client, f"/staff/campaigns/{public_id}").status_code == 302
     run_worker(app)
     state = campaign_state(app, public_id)
     assert (state["status"], state["approved_by"]) == ("sending", admin_id)

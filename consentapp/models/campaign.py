@@ -62,11 +62,16 @@ class Campaign(Base):
 
     def subject(self, language: str) -> str:
         """The subject in `language` (Dutch when there is no English one)."""
-        return self.subject_en if language == "en" and self.subject_en else self.subject_nl
+        return self.subject_en if language == "en" and self.subject_en.strip() else self.subject_nl
 
     def body(self, language: str) -> str:
         """The Markdown body in `language` (Dutch when there is no English one)."""
-        return self.body_en if language == "en" and self.body_en else self.body_nl
+        return self.body_en if language == "en" and self.body_en.strip() else self.body_nl
+
+    @property
+    def english_missing(self) -> dict[str, bool]:
+        """Which English parts are empty, so English subscribers get the Dutch ones."""
+        return {"subject": not self.subject_en.strip(), "text": not self.body_en.strip()}
 
     def __repr__(self) -> str:
         return f"<Campaign {self.public_id} {self.status}>"

@@ -49,6 +49,47 @@ ALLOWED_TAGS = {
 QUEUE_BATCH = 1000
 
 
+def audience_rule(topic_id: int) -> tuple[sa.ColumnElement[bool], ...]:
+    """Who a campaign of this topic goes to, on a join of subscriptions and contacts: the
+    rule the queue follows, and the count a draft shows."""
+    return (
+        Subscription.topic_id == topic_id,
+        Subscription.status == SubscriptionStatus.CONFIRMED,
+        Contact.email.is_not(None),
+        # Bounces or a complaint showed the address takes no mail: skipped.
+        Contact.undeliverable_at.is_(None),
+    )
+
+
+@dataclass(frozen=True)
+class Audience:
+    """How many people a campaign would go to now, by the language they get it in."""
+
+    by_language: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_language.values())
+
+
+def audience(topic_id: int) -> Audience:
+    """Count the recipients as the queue would pick them, each under the language of
+    the edition they get (an unknown language gets the default one)."""
+    languages = list(current_app.config["LANGUAGES"])
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    counts = dict.fromkeys(languages, 0)
+    rows = db.session.execute(
+        sa.select(Contact.language, sa.func.count())
+        .select_from(Subscription)
+        .join(Contact, Contact.id == Subscription.contact_id)
+        .where(*audience_rule(topic_id))
+        .group_by(Contact.language)
+    )
+    for language, count in rows:
+        counts[language if language in counts else default] += int(count)
+    return Audience(counts)
+
+
 def render_body(markdown: str) -> tuple[Markup, str]:
     """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text."""
     html = nh3.clean(
@@ -164,14 +205,7 @@ def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
     rows = db.session.execute(
         sa.select(Subscription.id, Contact)
         .join(Contact, Contact.id == Subscription.contact_id)
-        .where(
-            Subscription.topic_id == campaign.topic_id,
-            Subscription.status == SubscriptionStatus.CONFIRMED,
-            Subscription.id > campaign.queue_cursor,
-            Contact.email.is_not(None),
-            # Bounces or a complaint showed the address takes no mail: skipped.
-            Contact.undeliverable_at.is_(None),
-        )
+        .where(*audience_rule(campaign.topic_id), Subscription.id > campaign.queue_cursor)
         .order_by(Subscription.id)
         .limit(size)
     ).all()

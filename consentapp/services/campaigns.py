@@ -8,6 +8,7 @@ Queueing and sending are `consentapp/services/campaign_sending.py`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,11 +50,7 @@ def create_campaign(
 ) -> Campaign:
     """A draft (audited). Commits."""
     require_permission(actor, Permission.CAMPAIGN_WRITE)
-    for subject in (subject_nl, subject_en):
-        if "\r" in subject or "\n" in subject:
-            raise CampaignError("a subject is a single line")
-    if not subject_nl.strip() or not body_nl.strip():
-        raise CampaignError("the Dutch subject and text are required")
+    _check_texts(subject_nl, body_nl, subject_en)
     campaign = Campaign(
         topic=topic,
         subject_nl=subject_nl.strip(),
@@ -73,6 +70,77 @@ def create_campaign(
     )
     db.session.commit()
     return campaign
+
+
+EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SUBMITTED)
+
+
+def _check_texts(subject_nl: str, body_nl: str, subject_en: str) -> None:
+    for subject in (subject_nl, subject_en):
+        if "\r" in subject or "\n" in subject:
+            raise CampaignError("a subject is a single line")
+    if not subject_nl.strip() or not body_nl.strip():
+        raise CampaignError("the Dutch subject and text are required")
+
+
+def edit_campaign(
+    campaign: Campaign,
+    topic: Topic,
+    subject_nl: str,
+    body_nl: str,
+    subject_en: str,
+    body_en: str,
+    actor: StaffUser | ApiToken | None,
+) -> list[str]:
+    """Change a campaign not yet scheduled (draft, or waiting for approval: the admin
+    approves what is there when sending). Audited with the fields changed, which it
+    returns; nothing changed is no change. Commits."""
+    _check_step(
+        campaign,
+        actor,
+        Permission.CAMPAIGN_WRITE,
+        EDITABLE_STATUSES,
+        "only a campaign that is not scheduled yet can be changed",
+    )
+    _check_texts(subject_nl, body_nl, subject_en)
+    wanted = {
+        "topic_id": topic.id,
+        "subject_nl": subject_nl.strip(),
+        "body_nl": body_nl,
+        "subject_en": subject_en.strip(),
+        "body_en": body_en,
+    }
+    changed = [name for name, value in wanted.items() if getattr(campaign, name) != value]
+    if not changed:
+        return []
+    for name in changed:
+        setattr(campaign, name, wanted[name])
+    campaign.topic = topic
+    fields = ["topic" if name == "topic_id" else name for name in changed]
+    audit.record(
+        "campaign.edit",
+        target_type="campaign",
+        target_id=campaign.public_id,
+        details={"fields": fields},
+        actor=actor,
+    )
+    db.session.commit()
+    return fields
+
+
+def revision(campaign: Campaign) -> str:
+    """A short fingerprint of what would be sent: a confirmation carries it, so an
+    approval is of the text the admin read, not of one changed meanwhile."""
+    text = "\x00".join(
+        (
+            str(campaign.topic_id),
+            campaign.subject_nl,
+            campaign.body_nl,
+            campaign.subject_en,
+            campaign.body_en,
+        )
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def require_permission(actor: StaffUser | ApiToken | None, permission: Permission) -> None:

@@ -7,11 +7,12 @@ from datetime import datetime
 import sqlalchemy as sa
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language, supported_languages
-from consentapp.models import Campaign, StaffUser
+from consentapp.models import Campaign, StaffUser, Topic
 from consentapp.request_checks import View
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as campaign_service
@@ -34,18 +35,11 @@ def campaigns() -> str:
 def new_campaign() -> View:
     """Write a newsletter (saved as a draft)."""
     form = CampaignForm()
-    topics = active_topics()
-    form.topic.choices = choices((t.slug, t.label(current_language())) for t in topics)
+    topics = _topic_choices(form)
     if request.method == "POST" and form.validate():
-        topic = next(t for t in topics if t.slug == form.topic.data)
         try:
             campaign = campaign_service.create_campaign(
-                topic,
-                form.subject_nl.data or "",
-                form.body_nl.data or "",
-                form.subject_en.data or "",
-                form.body_en.data or "",
-                current_staff(),
+                topics[form.topic.data or ""], *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
             form.subject_nl.errors = [str(exc)]
@@ -55,11 +49,58 @@ def new_campaign() -> View:
     return render_template("staff/campaign_new.html", form=form), status
 
 
+@bp.route("/campaigns/<public_id>/edit", methods=["GET", "POST"])
+def edit_campaign(public_id: str) -> View:
+    """Change a newsletter until it is scheduled (the texts and the newsletter it is for)."""
+    found = _find(public_id)
+    if found.status not in campaign_service.EDITABLE_STATUSES:
+        flash(_("A scheduled or sent newsletter can no longer be changed."), "info")
+        return redirect(url_for("staff.campaign", public_id=public_id))
+    form = CampaignForm(obj=None if request.method == "POST" else found)
+    topics = _topic_choices(form, found.topic)
+    if request.method == "GET":
+        form.topic.data = found.topic.slug
+    elif form.validate():
+        try:
+            changed = campaign_service.edit_campaign(
+                found, topics[form.topic.data or ""], *_texts(form), current_staff()
+            )
+        except campaign_service.CampaignError as exc:
+            form.subject_nl.errors = [str(exc)]
+        else:
+            flash(_("Changes saved.") if changed else _("Nothing was changed."), "success")
+            return redirect(url_for("staff.campaign", public_id=public_id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("staff/campaign_new.html", form=form, campaign=found), status
+
+
+def _topic_choices(form: CampaignForm, current: Topic | None = None) -> dict[str, Topic]:
+    """The newsletters one can write for (the current one too, even if closed since)."""
+    topics = {t.slug: t for t in active_topics()}
+    if current is not None:
+        topics.setdefault(current.slug, current)
+    form.topic.choices = choices((slug, t.label(current_language())) for slug, t in topics.items())
+    return topics
+
+
+def _texts(form: CampaignForm) -> tuple[str, str, str, str]:
+    return (
+        form.subject_nl.data or "",
+        form.body_nl.data or "",
+        form.subject_en.data or "",
+        form.body_en.data or "",
+    )
+
+
+def _find(public_id: str) -> Campaign:
+    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
+    return found
+
+
 @bp.get("/campaigns/<public_id>")
 def campaign(public_id: str) -> str:
     """Preview in both languages, progress, and the actions left."""
-    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
-    return _campaign_page(found, ScheduleForm())
+    return _campaign_page(_find(public_id), ScheduleForm())
 
 
 def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
@@ -75,6 +116,9 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
         campaign=found,
         previews=previews,
         report=campaign_service.report(found),
+        audience=campaign_sending.audience(found.topic_id)
+        if found.status in campaign_service.EDITABLE_STATUSES
+        else None,
         bounce_figures=campaign_figures(found),
         button=ButtonForm(),
         schedule_form=schedule_form,
@@ -85,17 +129,42 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
 
 @bp.post("/campaigns/<public_id>/<action>")
 def campaign_action(public_id: str, action: str) -> View:
-    """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions)."""
-    found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
+    """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions).
+    Send and cancel first answer with a page to confirm; its button (`confirmed=1`) acts."""
+    found = _find(public_id)
     form = ScheduleForm()
     if action == "send" and not form.validate():
         return _campaign_page(found, form), 400
     try:
+        if action in CONFIRMED_ACTIONS and request.form.get("confirmed") != "1":
+            return _confirmation(found, action, form)
         _run_action(found, action, current_staff(), form.at_utc)
     except campaign_service.CampaignError as exc:
         db.session.rollback()
         flash(str(exc), "info")
     return redirect(url_for("staff.campaign", public_id=public_id))
+
+
+CONFIRMED_ACTIONS = frozenset({"send", "cancel"})
+
+
+def _confirmation(found: Campaign, action: str, form: ScheduleForm) -> str:
+    """What sending or cancelling would do, named before it is done."""
+    if action == "send" and found.status not in campaign_service.EDITABLE_STATUSES:
+        raise campaign_service.CampaignError(_("This newsletter is no longer a draft."))
+    if action == "cancel" and found.status in campaign_service.FINAL_STATUSES:
+        raise campaign_service.CampaignError(_("This newsletter is finished already."))
+    started = found.status not in campaign_service.EDITABLE_STATUSES
+    return render_template(
+        "staff/campaign_confirm.html",
+        campaign=found,
+        action=action,
+        schedule_form=form,
+        audience=None if started else campaign_sending.audience(found.topic_id),
+        report=campaign_service.report(found),
+        revision=campaign_service.revision(found),
+        button=ButtonForm(),
+    )
 
 
 def _run_action(found: Campaign, action: str, actor: StaffUser, at: datetime | None = None) -> None:
@@ -110,13 +179,30 @@ def _run_action(found: Campaign, action: str, actor: StaffUser, at: datetime | N
         campaign_service.withdraw(found, actor)
         flash(_("The campaign is a draft again."), "info")
     elif action == "send":
-        campaign_service.schedule(found, at, actor)
-        flash(_("The campaign is queued."), "success")
+        _approve(found, actor, at)
     elif action == "pause":
         campaign_service.pause(found, actor)
     elif action == "resume":
         campaign_service.resume(found, actor)
     elif action == "cancel":
-        campaign_service.cancel(found, actor)
+        count = campaign_service.cancel(found, actor)
+        flash(
+            ngettext(
+                "The newsletter is cancelled; %(num)s mail was not sent.",
+                "The newsletter is cancelled; %(num)s mails were not sent.",
+                count,
+            ),
+            "info",
+        )
     else:
         abort(404)
+
+
+def _approve(found: Campaign, actor: StaffUser, at: datetime | None) -> None:
+    """Send what the admin confirmed, only if it is still the text they read."""
+    if request.form.get("revision") != campaign_service.revision(found):
+        raise campaign_service.CampaignError(
+            _("The newsletter was changed after you opened the confirmation. Read it again.")
+        )
+    campaign_service.schedule(found, at, actor)
+    flash(_("The campaign is queued."), "success")
