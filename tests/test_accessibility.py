@@ -215,6 +215,9 @@ def log_in_browser(tab: Any, live_url: str, email: str, lands_on: str) -> None:
     tab.wait_for_url(live_url + lands_on)
 
 
+# The campaign's confirmation pages, opened with these buttons of the draft's page.
+CONFIRMATIONS = ("Goedkeuren en versturen…", "Nieuwsbrief annuleren…")
+
 # The login pages first, without a session; then every other page as the admin.
 STEPS = {
     "staff.login_totp": ("totp@crm.example", "/staff/login/totp"),
@@ -252,6 +255,18 @@ def test_axe_finds_nothing_serious_on_any_page(
                 seen.add(key)
                 (known if key in KNOWN else failures).append(line)
             widths = widths[::-1]  # the next page starts at the width this one ended at
+    for button in CONFIRMATIONS:  # pages that answer a POST: reached by their button
+        tab.goto(live_url + with_language(pages["staff.campaign"], "nl"))
+        tab.get_by_role("button", name=button).click()
+        tab.wait_for_load_state()
+        for width in WIDTHS:
+            tab.set_viewport_size({"width": width, "height": 900})
+            failures += [
+                f"{v['impact']} {v['id']} after {button!r} ({width} px): {v['help']} at "
+                f"{v['targets']}"
+                for v in tab.evaluate(RUN_AXE)
+                if v["impact"] in FAILING_IMPACTS
+            ]
     context.close()
     if known:
         print("known findings, to be fixed:\n" + "\n".join(sorted(known)))
