@@ -234,3 +234,20 @@ def test_a_campaign_already_scheduled_gets_no_send_confirmation(
     assert again.status_code == 302
     follow = english.get(path).get_data(as_text=True)
     assert "no longer a draft" in follow
+
+
+def test_a_refused_step_says_why_in_the_page_language(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    admin_client.get("/staff/?lang=nl")
+    public_id = make_campaign(app)
+    path = f"/staff/campaigns/{public_id}"
+    for _ in range(2):  # the second press finds it submitted already
+        answer = admin_client.post(
+            f"{path}/submit",
+            data={"csrf_token": csrf_token(admin_client, path)},
+            follow_redirects=True,
+        )
+    assert "Alleen een ontwerp kan ter goedkeuring voorgelegd worden." in answer.get_data(
+        as_text=True
+    )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
+from flask_babel import gettext
 
 from consentapp.extensions import db
 from consentapp.models import (
@@ -36,8 +37,20 @@ FINAL_STATUSES = (CampaignStatus.SENT, CampaignStatus.CANCELLED)
 HOLDING_STATUSES = (CampaignStatus.PAUSED, CampaignStatus.CANCELLED)
 
 
+def N_(message: str) -> str:
+    """Marks a refusal for the translation catalog; it is translated where it is shown."""
+    return message
+
+
 class CampaignError(ValueError):
-    """A step that cannot be taken on this campaign now; `str()` says why."""
+    """A step that cannot be taken on this campaign now; `str()` says why (in English,
+    as the API and the command line give it)."""
+
+    def translated(self) -> str:
+        """The reason as a sentence in the reader's language, for the staff area."""
+        text = gettext(str(self))
+        text = text[:1].upper() + text[1:]
+        return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def create_campaign(
@@ -78,9 +91,9 @@ EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SUBMITTED)
 def _check_texts(subject_nl: str, body_nl: str, subject_en: str) -> None:
     for subject in (subject_nl, subject_en):
         if "\r" in subject or "\n" in subject:
-            raise CampaignError("a subject is a single line")
+            raise CampaignError(N_("a subject is a single line"))
     if not subject_nl.strip() or not body_nl.strip():
-        raise CampaignError("the Dutch subject and text are required")
+        raise CampaignError(N_("the Dutch subject and text are required"))
 
 
 def edit_campaign(
@@ -100,7 +113,7 @@ def edit_campaign(
         actor,
         Permission.CAMPAIGN_WRITE,
         EDITABLE_STATUSES,
-        "only a campaign that is not scheduled yet can be changed",
+        N_("only a campaign that is not scheduled yet can be changed"),
     )
     _check_texts(subject_nl, body_nl, subject_en)
     wanted = {
@@ -148,9 +161,9 @@ def require_permission(actor: StaffUser | ApiToken | None, permission: Permissio
     operator's command line."""
     if isinstance(actor, ApiToken):
         if ApiScope.ADMIN not in actor.scope_set:
-            raise CampaignError("only a token with the admin scope can do this")
+            raise CampaignError(N_("only a token with the admin scope can do this"))
     elif actor is not None and not allows(actor, permission):
-        raise CampaignError("only an admin can do this")
+        raise CampaignError(N_("only an admin can do this"))
 
 
 def _check_step(
@@ -174,7 +187,7 @@ def submit(campaign: Campaign, actor: StaffUser) -> None:
         actor,
         Permission.CAMPAIGN_WRITE,
         (CampaignStatus.DRAFT,),
-        "only a draft can be submitted for approval",
+        N_("only a draft can be submitted for approval"),
     )
     campaign.status = CampaignStatus.SUBMITTED
     campaign.submitted_by_id = actor.id
@@ -191,7 +204,7 @@ def withdraw(campaign: Campaign, actor: StaffUser) -> None:
         actor,
         Permission.CAMPAIGN_WRITE,
         (CampaignStatus.SUBMITTED,),
-        "only a campaign waiting for approval can go back to draft",
+        N_("only a campaign waiting for approval can go back to draft"),
     )
     campaign.status = CampaignStatus.DRAFT
     campaign.submitted_by_id = None
@@ -209,7 +222,7 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | ApiToke
         actor,
         Permission.CAMPAIGN_SEND,
         (CampaignStatus.DRAFT, CampaignStatus.SUBMITTED),
-        "only a draft can be scheduled",
+        N_("only a draft can be scheduled"),
     )
     campaign.status = CampaignStatus.SCHEDULED
     campaign.scheduled_at = at or utcnow()
@@ -234,7 +247,7 @@ def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by 
         actor,
         Permission.CAMPAIGN_PAUSE,
         (CampaignStatus.SENDING,),
-        "only a campaign that is sending can be paused",
+        N_("only a campaign that is sending can be paused"),
     )
     campaign.status = CampaignStatus.PAUSED
     campaign.pause_reason = reason
@@ -255,7 +268,7 @@ def resume(campaign: Campaign, actor: StaffUser | None) -> None:
         actor,
         Permission.CAMPAIGN_SEND,
         (CampaignStatus.PAUSED,),
-        "only a paused campaign can be resumed",
+        N_("only a paused campaign can be resumed"),
     )
     campaign.status = CampaignStatus.SENDING
     campaign.pause_reason = None
@@ -270,7 +283,7 @@ def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
     """Stop for good: messages not yet sent are cancelled. Returns how many. Commits."""
     require_permission(actor, Permission.CAMPAIGN_CANCEL)
     if campaign.status in FINAL_STATUSES:
-        raise CampaignError("the campaign is finished already")
+        raise CampaignError(N_("the campaign is finished already"))
     result = db.session.execute(
         sa.update(OutboundEmail)
         .where(

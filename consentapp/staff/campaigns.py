@@ -42,7 +42,7 @@ def new_campaign() -> View:
                 topics[form.topic.data or ""], *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
-            form.subject_nl.errors = [str(exc)]
+            form.subject_nl.errors = [exc.translated()]
         else:
             return redirect(url_for("staff.campaign", public_id=campaign.public_id))
     status = 400 if request.method == "POST" else 200
@@ -66,7 +66,7 @@ def edit_campaign(public_id: str) -> View:
                 found, topics[form.topic.data or ""], *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
-            form.subject_nl.errors = [str(exc)]
+            form.subject_nl.errors = [exc.translated()]
         else:
             flash(_("Changes saved.") if changed else _("Nothing was changed."), "success")
             return redirect(url_for("staff.campaign", public_id=public_id))
@@ -141,7 +141,7 @@ def campaign_action(public_id: str, action: str) -> View:
         _run_action(found, action, current_staff(), form.at_utc)
     except campaign_service.CampaignError as exc:
         db.session.rollback()
-        flash(str(exc), "info")
+        flash(exc.translated(), "info")
     return redirect(url_for("staff.campaign", public_id=public_id))
 
 
