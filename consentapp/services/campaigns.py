@@ -48,7 +48,7 @@ class CampaignError(ValueError):
 
     def translated(self) -> str:
         """The reason as a sentence in the reader's language, for the staff area."""
-        text = gettext(str(self))
+        text = str(gettext(str(self)))
         text = text[:1].upper() + text[1:]
         return text if text.endswith((".", "!", "?")) else text + "."
 
