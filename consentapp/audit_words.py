@@ -164,3 +164,12 @@ TARGET_TYPES: dict[str, LazyString] = {
     "staff": _l("staff account"),
     "webhook": _l("webhook"),
 }
+
+
+def action_choices() -> list[tuple[str, str]]:
+    """Every recorded action as (code, words), in the order of the words."""
+    return sorted(((code, str(words)) for code, words in ACTIONS.items()), key=_by_words)
+
+
+def _by_words(choice: tuple[str, str]) -> str:
+    return choice[1].casefold()

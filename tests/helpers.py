@@ -99,6 +99,11 @@ def is_check_mail_page(status: int, html: str) -> bool:
     )
 
 
+def visible_text(html: str) -> str:
+    """A page's text as a reader sees it: tags (and their attributes) dropped, spaces joined."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 def without_csrf(html: str) -> str:
     """A page with its CSRF token blanked, to compare two answers."""
     return re.sub(r'(name="csrf_token"[^>]*? value=")[^"]+"', r'\1"', html)

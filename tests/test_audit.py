@@ -16,7 +16,7 @@ from consentapp.services import audit
 from consentapp.services.audit import verify_chain
 from tests.builders import VALID
 from tests.flows import log_in
-from tests.helpers import csrf_token, post_form
+from tests.helpers import csrf_token, post_form, visible_text
 
 
 def actions(app: Flask) -> list[str]:
@@ -153,8 +153,14 @@ def test_audit_page_filters_and_checks(
 
     admin = log_in(app.test_client(), "admin@crm.example")
     page = admin.get(f"/staff/audit?target={public_id}").get_data(as_text=True)
-    assert "Contact bekeken" in page and "Contact gewijzigd" in page
-    assert "Contacten geëxporteerd" not in page and "contact.view" not in page
+    rows = page.split("<tbody>")[1]
+    assert "Contact bekeken" in rows and "Contact gewijzigd" in rows
+    assert "Contacten geëxporteerd" not in rows and "contact.view" not in visible_text(page)
+    chosen = admin.get("/staff/audit?action=contact.edit").get_data(as_text=True)
+    assert '<option value="contact.edit" selected>Contact gewijzigd</option>' in chosen
+    assert "Contact bekeken" not in chosen.split("<tbody>")[1], "the filter picks one action"
+    old_link = admin.get("/staff/audit?action=contact.").get_data(as_text=True)
+    assert "beginnend met “contact.”" in old_link, "a prefix from an older link stays visible"
     checked = admin.get("/staff/audit?verify=1")
     assert checked.status_code == 200
     assert 'class="alert alert-success"' in checked.get_data(as_text=True)

@@ -3,7 +3,6 @@ missing, and the confirmation that sending and cancelling ask for."""
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +15,7 @@ from consentapp.models import Campaign, CampaignStatus, Contact, Topic, utcnow
 from consentapp.services import campaigns as campaign_service
 from tests.builders import make_campaign
 from tests.flows import REVISION, staff_send, start
-from tests.helpers import audited, csrf_token, deliver, text_of
+from tests.helpers import audited, csrf_token, deliver, text_of, visible_text
 from tests.services import SMTPServer
 
 pytestmark = pytest.mark.usefixtures("audience")
@@ -24,11 +23,6 @@ pytestmark = pytest.mark.usefixtures("audience")
 
 def page_of(client: FlaskClient, public_id: str) -> str:
     return client.get(f"/staff/campaigns/{public_id}").get_data(as_text=True)
-
-
-def words(html: str) -> str:
-    """The page's text, tags dropped and spaces joined, as a reader sees it."""
-    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
 def stored(app: Flask, public_id: str) -> Campaign:
@@ -49,7 +43,7 @@ def test_a_draft_names_its_newsletter_and_counts_its_audience_as_the_sender_does
     app: Flask, english: FlaskClient
 ) -> None:
     public_id = make_campaign(app)
-    text = words(page_of(english, public_id))
+    text = visible_text(page_of(english, public_id))
     assert "Newsletter: Service news." in text
     # Two confirmed readers; the pending one and the one who left are not counted.
     assert "Goes to 2 subscribers (NL 1, EN 1)." in text
@@ -58,14 +52,14 @@ def test_a_draft_names_its_newsletter_and_counts_its_audience_as_the_sender_does
         assert bounced is not None
         bounced.undeliverable_at = utcnow()
         db.session.commit()
-    assert "Goes to 1 subscriber (NL 0, EN 1)." in words(page_of(english, public_id))
+    assert "Goes to 1 subscriber (NL 0, EN 1)." in visible_text(page_of(english, public_id))
     start(app, public_id)
     assert stored(app, public_id).recipients == 1, "the count is the sender's count"
 
 
 def test_the_count_is_in_dutch_on_a_dutch_page(app: Flask, admin_client: FlaskClient) -> None:
     admin_client.get("/staff/?lang=nl")
-    text = words(page_of(admin_client, make_campaign(app)))
+    text = visible_text(page_of(admin_client, make_campaign(app)))
     assert "Gaat naar 2 abonnees (NL 1, EN 1)." in text
 
 
@@ -80,7 +74,7 @@ def edit(client: FlaskClient, public_id: str, **changes: str) -> tuple[int, str]
         "body_en": "On Saturday the servers get **maintenance**.",
     } | changes
     response = client.post(path, data=data, follow_redirects=True)
-    return response.status_code, words(response.get_data(as_text=True))
+    return response.status_code, visible_text(response.get_data(as_text=True))
 
 
 def test_a_draft_can_be_changed_until_it_is_scheduled(app: Flask, english: FlaskClient) -> None:
@@ -137,13 +131,13 @@ def test_a_missing_english_text_is_said_where_it_matters_and_is_the_truth(
     app: Flask, english: FlaskClient, smtp_server: SMTPServer
 ) -> None:
     public_id = without_english(app)
-    text = words(page_of(english, public_id))
+    text = visible_text(page_of(english, public_id))
     assert "There is no English subject or text." in text
     assert "The 1 English-speaking subscriber gets the Dutch one." in text
     assert "No English text: English-speaking subscribers get what is shown here" in text
     path = f"/staff/campaigns/{public_id}"
     asked = english.post(f"{path}/send", data={"csrf_token": csrf_token(english, path), "at": ""})
-    assert "There is no English subject or text." in words(asked.get_data(as_text=True))
+    assert "There is no English subject or text." in visible_text(asked.get_data(as_text=True))
     start(app, public_id)
     deliver(app)
     [mail] = smtp_server.to("en@example.be")
@@ -160,7 +154,7 @@ def test_send_asks_first_and_names_what_it_will_do(app: Flask, english: FlaskCli
     path = f"/staff/campaigns/{public_id}"
     token = csrf_token(english, path)
     asked = english.post(f"{path}/send", data={"csrf_token": token, "at": "2030-05-02T09:30"})
-    text = words(asked.get_data(as_text=True))
+    text = visible_text(asked.get_data(as_text=True))
     assert asked.status_code == 200
     assert "Send this newsletter?" in text and "Onderhoud zaterdag" in text
     assert "Service news" in text and "Goes to 2 subscribers (NL 1, EN 1)." in text
@@ -196,7 +190,7 @@ def cancel(client: FlaskClient, public_id: str, confirmed: bool) -> tuple[int, s
     path = f"/staff/campaigns/{public_id}"
     data = {"csrf_token": csrf_token(client, path)} | ({"confirmed": "1"} if confirmed else {})
     response = client.post(f"{path}/cancel", data=data, follow_redirects=True)
-    return response.status_code, words(response.get_data(as_text=True))
+    return response.status_code, visible_text(response.get_data(as_text=True))
 
 
 def test_cancelling_a_draft_asks_first(app: Flask, english: FlaskClient) -> None:

@@ -9,6 +9,7 @@ from flask import render_template, request, url_for
 from sqlalchemy import Select
 from werkzeug.datastructures import MultiDict
 
+from consentapp.audit_words import action_choices
 from consentapp.extensions import db
 from consentapp.models import (
     AuditEntry,
@@ -102,6 +103,7 @@ def audit_log() -> str:
         links=_links(entries),
         next_before=rows[PER_PAGE - 1].id if len(rows) > PER_PAGE else None,
         staff=staff,
+        actions=action_choices(),
         filters={k: args.get(k, "") for k in ("actor", "action", "target", "since", "until")},
         chain=verify_chain() if args.get("verify") == "1" else None,
     )
