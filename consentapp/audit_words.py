@@ -91,6 +91,7 @@ DETAILS: dict[str, LazyString] = {
     "channel": _l("Channel"),
     "confirmed": _l("Confirmed"),
     "created": _l("Added"),
+    "days": _l("Status reached in the last days"),
     "delivery": _l("Delivery"),
     "dropped": _l("Deliveries dropped"),
     "entries": _l("Entries"),

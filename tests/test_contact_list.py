@@ -4,14 +4,15 @@ numbered pages, sortable columns that follow an index, counts per status."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.models import Contact, Inquiry, InquiryStatus
-from consentapp.services.contacts import find_or_create_contact
+from consentapp.models import Contact, Inquiry, InquiryStatus, Subscription, utcnow
+from consentapp.services.contacts import find_contact, find_or_create_contact
 from consentapp.services.contacts_list import SORT_COLUMNS, _matching
 from tests.builders import VALID, set_subscription
 from tests.helpers import post_form
@@ -59,6 +60,31 @@ def test_list_says_how_many_contacts_match_the_filter(
     assert "1 contact<" in page(admin_client, "?status=confirmed")
     assert "1.234 contacten" in page(admin_client, "?q=person")
     assert "1,235 contacts" in page(admin_client, "?lang=en")
+
+
+def test_status_filter_can_ask_for_the_last_days(app: Flask, admin_client: FlaskClient) -> None:
+    for email in ("recent@example.be", "earlier@example.be"):
+        add(app, email, name=email.split("@")[0].title())
+        set_subscription(app, email, "service-news", "confirmed")
+        set_subscription(app, email, "service-news", "unsubscribed")
+    with app.app_context():
+        earlier = find_contact("earlier@example.be")
+        assert earlier is not None
+        db.session.execute(
+            sa.update(Subscription)
+            .where(Subscription.contact_id == earlier.id)
+            .values(unsubscribed_at=utcnow() - timedelta(days=40))
+        )
+        db.session.commit()
+    recent = page(admin_client, "?status=unsubscribed&days=30")
+    assert "1 contact<" in recent and "recent@example.be" in recent
+    assert "earlier@example.be" not in recent
+    assert '<option value="30" selected>' in recent
+    assert "2 contacten" in page(admin_client, "?status=unsubscribed&days=90")
+    assert "2 contacten" in page(admin_client, "?status=unsubscribed&days=31"), (
+        "only listed choices"
+    )
+    assert re.search(r'class="sort-link" href="[^"]*days=30', recent), "sorting keeps it"
 
 
 def test_subscription_column_says_each_topic_and_its_state_in_words(

@@ -128,7 +128,7 @@ def test_every_card_links_to_its_list_and_no_developer_words(
     cards = re.findall(r'<(a|div) class="stat(?: [^"]*)?"(?: href="([^"]*)")?', html)
     assert cards and all(tag == "a" and href for tag, href in cards), cards
     hrefs = [href.replace("&amp;", "&") for _, href in cards]
-    assert "/staff/contacts?status=unsubscribed" in hrefs
+    assert "/staff/contacts?status=unsubscribed&days=30" in hrefs, "the card's 30 days"
     assert "/staff/inquiries?status=open" in hrefs
     assert "/staff/contacts?topic=service-news&status=confirmed" in hrefs
     for word in ("worker", "snapshot", "cron", "queue"):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
 from consentapp.extensions import db
-from consentapp.models import Contact, Subscription, SubscriptionStatus, Topic
+from consentapp.models import Contact, Subscription, SubscriptionStatus, Topic, utcnow
 from consentapp.services.contacts_admin import text_filter
 
 # The columns a list may be sorted by (anything else falls back to the name).
@@ -65,17 +66,33 @@ class ContactPage:
         return list(range(first, min(self.pages, self.page + PAGE_WINDOW) + 1))
 
 
-def _matching(query: str, topic: str, status: str) -> sa.Select[Contact]:
+# "Status changed in the last N days": the moment each status was reached.
+DAYS_CHOICES = (7, 30, 90, 365)
+REACHED_AT: dict[str, sa.orm.InstrumentedAttribute[Any]] = {
+    SubscriptionStatus.PENDING: Subscription.requested_at,
+    SubscriptionStatus.CONFIRMED: Subscription.confirmed_at,
+    SubscriptionStatus.UNSUBSCRIBED: Subscription.unsubscribed_at,
+}
+
+
+def _matching(
+    query: str, topic: str, status: str, days: int | None = None, now: datetime | None = None
+) -> sa.Select[Contact]:
     statement = sa.select(Contact)
     matching = text_filter(query)
     if matching is not None:
         statement = statement.where(matching)
-    if topic or status:
+    if topic or status or days:
         subscription = sa.select(Subscription.contact_id).join(Topic)
         if topic:
             subscription = subscription.where(Topic.slug == topic)
         if status:
             subscription = subscription.where(Subscription.status == status)
+        if days:
+            since = (now or utcnow()) - timedelta(days=days)
+            subscription = subscription.where(
+                REACHED_AT.get(status, Subscription.updated_at) >= since
+            )
         statement = statement.where(Contact.id.in_(subscription))
     return statement
 
@@ -88,10 +105,12 @@ def search_contacts(
     page: int = 1,
     per_page: int = 50,
     direction: str = "",
+    days: int | None = None,
 ) -> ContactPage:
-    """Search by name, e-mail or company; filter by topic and status; one sorted page."""
+    """Search by name, e-mail or company; filter by topic, status and how recently the
+    status was reached (`days`); one sorted page."""
     sort, direction = checked_sort(sort, direction)
-    statement = _matching(query, topic, status)
+    statement = _matching(query, topic, status, days)
     total = int(
         db.session.scalar(sa.select(sa.func.count()).select_from(statement.subquery())) or 0
     )

@@ -39,6 +39,7 @@ from consentapp.services.contacts_admin import (
     unsubscribe_by_staff,
 )
 from consentapp.services.contacts_list import (
+    DAYS_CHOICES,
     FIRST_DIRECTION,
     ContactPage,
     checked_sort,
@@ -70,20 +71,17 @@ def _page_number() -> int:
 @bp.get("/contacts")
 def contacts() -> str:
     """Search, filter, sort and page through contacts."""
-    query = request.args.get("q", "")[:200]
-    topic = request.args.get("topic", "")
-    status = request.args.get("status", "")
-    sort, direction = checked_sort(request.args.get("sort", ""), request.args.get("dir", ""))
     topics = active_topics()
-    if topic not in {t.slug for t in topics}:
-        topic = ""
-    if status not in set(SubscriptionStatus):
-        status = ""
-    result = search_contacts(query, topic, status, sort, _page_number(), direction=direction)
+    query, topic, status, days = _list_filters({t.slug for t in topics})
+    sort, direction = checked_sort(request.args.get("sort", ""), request.args.get("dir", ""))
+    result = search_contacts(
+        query, topic, status, sort, _page_number(), direction=direction, days=days
+    )
     page = render_template(
         "staff/contacts.html",
         result=result,
-        filters={"q": query, "topic": topic, "status": status},
+        filters={"q": query, "topic": topic, "status": status, "days": days},
+        days_choices=DAYS_CHOICES,
         sort=sort,
         direction=direction,
         first_direction=FIRST_DIRECTION,
@@ -93,9 +91,22 @@ def contacts() -> str:
     # Rendered first: a commit would expire the 50 contacts shown and reload each one,
     # and the audit entry takes the log's lock only for as short as it can. The page
     # leaves only once its audit entry is committed.
-    _record_list_view(query, topic, status, result)
+    _record_list_view(query, topic, status, days, result)
     db.session.commit()
     return page
+
+
+def _list_filters(topic_slugs: set[str]) -> tuple[str, str, str, int | None]:
+    """The list's filters from the address; unknown values are no filter."""
+    topic = request.args.get("topic", "")
+    status = request.args.get("status", "")
+    days = small_int(request.args.get("days"))
+    return (
+        request.args.get("q", "")[:200],
+        topic if topic in topic_slugs else "",
+        status if status in set(SubscriptionStatus) else "",
+        days if days in DAYS_CHOICES else None,
+    )
 
 
 @bp.get("/contacts/<public_id>")
@@ -236,7 +247,9 @@ def _consent_recorded(result: CaptureResult) -> BaseResponse:
     return redirect(url_for("staff.contact", public_id=result.contact.public_id))
 
 
-def _record_list_view(query: str, topic: str, status: str, result: ContactPage) -> None:
+def _record_list_view(
+    query: str, topic: str, status: str, days: int | None, result: ContactPage
+) -> None:
     """Audit a contact list view; the search text only as its fingerprint."""
     audit.record(
         "contacts.list",
@@ -244,6 +257,7 @@ def _record_list_view(query: str, topic: str, status: str, result: ContactPage) 
             "query_fingerprint": fingerprint(query) if query.strip() else "",
             "topic": topic,
             "status": status,
+            "days": days or "",
             "page": result.page,
             "shown": len(result.contacts),
         },
