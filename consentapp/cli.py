@@ -212,7 +212,8 @@ def send_campaign_command(
     """Create a newsletter from Markdown files, queue it, and print its id."""
     from datetime import UTC, datetime
 
-    from consentapp.services.campaigns import CampaignError, create_campaign, schedule
+    from consentapp.services.campaign_drafts import create_campaign
+    from consentapp.services.campaigns import CampaignError, schedule
 
     topic = db.session.scalar(sa.select(Topic).where(Topic.slug == topic_slug))
     if topic is None:

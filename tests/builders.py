@@ -19,8 +19,8 @@ from consentapp.models import (
     Topic,
     utcnow,
 )
-from consentapp.services import campaigns as service
 from consentapp.services import notices
+from consentapp.services.campaign_drafts import create_campaign
 from consentapp.services.consent import ConsentSource
 from consentapp.services.contacts import find_contact
 from consentapp.services.subscriptions import change_subscription, subscription_for
@@ -91,7 +91,7 @@ def make_campaign(app: Flask, topic: str = "service-news") -> str:
     with app.app_context():
         found = db.session.scalar(sa.select(Topic).where(Topic.slug == topic))
         assert found is not None
-        campaign = service.create_campaign(
+        campaign = create_campaign(
             found,
             "Onderhoud zaterdag",
             "Zaterdag is er **onderhoud** aan de servers.\n\n<script>alert(1)</script>",

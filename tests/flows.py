@@ -23,7 +23,7 @@ from consentapp.models import Campaign, OutboundEmail
 from consentapp.services import campaign_sending
 from consentapp.services import campaigns as service
 from tests.builders import ADDRESS, EMAIL, RECIPIENT, STAFF_PASSWORD, VALID, make_campaign
-from tests.helpers import csrf_token, deliver, link_in, post_form, stored, text_of
+from tests.helpers import CSRF, csrf_token, deliver, link_in, post_form, stored, text_of
 from tests.services import SMTPServer
 
 
@@ -230,13 +230,23 @@ def last_newsletter(app: Flask, address: str) -> tuple[int, str]:
 REVISION = re.compile(r'name="revision" value="([0-9a-f]+)"')
 
 
+def ask_to_send(client: FlaskClient, path: str, at: str = "") -> TestResponse:
+    """Press "Approve and send" on a campaign page (the form carries the fingerprint of
+    the text the page shows); the answer is the confirmation page."""
+    page = client.get(path).get_data(as_text=True)
+    token, revision = CSRF.search(page), REVISION.search(page)
+    assert token and revision, "the send form carries its token and the text's fingerprint"
+    data = {"csrf_token": token.group(1), "at": at, "revision": revision.group(1)}
+    return client.post(f"{path}/send", data=data)
+
+
 def staff_send(client: FlaskClient, path: str, at: str = "") -> TestResponse:
     """Press "Approve and send" on a campaign page, then confirm on the page that follows."""
-    token = csrf_token(client, path)
-    asked = client.post(f"{path}/send", data={"csrf_token": token, "at": at})
+    asked = ask_to_send(client, path, at)
     if asked.status_code != 200:
         return asked
-    found = REVISION.search(asked.get_data(as_text=True))
-    assert found, "the confirmation page carries the revision it confirms"
-    data = {"csrf_token": token, "at": at, "confirmed": "1", "revision": found.group(1)}
+    page = asked.get_data(as_text=True)
+    token, revision = CSRF.search(page), REVISION.search(page)
+    assert token and revision, "the confirmation carries the fingerprint it confirms"
+    data = {"csrf_token": token.group(1), "at": at, "confirmed": "1", "revision": revision.group(1)}
     return client.post(f"{path}/send", data=data)

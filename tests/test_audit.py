@@ -151,6 +151,7 @@ def test_audit_page_filters_and_checks(
 ) -> None:
     public_id = busy_day(app, client, admin_client)
 
+    post_form(app.test_client(), "/staff/login", {"email": "admin@crm.example", "password": "x"})
     admin = log_in(app.test_client(), "admin@crm.example")
     page = admin.get(f"/staff/audit?target={public_id}").get_data(as_text=True)
     rows = page.split("<tbody>")[1]
@@ -159,6 +160,8 @@ def test_audit_page_filters_and_checks(
     chosen = admin.get("/staff/audit?action=contact.edit").get_data(as_text=True)
     assert '<option value="contact.edit" selected>Contact gewijzigd</option>' in chosen
     assert "Contact bekeken" not in chosen.split("<tbody>")[1], "the filter picks one action"
+    logins = admin.get("/staff/audit?action=login").get_data(as_text=True).split("<tbody>")[1]
+    assert "Aangemeld" in logins and "Aanmelden mislukt" not in logins, "one action, exactly"
     old_link = admin.get("/staff/audit?action=contact.").get_data(as_text=True)
     assert "beginnend met “contact.”" in old_link, "a prefix from an older link stays visible"
     checked = admin.get("/staff/audit?verify=1")

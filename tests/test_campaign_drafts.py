@@ -12,10 +12,11 @@ from flask.testing import FlaskClient
 
 from consentapp.extensions import db
 from consentapp.models import Campaign, CampaignStatus, Contact, Topic, utcnow
-from consentapp.services import campaigns as campaign_service
+from consentapp.services.campaign_drafts import create_campaign, edit_campaign
+from consentapp.services.campaigns import CampaignError, schedule
 from tests.builders import make_campaign
-from tests.flows import REVISION, staff_send, start
-from tests.helpers import audited, csrf_token, deliver, text_of, visible_text
+from tests.flows import REVISION, ask_to_send, staff_send, start
+from tests.helpers import CSRF, audited, csrf_token, deliver, text_of, visible_text
 from tests.services import SMTPServer
 
 pytestmark = pytest.mark.usefixtures("audience")
@@ -85,15 +86,19 @@ def test_a_draft_can_be_changed_until_it_is_scheduled(app: Flask, english: Flask
     assert (status, "Changes saved." in text) == (200, True)
     assert "Servers down on Saturday" in text
     [entry] = audited(app, "campaign.edit")
-    assert entry.details == {"fields": ["body_nl", "subject_en"]}
+    assert entry.details is not None and entry.details["fields"] == ["body_nl", "subject_en"]
+    assert entry.details["revision"] == stored(app, public_id).revision
     status, text = edit(english, public_id, subject_en="Servers down on Saturday")
     assert "Nothing was changed." in text
     assert len(audited(app, "campaign.edit")) == 1, "no change, no audit entry"
 
     assert staff_send(english, f"/staff/campaigns/{public_id}").status_code == 302
     refused = english.get(f"/staff/campaigns/{public_id}/edit", follow_redirects=True)
-    assert "can no longer be changed" in refused.get_data(as_text=True)
-    assert edit(english, public_id, subject_en="Too late")[0] == 200
+    assert "not scheduled yet can be changed" in refused.get_data(as_text=True)
+    # A form left open while the admin approved: refused, and the typed text stays.
+    status, text = edit(english, public_id, subject_en="Too late", body_en="Typed *here*")
+    assert (status, "Typed *here*" in text) == (409, True)
+    assert "not scheduled yet can be changed" in text
     assert stored(app, public_id).subject_en == "Servers down on Saturday"
 
 
@@ -107,22 +112,28 @@ def test_a_change_that_breaks_a_rule_is_shown_next_to_the_field_and_keeps_the_in
     assert stored(app, public_id).subject_nl == "Onderhoud zaterdag"
 
 
-def test_staff_who_wrote_it_may_change_a_submitted_one(
-    app: Flask, staff_client: FlaskClient
+def test_changing_a_submitted_one_takes_it_back_to_draft(
+    app: Flask, staff_client: FlaskClient, admin_client: FlaskClient, admin_id: int
 ) -> None:
+    """What an admin approves is always what was submitted: a change by anyone, the
+    writer or someone else, means submitting again."""
     public_id = make_campaign(app)
     path = f"/staff/campaigns/{public_id}"
     staff_client.post(f"{path}/submit", data={"csrf_token": csrf_token(staff_client, path)})
-    assert edit(staff_client, public_id, subject_en="Updated")[0] == 200
+    assert stored(app, public_id).status == CampaignStatus.SUBMITTED
+    assert edit(admin_client, public_id, subject_en="Updated")[0] == 200
     found = stored(app, public_id)
-    assert (found.status, found.subject_en) == (CampaignStatus.SUBMITTED, "Updated")
+    assert (found.status, found.submitted_by_id) == (CampaignStatus.DRAFT, None)
+    assert found.subject_en == "Updated"
+    [withdrawn] = audited(app, "campaign.withdraw")
+    assert withdrawn.actor_id == admin_id
 
 
 def without_english(app: Flask) -> str:
     with app.app_context():
         topic = db.session.scalar(sa.select(Topic).where(Topic.slug == "service-news"))
         assert topic is not None
-        return campaign_service.create_campaign(
+        return create_campaign(
             topic, "Alleen Nederlands", "Enkel in het **Nederlands**.", "", "  ", None
         ).public_id
 
@@ -133,10 +144,9 @@ def test_a_missing_english_text_is_said_where_it_matters_and_is_the_truth(
     public_id = without_english(app)
     text = visible_text(page_of(english, public_id))
     assert "There is no English subject or text." in text
-    assert "The 1 English-speaking subscriber gets the Dutch one." in text
+    assert "The 1 English-speaking subscriber gets the Dutch version." in text
     assert "No English text: English-speaking subscribers get what is shown here" in text
-    path = f"/staff/campaigns/{public_id}"
-    asked = english.post(f"{path}/send", data={"csrf_token": csrf_token(english, path), "at": ""})
+    asked = ask_to_send(english, f"/staff/campaigns/{public_id}")
     assert "There is no English subject or text." in visible_text(asked.get_data(as_text=True))
     start(app, public_id)
     deliver(app)
@@ -152,8 +162,7 @@ def test_a_whole_english_version_gets_no_warning(app: Flask, english: FlaskClien
 def test_send_asks_first_and_names_what_it_will_do(app: Flask, english: FlaskClient) -> None:
     public_id = make_campaign(app)
     path = f"/staff/campaigns/{public_id}"
-    token = csrf_token(english, path)
-    asked = english.post(f"{path}/send", data={"csrf_token": token, "at": "2030-05-02T09:30"})
+    asked = ask_to_send(english, path, "2030-05-02T09:30")
     text = visible_text(asked.get_data(as_text=True))
     assert asked.status_code == 200
     assert "Send this newsletter?" in text and "Onderhoud zaterdag" in text
@@ -170,20 +179,60 @@ def test_send_asks_first_and_names_what_it_will_do(app: Flask, english: FlaskCli
     assert scheduled == datetime(2030, 5, 2, 7, 30, tzinfo=UTC)
 
 
-def test_an_approval_of_a_text_changed_meanwhile_is_refused(
-    app: Flask, english: FlaskClient
+def test_an_approval_of_a_text_changed_after_the_admin_read_it_is_refused(
+    app: Flask, english: FlaskClient, staff_client: FlaskClient
 ) -> None:
+    """The send form carries the fingerprint of the text its page showed: a change
+    made while the admin read it, or while the confirmation was open, is refused."""
     public_id = make_campaign(app)
     path = f"/staff/campaigns/{public_id}"
-    token = csrf_token(english, path)
-    asked = english.post(f"{path}/send", data={"csrf_token": token, "at": ""})
-    found = REVISION.search(asked.get_data(as_text=True))
-    assert found is not None
-    edit(english, public_id, body_nl="Een andere tekst.")
-    data = {"csrf_token": token, "at": "", "confirmed": "1", "revision": found.group(1)}
+    page = english.get(path).get_data(as_text=True)
+    token, read = CSRF.search(page), REVISION.search(page)
+    assert token is not None and read is not None
+    edit(staff_client, public_id, body_nl="Een andere tekst.")
+    data = {"csrf_token": token.group(1), "at": "", "revision": read.group(1)}
+    asked = english.post(f"{path}/send", data=data, follow_redirects=True)
+    assert "was changed after you opened it" in asked.get_data(as_text=True)
+    assert "Send this newsletter?" not in asked.get_data(as_text=True)
+
+    confirmation = ask_to_send(english, path).get_data(as_text=True)  # read again
+    confirmed = REVISION.search(confirmation)
+    assert confirmed is not None and confirmed.group(1) != read.group(1)
+    edit(staff_client, public_id, body_nl="Nog een andere tekst.")
+    data |= {"confirmed": "1", "revision": confirmed.group(1)}
     answer = english.post(f"{path}/send", data=data, follow_redirects=True)
-    assert "was changed after you opened the confirmation" in answer.get_data(as_text=True)
+    assert "was changed after you opened it" in answer.get_data(as_text=True)
     assert stored(app, public_id).status == CampaignStatus.DRAFT
+    assert audited(app, "campaign.schedule") == []
+
+
+def test_a_step_checks_the_state_another_request_just_committed(app: Flask) -> None:
+    """The check reads the campaign under its row lock, not the copy loaded earlier."""
+    public_id = make_campaign(app)
+    with app.app_context():
+        loaded = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
+        assert loaded is not None
+        read = loaded.revision
+        with db.engine.begin() as other:  # the admin's approval, from another request
+            other.execute(
+                sa.update(Campaign)
+                .where(Campaign.public_id == public_id)
+                .values(body_nl="Changed meanwhile.")
+            )
+        with pytest.raises(CampaignError, match="changed after you opened it"):
+            schedule(loaded, None, None, read=read)
+        db.session.rollback()
+        with db.engine.begin() as other:
+            other.execute(
+                sa.update(Campaign)
+                .where(Campaign.public_id == public_id)
+                .values(status=CampaignStatus.SCHEDULED)
+            )
+        topic = loaded.topic
+        with pytest.raises(CampaignError, match="not scheduled yet"):
+            edit_campaign(loaded, topic, "Te laat", "Tekst", "", "", None)
+        db.session.rollback()
+    assert stored(app, public_id).subject_nl == "Onderhoud zaterdag"
 
 
 def cancel(client: FlaskClient, public_id: str, confirmed: bool) -> tuple[int, str]:
@@ -205,6 +254,15 @@ def test_cancelling_a_draft_asks_first(app: Flask, english: FlaskClient) -> None
     assert "finished already" in text, "no confirmation for what cannot be done"
 
 
+def test_cancelling_a_scheduled_one_says_nothing_went_out(app: Flask, english: FlaskClient) -> None:
+    public_id = make_campaign(app)
+    assert (
+        staff_send(english, f"/staff/campaigns/{public_id}", "2030-05-02T09:30").status_code == 302
+    )
+    text = cancel(english, public_id, confirmed=False)[1]
+    assert "Nothing has been sent." in text and "gone out already" not in text
+
+
 def test_cancelling_while_sending_says_what_went_and_what_will_not(
     app: Flask, english: FlaskClient, smtp_server: SMTPServer
 ) -> None:
@@ -224,7 +282,8 @@ def test_a_campaign_already_scheduled_gets_no_send_confirmation(
     public_id = make_campaign(app)
     path = f"/staff/campaigns/{public_id}"
     assert staff_send(english, path, "2030-05-02T09:30").status_code == 302
-    again = english.post(f"{path}/send", data={"csrf_token": csrf_token(english, path), "at": ""})
+    data = {"csrf_token": csrf_token(english, path), "revision": stored(app, public_id).revision}
+    again = english.post(f"{path}/send", data=data | {"at": ""})
     assert again.status_code == 302
     follow = english.get(path).get_data(as_text=True)
     assert "no longer a draft" in follow

@@ -11,7 +11,7 @@ from flask import Flask
 from consentapp.extensions import db
 from consentapp.markdown import render_markdown, render_plain_text
 from consentapp.models import Topic
-from consentapp.services import campaigns as service
+from consentapp.services.campaign_drafts import create_campaign
 from tests.flows import start
 from tests.helpers import deliver, text_of
 from tests.services import SMTPServer
@@ -80,7 +80,7 @@ def test_a_sent_newsletter_has_both_parts_right(
     with app.app_context():
         topic = db.session.scalar(sa.select(Topic).where(Topic.slug == "service-news"))
         assert topic is not None
-        campaign = service.create_campaign(topic, "Nieuws", SOURCE, "News", SOURCE, None)
+        campaign = create_campaign(topic, "Nieuws", SOURCE, "News", SOURCE, None)
         public_id = campaign.public_id
     start(app, public_id)
     deliver(app)

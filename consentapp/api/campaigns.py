@@ -24,7 +24,8 @@ from consentapp.api.schemas import (
 from consentapp.models import ApiScope
 from consentapp.problems import ApiProblem
 from consentapp.services import api_data
-from consentapp.services.campaigns import CampaignError, create_campaign, report, schedule
+from consentapp.services.campaign_drafts import create_campaign
+from consentapp.services.campaigns import CampaignError, report, schedule
 from consentapp.services.topics import UnknownTopic, topics_by_slug
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -67,6 +68,13 @@ class Campaign(Base):
     def body(self, language: str) -> str:
         """The Markdown body in `language` (Dutch when there is no English one)."""
         return self.body_en if language == "en" and self.body_en.strip() else self.body_nl
+
+    @property
+    def revision(self) -> str:
+        """A short fingerprint of what would be sent: an approval carries the one of the
+        text the admin read, so a text changed meanwhile is not approved unread."""
+        parts = (str(self.topic_id), self.subject_nl, self.body_nl, self.subject_en, self.body_en)
+        return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
     @property
     def english_missing(self) -> dict[str, bool]:

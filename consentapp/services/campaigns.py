@@ -8,7 +8,6 @@ Queueing and sending are `consentapp/services/campaign_sending.py`.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,6 @@ from consentapp.models import (
     OutboundEmail,
     OutboundStatus,
     StaffUser,
-    Topic,
     utcnow,
 )
 from consentapp.permissions import Permission, allows
@@ -53,107 +51,10 @@ class CampaignError(ValueError):
         return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def create_campaign(
-    topic: Topic,
-    subject_nl: str,
-    body_nl: str,
-    subject_en: str,
-    body_en: str,
-    actor: StaffUser | ApiToken | None,
-) -> Campaign:
-    """A draft (audited). Commits."""
-    require_permission(actor, Permission.CAMPAIGN_WRITE)
-    _check_texts(subject_nl, body_nl, subject_en)
-    campaign = Campaign(
-        topic=topic,
-        subject_nl=subject_nl.strip(),
-        body_nl=body_nl,
-        subject_en=subject_en.strip(),
-        body_en=body_en,
-        created_by_id=actor.id if isinstance(actor, StaffUser) else None,
-    )
-    db.session.add(campaign)
-    db.session.flush()
-    audit.record(
-        "campaign.create",
-        target_type="campaign",
-        target_id=campaign.public_id,
-        details={"topic": topic.slug},
-        actor=actor,
-    )
-    db.session.commit()
-    return campaign
-
-
+CHANGED_SINCE_READ = N_(
+    "the newsletter was changed after you opened it: read it again, then send it"
+)
 EDITABLE_STATUSES = (CampaignStatus.DRAFT, CampaignStatus.SUBMITTED)
-
-
-def _check_texts(subject_nl: str, body_nl: str, subject_en: str) -> None:
-    for subject in (subject_nl, subject_en):
-        if "\r" in subject or "\n" in subject:
-            raise CampaignError(N_("a subject is a single line"))
-    if not subject_nl.strip() or not body_nl.strip():
-        raise CampaignError(N_("the Dutch subject and text are required"))
-
-
-def edit_campaign(
-    campaign: Campaign,
-    topic: Topic,
-    subject_nl: str,
-    body_nl: str,
-    subject_en: str,
-    body_en: str,
-    actor: StaffUser | ApiToken | None,
-) -> list[str]:
-    """Change a campaign not yet scheduled (draft, or waiting for approval: the admin
-    approves what is there when sending). Audited with the fields changed, which it
-    returns; nothing changed is no change. Commits."""
-    _check_step(
-        campaign,
-        actor,
-        Permission.CAMPAIGN_WRITE,
-        EDITABLE_STATUSES,
-        N_("only a campaign that is not scheduled yet can be changed"),
-    )
-    _check_texts(subject_nl, body_nl, subject_en)
-    wanted = {
-        "topic_id": topic.id,
-        "subject_nl": subject_nl.strip(),
-        "body_nl": body_nl,
-        "subject_en": subject_en.strip(),
-        "body_en": body_en,
-    }
-    changed = [name for name, value in wanted.items() if getattr(campaign, name) != value]
-    if not changed:
-        return []
-    for name in changed:
-        setattr(campaign, name, wanted[name])
-    campaign.topic = topic
-    fields = ["topic" if name == "topic_id" else name for name in changed]
-    audit.record(
-        "campaign.edit",
-        target_type="campaign",
-        target_id=campaign.public_id,
-        details={"fields": fields},
-        actor=actor,
-    )
-    db.session.commit()
-    return fields
-
-
-def revision(campaign: Campaign) -> str:
-    """A short fingerprint of what would be sent: a confirmation carries it, so an
-    approval is of the text the admin read, not of one changed meanwhile."""
-    text = "\x00".join(
-        (
-            str(campaign.topic_id),
-            campaign.subject_nl,
-            campaign.body_nl,
-            campaign.subject_en,
-            campaign.body_en,
-        )
-    )
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def require_permission(actor: StaffUser | ApiToken | None, permission: Permission) -> None:
@@ -166,7 +67,7 @@ def require_permission(actor: StaffUser | ApiToken | None, permission: Permissio
         raise CampaignError(N_("only an admin can do this"))
 
 
-def _check_step(
+def check_step(
     campaign: Campaign,
     actor: StaffUser | ApiToken | None,
     permission: Permission,
@@ -176,13 +77,25 @@ def _check_step(
     """Every step's two checks, in this order: the actor may take it, and the campaign
     is in a status the step starts from (else `refusal`)."""
     require_permission(actor, permission)
+    _lock(campaign)
     if campaign.status not in from_statuses:
         raise CampaignError(refusal)
 
 
+def _lock(campaign: Campaign) -> None:
+    """Take the campaign row's lock (SQLite: the write lock) and read it fresh, so a
+    step checks the state it changes: an edit and an approval, or two steps, arriving
+    together are taken one after the other."""
+    db.session.execute(
+        sa.update(Campaign).where(Campaign.id == campaign.id).values(status=Campaign.status),
+        execution_options={"synchronize_session": False},
+    )
+    db.session.refresh(campaign)
+
+
 def submit(campaign: Campaign, actor: StaffUser) -> None:
     """Staff ask an admin to approve a draft and send it. Commits."""
-    _check_step(
+    check_step(
         campaign,
         actor,
         Permission.CAMPAIGN_WRITE,
@@ -199,7 +112,7 @@ def submit(campaign: Campaign, actor: StaffUser) -> None:
 
 def withdraw(campaign: Campaign, actor: StaffUser) -> None:
     """Back to draft: the writer takes it back, or an admin sends it back. Commits."""
-    _check_step(
+    check_step(
         campaign,
         actor,
         Permission.CAMPAIGN_WRITE,
@@ -214,16 +127,24 @@ def withdraw(campaign: Campaign, actor: StaffUser) -> None:
     db.session.commit()
 
 
-def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | ApiToken | None) -> None:
+def schedule(
+    campaign: Campaign,
+    at: datetime | None,
+    actor: StaffUser | ApiToken | None,
+    read: str | None = None,
+) -> None:
     """An admin, a token with the `admin` scope, or the operator's command (`actor`
-    None) sends now (`at` empty) or at a time: that is the approval. Commits."""
-    _check_step(
+    None) sends now (`at` empty) or at a time: that is the approval. With `read` (the
+    fingerprint of the text the admin read) a text changed since is refused. Commits."""
+    check_step(
         campaign,
         actor,
         Permission.CAMPAIGN_SEND,
         (CampaignStatus.DRAFT, CampaignStatus.SUBMITTED),
         N_("only a draft can be scheduled"),
     )
+    if read is not None and read != campaign.revision:
+        raise CampaignError(CHANGED_SINCE_READ)
     campaign.status = CampaignStatus.SCHEDULED
     campaign.scheduled_at = at or utcnow()
     campaign.approved_by_id = actor.id if isinstance(actor, StaffUser) else None
@@ -234,6 +155,7 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | ApiToke
         details={
             "at": campaign.scheduled_at.isoformat(),
             "submitted_by": campaign.submitted_by_id,
+            "revision": campaign.revision,
         },
         actor=actor,
     )
@@ -242,7 +164,7 @@ def schedule(campaign: Campaign, at: datetime | None, actor: StaffUser | ApiToke
 
 def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by staff") -> None:
     """Hold the campaign: queued messages wait. Commits."""
-    _check_step(
+    check_step(
         campaign,
         actor,
         Permission.CAMPAIGN_PAUSE,
@@ -263,7 +185,7 @@ def pause(campaign: Campaign, actor: StaffUser | None, reason: str = "paused by 
 
 def resume(campaign: Campaign, actor: StaffUser | None) -> None:
     """Go on where the campaign stopped. Commits."""
-    _check_step(
+    check_step(
         campaign,
         actor,
         Permission.CAMPAIGN_SEND,
@@ -282,6 +204,7 @@ def resume(campaign: Campaign, actor: StaffUser | None) -> None:
 def cancel(campaign: Campaign, actor: StaffUser | None) -> int:
     """Stop for good: messages not yet sent are cancelled. Returns how many. Commits."""
     require_permission(actor, Permission.CAMPAIGN_CANCEL)
+    _lock(campaign)
     if campaign.status in FINAL_STATUSES:
         raise CampaignError(N_("the campaign is finished already"))
     result = db.session.execute(

@@ -9,7 +9,7 @@ from flask import render_template, request, url_for
 from sqlalchemy import Select
 from werkzeug.datastructures import MultiDict
 
-from consentapp.audit_words import action_choices
+from consentapp.audit_words import ACTIONS, action_choices
 from consentapp.extensions import db
 from consentapp.models import (
     AuditEntry,
@@ -50,9 +50,12 @@ def _filtered(statement: Select[AuditEntry], args: MultiDict[str, str]) -> Selec
     actor = small_int(args.get("actor"))
     if actor is not None:
         statement = statement.where(AuditEntry.actor_id == actor)
-    action = args.get("action", "").strip()[:64]
-    if action:
-        statement = statement.where(AuditEntry.action.like(f"{action.replace('%', '')}%"))
+    action = _action(args)
+    if action in ACTIONS:
+        statement = statement.where(AuditEntry.action == action)
+    elif action:  # a prefix, as older links and hand-written addresses give
+        escaped = action.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(AuditEntry.action.like(f"{escaped}%", escape="\\"))
     target = args.get("target", "").strip()[:64]
     if target:
         statement = statement.where(AuditEntry.target_id == target)
@@ -65,6 +68,10 @@ def _filtered(statement: Select[AuditEntry], args: MultiDict[str, str]) -> Selec
     if before is not None:
         statement = statement.where(AuditEntry.id < before)
     return statement
+
+
+def _action(args: MultiDict[str, str]) -> str:
+    return args.get("action", "").strip()[:64]
 
 
 def _links(entries: list[AuditEntry]) -> dict[int, str]:
@@ -104,6 +111,7 @@ def audit_log() -> str:
         next_before=rows[PER_PAGE - 1].id if len(rows) > PER_PAGE else None,
         staff=staff,
         actions=action_choices(),
-        filters={k: args.get(k, "") for k in ("actor", "action", "target", "since", "until")},
+        filters={k: args.get(k, "") for k in ("actor", "target", "since", "until")}
+        | {"action": _action(args)},
         chain=verify_chain() if args.get("verify") == "1" else None,
     )

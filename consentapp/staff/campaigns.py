@@ -14,9 +14,10 @@ from consentapp.form_fields import choices
 from consentapp.i18n import current_language, supported_languages
 from consentapp.models import Campaign, StaffUser, Topic
 from consentapp.request_checks import View
-from consentapp.services import campaign_sending
+from consentapp.services import campaign_drafts, campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.bounces_admin import campaign_figures
+from consentapp.services.campaigns import N_
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
@@ -38,7 +39,7 @@ def new_campaign() -> View:
     topics = _topic_choices(form)
     if request.method == "POST" and form.validate():
         try:
-            campaign = campaign_service.create_campaign(
+            campaign = campaign_drafts.create_campaign(
                 topics[form.topic.data or ""], *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
@@ -51,27 +52,31 @@ def new_campaign() -> View:
 
 @bp.route("/campaigns/<public_id>/edit", methods=["GET", "POST"])
 def edit_campaign(public_id: str) -> View:
-    """Change a newsletter until it is scheduled (the texts and the newsletter it is for)."""
+    """Change a newsletter until it is scheduled (the texts and the newsletter it is for).
+    A change that comes too late is refused with the typed text still in the form."""
     found = _find(public_id)
-    if found.status not in campaign_service.EDITABLE_STATUSES:
-        flash(_("A scheduled or sent newsletter can no longer be changed."), "info")
+    if request.method == "GET" and found.status not in campaign_service.EDITABLE_STATUSES:
+        flash(campaign_service.CampaignError(campaign_drafts.TOO_LATE).translated(), "info")
         return redirect(url_for("staff.campaign", public_id=public_id))
     form = CampaignForm(obj=None if request.method == "POST" else found)
     topics = _topic_choices(form, found.topic)
+    refusal, status = None, 400 if request.method == "POST" else 200
     if request.method == "GET":
         form.topic.data = found.topic.slug
     elif form.validate():
         try:
-            changed = campaign_service.edit_campaign(
+            changed = campaign_drafts.edit_campaign(
                 found, topics[form.topic.data or ""], *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
-            form.subject_nl.errors = [exc.translated()]
+            db.session.rollback()
+            refusal, status = exc.translated(), 409
         else:
             flash(_("Changes saved.") if changed else _("Nothing was changed."), "success")
             return redirect(url_for("staff.campaign", public_id=public_id))
-    status = 400 if request.method == "POST" else 200
-    return render_template("staff/campaign_new.html", form=form, campaign=found), status
+    return render_template(
+        "staff/campaign_new.html", form=form, campaign=found, refusal=refusal
+    ), status
 
 
 def _topic_choices(form: CampaignForm, current: Topic | None = None) -> dict[str, Topic]:
@@ -149,20 +154,24 @@ CONFIRMED_ACTIONS = frozenset({"send", "cancel"})
 
 
 def _confirmation(found: Campaign, action: str, form: ScheduleForm) -> str:
-    """What sending or cancelling would do, named before it is done."""
-    if action == "send" and found.status not in campaign_service.EDITABLE_STATUSES:
-        raise campaign_service.CampaignError(_("This newsletter is no longer a draft."))
-    if action == "cancel" and found.status in campaign_service.FINAL_STATUSES:
-        raise campaign_service.CampaignError(_("This newsletter is finished already."))
-    started = found.status not in campaign_service.EDITABLE_STATUSES
+    """What sending or cancelling would do, named before it is done. Sending carries
+    the fingerprint of the text shown on the campaign's page, where the admin read it."""
+    if action == "send":
+        if found.status not in campaign_service.EDITABLE_STATUSES:
+            raise campaign_service.CampaignError(N_("this newsletter is no longer a draft"))
+        if request.form.get("revision") != found.revision:
+            raise campaign_service.CampaignError(campaign_service.CHANGED_SINCE_READ)
+    elif found.status in campaign_service.FINAL_STATUSES:
+        raise campaign_service.CampaignError(N_("the campaign is finished already"))
+    report = campaign_service.report(found)
     return render_template(
         "staff/campaign_confirm.html",
         campaign=found,
         action=action,
         schedule_form=form,
-        audience=None if started else campaign_sending.audience(found.topic_id),
-        report=campaign_service.report(found),
-        revision=campaign_service.revision(found),
+        audience=campaign_sending.audience(found.topic_id) if action == "send" else None,
+        report=report,
+        queued=sum(report.by_status.values()),
         button=ButtonForm(),
     )
 
@@ -200,9 +209,5 @@ def _run_action(found: Campaign, action: str, actor: StaffUser, at: datetime | N
 
 def _approve(found: Campaign, actor: StaffUser, at: datetime | None) -> None:
     """Send what the admin confirmed, only if it is still the text they read."""
-    if request.form.get("revision") != campaign_service.revision(found):
-        raise campaign_service.CampaignError(
-            _("The newsletter was changed after you opened the confirmation. Read it again.")
-        )
-    campaign_service.schedule(found, at, actor)
+    campaign_service.schedule(found, at, actor, read=request.form.get("revision", ""))
     flash(_("The campaign is queued."), "success")
