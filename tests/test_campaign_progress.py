@@ -155,7 +155,7 @@ def test_the_progress_json_gives_figures_and_sentences_in_the_page_language(
     assert data["finished_at"] is None
     texts = data["texts"]
     assert isinstance(texts, dict)
-    assert texts["summary"] == "1.000 van 2.000 verstuurd (50 %)"
+    assert texts["summary"] == "1.000 van 2.000 verstuurd (50\u00a0%)"
     assert texts["status"] == "wordt verstuurd"
     assert texts["rate"].endswith("mails per minuut")
     assert texts["expected"].startswith("verwacht rond ")
@@ -165,7 +165,7 @@ def test_the_progress_json_gives_figures_and_sentences_in_the_page_language(
     staff_client.get("/staff/?lang=en")
     english = get_progress(staff_client, public_id)["texts"]
     assert isinstance(english, dict)
-    assert english["summary"] == "1,000 of 2,000 sent (50 %)"
+    assert english["summary"] == "1,000 of 2,000 sent (50\u00a0%)"
     assert english["expected"].startswith("expected around ")
 
 
@@ -216,7 +216,7 @@ def test_the_page_shows_the_bar_and_loads_the_script_only_while_live(
     deliver(app, limit=1)
     sending = page(staff_client, public_id)
     assert progress_bar(sending) == ("2", "1")
-    assert "1 van 2 verstuurd (50 %)" in sending
+    assert "1 van 2 verstuurd (50\u00a0%)" in sending
     assert f'src="/static/{SCRIPT}" defer' in sending
     assert f'data-progress-url="/staff/campaigns/{public_id}/progress"' in sending
     assert 'aria-live="polite"' in sending
@@ -225,7 +225,7 @@ def test_the_page_shows_the_bar_and_loads_the_script_only_while_live(
     run_campaigns(app)
     sent = page(staff_client, public_id)
     assert progress_bar(sent) == ("2", "2")
-    assert "2 van 2 verstuurd (100 %)" in sent and "Klaar op " in sent
+    assert "2 van 2 verstuurd (100\u00a0%)" in sent and "Klaar op " in sent
     assert SCRIPT not in sent and "data-progress-url" not in sent
 
 
@@ -274,4 +274,18 @@ def test_a_paused_campaign_says_why_in_the_page_language(
     html = page(admin_client, public_id)
     assert "Gepauzeerd: 2 leveringen na elkaar mislukt; controleer de mailserver." in html
     assert "2 mislukt" in html
+    assert "check the mail server" not in html
     assert SCRIPT in html
+
+
+def test_a_campaign_paused_by_staff_says_so_in_words(
+    app: Flask, smtp_server: SMTPServer, audience: None, admin_client: FlaskClient
+) -> None:
+    public_id = make_campaign(app)
+    start(app, public_id)
+    url = f"/staff/campaigns/{public_id}"
+    admin_client.post(f"{url}/pause", data={"csrf_token": csrf_token(admin_client, url)})
+    html = page(admin_client, public_id)
+    assert "Gepauzeerd door een medewerker. Er gaat niets meer weg tot ze wordt hervat." in html
+    assert "0 van 2 verstuurd" in html
+    assert "paused by staff" not in html, "the stored reason is not shown as it is stored"

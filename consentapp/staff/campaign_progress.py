@@ -104,6 +104,8 @@ def _state(campaign: Campaign, figures: Progress) -> str:
             "Not started yet. As things stand it goes to %(count)s subscribers.",
             count=number(figures.total),
         )
+    if status == CampaignStatus.PAUSED and campaign.pause_reason == _STAFF_PAUSE:
+        return gettext("Paused by a staff member. Nothing goes out until it is resumed.")
     if status == CampaignStatus.PAUSED:
         return gettext(
             "Paused: %(reason)s. Nothing goes out until it is resumed.",
@@ -117,9 +119,7 @@ def _state(campaign: Campaign, figures: Progress) -> str:
         )
     if status == CampaignStatus.CANCELLED:
         return gettext("Cancelled at %(time)s.", time=when(figures.finished_at))
-    if status == CampaignStatus.SENDING:
-        return gettext("Being sent.")
-    return ""
+    return ""  # sending: the badge says so, the figures say the rest
 
 
 def texts(
@@ -132,7 +132,7 @@ def texts(
         "status": status_text(campaign, figures),
         "state": _state(campaign, figures),
         "summary": gettext(
-            "%(sent)s of %(total)s sent (%(percent)s %%)",
+            "%(sent)s of %(total)s sent (%(percent)s\u00a0%%)",
             sent=number(figures.sent),
             total=number(figures.total),
             percent=number(figures.percent),

@@ -20,7 +20,7 @@
     if (bar) {
       bar.max = Math.max(figures.total, 1);
       bar.value = figures.sent + figures.failed + figures.not_sent;
-      bar.textContent = figures.percent + " %";
+      bar.textContent = figures.percent + "\u00a0%";
     }
     var texts = figures.texts || {};
     Array.prototype.forEach.call(block.querySelectorAll("[data-progress-text]"), function (node) {
