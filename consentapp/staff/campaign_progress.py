@@ -9,19 +9,14 @@ staff idle timeout still logs the person out (see `_keep_idle_clock`).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import flask_babel
 import sqlalchemy as sa
 from flask import Response, g, jsonify, request, session
-from flask_babel import (
-    format_datetime,
-    format_decimal,
-    format_time,
-    get_timezone,
-    gettext,
-    ngettext,
-)
+from flask_babel import format_datetime, format_decimal, format_time, get_timezone
 
 from consentapp.extensions import db
 from consentapp.labels import label, when
@@ -29,6 +24,10 @@ from consentapp.models import Campaign, CampaignStatus, utcnow
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.campaign_progress import Progress, is_starting, progress
 from consentapp.staff import SEEN_KEY, bp
+
+# Flask-Babel's own, typed: they always give text.
+gettext: Callable[..., str] = flask_babel.gettext
+ngettext: Callable[..., str] = flask_babel.ngettext
 
 # The reasons the product itself writes when it pauses a campaign.
 _STAFF_PAUSE = "paused by staff"
