@@ -289,3 +289,14 @@ def test_a_campaign_paused_by_staff_says_so_in_words(
     assert "Gepauzeerd door een medewerker. Er gaat niets meer weg tot ze wordt hervat." in html
     assert "0 van 2 verstuurd" in html
     assert "paused by staff" not in html, "the stored reason is not shown as it is stored"
+
+
+def test_a_campaign_without_recipients_is_done_when_sent(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    public_id = make_campaign(app)  # nobody subscribes to service-news
+    start(app, public_id)
+    run_campaigns(app)
+    done = figures(app, public_id)
+    assert (done.status, done.total, done.percent, done.rate) == ("sent", 0, 100, None)
+    assert progress_bar(page(admin_client, public_id)) == ("1", "1")

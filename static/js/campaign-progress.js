@@ -13,7 +13,8 @@
   var status = block.getAttribute("data-status");
   var starting = block.getAttribute("data-starting") === "true";
   var bar = block.querySelector("progress");
-  var INTERVAL = 3000;
+  // Every 3 seconds while sending or about to start; slower while nothing moves by itself.
+  var INTERVAL = status === "sending" || starting ? 3000 : status === "paused" ? 10000 : 30000;
   var timer = null;
 
   function show(figures) {
