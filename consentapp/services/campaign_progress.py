@@ -94,7 +94,7 @@ def progress(campaign: Campaign, now: datetime | None = None) -> Progress:
         failed=failed,
         not_sent=not_sent,
         remaining=remaining,
-        percent=finished * 100 // total if total else 0,
+        percent=_percent(finished, total, campaign.status),
         started_at=campaign.started_at,
         rate=rate,
         expected_end=expected_end,
@@ -136,6 +136,14 @@ def _not_yet_queued(campaign: Campaign) -> int:
         )
         or 0
     )
+
+
+def _percent(finished: int, total: int, status: CampaignStatus) -> int:
+    """Whole percent of the total that is finished; a sent campaign without recipients
+    is done."""
+    if not total:
+        return 100 if status == CampaignStatus.SENT else 0
+    return finished * 100 // total
 
 
 def _rate(finished: int, started_at: datetime | None, until: datetime) -> float | None:
