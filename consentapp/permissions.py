@@ -169,6 +169,7 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     # Campaigns: staff prepare, an admin approves
     "staff.campaigns": every(P.CAMPAIGN_WRITE),
     "staff.campaign": every(P.CAMPAIGN_WRITE),
+    "staff.campaign_progress": every(P.CAMPAIGN_WRITE),
     "staff.new_campaign": every(P.CAMPAIGN_WRITE),
     "staff.edit_campaign": every(P.CAMPAIGN_WRITE),
     "staff.campaign_action": per_action(

@@ -59,6 +59,7 @@ EXCLUDED = {
     "rights.export": "a file download (JSON or CSV), not a page",
     "staff.disclosures_csv": "a CSV download",
     "staff.register_export": "a CSV or JSON download",
+    "staff.campaign_progress": "JSON, not a page",
     "api.list_campaigns": "JSON API",
     "api.read_campaign": "JSON API",
     "api.list_contacts": "JSON API",

@@ -151,6 +151,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     # Newsletters: staff write and submit, an admin sends
     ("staff.campaigns", "GET", ""): STAFF,
     ("staff.campaign", "GET", ""): STAFF,
+    ("staff.campaign_progress", "GET", ""): STAFF,
     ("staff.new_campaign", "GET", ""): STAFF,
     ("staff.new_campaign", "POST", ""): STAFF,
     ("staff.edit_campaign", "GET", ""): STAFF,
