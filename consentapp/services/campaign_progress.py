@@ -30,9 +30,9 @@ from consentapp.models import (
     OutboundEmail,
     OutboundStatus,
     Subscription,
-    SubscriptionStatus,
     utcnow,
 )
+from consentapp.services.campaign_sending import audience_rule
 
 # Statuses in which the figures still change: the page refreshes them.
 LIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
@@ -126,13 +126,7 @@ def _not_yet_queued(campaign: Campaign) -> int:
         db.session.scalar(
             sa.select(sa.func.count(Subscription.id))
             .join(Contact, Contact.id == Subscription.contact_id)
-            .where(
-                Subscription.topic_id == campaign.topic_id,
-                Subscription.status == SubscriptionStatus.CONFIRMED,
-                Subscription.id > campaign.queue_cursor,
-                Contact.email.is_not(None),
-                Contact.undeliverable_at.is_(None),
-            )
+            .where(*audience_rule(campaign.topic_id), Subscription.id > campaign.queue_cursor)
         )
         or 0
     )
