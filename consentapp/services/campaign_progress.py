@@ -11,14 +11,15 @@ campaign is sent or cancelled, the total is `recipients`, the mails really queue
 Finished mails are the sent, the failed and those not sent (consent withdrawn before
 delivery, or the campaign cancelled); the rest of the total is remaining. The rate
 counts finished mails per minute since the start, until the end once the campaign is
-finished (time spent paused included); the expected end follows from it, only while
-the campaign is sending.
+finished (time spent paused included); while sending it is measured over the mails of
+the last ten minutes, so a pause before them does not slow it down. The expected end
+follows from it, only while the campaign is sending and no more than a month away.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -33,6 +34,10 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services.campaign_sending import audience_rule
+
+# The rate while sending is measured over the mails of the last minutes.
+RATE_WINDOW = timedelta(minutes=10)
+MAX_EXPECTED = 60 * 24 * 30  # minutes: no expected end further than a month away
 
 # Statuses in which the figures still change: the page refreshes them.
 LIVE_STATUSES = (CampaignStatus.SCHEDULED, CampaignStatus.SENDING, CampaignStatus.PAUSED)
@@ -61,6 +66,13 @@ class Progress:
     queueing: bool
 
     @property
+    def sent_percent(self) -> int:
+        """Whole percent of the total that is sent (what the summary sentence says)."""
+        if not self.total:
+            return self.percent
+        return self.sent * 100 // self.total
+
+    @property
     def finished(self) -> int:
         """Mails dealt with: sent, failed or not sent."""
         return self.sent + self.failed + self.not_sent
@@ -84,9 +96,13 @@ def progress(campaign: Campaign, now: datetime | None = None) -> Progress:
     total = max(total, finished)
     remaining = total - finished
     rate = _rate(finished, campaign.started_at, campaign.finished_at or now)
+    if campaign.status == CampaignStatus.SENDING:
+        rate = _recent_rate(campaign, now) or rate
     expected_end = None
     if campaign.status == CampaignStatus.SENDING and rate and remaining:
-        expected_end = now + timedelta(minutes=remaining / rate)
+        minutes = remaining / rate
+        # Beyond a month the guess says nothing (and far enough overflows a date).
+        expected_end = now + timedelta(minutes=minutes) if minutes <= MAX_EXPECTED else None
     return Progress(
         status=campaign.status,
         total=total,
@@ -138,6 +154,28 @@ def _percent(finished: int, total: int, status: CampaignStatus) -> int:
     if not total:
         return 100 if status == CampaignStatus.SENT else 0
     return finished * 100 // total
+
+
+def _recent_rate(campaign: Campaign, now: datetime) -> float | None:
+    """Mails sent per minute over the last minutes of sending: a pause before them does
+    not slow the figure down. None with too little to measure."""
+    count, first = db.session.execute(
+        sa.select(sa.func.count(OutboundEmail.id), sa.func.min(OutboundEmail.sent_at)).where(
+            OutboundEmail.campaign_id == campaign.id,
+            OutboundEmail.status == OutboundStatus.SENT,
+            OutboundEmail.sent_at >= now - RATE_WINDOW,
+            OutboundEmail.sent_at <= now,
+        )
+    ).one()
+    if count < 2 or first is None:
+        return None
+    minutes = (now - _aware(first)).total_seconds() / 60
+    return int(count) / minutes if minutes >= 0.1 else None
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives stored UTC times back without their zone."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _rate(finished: int, started_at: datetime | None, until: datetime) -> float | None:

@@ -23,6 +23,7 @@ from consentapp.models import (
     CampaignStatus,
     ConsentAction,
     ConsentEvent,
+    ConsentPurpose,
     OutboundEmail,
     OutboundStatus,
     StaffUser,
@@ -258,19 +259,25 @@ def report(campaign: Campaign) -> CampaignReport:
             .group_by(OutboundEmail.last_error)
         ).all()
     ]
-    withdrawn = db.session.scalars(
-        sa.select(ConsentEvent.details).where(
-            ConsentEvent.action == ConsentAction.WITHDRAWN,
-            ConsentEvent.topic_id == campaign.topic_id,
-            ConsentEvent.occurred_at >= (campaign.started_at or campaign.created_at),
-        )
-    )
-    unsubscribes = sum(1 for d in withdrawn if d and d.get("campaign") == campaign.public_id)
     return CampaignReport(
         by_status={str(k): int(v) for k, v in by_status.items()},
         failures=failures,
-        unsubscribes=unsubscribes,
+        unsubscribes=unsubscribes_from(campaign),
     )
+
+
+def unsubscribes_from(campaign: Campaign) -> int:
+    """Withdrawals through this campaign's own unsubscribe links (its id in the
+    ledger row), read through the ledger's (purpose, action, time) index."""
+    withdrawn = db.session.scalars(
+        sa.select(ConsentEvent.details).where(
+            ConsentEvent.purpose == ConsentPurpose.NEWSLETTER,
+            ConsentEvent.action == ConsentAction.WITHDRAWN,
+            ConsentEvent.occurred_at >= (campaign.started_at or campaign.created_at),
+            ConsentEvent.topic_id == campaign.topic_id,
+        )
+    )
+    return sum(1 for d in withdrawn if d and d.get("campaign") == campaign.public_id)
 
 
 def campaigns_holding(ids: Sequence[int]) -> dict[int, str]:

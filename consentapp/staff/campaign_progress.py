@@ -99,8 +99,10 @@ def _state(campaign: Campaign, figures: Progress) -> str:
     if figures.starting:
         return gettext("Queued: sending starts in a moment.")
     if status == CampaignStatus.SCHEDULED:
-        return gettext(
+        return ngettext(
+            "Not started yet. As things stand it goes to %(count)s subscriber.",
             "Not started yet. As things stand it goes to %(count)s subscribers.",
+            figures.total,
             count=number(figures.total),
         )
     if status == CampaignStatus.PAUSED and campaign.pause_reason == _STAFF_PAUSE:
@@ -134,7 +136,7 @@ def texts(
             "%(sent)s of %(total)s sent (%(percent)s\u00a0%%)",
             sent=number(figures.sent),
             total=number(figures.total),
-            percent=number(figures.percent),
+            percent=number(figures.sent_percent),
         )
         if begun or figures.starting
         else "",
@@ -153,21 +155,25 @@ def _pace(figures: Progress, now: datetime) -> dict[str, str]:
     """Start time, rate (while sending) and expected end."""
     rate = figures.rate
     return {
-        "started": gettext("Started at %(time)s", time=when(figures.started_at))
+        "started": gettext("Started at %(time)s", time=clock(figures.started_at, now))
         if figures.started_at
         else "",
-        "rate": ngettext(
-            "%(rate)s mail per minute",
-            "%(rate)s mails per minute",
-            round(rate),
-            rate=format_decimal(rate, "#,##0" if rate >= 10 else "#,##0.#"),
-        )
+        "rate": _rate_text(rate)
         if rate is not None and figures.status == CampaignStatus.SENDING
         else "",
         "expected": gettext("expected around %(time)s", time=clock(figures.expected_end, now))
         if figures.expected_end
         else "",
     }
+
+
+def _rate_text(rate: float) -> str:
+    """ "120 mails per minute"; the singular only for exactly one; below 0.1 as such."""
+    if rate < 0.1:
+        return gettext("less than 0.1 mail per minute")
+    shown = str(format_decimal(rate, "#,##0" if rate >= 10 else "#,##0.#"))
+    count = 1 if shown == str(format_decimal(1)) else 2
+    return ngettext("%(rate)s mail per minute", "%(rate)s mails per minute", count, rate=shown)
 
 
 _DETAILS = ("failed", "not_sent", "unsubscribes")
@@ -190,7 +196,8 @@ def progress_view(campaign: Campaign, now: datetime | None = None) -> dict[str, 
     """What the page's progress block and its JSON show: figures and sentences."""
     now = now or utcnow()
     figures = progress(campaign, now)
-    unsubscribes = campaign_service.report(campaign).unsubscribes
+    begun = figures.started_at is not None or figures.finished > 0
+    unsubscribes = campaign_service.unsubscribes_from(campaign) if begun else 0
     return {
         "figures": figures,
         "unsubscribes": unsubscribes,

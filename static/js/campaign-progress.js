@@ -21,7 +21,7 @@
     if (bar) {
       bar.max = Math.max(figures.total, 1);
       bar.value = figures.sent + figures.failed + figures.not_sent;
-      bar.textContent = figures.percent + "\u00a0%";
+      bar.textContent = (figures.texts && figures.texts.summary) || "";
     }
     var texts = figures.texts || {};
     Array.prototype.forEach.call(block.querySelectorAll("[data-progress-text]"), function (node) {
@@ -33,7 +33,12 @@
     });
   }
 
+  var busy = false;
+
   function later(delay) {
+    if (timer !== null) {
+      window.clearTimeout(timer);
+    }
     timer = document.hidden ? null : window.setTimeout(poll, delay);
   }
 
@@ -42,12 +47,26 @@
   }
 
   function poll() {
-    fetch(url, {credentials: "same-origin", cache: "no-store", headers: {Accept: "application/json"}})
+    timer = null;
+    if (busy) {
+      return;  // one question at a time
+    }
+    busy = true;
+    fetch(url, {
+      credentials: "same-origin", cache: "no-store", redirect: "manual",
+      headers: {Accept: "application/json"}
+    })
       .then(function (response) {
+        busy = false;
         var type = response.headers.get("Content-Type") || "";
-        if (!response.ok || response.redirected || type.indexOf("application/json") !== 0) {
-          // Logged out (idle) or the campaign is gone: the page itself says what is next.
+        if (response.type === "opaqueredirect" || [401, 403, 404].indexOf(response.status) >= 0) {
+          // Logged out (the login page keeps its message for the reload) or the
+          // campaign is gone: the page itself says what is next.
           window.location.reload();
+          return null;
+        }
+        if (!response.ok || type.indexOf("application/json") !== 0) {
+          later(INTERVAL * 3);  // busy or briefly away: ask again later
           return null;
         }
         return response.json();
@@ -67,6 +86,7 @@
       })
       .catch(function () {
         // The network or the server is away for a moment: try again later.
+        busy = false;
         later(INTERVAL * 3);
       });
   }
