@@ -21,7 +21,7 @@
     if (bar) {
       bar.max = Math.max(figures.total, 1);
       bar.value = figures.sent + figures.failed + figures.not_sent;
-      bar.textContent = (figures.texts && figures.texts.summary) || "";
+      bar.textContent = (figures.total ? Math.floor(figures.sent * 100 / figures.total) : figures.percent) + "\u00a0%";
     }
     var texts = figures.texts || {};
     Array.prototype.forEach.call(block.querySelectorAll("[data-progress-text]"), function (node) {
