@@ -58,7 +58,7 @@ def register_extensions(app: Flask) -> None:
     """Bind the extension singletons to this app."""
     from consentapp import i18n
     from consentapp.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
-    from consentapp.services import passwords
+    from consentapp.services import passwords, reference
     from consentapp.services.staff_accounts import load_session_user
 
     db.init_app(app)
@@ -76,6 +76,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.user_loader(load_session_user)
     passwords.warm_up(app.config["ARGON2_PROFILE"])
+    reference.init_app(app)
 
 
 def register_engine(app: Flask) -> None:

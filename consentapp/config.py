@@ -132,7 +132,11 @@ class Config:
 
         default_db = f"sqlite:///{self.INSTANCE_PATH / 'consentapp.sqlite3'}"
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env.get("DATABASE_URL") or default_db)
-        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+        # Idle connections are tested before use (extensions.ping_if_idle), not all.
+        self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+        # services.reference and page_cache: notice and topics read again after this.
+        self.REFERENCE_CACHE_SECONDS = _int(env, "REFERENCE_CACHE_SECONDS", 1)
+        self.PAGE_CACHE = _bool(env.get("PAGE_CACHE"), True)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
 
         self.BASE_URL = (env.get("BASE_URL") or "http://127.0.0.1:5000").rstrip("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,6 +39,32 @@ def tune_sqlite(connection: Any, record: Any) -> None:
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
+
+
+# A connection back in the pool for longer than this is tested before it is used again.
+IDLE_PING_SECONDS = 5.0
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkin")
+def note_checkin(connection: Any, record: Any) -> None:
+    """Remember when the connection went back to the pool."""
+    record.info["checked_in_at"] = time.monotonic()
+
+
+@sa.event.listens_for(sa.pool.Pool, "checkout")
+def ping_if_idle(connection: Any, record: Any, proxy: Any) -> None:
+    """Test a connection that sat idle (the database may have restarted meanwhile):
+    the pool then drops it and opens another. One in steady use is not tested: that
+    would be a round trip for every request."""
+    last = record.info.get("checked_in_at")
+    if last is None or time.monotonic() - last < IDLE_PING_SECONDS:
+        return  # just opened, or in steady use
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT 1")
+        cursor.close()
+    except Exception as error:  # the driver's own error types: any failure means gone
+        raise sa.exc.DisconnectionError() from error
 
 
 migrate = Migrate()

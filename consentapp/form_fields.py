@@ -5,14 +5,15 @@ checkbox list, and the HTML attributes fields render with."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import cache
 from typing import Any, cast
 
+from babel.support import NullTranslations, Translations
 from flask import Flask
-from flask_babel import format_number
+from flask_babel import format_number, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from flask_wtf.i18n import translations as wtforms_catalog
 from wtforms import (
     EmailField,
     Field,
@@ -25,6 +26,7 @@ from wtforms import (
 )
 from wtforms import validators as rules
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
+from wtforms.i18n import messages_path
 from wtforms.validators import Optional, StopValidation, ValidationError
 
 from consentapp.models import Contact, Topic
@@ -37,6 +39,7 @@ from consentapp.services.contact_details import (
     normalise_phone,
 )
 from consentapp.services.embed import altcha_required, challenge_solved
+from consentapp.services.reference import TopicRef
 
 # WTForms' own generic messages (a choice, date or number it cannot read), in our words.
 _OUR_WORDS = {
@@ -55,18 +58,29 @@ _OUR_WORDS = {
 }
 
 
+@cache
+def _wtforms_catalog(locale: str) -> NullTranslations:
+    """WTForms' own catalog in `locale`, read once per process (Flask-WTF reads the
+    file again for every request that builds a form)."""
+    return Translations.load(messages_path(), [locale], domain="wtforms")
+
+
+def _catalog() -> NullTranslations:
+    return _wtforms_catalog(str(get_locale() or "en"))
+
+
 class _OurWords:
     """The translations object forms use: our words first, else WTForms' catalog."""
 
     def gettext(self, string: str) -> str:
         ours = _OUR_WORDS.get(string)
-        return str(ours) if ours is not None else str(wtforms_catalog.gettext(string))
+        return str(ours) if ours is not None else str(_catalog().ugettext(string))
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         ours = _OUR_WORDS.get(singular if n == 1 else plural)
         if ours is not None:
             return str(ours)
-        return str(wtforms_catalog.ngettext(singular, plural, n))
+        return str(_catalog().ungettext(singular, plural, n))
 
 
 OUR_WORDS = _OurWords()
@@ -240,7 +254,7 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = widgets.CheckboxInput()
 
 
-def topic_choices(topics: Iterable[Topic], language: str) -> list[Any]:
+def topic_choices(topics: Iterable[Topic | TopicRef], language: str) -> list[Any]:
     """Checkbox choices for topics, labelled in `language`."""
     return [SelectChoice(topic.slug, topic.label(language)) for topic in topics]
 

@@ -19,7 +19,7 @@ from consentapp.form_fields import (
 )
 from consentapp.i18n import current_language
 from consentapp.request_checks import form_meta
-from consentapp.services.topics import active_topics
+from consentapp.services.reference import offered_topics
 
 
 class SubscribeForm(Form):
@@ -53,7 +53,7 @@ def subscribe_form(formdata: MultiDict[str, str] | None = None) -> SubscribeForm
         form = SubscribeForm(meta=form_meta())
     else:
         form = SubscribeForm(formdata=formdata, meta={"csrf": False})
-    form.topics.choices = topic_choices(active_topics(), language)
+    form.topics.choices = topic_choices(offered_topics(), language)
     if not form.is_submitted():
         form.language.data = language
     return form

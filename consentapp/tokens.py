@@ -122,8 +122,13 @@ def read_token(purpose: Purpose, token: str) -> Token:
     return Token(payload=payload, issued_at=signed.astimezone(UTC))
 
 
+def token_matches(token: Token, email: str | None) -> bool:
+    """Whether a verified link was made for this address (not an older one)."""
+    return address_matches(email, str(token.payload.get("h", "")))
+
+
 def token_contact(token: Token, contact: Contact | None) -> Contact:
     """The contact a verified link belongs to, if it still has the link's address."""
-    if contact is None or not address_matches(contact.email, str(token.payload.get("h", ""))):
+    if contact is None or not token_matches(token, contact.email):
         raise TokenInvalid("contact gone or address changed")
     return contact

@@ -20,12 +20,14 @@ from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language
 from consentapp.markdown import render_markdown
 from consentapp.models import PrivacyNotice
+from consentapp.page_cache import shared_page
 from consentapp.public import bp
 from consentapp.public.forms import ContactForm
 from consentapp.request_checks import MAX_ID, View, answer_or_redirect, form_meta
 from consentapp.services import notices
 from consentapp.services.consent import Origin
 from consentapp.services.inquiries import InquirySubmission, submit_inquiry
+from consentapp.services.reference import notice_in_force, offered_topics
 from consentapp.services.topics import active_topics
 from consentapp.subscribe_form import subscribe_form
 
@@ -33,10 +35,14 @@ from consentapp.subscribe_form import subscribe_form
 @bp.get("/")
 def home() -> str:
     """The landing page, with the subscribe form."""
-    notice = notices.current_notice(current_language())
+    return shared_page(_render_home)
+
+
+def _render_home() -> str:
+    notice = notice_in_force(current_language())
     form = subscribe_form()
     form.notice_version.data = str(notice.version)
-    return render_template("public/home.html", form=form, notice=notice, topics=active_topics())
+    return render_template("public/home.html", form=form, notice=notice, topics=offered_topics())
 
 
 def _contact_rate_limit() -> str:

@@ -307,18 +307,6 @@ def read_unsubscribe(raw: str) -> tuple[Token, Contact]:
     return token, contact
 
 
-def unsubscribe(raw: str, channel: str, origin: Origin) -> tuple[Contact, list[Topic]]:
-    """The one-click target: withdraw the link's topics now, whatever the request carried."""
-    token, contact = read_unsubscribe(raw)
-    slugs = token.payload.get("t")
-    chosen = [str(slug) for slug in slugs] if isinstance(slugs, list) else None
-    campaign = token.payload.get("k")
-    details = {"campaign": str(campaign)} if campaign else None
-    stopped = withdraw(contact, chosen, channel, origin, contact.language, details)
-    db.session.commit()
-    return contact, stopped
-
-
 _SUBSCRIPTIONS = Subscription.__table__
 _CONFIRMED_TO_TOPIC = (
     sa.select(sa.literal(1))

@@ -10,6 +10,7 @@ from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language, supported_languages
 from consentapp.links import preferences_url
 from consentapp.models import ConsentChannel, Contact
+from consentapp.page_cache import shared_page
 from consentapp.request_checks import View, answer_or_redirect
 from consentapp.services import notices
 from consentapp.services.confirmation import (
@@ -22,6 +23,7 @@ from consentapp.services.confirmation import (
 )
 from consentapp.services.consent import Origin
 from consentapp.services.contact_details import normalise_email
+from consentapp.services.one_click import one_click_unsubscribe
 from consentapp.services.preferences import (
     AddressInUse,
     PreferencesAccess,
@@ -36,10 +38,10 @@ from consentapp.services.preferences import (
     set_language,
     update_topics,
 )
+from consentapp.services.reference import notice_in_force, offered_topics
 from consentapp.services.subscriptions import read_unsubscribe, request_subscription, withdraw
-from consentapp.services.subscriptions import unsubscribe as unsubscribe_service
-from consentapp.services.topics import active_topics, confirmed_slugs
-from consentapp.subscribe_form import subscribe_form
+from consentapp.services.topics import confirmed_slugs
+from consentapp.subscribe_form import SubscribeForm, subscribe_form
 from consentapp.subscriptions import bp
 from consentapp.subscriptions.forms import (
     AddressForm,
@@ -68,31 +70,36 @@ def link_problem(kind: str, status: int, **context: object) -> tuple[str, int]:
 @limiter.limit(_form_rate_limit, methods=["POST"])
 def subscribe() -> View:
     """Double opt-in, step 1. The answer never tells whether the address was known."""
+    if request.method == "GET":
+        return shared_page(_subscribe_page)
     form = subscribe_form()
     language = current_language()
-    notice = notices.current_notice(language)
-    if request.method == "GET":
-        form.notice_version.data = str(notice.version)
-        return render_template(
-            "subscriptions/subscribe.html", form=form, notice=notice, topics=active_topics()
-        )
     if not form.validate():
-        page = render_template(
-            "subscriptions/subscribe.html", form=form, notice=notice, topics=active_topics()
-        )
+        page = _subscribe_page(form)
         return answer_or_redirect("failure_url", (page, 400))
     if not form.website.data:
-        shown = notices.notice_shown(form.notice_version.data, language) or notice
+        shown = notices.notice_shown(form.notice_version.data, language)
         request_subscription(
             email=normalise_email(form.email.data or ""),
             name=form.name.data or "",
             topic_slugs=list(form.topics.data or []),
             language=chosen_language(form.language.data),
             origin=Origin.from_request(request),
-            notice=shown,
+            notice=shown or notices.current_notice(language),
         )
     page = render_template("subscriptions/check_mail.html", reason="subscribe")
     return answer_or_redirect("success_url", page)
+
+
+def _subscribe_page(form: SubscribeForm | None = None) -> str:
+    """The subscribe page: a new form, or `form` with what the visitor sent."""
+    notice = notice_in_force(current_language())
+    if form is None:
+        form = subscribe_form()
+        form.notice_version.data = str(notice.version)
+    return render_template(
+        "subscriptions/subscribe.html", form=form, notice=notice, topics=offered_topics()
+    )
 
 
 @bp.route("/subscribe/confirm/<token>", methods=["GET", "POST"])
@@ -150,8 +157,9 @@ def unsubscribe(token: str) -> View:
         )
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     channel = ConsentChannel.ONE_CLICK if one_click else ConsentChannel.WEB_FORM
-    contact, _stopped = unsubscribe_service(token, channel.value, Origin.from_request(request))
-    return render_template("subscriptions/unsubscribed.html", contact_language=contact.language)
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    one_click_unsubscribe(token, channel.value, Origin.from_request(request), default)
+    return shared_page(lambda: render_template("subscriptions/unsubscribed.html"))
 
 
 # RFC 8058: mail providers POST here without a token or cookie, by design.
@@ -189,19 +197,19 @@ def _preferences_page(
         shown_email=contact.mail_address if access.full else mask_email(contact.mail_address),
         pending_email=pending_email,
         waiting=[
-            topic.label(current_language()) for topic in active_topics() if topic.slug in waiting
+            topic.label(current_language()) for topic in offered_topics() if topic.slug in waiting
         ],
         form=form,
         email_form=email_form,
         stop_form=ButtonForm(),
-        topics=active_topics(),
+        topics=offered_topics(),
     )
 
 
 def _preferences_form(contact: Contact) -> PreferencesForm:
     language = current_language()
     form = PreferencesForm()
-    form.topics.choices = topic_choices(active_topics(), language)
+    form.topics.choices = topic_choices(offered_topics(), language)
     if not form.is_submitted():
         form.topics.data = confirmed_slugs(contact)
         form.language.data = contact.language
@@ -304,7 +312,7 @@ def unsubscribe_all(token: str) -> View:
         current_language(),
     )
     db.session.commit()
-    return render_template("subscriptions/unsubscribed.html", contact_language=opened.language)
+    return render_template("subscriptions/unsubscribed.html")
 
 
 @bp.post("/preferences/<token>/details-link")

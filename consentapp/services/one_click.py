@@ -1,0 +1,156 @@
+"""The unsubscribe link's POST, on the path a mail provider's burst takes (P7, RFC 8058).
+
+After a large campaign, mailbox providers POST the List-Unsubscribe-Post target for
+everyone who pressed "unsubscribe" in their mail program, hundreds a second. This does
+what `subscriptions.withdraw` does (the link's topics stop at once, one ledger row per
+topic stopped with the notice in force, the webhook events) in as few statements as
+the rules allow, without building ORM objects:
+
+1. one read: the contact the link names, its subscriptions with their topics, and the
+   notice version in force in the contact's language (or the default language);
+2. one UPDATE of the subscriptions still pending or confirmed, guarded by their status
+   and returning the rows it moved, so of two requests racing for the same topic one
+   stops it and the other records nothing;
+3. one INSERT of a ledger row for each subscription moved;
+4. the commit, which holds the three.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import sqlalchemy as sa
+
+from consentapp.extensions import db
+from consentapp.models import (
+    ConsentAction,
+    ConsentEvent,
+    ConsentPurpose,
+    Contact,
+    PrivacyNotice,
+    Subscription,
+    SubscriptionStatus,
+    Topic,
+    utcnow,
+)
+from consentapp.services.consent import Origin
+from consentapp.services.notices import NoticeMissing
+from consentapp.services.outgoing_webhooks import emit_consent
+from consentapp.tokens import Purpose, TokenInvalid, read_token, token_matches
+
+_CONTACTS = cast(sa.Table, Contact.__table__)
+_SUBSCRIPTIONS = cast(sa.Table, Subscription.__table__)
+_TOPICS = cast(sa.Table, Topic.__table__)
+_NOTICES = cast(sa.Table, PrivacyNotice.__table__)
+_EVENTS = cast(sa.Table, ConsentEvent.__table__)
+_ACTIVE = (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
+
+_LATEST = sa.select(sa.func.max(_NOTICES.c.version)).scalar_subquery()
+_READING = (
+    sa.select(
+        _CONTACTS.c.email,
+        _CONTACTS.c.language,
+        _SUBSCRIPTIONS.c.id.label("subscription"),
+        _SUBSCRIPTIONS.c.status,
+        _TOPICS.c.slug,
+        _NOTICES.c.id.label("notice_id"),
+        _NOTICES.c.version.label("notice_version"),
+        _NOTICES.c.language.label("notice_language"),
+        _NOTICES.c.sha256.label("notice_sha256"),
+    )
+    .select_from(
+        _CONTACTS.outerjoin(_SUBSCRIPTIONS, _SUBSCRIPTIONS.c.contact_id == _CONTACTS.c.id)
+        .outerjoin(_TOPICS, _TOPICS.c.id == _SUBSCRIPTIONS.c.topic_id)
+        .outerjoin(
+            _NOTICES,
+            sa.and_(
+                _NOTICES.c.version == _LATEST,
+                _NOTICES.c.language.in_([_CONTACTS.c.language, sa.bindparam("default_language")]),
+            ),
+        )
+    )
+    .where(_CONTACTS.c.public_id == sa.bindparam("public_id"))
+)
+_STOP = (
+    sa.update(_SUBSCRIPTIONS)
+    .where(
+        _SUBSCRIPTIONS.c.id.in_(sa.bindparam("ids", expanding=True)),
+        _SUBSCRIPTIONS.c.status.in_(_ACTIVE),
+    )
+    .values(
+        status=SubscriptionStatus.UNSUBSCRIBED,
+        unsubscribed_at=sa.bindparam("now"),
+        updated_at=sa.bindparam("now"),
+    )
+    .returning(_SUBSCRIPTIONS.c.topic_id)
+)
+
+
+def _notice(rows: Sequence[Any], language: str, default: str) -> dict[str, object]:
+    """The ledger's notice columns: the version in force in `language`, else `default`."""
+    found = {row.notice_language: row for row in rows if row.notice_id is not None}
+    row = found.get(language) or found.get(default)
+    if row is None:
+        raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
+    return {
+        "notice_id": row.notice_id,
+        "notice_version": row.notice_version,
+        "notice_language": row.notice_language,
+        "notice_sha256": row.notice_sha256,
+    }
+
+
+def one_click_unsubscribe(raw: str, channel: str, origin: Origin, default_language: str) -> int:
+    """Withdraw the link's topics now (all topics if it names none) and commit; returns
+    how many were stopped. A link that cannot be used raises TokenInvalid."""
+    token = read_token(Purpose.UNSUBSCRIBE, raw)
+    public_id = token.public_id
+    rows = db.session.execute(
+        _READING, {"public_id": public_id, "default_language": default_language}
+    ).all()
+    if not rows or not token_matches(token, rows[0].email):
+        raise TokenInvalid("contact gone or address changed")
+    named = token.payload.get("t")
+    chosen = {str(slug) for slug in named} if isinstance(named, list) else None
+    wanted = sorted(
+        {
+            row.subscription
+            for row in rows
+            if row.status in _ACTIVE and (chosen is None or row.slug in chosen)
+        }
+    )
+    if not wanted:
+        db.session.rollback()
+        return 0
+    notice = _notice(rows, rows[0].language, default_language)
+    now = utcnow()
+    stopped = db.session.execute(_STOP, {"ids": wanted, "now": now}).scalars().all()
+    if stopped:
+        campaign = token.payload.get("k")
+        details = {"campaign": str(campaign)} if campaign else None
+        db.session.execute(
+            sa.insert(_EVENTS),
+            [
+                {
+                    "occurred_at": now,
+                    "subject_id": public_id,
+                    "purpose": ConsentPurpose.NEWSLETTER,
+                    "topic_id": topic_id,
+                    "action": ConsentAction.WITHDRAWN,
+                    "channel": channel,
+                    **notice,
+                    "client_address": origin.client_address,
+                    "user_agent": origin.user_agent,
+                    "evidence": None,
+                    "details": details,
+                }
+                for topic_id in sorted(stopped)
+            ],
+        )
+        for topic_id in sorted(stopped):
+            emit_consent(
+                ConsentPurpose.NEWSLETTER, ConsentAction.WITHDRAWN, public_id, topic_id, details
+            )
+    db.session.commit()
+    return len(stopped)
