@@ -61,6 +61,7 @@ bench: install
 	$(BIN)/python -m bench.dashboard
 	$(BIN)/python -m bench.bounces
 	$(BIN)/python -m bench.api
+	$(BIN)/python -m bench.dkim
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -42,6 +42,9 @@ def create_app(
             app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
         )
 
+    from consentapp.mail.dkim_sign import check_keys
+
+    check_keys(app.config)  # a DKIM key that cannot sign stops the start, not the first mail
     if app.config["ENV_NAME"] == "production":
         from consentapp.mail.alignment import warn_about_alignment
 
@@ -123,8 +126,9 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """`flask --app wsgi ...` commands."""
-    from consentapp import api_cli, cli, webhook_commands
+    from consentapp import api_cli, cli, dkim_cli, webhook_commands
 
     cli.init_app(app)
     api_cli.init_app(app)
+    dkim_cli.init_app(app)
     webhook_commands.init_app(app)

@@ -48,7 +48,6 @@ HOW_TO_GENERATE_A_KEY = (
     'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
 )
 
-
 # The languages the site speaks, default first; the catalogs under translations/ match.
 LANGUAGES = ("nl", "en")
 
@@ -126,7 +125,6 @@ class Config:
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         env = os.environ if environ is None else environ
         self.INSTANCE_PATH = Path(env.get("CONSENTAPP_INSTANCE") or default_instance_dir())
-
         self.SECRET_KEY = env.get("SECRET_KEY", "") or self.default_secret_key()
         self.SECRET_KEY_FALLBACKS = _list(env.get("SECRET_KEY_FALLBACKS"))
 
@@ -194,6 +192,8 @@ class Config:
         self.DKIM_DOMAIN = env.get("DKIM_DOMAIN") or None
         self.DKIM_SELECTOR = env.get("DKIM_SELECTOR") or None
         self.DKIM_KEY_PATH = env.get("DKIM_KEY_PATH") or None
+        self.DKIM_ED25519_SELECTOR = env.get("DKIM_ED25519_SELECTOR") or None
+        self.DKIM_ED25519_KEY_PATH = env.get("DKIM_ED25519_KEY_PATH") or None
         # A temporary refusal (4xx) for a recipient is tried this many times in all,
         # then the mail fails and counts as a soft bounce.
         self.MAIL_MAX_ATTEMPTS = _int(env, "MAIL_MAX_ATTEMPTS", 10)

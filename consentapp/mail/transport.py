@@ -12,13 +12,12 @@ import smtplib
 import socket
 from dataclasses import dataclass
 from email.utils import parseaddr
-from pathlib import Path
 from typing import Any, Protocol
 
-import dkim
 from flask import current_app
 from flask_mail import Connection
 
+from consentapp.mail.dkim_sign import signer_for
 from consentapp.mail.mime import ascii_address, compose
 from consentapp.mail.verp import envelope_sender
 
@@ -98,7 +97,8 @@ class Message(Protocol):
 
 class Composer:
     """Turns outbox rows into the bytes sent, DKIM-signed when DKIM_DOMAIN, DKIM_SELECTOR
-    and DKIM_KEY_PATH are set (the unsubscribe headers are among the signed ones), and
+    and DKIM_KEY_PATH are set, with Ed25519 as well when DKIM_ED25519_SELECTOR and
+    DKIM_ED25519_KEY_PATH are (the unsubscribe headers are among the signed ones), and
     names each row's envelope sender: its own VERP address when BOUNCE_DOMAIN is set."""
 
     def __init__(self, config: dict[str, Any]) -> None:
@@ -107,13 +107,7 @@ class Composer:
             self.sender = f"{self.sender[0]} <{self.sender[1]}>"
         self.envelope_from = ascii_address(parseaddr(self.sender)[1])
         self.bounce_domain: str | None = config["BOUNCE_DOMAIN"]
-        self.dkim: tuple[bytes, bytes, bytes] | None = None
-        if config["DKIM_DOMAIN"] and config["DKIM_SELECTOR"] and config["DKIM_KEY_PATH"]:
-            self.dkim = (
-                config["DKIM_SELECTOR"].encode(),
-                config["DKIM_DOMAIN"].encode(),
-                Path(config["DKIM_KEY_PATH"]).read_bytes(),
-            )
+        self.dkim = signer_for(config)
 
     def envelope_for(self, row: Message) -> str:
         """The SMTP MAIL FROM for `row`: where its bounces go."""
@@ -133,17 +127,7 @@ class Composer:
             headers=row.headers,
         )
         if self.dkim is not None:
-            selector, domain, key = self.dkim
-            raw = (
-                dkim.sign(
-                    raw,
-                    selector,
-                    domain,
-                    key,
-                    include_headers=[header.encode() for header in DKIM_HEADERS],
-                )
-                + raw
-            )
+            raw = self.dkim.sign(raw, DKIM_HEADERS) + raw
         return raw
 
 
