@@ -62,6 +62,10 @@ bench: install
 	$(BIN)/python -m bench.bounces
 	$(BIN)/python -m bench.api
 	$(BIN)/python -m bench.dkim
+	@command -v wrk >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && \
+		[ "$$(id -u)" = 0 ] && apt-get install -y -q wrk; } || \
+		echo "bench.load needs wrk (apt-get install wrk)"
+	$(BIN)/python -m bench.load
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
