@@ -130,9 +130,7 @@ class Config:
 
         default_db = f"sqlite:///{self.INSTANCE_PATH / 'consentapp.sqlite3'}"
         self.SQLALCHEMY_DATABASE_URI = normalise_database_url(env.get("DATABASE_URL") or default_db)
-        # Idle connections are tested before use (extensions.ping_if_idle), not all.
         self.SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
-        # services.reference and page_cache: notice and topics read again after this.
         self.REFERENCE_CACHE_SECONDS = _int(env, "REFERENCE_CACHE_SECONDS", 1)
         self.PAGE_CACHE = _bool(env.get("PAGE_CACHE"), True)
         self.SQLALCHEMY_TRACK_MODIFICATIONS = False
@@ -189,11 +187,8 @@ class Config:
         self.MAIL_RATE_PER_SECOND = _int(env, "MAIL_RATE_PER_SECOND", 0)
         self.MAIL_RATE_PER_HOUR = _int(env, "MAIL_RATE_PER_HOUR", 0)
         self.CAMPAIGN_MAX_CONSECUTIVE_FAILURES = _int(env, "CAMPAIGN_MAX_CONSECUTIVE_FAILURES", 20)
-        self.DKIM_DOMAIN = env.get("DKIM_DOMAIN") or None
-        self.DKIM_SELECTOR = env.get("DKIM_SELECTOR") or None
-        self.DKIM_KEY_PATH = env.get("DKIM_KEY_PATH") or None
-        self.DKIM_ED25519_SELECTOR = env.get("DKIM_ED25519_SELECTOR") or None
-        self.DKIM_ED25519_KEY_PATH = env.get("DKIM_ED25519_KEY_PATH") or None
+        for name in ("DOMAIN", "SELECTOR", "KEY_PATH", "ED25519_SELECTOR", "ED25519_KEY_PATH"):
+            setattr(self, f"DKIM_{name}", env.get(f"DKIM_{name}") or None)
         # A temporary refusal (4xx) for a recipient is tried this many times in all,
         # then the mail fails and counts as a soft bounce.
         self.MAIL_MAX_ATTEMPTS = _int(env, "MAIL_MAX_ATTEMPTS", 10)
