@@ -152,8 +152,8 @@ class Config:
             f"{self.ORG_NAME} <{self.ORG_EMAIL}>"
         )
         self.MAIL_TIMEOUT = _int(env, "MAIL_TIMEOUT", 20)
-        # How long a worker's claim on outbox rows holds unless renewed (see Lease).
-        self.MAIL_LEASE_SECONDS = _int(env, "MAIL_LEASE_SECONDS", 15)
+        self.MAIL_LEASE_SECONDS = _int(env, "MAIL_LEASE_SECONDS", 15)  # see leases.Lease
+        self.MAIL_PIPELINE_DEPTH = _int(env, "MAIL_PIPELINE_DEPTH", 8)  # see mail/outcomes.py
 
         self.CELERY_BROKER_URL = env.get("CELERY_BROKER_URL") or None
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or "memory://"

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from flask import current_app
 
 from consentapp.extensions import db
-from consentapp.models import OutboundEmail, OutboundStatus, utcnow
+from consentapp.models import OutboundEmail, OutboundStatus
 
 log = logging.getLogger(__name__)
 
@@ -173,22 +173,26 @@ _MARK_SENT = (
         claim_token=None,
     )
 )
+_DELETE_SENT = sa.delete(OUTBOX).where(
+    OUTBOX.c.id == sa.bindparam("row"), OUTBOX.c.claim_token == sa.bindparam("token")
+)
 
 
-def mark_sent(row: Outgoing) -> None:
-    """The server accepted the message. No commit."""
-    if row.delete_after_send:
-        _finish(row)
-        return
-    db.session.execute(
-        _MARK_SENT,
-        {
-            "row": row.id,
-            "token": row.claim_token,
-            "attempts": row.attempts + 1,
-            "sent_at": utcnow(),
-        },
-    )
+def record_sent(connection: sa.Connection, accepted: Sequence[tuple[Outgoing, datetime]]) -> None:
+    """The server accepted these messages (each with the time it did): one UPDATE for
+    them all, and the last mails to erased people deleted. On `connection`; no commit."""
+    kept = [
+        {"row": row.id, "token": row.claim_token, "attempts": row.attempts + 1, "sent_at": at}
+        for row, at in accepted
+        if not row.delete_after_send
+    ]
+    gone = [
+        {"row": row.id, "token": row.claim_token} for row, _ in accepted if row.delete_after_send
+    ]
+    if kept:
+        connection.execute(_MARK_SENT, kept)
+    if gone:
+        connection.execute(_DELETE_SENT, gone)
 
 
 def mark_failed(row: Outgoing, error: str, now: datetime, permanent: bool) -> None:

@@ -27,9 +27,11 @@ from consentapp.extensions import db
 from consentapp.mail import leases
 from consentapp.mail.leases import OUTBOX, Lease, Outgoing
 from consentapp.mail.mime import MalformedHeader, ascii_address
+from consentapp.mail.outcomes import OutcomeWriter
 from consentapp.mail.reports import BounceKind, classify
 from consentapp.mail.transport import (
     TEMPORARY_ERRORS,
+    ComposeAhead,
     Composer,
     Refusal,
     TimeoutConnection,
@@ -50,8 +52,8 @@ from consentapp.models import (
 from consentapp.services import bounces
 from consentapp.services.campaign_sending import note_delivery
 from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding
-from consentapp.services.subscriptions import consent_still_given
-from consentapp.services.undeliverable import may_send_to
+from consentapp.services.subscriptions import consent_given_among
+from consentapp.services.undeliverable import undeliverable_among
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,10 @@ log = logging.getLogger(__name__)
 # allowance and the order of due rows are looked at again now and then.
 MAX_PASS_SECONDS = 150.0
 HOLD_CHECK_SECONDS = 1.0
+# Consent and deliverability are read again for this many messages at a time, just
+# before they go (a withdrawal committed while they are on the wire, some 20 ms, is
+# too late for them, as it would be a moment after the send).
+CHECK_GROUP = 20
 
 
 @dataclass
@@ -111,7 +117,12 @@ class Pass:
         self.streaks = set(self.campaigns)
         self.held: set[int] = set()
         self.cancelled: set[int] = set()
+        self.refused: dict[int, str] = {}
+        self.checked: set[int] = set()
+        self.unsaved = False
         self.started = self.checked_holds = time.monotonic()
+        self.outcomes = OutcomeWriter(db.engine, current_app.config["MAIL_PIPELINE_DEPTH"])
+        self.ahead = ComposeAhead(self.composer)
 
     def clock(self) -> datetime:
         """The pass's `now`, moved on by the time the pass has taken so far."""
@@ -132,23 +143,37 @@ class Pass:
         }
         db.session.commit()
 
+    def check_group(self, rows: list[Outgoing]) -> None:
+        """Read again, for the next CHECK_GROUP messages, whether each may still go:
+        consent given, the address not undeliverable. Two or three queries."""
+        needing = [row for row in rows if row.requires_subscription and row.contact_id]
+        given = consent_given_among((row.contact_id or 0, row.topic_id) for row in needing)
+        blocked = undeliverable_among((row.contact_id, row.to_address, row.kind) for row in rows)
+        self.refused = {}
+        for row in rows:
+            if row.requires_subscription and (row.contact_id or 0, row.topic_id) not in given:
+                self.refused[row.id] = "consent withdrawn before sending"
+            elif row.contact_id is not None and (row.contact_id, row.to_address) in blocked:
+                self.refused[row.id] = "address undeliverable"
+        self.checked = {row.id for row in rows}
+        db.session.commit()
+
     def deliver_one(self, connection: TimeoutConnection, row: Outgoing) -> bool:
         """Send one row (or cancel it); True when the connection is gone for the rest."""
         report = self.report
-        if row.requires_subscription and not consent_still_given(row.contact_id, row.topic_id):
-            leases.mark_cancelled(row, "consent withdrawn before sending")
-            report.cancelled += 1
-            return False
-        if not may_send_to(row.contact_id, row.to_address, row.kind):
-            leases.mark_cancelled(row, "address undeliverable")
+        reason = self.refused.get(row.id)
+        if reason is not None:
+            leases.mark_cancelled(row, reason)
+            self.unsaved = True
             report.cancelled += 1
             return False
         try:
-            raw = self.composer.message_bytes(row)
+            raw = self.ahead.message_bytes(row)
             recipient = ascii_address(row.to_address)
         except MalformedHeader as exc:
             # Nothing a retry can mend: record it and go on with the others.
             leases.mark_failed(row, describe(exc), self.clock(), permanent=True)
+            self.unsaved = True
             report.errors.append(describe(exc))
             report.failed += 1
             return False
@@ -156,29 +181,42 @@ class Pass:
             assert connection.host is not None
             connection.host.sendmail(self.composer.envelope_for(row), [recipient], raw)
         except TEMPORARY_ERRORS as exc:
-            refused = refusal(exc)
-            # A recipient refused for now (4xx) is tried MAIL_MAX_ATTEMPTS times in all.
-            last_try = row.attempts + 1 >= current_app.config["MAIL_MAX_ATTEMPTS"]
-            permanent = is_permanent(exc) or (refused is not None and last_try)
-            leases.mark_failed(row, describe(exc), self.clock(), permanent=permanent)
-            report.errors.append(describe(exc))
-            if permanent and refused is not None:
-                record_refusal(row, refused)
-            if row.campaign_id is not None:
-                self.streaks.add(row.campaign_id)
-                if note_delivery(row.campaign_id, success=False):
-                    self.held.add(row.campaign_id)
-            if permanent:
-                report.failed += 1
-                return False
-            report.retrying += 1
-            return connection_gone(exc)
-        leases.mark_sent(row)
+            return self.failed(row, exc)
+        self.outcomes.add(row, utcnow())
         if row.campaign_id in self.streaks:
             note_delivery(row.campaign_id, success=True)
             self.streaks.discard(row.campaign_id)
+            self.unsaved = True
         report.sent += 1
         return False
+
+    def failed(self, row: Outgoing, exc: Exception) -> bool:
+        """Record a failed send; True when the connection is gone for the rest."""
+        refused = refusal(exc)
+        # A recipient refused for now (4xx) is tried MAIL_MAX_ATTEMPTS times in all.
+        last_try = row.attempts + 1 >= current_app.config["MAIL_MAX_ATTEMPTS"]
+        permanent = is_permanent(exc) or (refused is not None and last_try)
+        leases.mark_failed(row, describe(exc), self.clock(), permanent=permanent)
+        self.unsaved = True
+        self.report.errors.append(describe(exc))
+        if permanent and refused is not None:
+            record_refusal(row, refused)
+        if row.campaign_id is not None:
+            self.streaks.add(row.campaign_id)
+            if note_delivery(row.campaign_id, success=False):
+                self.held.add(row.campaign_id)
+        if permanent:
+            self.report.failed += 1
+            return False
+        self.report.retrying += 1
+        return connection_gone(exc)
+
+    def next_to_send(self, index: int) -> Outgoing | None:
+        """The row after `index`, when it is checked and may go (composed meanwhile)."""
+        following = self.rows[index + 1] if index + 1 < len(self.rows) else None
+        if following is None or following.id not in self.checked:
+            return None
+        return None if following.id in self.refused else following
 
     def run(self, connection: TimeoutConnection) -> None:
         config = current_app.config
@@ -199,20 +237,32 @@ class Pass:
                 if row.campaign_id in self.held:
                     waiting.append(row)
                     continue
+                if row.id not in self.checked:
+                    self.check_group(self.rows[index : index + CHECK_GROUP])
+                self.ahead.prepare(self.next_to_send(index))
                 connection_lost = self.deliver_one(connection, row)
                 if connection_lost:
                     waiting.extend(self.rows[index + 1 :])
-                db.session.commit()
+                if self.unsaved:
+                    # Before the next message: the outcome writer must not wait
+                    # on a write lock this session holds.
+                    db.session.commit()
+                    self.unsaved = False
                 if connection_lost:
                     break
+            self.outcomes.close()
         except Exception:
             # Whatever went wrong, the rows not done are given back at once rather
-            # than left claimed until the lease runs out.
+            # than left claimed until the lease runs out; the accepted ones whose
+            # record did not commit keep their claim until it runs out.
             db.session.rollback()
+            self.ahead.close()
+            self.outcomes.abandon()
             self.lease.stop()
             self.put_back(waiting + self.rows[index:])
             raise
         finally:
+            self.ahead.close()
             self.lease.stop()
         self.put_back(waiting)
 

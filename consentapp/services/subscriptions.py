@@ -6,7 +6,7 @@ the privacy-notice version in force.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
@@ -308,32 +308,33 @@ def read_unsubscribe(raw: str) -> tuple[Token, Contact]:
 
 
 _SUBSCRIPTIONS = Subscription.__table__
-_CONFIRMED_TO_TOPIC = (
-    sa.select(sa.literal(1))
-    .where(
-        _SUBSCRIPTIONS.c.contact_id == sa.bindparam("contact"),
-        _SUBSCRIPTIONS.c.topic_id == sa.bindparam("topic"),
-        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED,
-    )
-    .limit(1)
-)
-_CONFIRMED_TO_ANY = (
-    sa.select(sa.literal(1))
-    .where(
-        _SUBSCRIPTIONS.c.contact_id == sa.bindparam("contact"),
-        _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED,
-    )
-    .limit(1)
-)
 
 
-def consent_still_given(contact_id: int | None, topic_id: int | None) -> bool:
-    """Checked by the worker just before sending a mail that needs consent: a confirmed
-    subscription to `topic_id`, or to any topic when it is empty."""
-    if contact_id is None:
-        return False
-    if topic_id is None:
-        found = db.session.execute(_CONFIRMED_TO_ANY, {"contact": contact_id})
-    else:
-        found = db.session.execute(_CONFIRMED_TO_TOPIC, {"contact": contact_id, "topic": topic_id})
-    return found.first() is not None
+def consent_given_among(
+    wanted: Iterable[tuple[int, int | None]],
+) -> set[tuple[int, int | None]]:
+    """Checked by the worker just before sending mails that need consent: of these
+    (contact, topic) pairs, those with a confirmed subscription to the topic, or to any
+    topic when it is empty. Two queries at most, however many pairs."""
+    pairs = set(wanted)
+    contacts = {contact for contact, _ in pairs}
+    topics = {topic for _, topic in pairs if topic is not None}
+    confirmed = _SUBSCRIPTIONS.c.status == SubscriptionStatus.CONFIRMED
+    given: set[tuple[int, int | None]] = set()
+    if topics:
+        rows = db.session.execute(
+            sa.select(_SUBSCRIPTIONS.c.contact_id, _SUBSCRIPTIONS.c.topic_id).where(
+                confirmed,
+                _SUBSCRIPTIONS.c.contact_id.in_(contacts),
+                _SUBSCRIPTIONS.c.topic_id.in_(topics),
+            )
+        )
+        given |= {(contact, topic) for contact, topic in rows} & pairs
+    if any(topic is None for _, topic in pairs):
+        rows = db.session.execute(
+            sa.select(_SUBSCRIPTIONS.c.contact_id)
+            .where(confirmed, _SUBSCRIPTIONS.c.contact_id.in_(contacts))
+            .distinct()
+        )
+        given |= {(contact, None) for contact in rows.scalars()} & pairs
+    return given

@@ -10,6 +10,7 @@ they are how the person proves the mailbox, and the law wants requests answered.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -42,25 +43,31 @@ CLEARED_BY_LINK = "link used"
 CLEARED_BY_NEW_ADDRESS = "address changed"
 CLEARED_BY_STAFF = "staff"
 
-_UNDELIVERABLE = (
-    sa.select(sa.literal(1))
-    .where(
-        Contact.id == sa.bindparam("contact"),
-        Contact.email == sa.bindparam("address"),
-        Contact.undeliverable_at.is_not(None),
+
+def undeliverable_among(mails: Iterable[tuple[int | None, str, str]]) -> set[tuple[int, str]]:
+    """Checked by the worker just before sending: of these (contact, address, kind)
+    mails, the (contact, address) pairs it must not send to: mails the company starts
+    to the address of a contact marked undeliverable (a mail about the contact to
+    another address, the staff's copy of an inquiry say, still goes). One query."""
+    wanted = {
+        (contact, address)
+        for contact, address, kind in mails
+        if contact is not None and kind not in ANSWERS
+    }
+    if not wanted:
+        return set()
+    rows = db.session.execute(
+        sa.select(Contact.id, Contact.email).where(
+            Contact.id.in_({contact for contact, _ in wanted}),
+            Contact.undeliverable_at.is_not(None),
+        )
     )
-    .limit(1)
-)
+    return {(contact, address or "") for contact, address in rows} & wanted
 
 
 def may_send_to(contact_id: int | None, address: str, kind: str) -> bool:
-    """Checked by the worker just before sending: False for a mail the company starts
-    to the address of a contact marked undeliverable (a mail about the contact to
-    another address, the staff's copy of an inquiry say, still goes)."""
-    if contact_id is None or kind in ANSWERS:
-        return True
-    found = db.session.execute(_UNDELIVERABLE, {"contact": contact_id, "address": address})
-    return found.first() is None
+    """`undeliverable_among` for one mail."""
+    return not undeliverable_among([(contact_id, address, kind)])
 
 
 def _counted(contact: Contact, kind: BounceType, days: int | None = None) -> int:
