@@ -18,6 +18,7 @@ the rules allow, without building ORM objects:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -34,7 +35,7 @@ from consentapp.models import (
     Topic,
     utcnow,
 )
-from consentapp.services.consent import Origin
+from consentapp.services.consent import Origin, ledger_values
 from consentapp.services.notices import NoticeMissing
 from consentapp.services.outgoing_webhooks import emit_consent
 from consentapp.tokens import Purpose, TokenInvalid, read_token, token_matches
@@ -87,18 +88,21 @@ _STOP = (
 )
 
 
-def _notice(rows: Sequence[Any], language: str, default: str) -> dict[str, object]:
-    """The ledger's notice columns: the version in force in `language`, else `default`."""
+@dataclass(frozen=True)
+class _Notice:
+    id: int
+    version: int
+    language: str
+    sha256: str
+
+
+def _notice(rows: Sequence[Any], language: str, default: str) -> _Notice:
+    """The notice version in force in `language`, else in `default`."""
     found = {row.notice_language: row for row in rows if row.notice_id is not None}
     row = found.get(language) or found.get(default)
     if row is None:
         raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
-    return {
-        "notice_id": row.notice_id,
-        "notice_version": row.notice_version,
-        "notice_language": row.notice_language,
-        "notice_sha256": row.notice_sha256,
-    }
+    return _Notice(row.notice_id, row.notice_version, row.notice_language, row.notice_sha256)
 
 
 def one_click_unsubscribe(raw: str, channel: str, origin: Origin, default_language: str) -> int:
@@ -132,19 +136,17 @@ def one_click_unsubscribe(raw: str, channel: str, origin: Origin, default_langua
         db.session.execute(
             sa.insert(_EVENTS),
             [
-                {
-                    "occurred_at": now,
-                    "subject_id": public_id,
-                    "purpose": ConsentPurpose.NEWSLETTER,
-                    "topic_id": topic_id,
-                    "action": ConsentAction.WITHDRAWN,
-                    "channel": channel,
-                    **notice,
-                    "client_address": origin.client_address,
-                    "user_agent": origin.user_agent,
-                    "evidence": None,
-                    "details": details,
-                }
+                ledger_values(
+                    subject_id=public_id,
+                    purpose=ConsentPurpose.NEWSLETTER,
+                    action=ConsentAction.WITHDRAWN,
+                    channel=channel,
+                    notice=notice,
+                    origin=origin,
+                    topic_id=topic_id,
+                    details=details,
+                    occurred_at=now,
+                )
                 for topic_id in sorted(stopped)
             ],
         )
