@@ -36,7 +36,7 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services.consent import Origin, ledger_values
-from consentapp.services.notices import NoticeMissing
+from consentapp.services.notices import NO_NOTICE_PUBLISHED, NoticeMissing
 from consentapp.services.outgoing_webhooks import emit_consent
 from consentapp.tokens import Purpose, TokenInvalid, read_token, token_matches
 
@@ -101,7 +101,7 @@ def _notice(rows: Sequence[Any], language: str, default: str) -> _Notice:
     found = {row.notice_language: row for row in rows if row.notice_id is not None}
     row = found.get(language) or found.get(default)
     if row is None:
-        raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
+        raise NoticeMissing(NO_NOTICE_PUBLISHED)
     return _Notice(row.notice_id, row.notice_version, row.notice_language, row.notice_sha256)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from consentapp.extensions import db
 from consentapp.models import PrivacyNotice, Topic
-from consentapp.services.notices import NoticeMissing
+from consentapp.services.notices import NO_NOTICE_PUBLISHED, NoticeMissing
 
 EXTENSION = "consentapp.reference"
 
@@ -189,5 +189,5 @@ def notice_in_force(language: str) -> NoticeRef:
     """The notice version pages link to, in `language` where it exists."""
     notice = reference().notice(language, current_app.config["BABEL_DEFAULT_LOCALE"])
     if notice is None:
-        raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
+        raise NoticeMissing(NO_NOTICE_PUBLISHED)
     return notice
