@@ -8,8 +8,8 @@ cookie are made exactly as a fresh rendering makes them.
 A page is taken from the cache only when nothing about the request could change it:
 no query string (`?lang=` and search terms change the links), no message waiting to be
 flashed, no staff member logged in. The cache of an app is emptied whenever the notice
-or the topics change (`services.reference`); it holds one entry per page, language and
-mount point, so it cannot grow with the traffic.
+or the topics change (`services.reference`); it holds one entry per page, method, language
+and mount point, so it cannot grow with the traffic.
 """
 
 from __future__ import annotations
@@ -37,12 +37,19 @@ def _cacheable() -> bool:
 
 
 def shared_page(render: Callable[[], str], *variant: str) -> str:
-    """`render()`, or its earlier result for the same page, language and `variant`."""
+    """`render()`, or its earlier result for the same page, method, language and `variant`."""
     if not _cacheable():
         return render()
     pages: dict[tuple[object, ...], str] = current_app.extensions.setdefault(EXTENSION, {})
     generation = reference().generation
-    key = (request.endpoint, request.script_root, current_language(), generation, *variant)
+    key = (
+        generation,
+        request.method,
+        request.endpoint,
+        request.script_root,
+        current_language(),
+        *variant,
+    )
     page = pages.get(key)
     if page is None:
         page = render()
@@ -51,7 +58,7 @@ def shared_page(render: Callable[[], str], *variant: str) -> str:
         token = g.get(current_app.config["WTF_CSRF_FIELD_NAME"])
         if token:
             page = page.replace(token, PLACEHOLDER)
-        if len(pages) > 64 or any(old[3] != generation for old in pages):
+        if len(pages) > 64 or any(old[0] != generation for old in pages):
             pages.clear()
         pages[key] = page
     if PLACEHOLDER in page:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, request
 
-from consentapp.extensions import db
+from consentapp.extensions import csrf, db
 from consentapp.models import Topic
+from consentapp.page_cache import shared_page
 from consentapp.services import reference
 from consentapp.services.notices import publish_notice
 from tests.helpers import is_check_mail_page, post_form
@@ -79,3 +80,14 @@ def test_a_page_with_a_message_to_flash_is_not_taken_from_the_cache(app: Flask) 
         session["_flashes"] = [("info", "Een bericht voor u")]
     assert "Een bericht voor u" in client.get("/").get_data(as_text=True)
     assert "Een bericht voor u" not in _home(app)
+
+
+def test_a_page_rendered_for_one_method_is_not_served_for_another(app: Flask) -> None:
+    def either() -> str:
+        return shared_page(lambda: f"answer to {request.method}")
+
+    app.add_url_rule("/either", "either", csrf.exempt(either), methods=["GET", "POST"])
+    client = app.test_client()
+    assert client.post("/either").get_data(as_text=True) == "answer to POST"
+    assert client.get("/either").get_data(as_text=True) == "answer to GET"
+    assert client.post("/either").get_data(as_text=True) == "answer to POST"

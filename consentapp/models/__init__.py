@@ -29,7 +29,7 @@ from consentapp.models.rights import (
 )
 from consentapp.models.staff import DashboardSnapshot, Role, Setting, StaffUser
 from consentapp.models.suppression import Suppression
-from consentapp.models.topics import Subscription, SubscriptionStatus, Topic
+from consentapp.models.topics import Subscription, SubscriptionStatus, Topic, TopicWording
 from consentapp.models.webhook_endpoint import WebhookDelivery, WebhookEndpoint, WebhookStatus
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "SubscriptionStatus",
     "Suppression",
     "Topic",
+    "TopicWording",
     "WebhookDelivery",
     "WebhookEndpoint",
     "WebhookStatus",

@@ -12,7 +12,25 @@ from consentapp.models.base import Base, StrEnumType, utcnow
 from consentapp.models.contact import Contact
 
 
-class Topic(Base):
+class TopicWording:
+    """A topic's name and description picked by language, for the model and for the
+    read-only copies pages show (`services.reference.TopicRef`)."""
+
+    label_nl: str
+    label_en: str
+    description_nl: str
+    description_en: str
+
+    def label(self, language: str) -> str:
+        """The topic's name in `language` (Dutch when there is no such translation)."""
+        return self.label_en if language == "en" else self.label_nl
+
+    def description(self, language: str) -> str:
+        """One sentence on what the topic's mails are about, in `language`."""
+        return self.description_en if language == "en" else self.description_nl
+
+
+class Topic(TopicWording, Base):
     """A newsletter a person can opt in to: product updates, service news, company news."""
 
     __tablename__ = "topics"
@@ -25,14 +43,6 @@ class Topic(Base):
     description_en: Mapped[str] = mapped_column(sa.String(500), default="")
     position: Mapped[int] = mapped_column(default=0)
     active: Mapped[bool] = mapped_column(default=True)
-
-    def label(self, language: str) -> str:
-        """The topic's name in `language` (Dutch when there is no such translation)."""
-        return self.label_en if language == "en" else self.label_nl
-
-    def description(self, language: str) -> str:
-        """One sentence on what the topic's mails are about, in `language`."""
-        return self.description_en if language == "en" else self.description_nl
 
     def __repr__(self) -> str:
         return f"<Topic {self.slug}>"

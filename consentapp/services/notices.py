@@ -11,6 +11,8 @@ from consentapp.extensions import db
 from consentapp.models import PrivacyNotice, text_sha256
 from consentapp.request_checks import small_int
 
+NO_NOTICE_PUBLISHED = "no privacy notice is published; run `flask --app wsgi seed`"
+
 
 class NoticeMissing(LookupError):
     """No privacy notice has been published yet: run `flask --app wsgi seed`."""
@@ -45,7 +47,7 @@ def current_notice(language: str) -> PrivacyNotice:
     version = latest_version()
     notice = find_notice(version, language) if version is not None else None
     if notice is None:
-        raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
+        raise NoticeMissing(NO_NOTICE_PUBLISHED)
     return notice
 
 

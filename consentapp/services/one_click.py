@@ -2,9 +2,10 @@
 
 After a large campaign, mailbox providers POST the List-Unsubscribe-Post target for
 everyone who pressed "unsubscribe" in their mail program, hundreds a second. This does
-what `subscriptions.withdraw` does (the link's topics stop at once, one ledger row per
-topic stopped with the notice in force, the webhook events) in as few statements as
-the rules allow, without building ORM objects:
+what `subscriptions.withdraw` does, through the same `withdrawal.stop_subscriptions`
+(the link's topics stop at once, one ledger row per topic stopped with the notice in
+force, the webhook events), in as few statements as the rules allow, without building
+ORM objects:
 
 1. one read: the contact the link names, its subscriptions with their topics, and the
    notice version in force in the contact's language (or the default language);
@@ -18,33 +19,28 @@ the rules allow, without building ORM objects:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import sqlalchemy as sa
 
 from consentapp.extensions import db
 from consentapp.models import (
-    ConsentAction,
-    ConsentEvent,
-    ConsentPurpose,
     Contact,
     PrivacyNotice,
     Subscription,
-    SubscriptionStatus,
     Topic,
     utcnow,
 )
 from consentapp.services.consent import Origin
-from consentapp.services.notices import NoticeMissing
-from consentapp.services.outgoing_webhooks import emit_consent
+from consentapp.services.notices import NO_NOTICE_PUBLISHED, NoticeMissing
+from consentapp.services.withdrawal import ACTIVE, stop_subscriptions
 from consentapp.tokens import Purpose, TokenInvalid, read_token, token_matches
 
 _CONTACTS = cast(sa.Table, Contact.__table__)
 _SUBSCRIPTIONS = cast(sa.Table, Subscription.__table__)
 _TOPICS = cast(sa.Table, Topic.__table__)
 _NOTICES = cast(sa.Table, PrivacyNotice.__table__)
-_EVENTS = cast(sa.Table, ConsentEvent.__table__)
-_ACTIVE = (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
 
 _LATEST = sa.select(sa.func.max(_NOTICES.c.version)).scalar_subquery()
 _READING = (
@@ -52,6 +48,7 @@ _READING = (
         _CONTACTS.c.email,
         _CONTACTS.c.language,
         _SUBSCRIPTIONS.c.id.label("subscription"),
+        _SUBSCRIPTIONS.c.topic_id,
         _SUBSCRIPTIONS.c.status,
         _TOPICS.c.slug,
         _NOTICES.c.id.label("notice_id"),
@@ -72,33 +69,23 @@ _READING = (
     )
     .where(_CONTACTS.c.public_id == sa.bindparam("public_id"))
 )
-_STOP = (
-    sa.update(_SUBSCRIPTIONS)
-    .where(
-        _SUBSCRIPTIONS.c.id.in_(sa.bindparam("ids", expanding=True)),
-        _SUBSCRIPTIONS.c.status.in_(_ACTIVE),
-    )
-    .values(
-        status=SubscriptionStatus.UNSUBSCRIBED,
-        unsubscribed_at=sa.bindparam("now"),
-        updated_at=sa.bindparam("now"),
-    )
-    .returning(_SUBSCRIPTIONS.c.topic_id)
-)
 
 
-def _notice(rows: Sequence[Any], language: str, default: str) -> dict[str, object]:
-    """The ledger's notice columns: the version in force in `language`, else `default`."""
+@dataclass(frozen=True)
+class _Notice:
+    id: int
+    version: int
+    language: str
+    sha256: str
+
+
+def _notice(rows: Sequence[Any], language: str, default: str) -> _Notice:
+    """The notice version in force in `language`, else in `default`."""
     found = {row.notice_language: row for row in rows if row.notice_id is not None}
     row = found.get(language) or found.get(default)
     if row is None:
-        raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
-    return {
-        "notice_id": row.notice_id,
-        "notice_version": row.notice_version,
-        "notice_language": row.notice_language,
-        "notice_sha256": row.notice_sha256,
-    }
+        raise NoticeMissing(NO_NOTICE_PUBLISHED)
+    return _Notice(row.notice_id, row.notice_version, row.notice_language, row.notice_sha256)
 
 
 def one_click_unsubscribe(raw: str, channel: str, origin: Origin, default_language: str) -> int:
@@ -115,42 +102,25 @@ def one_click_unsubscribe(raw: str, channel: str, origin: Origin, default_langua
     chosen = {str(slug) for slug in named} if isinstance(named, list) else None
     wanted = sorted(
         {
-            row.subscription
+            (row.subscription, row.topic_id)
             for row in rows
-            if row.status in _ACTIVE and (chosen is None or row.slug in chosen)
-        }
+            if row.status in ACTIVE and (chosen is None or row.slug in chosen)
+        },
+        key=lambda pair: pair[1],
     )
     if not wanted:
         db.session.rollback()
         return 0
     notice = _notice(rows, rows[0].language, default_language)
-    now = utcnow()
-    stopped = db.session.execute(_STOP, {"ids": wanted, "now": now}).scalars().all()
-    if stopped:
-        campaign = token.payload.get("k")
-        details = {"campaign": str(campaign)} if campaign else None
-        db.session.execute(
-            sa.insert(_EVENTS),
-            [
-                {
-                    "occurred_at": now,
-                    "subject_id": public_id,
-                    "purpose": ConsentPurpose.NEWSLETTER,
-                    "topic_id": topic_id,
-                    "action": ConsentAction.WITHDRAWN,
-                    "channel": channel,
-                    **notice,
-                    "client_address": origin.client_address,
-                    "user_agent": origin.user_agent,
-                    "evidence": None,
-                    "details": details,
-                }
-                for topic_id in sorted(stopped)
-            ],
-        )
-        for topic_id in sorted(stopped):
-            emit_consent(
-                ConsentPurpose.NEWSLETTER, ConsentAction.WITHDRAWN, public_id, topic_id, details
-            )
+    campaign = token.payload.get("k")
+    stopped = stop_subscriptions(
+        subject_id=public_id,
+        wanted=wanted,
+        channel=channel,
+        notice=notice,
+        origin=origin,
+        details={"campaign": str(campaign)} if campaign else None,
+        now=utcnow(),
+    )
     db.session.commit()
     return len(stopped)

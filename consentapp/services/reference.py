@@ -21,14 +21,14 @@ from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
 from consentapp.extensions import db
-from consentapp.models import PrivacyNotice, Topic
-from consentapp.services.notices import NoticeMissing
+from consentapp.models import PrivacyNotice, Topic, TopicWording
+from consentapp.services.notices import NO_NOTICE_PUBLISHED, NoticeMissing
 
 EXTENSION = "consentapp.reference"
 
 
 @dataclass(frozen=True)
-class TopicRef:
+class TopicRef(TopicWording):
     """A topic as pages show it: the same names as the model, read-only."""
 
     id: int
@@ -37,14 +37,6 @@ class TopicRef:
     label_en: str
     description_nl: str
     description_en: str
-
-    def label(self, language: str) -> str:
-        """The topic's name in `language` (Dutch when there is no such translation)."""
-        return self.label_en if language == "en" else self.label_nl
-
-    def description(self, language: str) -> str:
-        """One sentence on what the topic's mails are about, in `language`."""
-        return self.description_en if language == "en" else self.description_nl
 
 
 @dataclass(frozen=True)
@@ -189,5 +181,5 @@ def notice_in_force(language: str) -> NoticeRef:
     """The notice version pages link to, in `language` where it exists."""
     notice = reference().notice(language, current_app.config["BABEL_DEFAULT_LOCALE"])
     if notice is None:
-        raise NoticeMissing("no privacy notice is published; run `flask --app wsgi seed`")
+        raise NoticeMissing(NO_NOTICE_PUBLISHED)
     return notice

@@ -36,9 +36,8 @@ from consentapp.services.subscription_mails import (
 )
 from consentapp.services.throttle import may_mail
 from consentapp.services.topics import subscriptions_of, topics_by_slug
+from consentapp.services.withdrawal import ACTIVE, stop_subscriptions
 from consentapp.tokens import Purpose, Token, read_token, token_contact
-
-ACTIVE = (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
 
 
 def subscription_for(
@@ -281,23 +280,37 @@ def withdraw(
 ) -> list[Topic]:
     """Stop `topic_slugs` (all topics when None) at once; returns what was stopped.
 
-    Idempotent: topics already stopped write nothing. The caller commits.
+    Idempotent: topics already stopped write nothing. The statements are those of the
+    one-click link (`withdrawal.stop_subscriptions`); the subscriptions loaded here are
+    brought up to date, a topic another request stopped first shows its outcome. The
+    caller commits.
     """
-    source = ConsentSource(channel, notices.current_notice(language), origin, details=details)
-    stopped: list[Topic] = []
-    for slug, sub in sorted(subscriptions_of(contact).items()):
-        if topic_slugs is not None and slug not in topic_slugs:
+    notice = notices.current_notice(language)
+    chosen = [
+        sub
+        for slug, sub in sorted(subscriptions_of(contact).items())
+        if (topic_slugs is None or slug in topic_slugs) and sub.status in ACTIVE
+    ]
+    now = utcnow()
+    stopped = set(
+        stop_subscriptions(
+            subject_id=contact.public_id,
+            wanted=[(sub.id, sub.topic_id) for sub in chosen],
+            channel=channel,
+            notice=notice,
+            origin=origin,
+            details=details,
+            now=now,
+        )
+    )
+    values = {"status": SubscriptionStatus.UNSUBSCRIBED, "unsubscribed_at": now, "updated_at": now}
+    for sub in chosen:
+        if sub.topic_id not in stopped:
+            db.session.refresh(sub)
             continue
-        if sub.status not in ACTIVE:
-            continue
-        if change_subscription(
-            sub,
-            SubscriptionStatus.UNSUBSCRIBED,
-            action=ConsentAction.WITHDRAWN,
-            source=source,
-        ):
-            stopped.append(sub.topic)
-    return stopped
+        for key, value in values.items():
+            set_committed_value(sub, key, value)
+    return [sub.topic for sub in chosen if sub.topic_id in stopped]
 
 
 def read_unsubscribe(raw: str) -> tuple[Token, Contact]:
