@@ -501,9 +501,9 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     app: Flask, smtp_server: SMTPServer
 ) -> None:
     """5,000 recipients; the worker process is killed with SIGKILL mid-send and started
-    again. Everyone gets the newsletter; at most the one message in flight at the
-    moment of the kill arrives twice (the worker records each message as sent right
-    after the server accepts it)."""
+    again. Everyone gets the newsletter; at most the messages in flight at the moment
+    of the kill arrive twice: the MAIL_PIPELINE_DEPTH accepted ones whose record was
+    not committed yet, and the one on the wire."""
     import signal
     import time
     from collections import Counter
@@ -541,4 +541,5 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     )
     assert len(received) == total, "everyone got it"
     duplicates = sum(count - 1 for count in received.values())
-    assert duplicates <= 1, f"{duplicates} recipients got it twice"
+    bound = app.config["MAIL_PIPELINE_DEPTH"] + 1
+    assert duplicates <= bound, f"{duplicates} recipients got it twice (bound {bound})"

@@ -5,7 +5,8 @@ A PostgreSQL server of this test's own (not the session's), a real web server
 throughout; the database is stopped and started again in the middle. Requests during
 the outage get the friendly 503 page (never a 500), /healthz says 503, every
 submission answered with success is stored, both processes carry on by themselves
-once the database is back, and no mail goes out twice beyond the one in flight.
+once the database is back, and no mail goes out twice beyond those in flight
+(MAIL_PIPELINE_DEPTH accepted but not yet recorded, and the one on the wire).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from consentapp.config import load_config
 from consentapp.extensions import db
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.register import seed_register
@@ -287,7 +289,8 @@ def test_postgres_restart_mid_run_loses_no_answered_submission(
         if re.fullmatch(r"visitor\d+@example\.be", address)
     }
     duplicates = sum(count - 1 for count in per_person.values())
-    assert duplicates <= 1, f"{duplicates} mails went out twice"
+    bound = load_config("testing", {}).MAIL_PIPELINE_DEPTH + 1  # the worker's own setting
+    assert duplicates <= bound, f"{duplicates} mails went out twice (bound {bound})"
     log = (stack.logs / "web.log").read_text(errors="replace")
     assert "Exception on /" not in log, log[-4000:]  # what Flask logs for a 500
 

@@ -1,7 +1,8 @@
 """Recovery after kill -9: a worker killed with SIGKILL leaves its claimed rows leased
 for at most MAIL_LEASE_SECONDS; a worker started again, or another one already
 running (broker-less or Celery, on this machine or another), takes them over within
-30 seconds. Everyone gets the campaign; at most the message in flight arrives twice.
+30 seconds. Everyone gets the campaign; at most the messages in flight arrive twice
+(MAIL_PIPELINE_DEPTH accepted but not yet recorded, and the one on the wire).
 
 Real processes, a real SIGKILL, timed. The figures are printed (run with -s to see).
 """
@@ -130,6 +131,11 @@ def wait_until_everyone_has_it(smtp_server: SMTPServer, total: int, seconds: flo
     wait_for(lambda: len(received(smtp_server)) >= total, seconds, step=0.2)
 
 
+def in_flight(app: Flask) -> int:
+    """The duplicate bound of one killed worker."""
+    return int(app.config["MAIL_PIPELINE_DEPTH"]) + 1
+
+
 def assert_everyone_once(smtp_server: SMTPServer, total: int, in_flight: int) -> int:
     counts = received(smtp_server)
     assert len(counts) == total, f"{len(counts)} of {total} got it"
@@ -142,7 +148,7 @@ def test_worker_killed_and_started_again_resumes_within_30_seconds(
     app: Flask, smtp_server: SMTPServer
 ) -> None:
     """SIGKILL mid-campaign, started again at once: the rows it held are delivered by the
-    new process within 30 s (the lease), everyone gets it, at most one twice."""
+    new process within 30 s (the lease), everyone gets it, at most those in flight twice."""
     total = 600
     bulk_subscribers(app, total)
     start(app, make_campaign(app))
@@ -158,7 +164,7 @@ def test_worker_killed_and_started_again_resumes_within_30_seconds(
         wait_until_everyone_has_it(smtp_server, total, 90)
     finally:
         stop(workers)
-    duplicates = assert_everyone_once(smtp_server, total, in_flight=1)
+    duplicates = assert_everyone_once(smtp_server, total, in_flight=in_flight(app))
     print(
         f"\nrestart after kill -9: next message {first_after:.1f} s after the kill, "
         f"the killed worker's rows taken over after {takeover:.1f} s, {duplicates} twice"
@@ -183,10 +189,9 @@ def test_other_worker_takes_over_from_one_killed_for_good(
         wait_until_everyone_has_it(smtp_server, total, 120)
     finally:
         stop(workers)
-    duplicates = assert_everyone_once(smtp_server, total, in_flight=1)
+    duplicates = assert_everyone_once(smtp_server, total, in_flight=in_flight(app))
     print(f"\nsurvivor took over the killed worker's rows after {takeover:.1f} s")
     assert takeover < TAKEOVER_BOUND
-    assert duplicates <= 1
 
 
 @pytest.mark.celery
@@ -229,6 +234,6 @@ def test_other_celery_worker_takes_over_from_one_killed_for_good(
     finally:
         stop(workers)
         client.close()
-    duplicates = assert_everyone_once(smtp_server, total, in_flight=1)
+    duplicates = assert_everyone_once(smtp_server, total, in_flight=in_flight(app))
     print(f"\nCelery: the other worker took over after {takeover:.1f} s, {duplicates} twice")
     assert takeover < TAKEOVER_BOUND
