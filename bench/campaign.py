@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -182,12 +182,14 @@ class Plan:
     dual: bool
     backends: list[str]
     command: str
+    load: list[float] = field(default_factory=list)
 
 
 def run(plan: Plan) -> tuple[list[Cell], list[Baseline], dict[str, str]]:
     cells: list[Cell] = []
     baselines: list[Baseline] = []
     versions: dict[str, str] = {}
+    plan.load.append(os.getloadavg()[0])
     with tempfile.TemporaryDirectory(prefix="consentapp-bench-") as tmp:
         work = Path(tmp)
         modes = data.dkim_settings(work)
@@ -223,6 +225,7 @@ def run(plan: Plan) -> tuple[list[Cell], list[Baseline], dict[str, str]]:
         finally:
             process.terminate()
             process.wait(timeout=10)
+    plan.load.append(os.getloadavg()[0])
     return cells, baselines, versions
 
 
@@ -247,7 +250,14 @@ def report(
         f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
         f"{platform.python_version()}, {platform.system()} {platform.release()}. "
         "Databases: " + "; ".join(versions.values()) + " (PostgreSQL: a throwaway "
-        "local cluster, fsync off). A local aiosmtpd sink in its own process.",
+        "local cluster, fsync off). A local aiosmtpd sink in its own process. Load average "
+        "(1 min) at the start and the end: "
+        + ", ".join(f"{x:.1f}" for x in plan.load)
+        + (
+            " (above the core count: other work shared the machine, the figures are noisy)."
+            if max(plan.load) > (os.cpu_count() or 1)
+            else "."
+        ),
         "",
         f"Command: `.venv/bin/{plan.command}` (`make bench` runs it with the defaults). "
         f"Sizes: {plan.size:,} recipients a cell unsigned, {plan.dkim_size:,} signed"
@@ -272,7 +282,7 @@ def report(
         "database block, before its first worker cell and after its last (the machine is "
         "shared: the two show the noise). "
         "**÷ unsigned**: a signed cell divided by the unsigned cell of the same database "
-        "and worker count (goal ≥ 0.8).",
+        "and worker count (goal ≥ 0.8); both include the workers' start.",
         "- **delivered, duplicates**: distinct recipients the sink saw and messages beyond "
         "one a recipient (from the RCPT TO envelope); a clean run delivers every recipient "
         "with 0 duplicates.",
