@@ -142,6 +142,41 @@ def raw_loop(port: int, count: int) -> float:
     return time.perf_counter() - started
 
 
+def worker_bytes(work: Path) -> bytes:
+    """The bytes the worker sends for this benchmark's campaign (unsigned): one recipient
+    queued in a scratch database, composed by the worker's own composer."""
+    import sqlalchemy as sa
+
+    from consentapp import create_app
+    from consentapp.config import TestingConfig
+    from consentapp.extensions import db
+    from consentapp.mail.leases import OUTGOING_COLUMNS, Outgoing
+    from consentapp.mail.transport import Composer
+    from consentapp.services.campaign_sending import run_due_campaigns
+
+    url, instance = f"sqlite:///{work / 'bytes.sqlite3'}", work / "instance-bytes"
+    prepare(url, instance, 1)
+    app = create_app(TestingConfig({"DATABASE_URL": url, "CONSENTAPP_INSTANCE": str(instance)}))
+    with app.app_context():
+        try:
+            run_due_campaigns()
+            row = db.session.execute(sa.select(*OUTGOING_COLUMNS).limit(1)).one()
+            return Composer(app.config).message_bytes(Outgoing(**row._mapping))
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def same_bytes_loop(port: int, count: int, ready: bytes) -> float:
+    """Seconds to send `count` times the worker's own message bytes, ready-made, each to
+    its own recipient: the SMTP ceiling for exactly these messages."""
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for number in range(1, count + 1):
+            smtp.sendmail(SENDER, [f"reader{number}@example.be"], ready)
+    return time.perf_counter() - started
+
+
 # The databases ----------------------------------------------------------------------------
 
 

@@ -154,6 +154,7 @@ class Config:
         self.MAIL_TIMEOUT = _int(env, "MAIL_TIMEOUT", 20)
         self.MAIL_LEASE_SECONDS = _int(env, "MAIL_LEASE_SECONDS", 15)  # see leases.Lease
         self.MAIL_PIPELINE_DEPTH = _int(env, "MAIL_PIPELINE_DEPTH", 8)  # see mail/outcomes.py
+        self.MAIL_CONNECTIONS = _int(env, "MAIL_CONNECTIONS", 2)  # per worker, see delivery.py
 
         self.CELERY_BROKER_URL = env.get("CELERY_BROKER_URL") or None
         self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URI") or "memory://"

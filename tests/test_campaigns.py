@@ -146,6 +146,8 @@ def _act_on_first_message(
     from consentapp.services import delivery
 
     monkeypatch.setattr(delivery, "HOLD_CHECK_SECONDS", 0)
+    # One connection: "the next message" is one (with more, each has one on the wire).
+    app.config["MAIL_CONNECTIONS"] = 1
 
     def staff_acts(message: object, envelope: object) -> None:
         if smtp_server.handler.count != 1:
@@ -503,7 +505,7 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     """5,000 recipients; the worker process is killed with SIGKILL mid-send and started
     again. Everyone gets the newsletter; at most the messages in flight at the moment
     of the kill arrive twice: the MAIL_PIPELINE_DEPTH accepted ones whose record was
-    not committed yet, and the one on the wire."""
+    not committed yet, and one on the wire on each of the MAIL_CONNECTIONS."""
     import signal
     import time
     from collections import Counter
@@ -541,5 +543,30 @@ def test_kill_9_mid_campaign_then_restart_delivers_everyone_once(
     )
     assert len(received) == total, "everyone got it"
     duplicates = sum(count - 1 for count in received.values())
-    bound = app.config["MAIL_PIPELINE_DEPTH"] + 1
+    bound = app.config["MAIL_PIPELINE_DEPTH"] + app.config["MAIL_CONNECTIONS"]
     assert duplicates <= bound, f"{duplicates} recipients got it twice (bound {bound})"
+
+
+def test_a_pass_shares_its_rows_between_its_connections(
+    app: Flask, smtp_server: SMTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MAIL_CONNECTIONS=2: the batch goes out over two SMTP sessions side by side,
+    everyone once."""
+    from collections import Counter
+
+    bulk_subscribers(app, 40)
+    start(app, make_campaign(app))
+    peers: list[object] = []
+    accept = smtp_server.handler.handle_DATA
+
+    async def noting_the_session(server: object, session: object, envelope: object) -> str:
+        peers.append(getattr(session, "peer", None))
+        return await accept(server, session, envelope)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(smtp_server.handler, "handle_DATA", noting_the_session)
+    app.config["MAIL_CONNECTIONS"] = 2
+    report = deliver(app, limit=40)
+    assert (report.sent, report.handled) == (40, 40)
+    received = Counter(a for envelope in smtp_server.handler.envelopes for a in envelope.rcpt_tos)
+    assert len(received) == 40 and set(received.values()) == {1}
+    assert sorted(Counter(peers).values()) == [20, 20], "two sessions, half each"

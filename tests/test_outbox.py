@@ -278,6 +278,7 @@ def test_an_unexpected_error_mid_pass_leaves_no_row_claimed(
         return build(self, outgoing)
 
     monkeypatch.setattr(transport.Composer, "message_bytes", broken_for_the_third)
+    app.config["MAIL_CONNECTIONS"] = 1  # the rows in their order, on one connection
     with pytest.raises(RuntimeError):
         deliver(app)
     assert [row(app, row_id).status for row_id in ids] == ["sent", "sent", "pending", "pending"]

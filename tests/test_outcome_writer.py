@@ -118,8 +118,6 @@ def test_attempts_and_time_of_acceptance_are_recorded(app: Flask) -> None:
         assert (found.attempts, found.claim_token, found.lease_until) == (1, None, None)
         assert found.sent_at is not None
         assert (
-            abs(
-                (found.sent_at.replace(tzinfo=None) - accepted.replace(tzinfo=None))
-            ).total_seconds()
+            abs(found.sent_at.replace(tzinfo=None) - accepted.replace(tzinfo=None)).total_seconds()
             < 1
         )

@@ -68,10 +68,10 @@ class OutcomeWriter:
                 self.changed.notify_all()
             self.thread.join()
 
-    def abandon(self) -> None:
-        """`close` on the way out of a failed pass: what can still be recorded is."""
+    def settle(self) -> None:
+        """`flush` on the way out of a failed pass: what can still be recorded is."""
         try:
-            self.close()
+            self.flush()
         except Exception as exc:  # the pass's own error is the one that counts
             log.warning("accepted messages left unrecorded: %s", exc)
 

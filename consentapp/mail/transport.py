@@ -7,9 +7,12 @@ Plumbing only: which mail may go out, and when, is decided by the delivery pass
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import socket
+import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from email.utils import parseaddr
@@ -18,9 +21,12 @@ from typing import Any, Protocol
 from flask import current_app
 from flask_mail import Connection
 
+from consentapp.extensions import db
 from consentapp.mail.dkim_sign import signer_for
 from consentapp.mail.mime import ascii_address, compose
 from consentapp.mail.verp import envelope_sender
+
+log = logging.getLogger(__name__)
 
 MAX_ERROR_LENGTH = 1000  # the outbox's last_error column
 
@@ -75,6 +81,43 @@ def open_connection() -> TimeoutConnection:
     connection = TimeoutConnection(current_app.extensions["mail"])
     connection.host = connection.configure_host()
     return connection
+
+
+def open_connections(count: int) -> list[TimeoutConnection]:
+    """Up to `count` connections to the server, as many as it accepts; raises one of
+    TEMPORARY_ERRORS when it accepts none."""
+    connections = [open_connection()]
+    for _ in range(count - 1):
+        try:
+            connections.append(open_connection())
+        except TEMPORARY_ERRORS as exc:
+            log.info("SMTP server took %d connections, not more: %s", len(connections), exc)
+            break
+    return connections
+
+
+def run_in_threads(passes: Sequence[Callable[[], None]]) -> None:
+    """Run each pass on a thread of its own in an app context of its own; the first
+    error is raised once all have ended."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    errors: list[BaseException] = []
+
+    def run(one: Callable[[], None]) -> None:
+        with app.app_context():
+            try:
+                one()
+            except BaseException as exc:  # handed to the caller's thread
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=run, args=(one,), name="smtp-connection") for one in passes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 class Message(Protocol):

@@ -19,6 +19,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 import sqlalchemy as sa
 from flask import current_app
@@ -38,8 +39,9 @@ from consentapp.mail.transport import (
     connection_gone,
     describe,
     is_permanent,
-    open_connection,
+    open_connections,
     refusal,
+    run_in_threads,
 )
 from consentapp.models import (
     BounceType,
@@ -77,6 +79,14 @@ class DeliveryReport:
     cancelled: int = 0
     errors: list[str] = field(default_factory=list)
 
+    def add(self, other: DeliveryReport) -> None:
+        """Count in what another connection's pass did."""
+        self.sent += other.sent
+        self.retrying += other.retrying
+        self.failed += other.failed
+        self.cancelled += other.cancelled
+        self.errors += other.errors
+
     @property
     def handled(self) -> int:
         """Rows this pass took a decision on."""
@@ -105,7 +115,13 @@ class Pass:
     """One delivery pass over a claimed batch, on one SMTP connection."""
 
     def __init__(
-        self, rows: list[Outgoing], now: datetime, report: DeliveryReport, lease: Lease
+        self,
+        rows: list[Outgoing],
+        now: datetime,
+        report: DeliveryReport,
+        lease: Lease,
+        outcomes: OutcomeWriter,
+        pause: float = 0.0,
     ) -> None:
         self.rows = rows
         self.lease = lease
@@ -121,7 +137,8 @@ class Pass:
         self.checked: set[int] = set()
         self.unsaved = False
         self.started = self.checked_holds = time.monotonic()
-        self.outcomes = OutcomeWriter(db.engine, current_app.config["MAIL_PIPELINE_DEPTH"])
+        self.outcomes = outcomes
+        self.pause = pause
         self.ahead = ComposeAhead(self.composer)
 
     def clock(self) -> datetime:
@@ -219,8 +236,7 @@ class Pass:
         return None if following.id in self.refused else following
 
     def run(self, connection: TimeoutConnection) -> None:
-        config = current_app.config
-        pause = 1 / config["MAIL_RATE_PER_SECOND"] if config["MAIL_RATE_PER_SECOND"] else 0
+        pause = self.pause
         deadline = self.started + MAX_PASS_SECONDS
         waiting: list[Outgoing] = []
         index = 0
@@ -250,20 +266,18 @@ class Pass:
                     self.unsaved = False
                 if connection_lost:
                     break
-            self.outcomes.close()
+            self.outcomes.flush()
         except Exception:
             # Whatever went wrong, the rows not done are given back at once rather
             # than left claimed until the lease runs out; the accepted ones whose
             # record did not commit keep their claim until it runs out.
             db.session.rollback()
             self.ahead.close()
-            self.outcomes.abandon()
-            self.lease.stop()
+            self.outcomes.settle()
             self.put_back(waiting + self.rows[index:])
             raise
         finally:
             self.ahead.close()
-            self.lease.stop()
         self.put_back(waiting)
 
     def put_back(self, rows: list[Outgoing]) -> None:
@@ -330,8 +344,11 @@ def deliver_due(now: datetime | None = None, limit: int | None = None) -> Delive
 def _deliver_claimed(
     rows: list[Outgoing], now: datetime, report: DeliveryReport, lease: Lease
 ) -> None:
+    """Deliver the claimed rows over MAIL_CONNECTIONS SMTP connections, each on a thread
+    of its own with every other row of the batch, one outcome writer for them all."""
+    config = current_app.config
     try:
-        connection = open_connection()
+        connections = open_connections(min(max(config["MAIL_CONNECTIONS"], 1), len(rows)))
     except TEMPORARY_ERRORS as exc:
         lease.stop()
         for row in rows:
@@ -341,7 +358,24 @@ def _deliver_claimed(
         report.errors.append(describe(exc))
         log.warning("SMTP server unavailable, %d mails wait: %s", len(rows), exc)
         return
+    count = len(connections)
+    rate = config["MAIL_RATE_PER_SECOND"]
+    pause = count / rate if rate else 0.0
+    outcomes = OutcomeWriter(db.engine, config["MAIL_PIPELINE_DEPTH"])
+    shares = [
+        (connection, rows[n::count], DeliveryReport()) for n, connection in enumerate(connections)
+    ]
+    passes = [
+        partial(Pass(share, now, part, lease, outcomes, pause).run, connection)
+        for connection, share, part in shares
+    ]
     try:
-        Pass(rows, now, report, lease).run(connection)
+        if count == 1:
+            passes[0]()
+        else:
+            run_in_threads(passes)
     finally:
-        connection.close()
+        outcomes.close()
+        for connection, _, part in shares:
+            connection.close()
+            report.add(part)
