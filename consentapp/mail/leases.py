@@ -178,9 +178,10 @@ _DELETE_SENT = sa.delete(OUTBOX).where(
 )
 
 
-def record_sent(connection: sa.Connection, accepted: Sequence[tuple[Outgoing, datetime]]) -> None:
+def record_sent(connection: sa.Connection, accepted: Sequence[tuple[Outgoing, datetime]]) -> bool:
     """The server accepted these messages (each with the time it did): one UPDATE for
-    them all, and the last mails to erased people deleted. On `connection`; no commit."""
+    them all, and the last mails to erased people deleted (then True: the storage is
+    to be scrubbed once this commits). On `connection`; no commit."""
     kept = [
         {"row": row.id, "token": row.claim_token, "attempts": row.attempts + 1, "sent_at": at}
         for row, at in accepted
@@ -193,6 +194,7 @@ def record_sent(connection: sa.Connection, accepted: Sequence[tuple[Outgoing, da
         connection.execute(_MARK_SENT, kept)
     if gone:
         connection.execute(_DELETE_SENT, gone)
+    return bool(gone)
 
 
 def mark_failed(row: Outgoing, error: str, now: datetime, permanent: bool) -> None:
@@ -252,7 +254,8 @@ class Lease:
     than the lease, and the renewal goes on meanwhile. Should renewals fail (the
     database unreachable), the pass starts no further message once half the lease
     has passed since the last one that succeeded, so it never sends a row another
-    worker may already have taken; at most the message in flight arrives twice.
+    worker may already have taken; at most the messages in flight arrive twice
+    (see `consentapp/mail/outcomes.py` for the bound).
     """
 
     def __init__(self, rows: Sequence[Outgoing], now: datetime, length: timedelta) -> None:

@@ -5,8 +5,8 @@ commit would hold up the next SMTP exchange; here a thread of its own commits th
 a connection of its own while the sender goes on, all that are waiting in one
 transaction. How far it may fall behind is the duplicate bound: MAIL_PIPELINE_DEPTH
 accepted messages may wait for their record at a time, so a worker killed at any moment
-leaves at most that many, plus the one on the wire, to be sent again. With depth 0
-every outcome is committed before the next message starts (one at most sent twice).
+leaves at most that many, plus the one on the wire of each connection, to be sent
+again. With depth 0 every outcome is committed before the next message starts.
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ Accepted = tuple[Outgoing, datetime]
 class OutcomeWriter:
     """Commits `record_sent` for accepted messages, at most `depth` behind the sender."""
 
-    def __init__(self, engine: sa.Engine, depth: int) -> None:
+    def __init__(
+        self, engine: sa.Engine, depth: int, after_deletion: Callable[[], None] | None = None
+    ) -> None:
         self.engine = engine
         self.depth = max(depth, 0)
+        # Called once a commit deleted mails (the last ones to erased people).
+        self.after_deletion = after_deletion
         self.changed = threading.Condition()
         self.waiting: list[Accepted] = []
         self.writing = 0
@@ -107,4 +111,6 @@ class OutcomeWriter:
 
     def _write(self, batch: Sequence[Accepted]) -> None:
         with self.engine.begin() as connection:
-            record_sent(connection, batch)
+            deleted = record_sent(connection, batch)
+        if deleted and self.after_deletion is not None:
+            self.after_deletion()

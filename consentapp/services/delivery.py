@@ -1,16 +1,19 @@
 """The delivery pass: which claimed mail goes out, and what its outcome means.
 
-Per message: consent is checked again just before sending, messages of a paused or
+Per message: consent is checked again just before sending (for the next 20 at a
+time), messages of a paused or
 cancelled campaign wait or are cancelled (noticed within a second), failures in a
 row pause a campaign, and MAIL_RATE_PER_HOUR caps what all workers send together.
 The outbox's claims and outcomes are `consentapp/mail/leases.py`, the SMTP side is
 `consentapp/mail/transport.py`.
 
-Each message is committed as sent right after the SMTP server accepts it, so a
-crash re-sends at most the one message that was in flight. Temporary failures
-(connection refused, timeouts, 4xx replies) are retried with exponential backoff;
-permanent ones (5xx for the recipient or the content) are recorded and not retried.
-The per-message database work is one consent check, one update and one commit.
+A pass sends over MAIL_CONNECTIONS connections side by side, each with its share of
+the batch on a thread of its own. Each accepted message is recorded by the outcome
+writer (`consentapp/mail/outcomes.py`) while the next ones go out, at most
+MAIL_PIPELINE_DEPTH behind: a crash re-sends at most that many plus the one on the
+wire of each connection. Temporary failures (connection refused, timeouts, 4xx
+replies) are retried with exponential backoff; permanent ones (5xx for the recipient
+or the content) are recorded and not retried.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from consentapp.models import (
 from consentapp.services import bounces
 from consentapp.services.campaign_sending import note_delivery
 from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding
+from consentapp.services.storage_scrub import scrub_storage
 from consentapp.services.subscriptions import consent_given_among
 from consentapp.services.undeliverable import undeliverable_among
 
@@ -361,7 +365,11 @@ def _deliver_claimed(
     count = len(connections)
     rate = config["MAIL_RATE_PER_SECOND"]
     pause = count / rate if rate else 0.0
-    outcomes = OutcomeWriter(db.engine, config["MAIL_PIPELINE_DEPTH"])
+    outcomes = OutcomeWriter(
+        db.engine,
+        config["MAIL_PIPELINE_DEPTH"],
+        after_deletion=partial(scrub_storage, db.engine, [OUTBOX.name]),
+    )
     shares = [
         (connection, rows[n::count], DeliveryReport()) for n, connection in enumerate(connections)
     ]

@@ -56,8 +56,11 @@ def _scrub(session: Session) -> None:
     if not tables:
         return
     engine = session.get_bind()
-    if not isinstance(engine, sa.Engine):
-        engine = engine.engine
+    scrub_storage(engine if isinstance(engine, sa.Engine) else engine.engine, tables)
+
+
+def scrub_storage(engine: sa.Engine, tables: Iterable[str]) -> None:
+    """Scrub the storage of `tables` now (after a commit on a connection of its own)."""
     if engine.dialect.name == "sqlite":
         checkpoint(engine)
     elif engine.dialect.name == "postgresql":
