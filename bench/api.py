@@ -673,12 +673,12 @@ READING = [
     "`last_used_at`): a write and a commit before the lookup. That is most of the gap "
     "to the baseline for the indexed calls (`?email=`, `/contacts/<id>`).",
     "- `?q=` uses the staff search's rule (`search_text LIKE '%text%'`), newest first "
-    "(by id). On SQLite no index can answer a `LIKE` with a leading `%`: SQLite walks "
-    "the contacts from the newest and tests each, so a text that matches one person "
-    "reads most of them (hundreds of milliseconds at a million). A text that matches "
-    "many fills its page early and is fast. On PostgreSQL the trigram index "
-    "(`pg_trgm`, migration 0006) finds the matches. For large contact bases searched "
-    "by rare text, PostgreSQL is the database to use.",
+    "(by id). On SQLite the trigram table `contacts_search` (FTS5, migration 0013) "
+    "hands over the few contacts that have every trigram of the text and the `LIKE` "
+    "keeps those that contain it; a text whose trigrams are in more than 5,000 "
+    "contacts is read with the `LIKE` alone, from the newest, which fills its page "
+    "early. On PostgreSQL the trigram index (`pg_trgm`, migration 0006) finds the "
+    "matches.",
     "- Lists page with a keyset cursor (the id after which the next page starts): a "
     "deep page costs about what the first does, and walking the whole list reads "
     "each row once.",

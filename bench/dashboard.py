@@ -4,7 +4,8 @@
 
 Fills a fresh database (migrated as in production) with N contacts, 1.5 subscriptions
 and 2 ledger rows per contact on average, then times the staff pages through the
-real app: the dashboard, the first contact page, a search and a filter. Prints a
+real app: the dashboard, the first contact page, a search and a filter; on SQLite
+also the merge of the search's trigram table that follows an erasure. Prints a
 table and writes it to bench/RESULTS-dashboard.md. Not a test: nothing asserts a time.
 """
 
@@ -30,13 +31,20 @@ sys.path.insert(0, str(PROJECT))
 from consentapp import create_app  # noqa: E402
 from consentapp.config import TestingConfig  # noqa: E402
 from consentapp.extensions import db  # noqa: E402
+from consentapp.models import Contact  # noqa: E402
 from consentapp.seed import seed_notice, seed_topics  # noqa: E402
+from consentapp.services.contact_search import (  # noqa: E402
+    merge_index,
+    search_term,
+    text_filter,
+)
 from consentapp.services.dashboard import refresh_snapshot  # noqa: E402
 from consentapp.services.staff_accounts import create_staff  # noqa: E402
 from tests.services import PostgresServer, find_postgres_bindir  # noqa: E402
 
 PASSWORD = "benchmark-password-123"
 RUNS = 7
+SEARCH = "person4242@"
 
 
 def make_app(url: str, instance: Path) -> Flask:
@@ -142,16 +150,53 @@ def measure(app: Flask) -> list[tuple[str, float, float]]:
         with app.app_context():
             return refresh_snapshot()
 
+    def count(condition: Callable[[], object]) -> Callable[[], object]:
+        def call() -> object:
+            with app.app_context():
+                statement = sa.select(sa.func.count(Contact.id)).where(condition())
+                return db.session.scalar(statement)
+
+        return call
+
+    term = search_term(SEARCH)
+    rows: list[tuple[str, float, float]] = [
+        (
+            f"search query alone: `LIKE '%{term}%'` (the rule, no index)",
+            *timed(count(lambda: Contact.search_text.like(f"%{term}%"))),
+        ),
+        (
+            "search query alone: `text_filter` (what the page runs)",
+            *timed(count(lambda: text_filter(SEARCH))),
+        ),
+    ]
+    with app.app_context():
+        sqlite = db.engine.dialect.name == "sqlite"
+    if sqlite:
+        changed = iter(range(1, RUNS + 2))
+
+        def merge_after_change() -> object:
+            # What an erasure adds on SQLite: one contact's search text goes, then the
+            # trigram table is merged so that its entries go too (storage_scrub).
+            with app.app_context(), db.engine.begin() as connection:
+                connection.execute(
+                    sa.text("UPDATE contacts SET search_text = '' WHERE id = :id"),
+                    {"id": next(changed)},
+                )
+                merge_index(connection)
+            return None
+
+        rows.append(("erasure: merge the search index after it", *timed(merge_after_change)))
     return [
         ("worker: recount the dashboard numbers", *timed(recount)),
         ("dashboard /staff/ (reads the recount)", *timed(get("/staff/"))),
         ("contacts, first page", *timed(get("/staff/contacts"))),
         ("contacts, page 200", *timed(get("/staff/contacts?page=200"))),
-        ("contacts, search 'person 4242'", *timed(get("/staff/contacts?q=person4242@"))),
+        ("contacts, search 'person 4242'", *timed(get(f"/staff/contacts?q={SEARCH}"))),
         (
             "contacts, topic + status filter",
             *timed(get("/staff/contacts?topic=service-news&status=pending")),
         ),
+        *rows,
     ]
 
 

@@ -92,8 +92,13 @@ def new_public_id() -> str:
 # Indexes the migrations create on one database only, outside the models: PostgreSQL's
 # trigram index for contact search. Schema comparisons leave them out.
 DATABASE_ONLY_INDEXES = frozenset({"ix_contacts_search_trgm"})
+# The same on SQLite: the FTS5 table for contact search (migration 0013) and the
+# tables FTS5 keeps it in (`contacts_search_data`, `_idx`, `_docsize`, `_config`).
+DATABASE_ONLY_TABLE_PREFIX = "contacts_search"
 
 
 def in_models(name: str | None, type_: str, parent_names: object) -> bool:
-    """`include_name` hook for Alembic: False for the database-only indexes."""
+    """`include_name` hook for Alembic: False for the database-only indexes and tables."""
+    if type_ == "table" and name is not None and name.startswith(DATABASE_ONLY_TABLE_PREFIX):
+        return False
     return not (type_ == "index" and name in DATABASE_ONLY_INDEXES)

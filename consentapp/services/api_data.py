@@ -23,8 +23,8 @@ from consentapp.models import (
 )
 from consentapp.services import notices
 from consentapp.services.consent import ConsentSource, Origin
+from consentapp.services.contact_search import text_filter
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
-from consentapp.services.contacts_admin import text_filter
 from consentapp.services.subscriptions import request_in_transaction
 from consentapp.services.suppression import is_suppressed
 

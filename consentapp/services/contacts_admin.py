@@ -46,14 +46,6 @@ class AddressTaken(ValueError):
     """Another contact already has this address."""
 
 
-def text_filter(query: str) -> sa.ColumnElement[bool] | None:
-    """Contacts whose name, e-mail or company contain `query` (None: no text given)."""
-    term = query.strip().casefold()
-    if not term:
-        return None
-    return Contact.search_text.like(f"%{term.replace('%', '').replace('_', '')}%")
-
-
 @dataclass(frozen=True)
 class ContactRecord:
     """Everything the contact page shows about one person."""

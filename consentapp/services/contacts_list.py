@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from consentapp.extensions import db
 from consentapp.models import Contact, Subscription, SubscriptionStatus, Topic, utcnow
-from consentapp.services.contacts_admin import text_filter
+from consentapp.services.contact_search import text_filter
 
 # The columns a list may be sorted by (anything else falls back to the name).
 SORT_COLUMNS: dict[str, sa.orm.InstrumentedAttribute[Any]] = {

@@ -27,6 +27,10 @@ from consentapp.models import (
 )
 from consentapp.services.consent import record_consent
 from consentapp.services.erasure import remove_mails_and_client_data
+from consentapp.services.storage_scrub import scrub_after_commit
+
+# What a purge deletes from or blanks in: their files are scrubbed after the commit.
+PURGED_TABLES = ("consent_events", "contacts", "outbound_emails", "subscriptions")
 
 
 def purge_unconfirmed(older_than: timedelta | None = None) -> int:
@@ -68,6 +72,8 @@ def purge_unconfirmed(older_than: timedelta | None = None) -> int:
             remove_mails_and_client_data(contact)
             db.session.delete(contact)
             removed += 1
+    if removed:
+        scrub_after_commit(PURGED_TABLES)
     db.session.commit()
     return removed
 

@@ -3,10 +3,13 @@
 Deleting a row does not remove its bytes from disk. SQLite: every connection runs
 with `secure_delete` (deleted content is overwritten with zeros; see
 `extensions.tune_sqlite`), and once a commit that erased personal data is done, the
-write-ahead log, which still holds the old page images, is checkpointed and
-truncated. PostgreSQL: deleted and updated rows stay in the table files as dead
-tuples until VACUUM; once such a commit is done the tables it touched are vacuumed,
-in a thread of their own so that the request or the delivery pass does not wait.
+contact search's trigram table is merged into one segment if contacts were touched
+(FTS5 in SQLite 3.40 only marks an entry deleted; the merge drops it, see
+`contact_search.merge_index`), then the write-ahead log, which still holds the old
+page images, is checkpointed and truncated. PostgreSQL: deleted and updated rows stay
+in the table files as dead tuples until VACUUM; once such a commit is done the tables
+it touched are vacuumed, in a thread of their own so that the request or the delivery
+pass does not wait.
 
 Deleting mail rows marks the outbox for this on its own: the app deletes mails only
 when a person's data goes (an erasure, the last mail to an erased person, an
@@ -25,6 +28,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from consentapp.extensions import db
 from consentapp.models import OutboundEmail
+from consentapp.services.contact_search import merge_index
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +66,9 @@ def _scrub(session: Session) -> None:
 def scrub_storage(engine: sa.Engine, tables: Iterable[str]) -> None:
     """Scrub the storage of `tables` now (after a commit on a connection of its own)."""
     if engine.dialect.name == "sqlite":
+        if "contacts" in tables:
+            with engine.begin() as connection:
+                merge_index(connection)
         checkpoint(engine)
     elif engine.dialect.name == "postgresql":
         thread = threading.Thread(
