@@ -376,7 +376,7 @@ def main() -> None:
         size=size,
         baseline_size=args.baseline_size or min(size, 5000),
         dkim_size=args.dkim_size or (1000 if args.quick else 5000),
-        large=args.large if args.large is not None else (6000 if args.quick else 100000),
+        large=args.large if args.large is not None else (6000 if args.quick else 50000),
         dual=not args.no_dual,
         backends=args.backends.split(","),
         command=" ".join(["python -m bench.campaign", *sys.argv[1:]]),
