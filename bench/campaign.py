@@ -30,6 +30,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from bench import campaign_data as data  # noqa: E402
+from bench.bounces import free_port, peak_memory_mb  # noqa: E402
 
 STALL_SECONDS = 90
 BATCH_SIZE = "200"
@@ -94,7 +95,7 @@ def run_worker(
     peak, first, note, last, moved = 0.0, 0.0, "", (0, 0), time.perf_counter()
     try:
         while True:
-            peak = max([peak] + [data.peak_memory_mb(worker.pid) for worker in workers])
+            peak = max([peak] + [peak_memory_mb(worker.pid) for worker in workers])
             counts = sink.counts()
             if counts[0] and not first:
                 first = time.perf_counter() - started
@@ -208,7 +209,7 @@ def run(plan: Plan) -> tuple[list[Cell], list[Baseline], dict[str, str]]:
         work = Path(tmp)
         modes = data.dkim_settings(work)
         ready = data.worker_bytes(work)
-        sink = data.Sink(data.free_port(), work / "sink-state")
+        sink = data.Sink(free_port(), work / "sink-state")
         process = subprocess.Popen(
             [sys.executable, "-m", "bench.campaign", "--sink", str(sink.port), str(sink.state)],
             cwd=PROJECT,

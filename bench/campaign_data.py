@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import smtplib
-import socket
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -91,12 +90,6 @@ class Sink:
             if now == last:
                 return now
             last = now
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # The baselines ----------------------------------------------------------------------------
@@ -312,15 +305,3 @@ def dkim_settings(work: Path) -> dict[str, dict[str, str]]:
         "DKIM_ED25519_KEY_PATH": str(work / "ed25519.pem"),
     }
     return {"off": {}, "RSA": rsa_env, "RSA+Ed25519": {**rsa_env, **ed_env}}
-
-
-def peak_memory_mb(pid: int) -> float:
-    """The process's peak resident memory (VmHWM) in MB; 0 once it is gone."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return 0.0
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0

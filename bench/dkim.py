@@ -32,8 +32,9 @@ from typing import Any
 
 import dkim
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from bench.campaign_data import dkim_settings
 from consentapp.mail.dkim_sign import Signer, SigningKey
 from consentapp.mail.transport import DKIM_HEADERS, Composer
 
@@ -100,33 +101,14 @@ def rate(build: Callable[[Row], bytes], batch: list[Row], rounds: int) -> float:
 
 
 def measure(count: int, rounds: int, work: Path) -> dict[str, float]:
-    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    rsa_pem = rsa_key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.NoEncryption(),
-    )
-    ed_key = ed25519.Ed25519PrivateKey.generate()
-    (work / "rsa.pem").write_bytes(rsa_pem)
-    (work / "ed25519.pem").write_bytes(
-        ed_key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    rsa_settings = {
-        "DKIM_DOMAIN": "crm.example",
-        "DKIM_SELECTOR": "news",
-        "DKIM_KEY_PATH": str(work / "rsa.pem"),
-    }
-    ed_settings = {
-        "DKIM_ED25519_SELECTOR": "news-ed",
-        "DKIM_ED25519_KEY_PATH": str(work / "ed25519.pem"),
-    }
+    modes = dkim_settings(work)
+    rsa_pem = (work / "rsa.pem").read_bytes()
+    ed_key = serialization.load_pem_private_key((work / "ed25519.pem").read_bytes(), None)
+    assert isinstance(ed_key, ed25519.Ed25519PrivateKey)
+    rsa_settings, dual_settings = modes["RSA"], modes["RSA+Ed25519"]
     unsigned = Composer(settings())
     signed = Composer(settings(**rsa_settings))
-    dual = Composer(settings(**rsa_settings, **ed_settings))
+    dual = Composer(settings(**dual_settings))
     ed_only = Signer(b"crm.example", (SigningKey(b"news-ed", ed_key),))
     include = [name.encode() for name in DKIM_HEADERS]
 
