@@ -47,10 +47,10 @@ class OutcomeWriter:
         """Note that the server accepted `row`; returns once at most `depth` accepted
         messages wait for their record. Raises the database's error when a commit failed:
         the sender stops, the unrecorded rows keep their claim until the lease runs out."""
-        if not self.started:
-            self.started = True
-            self.thread.start()
         with self.changed:
+            if not self.started:  # under the lock: several connections add at once
+                self.started = True
+                self.thread.start()
             self.waiting.append((row, accepted_at))
             self.changed.notify_all()
             self._wait_until(lambda: len(self.waiting) + self.writing <= self.depth)
@@ -62,8 +62,9 @@ class OutcomeWriter:
 
     def close(self) -> None:
         """Record what waits, then end the thread; raises as `flush` does."""
-        if not self.started:
-            return
+        with self.changed:
+            if not self.started:
+                return
         try:
             self.flush()
         finally:

@@ -383,7 +383,9 @@ def _deliver_claimed(
         else:
             run_in_threads(passes)
     finally:
-        outcomes.close()
-        for connection, _, part in shares:
-            connection.close()
-            report.add(part)
+        try:
+            outcomes.close()
+        finally:
+            for connection, _, part in shares:
+                connection.close()
+                report.add(part)
