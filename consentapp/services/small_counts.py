@@ -1,0 +1,58 @@
+"""Figures that cannot single anyone out: every count of people (or of what people
+did) that staff see in a report, an export or the API passes through here, and a
+count below `MIN_GROUP` is shown as "< 5", never as itself.
+
+A breakdown hides one more cell when exactly one is hidden and the total is known,
+since the hidden one would otherwise follow by subtraction ("12 in all, 5 and 5
+shown" reveals a 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+K = TypeVar("K")
+
+MIN_GROUP = 5
+BELOW = f"< {MIN_GROUP}"
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A count as staff may see it: `value` is None when it is hidden."""
+
+    value: int | None
+
+    @property
+    def hidden(self) -> bool:
+        return self.value is None
+
+    def __str__(self) -> str:
+        return BELOW if self.value is None else f"{self.value:,}"
+
+    def export(self) -> int | str:
+        """The figure for CSV and JSON: the number, or the string "< 5"."""
+        return BELOW if self.value is None else self.value
+
+
+def figure(count: int) -> Figure:
+    """One count on its own: hidden below the threshold (zero included: "nobody"
+    is as telling as "one person")."""
+    return Figure(None if count < MIN_GROUP else count)
+
+
+def breakdown(counts: Mapping[K, int], *, total_shown: bool = True) -> dict[K, Figure]:
+    """Each cell of a breakdown (per link, per day, per language, per answer) as a
+    Figure, in the order given. With `total_shown` (the total of the cells is printed
+    beside them), a lone hidden cell takes the smallest shown cell with it, so no cell
+    can be worked out from the others."""
+    shown = {key: figure(count) for key, count in counts.items()}
+    hidden = [key for key, cell in shown.items() if cell.hidden]
+    if total_shown and len(hidden) == 1:
+        visible = [key for key, cell in shown.items() if not cell.hidden]
+        if visible:
+            smallest = min(visible, key=lambda key: counts[key])
+            shown[smallest] = Figure(None)
+    return shown
