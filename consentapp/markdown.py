@@ -4,7 +4,7 @@ of a newsletter. Raw HTML in the source is escaped."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -17,25 +17,45 @@ _markdown = MarkdownIt("commonmark", _OPTIONS)
 _newsletter = MarkdownIt("commonmark", {**_OPTIONS, "breaks": True})
 
 
-def render_markdown(text: str, *, breaks: bool = False) -> Markup:
+LinkMap = Callable[[str], str]
+
+
+def render_markdown(text: str, *, breaks: bool = False, link: LinkMap | None = None) -> Markup:
     """Render CommonMark; any HTML in the source is shown as text, never executed.
-    With `breaks`, a single line break becomes `<br>` (newsletters)."""
+    With `breaks`, a single line break becomes `<br>` (newsletters); `link` gives the
+    address each link points to instead of the one written (a click-counting redirect)."""
     renderer = _newsletter if breaks else _markdown
+    env: dict[str, object] = {}
+    tokens = _relinked(renderer.parse(text, env), link)
     # Safe to mark: with "html": False, markdown-it escapes every tag in the source.
-    return Markup(renderer.render(text))  # noqa: S704
+    return Markup(renderer.renderer.render(tokens, renderer.options, env))  # noqa: S704
 
 
-def render_plain_text(text: str) -> str:
+def render_plain_text(text: str, link: LinkMap | None = None) -> str:
     """The Markdown as a reader of a plain-text mail expects it: no `**` or `_`, links
     as "text (address)", list items with "- " or "1. ", headings underlined, quotes
     with "> ", and every line break of the source kept."""
-    return _PlainText().render(_newsletter.parse(text))
+    return _PlainText().render(_relinked(_newsletter.parse(text), link))
+
+
+def _relinked(tokens: list[Token], link: LinkMap | None) -> list[Token]:
+    """Each link's address replaced by `link(address)`; the written one kept in
+    `meta["written"]` (the plain text compares it with the link's text)."""
+    if link is None:
+        return tokens
+    for token in tokens:
+        for child in token.children or []:
+            if child.type == "link_open":
+                written = str(child.attrGet("href") or "")
+                child.meta["written"] = written
+                child.attrSet("href", link(written))
+    return tokens
 
 
 def _inline_text(children: Sequence[Token]) -> str:
     """A paragraph's inline tokens as text: emphasis dropped, links as "text (url)"."""
     out: list[str] = []
-    links: list[tuple[str, int]] = []  # open links: address, where their text starts
+    links: list[tuple[str, str, int]] = []  # open links: address, as written, text start
     for token in children:
         if token.type in ("text", "code_inline"):
             out.append(token.content)
@@ -44,11 +64,14 @@ def _inline_text(children: Sequence[Token]) -> str:
         elif token.type == "image":
             out.append(token.content)
         elif token.type == "link_open":
-            links.append((str(token.attrGet("href") or ""), len(out)))
+            href = str(token.attrGet("href") or "")
+            links.append((href, str(token.meta.get("written", href)), len(out)))
         elif token.type == "link_close" and links:
-            href, start = links.pop()
+            href, written, start = links.pop()
             shown = "".join(out[start:])
-            if href and href not in (shown, f"mailto:{shown}"):
+            if href != written and written in (shown, f"mailto:{shown}"):
+                out[start:] = [href]  # an address written as itself: the redirect instead
+            elif href and href not in (shown, f"mailto:{shown}"):
                 out.append(f" ({href})")
     return "".join(out)
 

@@ -170,6 +170,7 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     "staff.campaigns": every(P.CAMPAIGN_WRITE),
     "staff.campaign": every(P.CAMPAIGN_WRITE),
     "staff.campaign_progress": every(P.CAMPAIGN_WRITE),
+    "staff.campaign_clicks_csv": every(P.CAMPAIGN_WRITE),
     "staff.new_campaign": every(P.CAMPAIGN_WRITE),
     "staff.edit_campaign": every(P.CAMPAIGN_WRITE),
     "staff.campaign_action": per_action(

@@ -60,6 +60,8 @@ EXCLUDED = {
     "staff.disclosures_csv": "a CSV download",
     "staff.register_export": "a CSV or JSON download",
     "staff.campaign_progress": "JSON, not a page",
+    "staff.campaign_clicks_csv": "a CSV download",
+    "public.follow_link": "a redirect to a newsletter's link, not a page",
     "api.list_campaigns": "JSON API",
     "api.read_campaign": "JSON API",
     "api.list_contacts": "JSON API",

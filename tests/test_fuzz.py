@@ -794,6 +794,7 @@ PAGES: dict[str, str] = {
     "public.privacy_version": "/privacy/{v}",
     "public.cookies": "/cookies",
     "public.healthz": "/healthz",
+    "public.follow_link": "/r/{v}",
     "static": "/static/{v}",
 }
 # Endpoints for servers, signed instead of carrying a CSRF token: fuzzed with every

@@ -7,4 +7,4 @@ from consentapp.request_checks import form_body_check
 bp = Blueprint("public", __name__)
 bp.before_request(form_body_check())
 
-from consentapp.public import routes  # noqa: E402,F401
+from consentapp.public import clicks, routes  # noqa: E402,F401

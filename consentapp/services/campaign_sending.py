@@ -24,7 +24,7 @@ from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
 from consentapp.mail.outbox import feedback_id, queue_rendered, sender_domain
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
-from consentapp.markdown import render_markdown, render_plain_text
+from consentapp.markdown import LinkMap, render_markdown, render_plain_text
 from consentapp.models import (
     Campaign,
     CampaignStatus,
@@ -39,6 +39,7 @@ from consentapp.models import (
 )
 from consentapp.permissions import Permission
 from consentapp.services import audit
+from consentapp.services.campaign_links import CampaignLinks
 from consentapp.services.campaigns import require_permission
 from consentapp.tokens import Purpose, make_token
 
@@ -90,16 +91,17 @@ def audience(topic_id: int) -> Audience:
     return Audience(counts)
 
 
-def render_body(markdown: str) -> tuple[Markup, str]:
-    """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text."""
+def render_body(markdown: str, link: LinkMap | None = None) -> tuple[Markup, str]:
+    """Markdown as sanitised HTML (nh3 keeps only simple tags) and as plain text;
+    `link` turns each written address into the one the mail links to."""
     html = nh3.clean(
-        str(render_markdown(markdown, breaks=True)),
+        str(render_markdown(markdown, breaks=True, link=link)),
         tags=ALLOWED_TAGS,
         attributes={"a": {"href", "title"}},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     )
-    return Markup(html), render_plain_text(markdown)  # noqa: S704 - cleaned by nh3 above
+    return Markup(html), render_plain_text(markdown, link)  # noqa: S704 - cleaned by nh3
 
 
 def list_id(topic: Topic) -> str:
@@ -118,11 +120,14 @@ class _Edition:
     preferences: str
 
 
-def _editions(campaign: Campaign) -> dict[str, _Edition]:
-    """Every language, rendered once for a whole batch."""
+def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Edition]:
+    """Every language, rendered once for a whole batch; with `count_clicks`, its links
+    lead through the campaign's counting redirect (a test mail links straight)."""
     editions = {}
+    links = CampaignLinks(campaign) if count_clicks else None
     for language in current_app.config["LANGUAGES"]:
-        body_html, body_text = render_body(campaign.body(language))
+        link = links.mapper(language) if links else None
+        body_html, body_text = render_body(campaign.body(language), link)
         # Unguessable, so no text a staff member writes can contain it.
         marker = secrets.token_hex(12)
         stand_in = f"https://{marker}.invalid/"
@@ -175,7 +180,7 @@ def _queue_one(
 def send_test(campaign: Campaign, actor: StaffUser) -> None:
     """The campaign in every language to the staff member's own address. Commits."""
     require_permission(actor, Permission.CAMPAIGN_WRITE)
-    editions = _editions(campaign)
+    editions = _editions(campaign, count_clicks=False)
     for language in current_app.config["LANGUAGES"]:
         stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
         row = _queue_one(campaign, stand_in, editions, test=True)

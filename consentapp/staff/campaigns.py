@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 
@@ -17,6 +17,7 @@ from consentapp.request_checks import View
 from consentapp.services import campaign_drafts, campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.bounces_admin import campaign_figures
+from consentapp.services.campaign_insights import click_report, click_report_csv
 from consentapp.services.campaigns import N_
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
@@ -125,10 +126,22 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
         if found.status in campaign_service.EDITABLE_STATUSES
         else None,
         bounce_figures=campaign_figures(found),
+        clicks=click_report(found),
         button=ButtonForm(),
         schedule_form=schedule_form,
         submitted_by=db.session.get(StaffUser, found.submitted_by_id or 0),
         approved_by=db.session.get(StaffUser, found.approved_by_id or 0),
+    )
+
+
+@bp.get("/campaigns/<public_id>/clicks.csv")
+def campaign_clicks_csv(public_id: str) -> Response:
+    """The click report as CSV, with the same "< 5" as the page."""
+    found = _find(public_id)
+    return Response(
+        click_report_csv(click_report(found)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="clicks-{found.public_id}.csv"'},
     )
 
 

@@ -1,0 +1,45 @@
+"""Link clicks in newsletters, counted without watching anyone.
+
+Each link of a campaign's edition (one per language) is a `CampaignLink`; the signed
+redirect `/r/<token>` names only the link. A click adds one to the link's row for that
+day in `LinkClickDay`: no person, no address, no cookie, no IP, no time finer than
+the day.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from consentapp.models.base import Base
+
+
+class CampaignLink(Base):
+    """One link as written in one language of a campaign: where `/r/<token>` leads."""
+
+    __tablename__ = "campaign_links"
+    __table_args__ = (sa.UniqueConstraint("campaign_id", "language", "url"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    language: Mapped[str] = mapped_column(sa.String(8))
+    # Order of first appearance in that language's text, for the report.
+    position: Mapped[int]
+    # The address exactly as the mail would have linked it: the redirect's target.
+    url: Mapped[str] = mapped_column(sa.Text)
+
+
+class LinkClickDay(Base):
+    """How often a link was followed on one day (in the site's time zone)."""
+
+    __tablename__ = "link_click_days"
+
+    link_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    clicks: Mapped[int] = mapped_column(default=0)

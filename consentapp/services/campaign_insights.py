@@ -1,0 +1,77 @@
+"""How a campaign's links did: clicks per link, per day and per language, from the
+anonymous (link, day) counts, every figure through `small_counts` (below 5: "< 5")."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+
+import sqlalchemy as sa
+
+from consentapp.extensions import db
+from consentapp.models import Campaign, CampaignLink, LinkClickDay
+from consentapp.services.small_counts import Figure, breakdown, figure
+
+
+@dataclass(frozen=True)
+class ClickReport:
+    """The clicks of one campaign: each breakdown sums to `total`."""
+
+    total: Figure
+    links: dict[str, Figure]  # address → clicks, in the order the text has them
+    days: dict[date, Figure]
+    languages: dict[str, Figure]
+
+    @property
+    def any_links(self) -> bool:
+        return bool(self.links)
+
+
+def click_report(campaign: Campaign) -> ClickReport:
+    """One grouped read of the (link, day) counts, summed three ways in Python (a
+    campaign has a row per link and day, however many clicks they count)."""
+    links = db.session.execute(
+        sa.select(CampaignLink.id, CampaignLink.url, CampaignLink.language)
+        .where(CampaignLink.campaign_id == campaign.id)
+        .order_by(CampaignLink.position, CampaignLink.language)
+    ).all()
+    per_link: dict[str, int] = {url: 0 for _, url, _ in links}
+    per_language: dict[str, int] = defaultdict(int)
+    per_day: dict[date, int] = defaultdict(int)
+    rows = db.session.execute(
+        sa.select(LinkClickDay.link_id, LinkClickDay.day, LinkClickDay.clicks)
+        .join(CampaignLink, CampaignLink.id == LinkClickDay.link_id)
+        .where(CampaignLink.campaign_id == campaign.id)
+    )
+    where = {link_id: (url, language) for link_id, url, language in links}
+    for link_id, day, clicks in rows:
+        url, language = where[link_id]
+        per_link[url] += clicks
+        per_language[language] += clicks
+        per_day[day] += clicks
+    for _, _, language in links:
+        per_language.setdefault(language, 0)
+    return ClickReport(
+        total=figure(sum(per_link.values())),
+        links=breakdown(per_link),
+        days=breakdown(dict(sorted(per_day.items()))),
+        languages=breakdown(dict(sorted(per_language.items()))),
+    )
+
+
+def click_report_csv(report: ClickReport) -> str:
+    """The report as CSV: one row per figure, "< 5" where the report hides one."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["breakdown", "value", "clicks"])
+    writer.writerow(["total", "", report.total.export()])
+    for url, cell in report.links.items():
+        writer.writerow(["link", url, cell.export()])
+    for day, cell in report.days.items():
+        writer.writerow(["day", day.isoformat(), cell.export()])
+    for language, cell in report.languages.items():
+        writer.writerow(["language", language, cell.export()])
+    return out.getvalue()
