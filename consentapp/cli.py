@@ -33,8 +33,8 @@ def seed_command() -> None:
     from consentapp.services.register import seed_register
 
     topics_added = seed_topics()
-    notice_added = seed_notice()
     activities_added = seed_register()
+    notice_added = seed_notice()
     db.session.commit()
     click.echo(f"Topics added: {topics_added}.")
     click.echo(f"Processing activities added: {activities_added}.")

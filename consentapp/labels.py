@@ -10,6 +10,7 @@ from flask_babel import LazyString, format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from consentapp.audit_words import ACTIONS, DETAILS, REASONS, TARGET_TYPES
+from consentapp.services.processing_terms import bases_text, recipients_text
 from consentapp.services.register import in_language
 from consentapp.services.topics import topic_labels
 
@@ -303,5 +304,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["role_label"] = role_label
     app.jinja_env.filters["topic_name"] = topic_name
     app.jinja_env.filters["register_text"] = register_text
+    app.jinja_env.filters["legal_bases"] = bases_text
+    app.jinja_env.filters["recipient_kinds"] = recipients_text
     app.jinja_env.filters["outcome"] = outcome
     app.jinja_env.filters["verification"] = verification

@@ -9,6 +9,7 @@ from consentapp.extensions import db
 from consentapp.i18n import supported_languages
 from consentapp.models import Topic
 from consentapp.services import notices
+from consentapp.services.register import seed_register
 
 TOPICS = [
     {
@@ -51,9 +52,14 @@ def seed_topics() -> int:
 
 
 def seed_notice() -> bool:
-    """Publish version 1 of the notice from our template if none exists yet."""
+    """Publish version 1 of the notice from our template if none exists yet.
+
+    The notice lists the purposes of the record of processing, so the register is
+    seeded first (when empty)."""
     if notices.latest_version() is not None:
         return False
+    seed_register()
+    db.session.flush()
     notices.publish_notice(
         {language: notices.render_notice_template(language) for language in supported_languages()}
     )

@@ -706,12 +706,12 @@ def test_objection_by_staff_stops_every_newsletter_and_suppresses_the_address(
 # 11. The record of processing ----------------------------------------------------------
 
 
-def test_register_lists_the_four_seeded_activities(admin_client: FlaskClient) -> None:
+def test_register_lists_the_five_seeded_activities(admin_client: FlaskClient) -> None:
     response = admin_client.get("/staff/register")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     names = [str(item["name"]) for item in DUTCH_ACTIVITIES]
-    assert len(names) == 4
+    assert len(names) == 5
     assert re.findall(r"<h2>([^<]*)</h2>", html) == names
     english = admin_client.get("/staff/register?lang=en").get_data(as_text=True)
     assert re.findall(r"<h2>([^<]*)</h2>", english) == [a["name"] for a in DEFAULT_ACTIVITIES]
@@ -729,7 +729,7 @@ def test_register_as_csv(admin_client: FlaskClient) -> None:
     response = admin_client.get("/staff/register.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     text = response.get_data(as_text=True)
-    assert text.splitlines()[0] == ",".join(ProcessingActivity.FIELDS)
+    assert text.splitlines()[0] == ",".join(ProcessingActivity.FIELDS + ProcessingActivity.CHOSEN)
     rows = list(csv.reader(io.StringIO(text)))
     assert [row[0] for row in rows[1:]] == [a["name"] for a in DEFAULT_ACTIVITIES]
 
@@ -740,6 +740,7 @@ def test_admin_edits_an_activity_and_the_changed_fields_are_audited(
     entry = activity(app)
     url = f"/staff/register/{entry['id']}"
     data = {name: entry[name] for name in ProcessingActivity.FIELDS}
+    data |= {"bases": entry["bases"].split(), "recipient_kinds": entry["recipient_kinds"].split()}
     data |= {"recipients": "Qualified staff only.", "retention": "Five years after the last order."}
     response = post_form(admin_client, url, data)
     assert response.status_code == 302

@@ -166,6 +166,11 @@ class ProcessingActivity(Base):
     transfers: Mapped[str] = mapped_column(sa.Text)
     retention: Mapped[str] = mapped_column(sa.Text)
     security: Mapped[str] = mapped_column(sa.Text)
+    # Keys of `consentapp.services.processing_terms`, space-separated: the notice is
+    # generated from these, so every language names the same bases and recipients.
+    bases: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    recipient_kinds: Mapped[str] = mapped_column(sa.String(200), default="", server_default="")
+    outside_eea: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
     FIELDS = (
@@ -179,7 +184,19 @@ class ProcessingActivity(Base):
         "retention",
         "security",
     )
+    # The fields chosen from a fixed vocabulary (checkboxes), after the texts in exports.
+    CHOSEN = ("bases", "recipient_kinds", "outside_eea")
 
     def as_dict(self) -> dict[str, Any]:
         """The entry's fields, for exports."""
-        return {field: getattr(self, field) for field in self.FIELDS}
+        return {field: getattr(self, field) for field in self.FIELDS + self.CHOSEN}
+
+    @property
+    def basis_keys(self) -> list[str]:
+        """The legal bases (art. 6) this activity relies on, as vocabulary keys."""
+        return self.bases.split()
+
+    @property
+    def recipient_keys(self) -> list[str]:
+        """The categories of recipients, as vocabulary keys."""
+        return self.recipient_kinds.split()

@@ -10,6 +10,7 @@ from flask import current_app, render_template
 from consentapp.extensions import db
 from consentapp.models import PrivacyNotice, text_sha256
 from consentapp.request_checks import small_int
+from consentapp.services.notice_purposes import notice_purposes
 
 NO_NOTICE_PUBLISHED = "no privacy notice is published; run `flask --app wsgi seed`"
 
@@ -85,13 +86,15 @@ def publish_notice(texts: Mapping[str, tuple[str, str]]) -> list[PrivacyNotice]:
 
 
 def render_notice_template(language: str) -> tuple[str, str]:
-    """Our notice template in `language`, filled with the company's details."""
+    """Our notice template in `language`, filled with the company's details and, per
+    purpose, the legal basis, retention and recipients from the record of processing."""
     text = render_template(
         f"notices/privacy.{language}.md",
         org_name=current_app.config["ORG_NAME"],
         org_address=current_app.config["ORG_ADDRESS"],
         org_email=current_app.config["ORG_EMAIL"],
         base_url=current_app.config["BASE_URL"],
+        purposes=notice_purposes(language),
     ).strip()
     return notice_title(text), text + "\n"
 

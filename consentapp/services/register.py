@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import sqlalchemy as sa
+from flask_babel import force_locale
 
 from consentapp.extensions import db
 from consentapp.models import ProcessingActivity, StaffUser
 from consentapp.services import audit
 from consentapp.services.csv_cells import csv_line
+from consentapp.services.processing_terms import bases_text, recipients_text
 
 SECURITY = (
     "Access only for staff accounts with roles; argon2 password hashes, optional second "
@@ -17,7 +20,7 @@ SECURITY = (
     "audit log; HTTPS, strict security headers; only strictly necessary cookies."
 )
 
-DEFAULT_ACTIVITIES = [
+DEFAULT_ACTIVITIES: list[dict[str, Any]] = [
     {
         "name": "Questions and customer contact",
         "purposes": "Answering questions sent through the contact form, by e-mail or phone; "
@@ -32,6 +35,9 @@ DEFAULT_ACTIVITIES = [
         "transfers": "None outside the European Economic Area.",
         "retention": "Until erasure is asked for; unconfirmed newsletter sign-ups 30 days.",
         "security": SECURITY,
+        "bases": "consent contract",
+        "recipient_kinds": "hosting mail_relay partners",
+        "outside_eea": False,
     },
     {
         "name": "Newsletters",
@@ -45,6 +51,26 @@ DEFAULT_ACTIVITIES = [
         "retention": "Until the person unsubscribes or asks for erasure; consent records are "
         "kept as proof without client data after erasure.",
         "security": SECURITY,
+        "bases": "consent",
+        "recipient_kinds": "hosting mail_relay",
+        "outside_eea": False,
+    },
+    {
+        "name": "Personal newsletter statistics",
+        "purposes": "Only for subscribers who opted in: counting which links in our "
+        "newsletters each of them clicks, to learn what interests them.",
+        "legal_basis": "Separate consent, asked apart from the newsletter itself and "
+        "recorded with the privacy-notice version shown (art. 6.1.a).",
+        "data_categories": "E-mail address, the newsletters sent, the links clicked and when.",
+        "subject_categories": "Subscribers who opted in to personal statistics.",
+        "recipients": "Qualified staff; the hosting provider that stores the data.",
+        "transfers": "None outside the European Economic Area.",
+        "retention": "Until the person withdraws this consent, unsubscribes or asks for "
+        "erasure; the personal click records are then erased.",
+        "security": SECURITY,
+        "bases": "consent",
+        "recipient_kinds": "hosting",
+        "outside_eea": False,
     },
     {
         "name": "Invoicing and accounting",
@@ -57,6 +83,9 @@ DEFAULT_ACTIVITIES = [
         "retention": "Accounting books 7 years, tax documents 10 years (Belgian law), also "
         "after an erasure request (legal hold).",
         "security": SECURITY,
+        "bases": "legal_obligation",
+        "recipient_kinds": "hosting accountant authorities",
+        "outside_eea": False,
     },
     {
         "name": "Data-subject requests and disclosures",
@@ -70,6 +99,9 @@ DEFAULT_ACTIVITIES = [
         "transfers": "None outside the European Economic Area.",
         "retention": "The record of the request, without the address, for proof.",
         "security": SECURITY,
+        "bases": "legal_obligation",
+        "recipient_kinds": "hosting mail_relay authorities",
+        "outside_eea": False,
     },
 ]
 
@@ -115,6 +147,21 @@ DUTCH_ACTIVITIES = [
         "security": SECURITY_NL,
     },
     {
+        "name": "Persoonlijke nieuwsbriefstatistieken",
+        "purposes": "Alleen voor abonnees die ervoor kozen: bijhouden op welke links in onze "
+        "nieuwsbrieven elk van hen klikt, om te zien wat hen interesseert.",
+        "legal_basis": "Afzonderlijke toestemming, los van de nieuwsbrief zelf gevraagd en "
+        "vastgelegd met de getoonde versie van de privacyverklaring (art. 6.1.a).",
+        "data_categories": "E-mailadres, de verstuurde nieuwsbrieven, de aangeklikte links en "
+        "wanneer.",
+        "subject_categories": "Abonnees die voor persoonlijke statistieken kozen.",
+        "recipients": "Bevoegde medewerkers; de hostingprovider die de gegevens opslaat.",
+        "transfers": "Geen buiten de Europese Economische Ruimte.",
+        "retention": "Tot de persoon deze toestemming intrekt, zich uitschrijft of om wissing "
+        "vraagt; de persoonlijke klikgegevens worden dan gewist.",
+        "security": SECURITY_NL,
+    },
+    {
         "name": "Facturatie en boekhouding",
         "purposes": "Factureren en de boekhouding voeren die de wet vraagt.",
         "legal_basis": "Wettelijke verplichting (art. 6.1.c).",
@@ -150,6 +197,7 @@ TRANSLATIONS: dict[str, dict[str, str]] = {
         english: DUTCH_ACTIVITIES[position][name]
         for position, activity in enumerate(DEFAULT_ACTIVITIES)
         for name, english in activity.items()
+        if name in ProcessingActivity.FIELDS
     }
 }
 
@@ -176,13 +224,17 @@ def activities() -> list[ProcessingActivity]:
 
 
 def update_activity(
-    activity: ProcessingActivity, fields: Mapping[str, str], actor: StaffUser
+    activity: ProcessingActivity, fields: Mapping[str, str | bool], actor: StaffUser
 ) -> None:
     """An admin edits an entry (audited with the fields changed). Commits."""
     changed = []
-    for name in ProcessingActivity.FIELDS:
-        if name in fields and getattr(activity, name) != fields[name].strip():
-            setattr(activity, name, fields[name].strip())
+    for name in ProcessingActivity.FIELDS + ProcessingActivity.CHOSEN:
+        if name not in fields:
+            continue
+        value = fields[name]
+        value = value.strip() if isinstance(value, str) else value
+        if getattr(activity, name) != value:
+            setattr(activity, name, value)
             changed.append(name)
     if changed:
         audit.record(
@@ -208,15 +260,26 @@ def register_markdown(org_name: str) -> str:
         "security": "Security measures",
     }
     lines = [f"# Record of processing activities: {org_name}", ""]
-    for activity in activities():
-        lines += [f"## {activity.name}", ""]
-        for field, label in labels.items():
-            lines += [f"**{label}.** {getattr(activity, field)}", ""]
+    with force_locale("en"):
+        for activity in activities():
+            lines += [f"## {activity.name}", ""]
+            for field, label in labels.items():
+                lines += [f"**{label}.** {getattr(activity, field)}", ""]
+            bases = "; ".join(bases_text(activity.basis_keys))
+            recipients = "; ".join(recipients_text(activity.recipient_keys))
+            lines += [
+                f"**Legal bases.** {bases}",
+                "",
+                f"**Recipients by category.** {recipients}",
+                "",
+                f"**Leaves the EEA.** {'yes' if activity.outside_eea else 'no'}",
+                "",
+            ]
     return "\n".join(lines)
 
 
 def register_csv() -> Iterator[str]:
     """The register as CSV, one line per activity."""
-    yield csv_line(ProcessingActivity.FIELDS)
+    yield csv_line(ProcessingActivity.FIELDS + ProcessingActivity.CHOSEN)
     for activity in activities():
         yield csv_line(activity.as_dict().values())

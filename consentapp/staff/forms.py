@@ -311,14 +311,22 @@ class ActivityForm(Form):
 
     name = StringField(_l("Activity"), validators=[DataRequired(), Length(max=200), single_line])
     purposes = TextAreaField(_l("Purposes"), validators=[DataRequired(), Length(max=5000)])
-    legal_basis = TextAreaField(_l("Legal basis"), validators=[Optional(), Length(max=5000)])
+    bases = MultiCheckboxField(
+        _l("Legal bases (GDPR art. 6)"),
+        validators=[DataRequired(_l("Choose at least one legal basis."))],
+    )
+    legal_basis = TextAreaField(
+        _l("Legal basis, explained"), validators=[Optional(), Length(max=5000)]
+    )
     data_categories = TextAreaField(
         _l("Categories of data"), validators=[DataRequired(), Length(max=5000)]
     )
     subject_categories = TextAreaField(
         _l("Categories of people"), validators=[DataRequired(), Length(max=5000)]
     )
+    recipient_kinds = MultiCheckboxField(_l("Recipients by category"))
     recipients = TextAreaField(_l("Recipients"), validators=[DataRequired(), Length(max=5000)])
+    outside_eea = BooleanField(_l("Data leaves the European Economic Area"))
     transfers = TextAreaField(
         _l("Transfers outside the EEA"), validators=[DataRequired(), Length(max=5000)]
     )

@@ -22,6 +22,7 @@ from consentapp.request_checks import View
 from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service
+from consentapp.services.processing_terms import LEGAL_BASES, RECIPIENT_KINDS
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (
@@ -191,18 +192,35 @@ def register_export(fmt: str) -> Response:
     )
 
 
+def _activity_form(activity: ProcessingActivity | None) -> ActivityForm:
+    """The edit form, its checkboxes from the fixed vocabulary, filled from `activity`."""
+    form = ActivityForm(obj=activity)
+    form.bases.choices = choices((key, basis.text()) for key, basis in LEGAL_BASES.items())
+    form.recipient_kinds.choices = choices(
+        (key, kind.label) for key, kind in RECIPIENT_KINDS.items()
+    )
+    if activity is not None:
+        form.bases.data = activity.basis_keys
+        form.recipient_kinds.data = activity.recipient_keys
+    return form
+
+
 @bp.route("/register/<int:activity_id>", methods=["GET", "POST"])
 def edit_activity(activity_id: int) -> View:
     """Admins keep the record up to date."""
     activity: ProcessingActivity = db.get_or_404(ProcessingActivity, activity_id)
-    form = ActivityForm(obj=activity if request.method == "GET" else None)
+    form = _activity_form(activity if request.method == "GET" else None)
     if request.method == "POST":
         if form.validate():
-            register_service.update_activity(
-                activity,
-                {name: getattr(form, name).data or "" for name in ProcessingActivity.FIELDS},
-                current_staff(),
-            )
+            fields: dict[str, str | bool] = {
+                name: getattr(form, name).data or "" for name in ProcessingActivity.FIELDS
+            }
+            fields |= {
+                "bases": " ".join(form.bases.data or []),
+                "recipient_kinds": " ".join(form.recipient_kinds.data or []),
+                "outside_eea": bool(form.outside_eea.data),
+            }
+            register_service.update_activity(activity, fields, current_staff())
             flash(_("Saved."), "success")
             return redirect(url_for("staff.register"))
         return render_template("staff/activity_edit.html", form=form, activity=activity), 400
@@ -235,8 +253,10 @@ def notices_view() -> View:
     current = {lang: notices.current_notice(lang) for lang in supported_languages()}
     form = NoticeForm()
     if request.method == "GET":
+        generate = request.args.get("source") == "register"
         for lang, notice in current.items():
-            getattr(form, f"text_{lang}").data = notice.text
+            text = notices.render_notice_template(lang)[1] if generate else notice.text
+            getattr(form, f"text_{lang}").data = text
         return _notices_page(form)
     texts = _notice_texts(form) if form.validate() else {}
     if form.errors:
