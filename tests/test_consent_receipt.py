@@ -180,6 +180,7 @@ def test_tampered_link_opens_no_receipt(client: FlaskClient, footer_path: str, s
 def test_erased_person_gets_only_a_4xx(
     app: Flask, client: FlaskClient, footer_path: str, suffix: str
 ) -> None:
+    assert client.get(f"{footer_path}{suffix}").status_code == 200
     with app.app_context():
         contact = find_contact(ADDRESS)
         assert contact is not None
