@@ -57,6 +57,7 @@ EXCLUDED = {
     "public.healthz": "a JSON health check for the load balancer",
     "embed.altcha_challenge": "a JSON challenge for the proof-of-work widget",
     "rights.export": "a file download (JSON or CSV), not a page",
+    "subscriptions.receipt_download": "the consent receipt as a JSON download, not a page",
     "staff.disclosures_csv": "a CSV download",
     "staff.register_export": "a CSV or JSON download",
     "staff.campaign_progress": "JSON, not a page",
@@ -111,6 +112,7 @@ def make_objects(app: Flask, smtp_server: SMTPServer, admin_id: int) -> dict[str
     paths = {
         "subscriptions.confirm": confirmation_link(app, smtp_server, "pending@example.be"),
         "subscriptions.preferences": path_in(welcome, "/preferences/"),
+        "subscriptions.receipt": path_in(welcome, "/preferences/") + "/receipt",
         "subscriptions.unsubscribe": path_in(welcome, "/unsubscribe/"),
     }
     with app.test_request_context():

@@ -783,6 +783,8 @@ LINKS: dict[str, tuple[str, str, Callable[[str], Pairs]]] = {
         button_base,
     ),
     "subscriptions.verify_email": ("/preferences/email/{t}", "email-change", button_base),
+    "subscriptions.receipt": ("/preferences/{t}/receipt", "preferences", button_base),
+    "subscriptions.receipt_download": ("/preferences/{t}/receipt.json", "preferences", button_base),
     "rights.verify": ("/my-data/verify/{t}", "identity", button_base),
     "rights.export": ("/my-data/export/{t}.json", "export", button_base),
 }

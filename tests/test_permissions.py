@@ -68,6 +68,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("subscriptions.unsubscribe_all", "POST", ""): PUBLIC,
     ("subscriptions.verify_email", "GET", ""): PUBLIC,
     ("subscriptions.verify_email", "POST", ""): PUBLIC,
+    ("subscriptions.receipt", "GET", ""): PUBLIC,
+    ("subscriptions.receipt_download", "GET", ""): PUBLIC,
     # Provider webhooks: public, but each request must carry the provider's signature
     ("webhooks.bounces", "POST", ""): PUBLIC,
     # The REST API: its document and docs page are public; every operation needs a token

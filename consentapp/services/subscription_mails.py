@@ -8,6 +8,7 @@ from consentapp.links import external_url, list_unsubscribe_headers, preferences
 from consentapp.links import unsubscribe_url as make_unsubscribe_url
 from consentapp.mail.outbox import queue_email
 from consentapp.models import Contact, Topic
+from consentapp.services.receipts import build_receipt
 from consentapp.tokens import Purpose, lifetime_days, make_token
 
 # Link mails one address may receive per hour, whoever asks: the forms cannot be
@@ -45,7 +46,8 @@ def queue_already_subscribed(contact: Contact, language: str) -> None:
 
 
 def queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None:
-    """The welcome mail carries the one-click unsubscribe headers, like a newsletter."""
+    """The welcome mail carries the one-click unsubscribe headers, like a newsletter, and
+    the consent receipt built from the ledger rows the confirmation just wrote."""
     unsubscribe = make_unsubscribe_url(contact)
     queue_email(
         to=contact.mail_address,
@@ -56,6 +58,7 @@ def queue_welcome(contact: Contact, topics: list[Topic], language: str) -> None:
             "topics": [topic.label(language) for topic in topics],
             "unsubscribe_url": unsubscribe,
             "preferences_url": preferences_url(contact),
+            "receipt": build_receipt(contact, language),
         },
         contact_id=contact.id,
         headers=list_unsubscribe_headers(unsubscribe),
