@@ -85,14 +85,15 @@ def test_the_web_version_shows_the_mail_in_the_contacts_language_with_its_footer
 ) -> None:
     start(app, make_campaign(app))
     deliver(app)
-    for email, subject, text in (
-        ("nl@example.be", "Onderhoud zaterdag", "<strong>onderhoud</strong>"),
-        ("en@example.be", "Maintenance on Saturday", "<strong>maintenance</strong>"),
+    for email, language, subject, text in (
+        ("nl@example.be", "nl", "Onderhoud zaterdag", "<strong>onderhoud</strong>"),
+        ("en@example.be", "en", "Maintenance on Saturday", "<strong>maintenance</strong>"),
     ):
         mail = newsletter(smtp_server, email)
-        response = app.test_client().get(web_link(mail))
+        response = app.test_client().get(web_link(mail) + "?lang=nl")
         html = response.get_data(as_text=True)
         assert response.status_code == 200
+        assert f'<html lang="{language}">' in html, "the whole page as the mail was"
         assert f"<h1>{subject}</h1>" in html and text in html
         assert "<script>alert" not in html
         for footer in ("/unsubscribe/", "/preferences/"):
