@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from xml.etree import ElementTree as ET
 
 import sqlalchemy as sa
@@ -162,6 +162,8 @@ class FeedEntry:
 
 def _timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC; stored times are naive UTC (SQLite) or aware."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     return moment.replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
