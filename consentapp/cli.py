@@ -205,13 +205,21 @@ def audit_verify_command() -> None:
 @click.option("--subject-en", default="", help="English subject (else the Dutch one).")
 @click.option("--body-en", type=click.Path(exists=True, dir_okay=False), default=None)
 @click.option("--at", "at", default=None, help="ISO time to send (UTC unless it has an offset).")
+@click.option("--archive", is_flag=True, help="Publish it in the public archive once sent.")
 @with_appcontext
 def send_campaign_command(
-    topic_slug: str, subject: str, body: str, subject_en: str, body_en: str | None, at: str | None
+    topic_slug: str,
+    subject: str,
+    body: str,
+    subject_en: str,
+    body_en: str | None,
+    at: str | None,
+    archive: bool,
 ) -> None:
     """Create a newsletter from Markdown files, queue it, and print its id."""
     from datetime import UTC, datetime
 
+    from consentapp.services.archive import set_in_archive
     from consentapp.services.campaign_drafts import create_campaign
     from consentapp.services.campaigns import CampaignError, schedule
 
@@ -230,6 +238,7 @@ def send_campaign_command(
         campaign = create_campaign(
             topic, subject, Path(body).read_text(encoding="utf-8"), subject_en, text_en, None
         )
+        set_in_archive(campaign, archive, None)  # without --archive: nothing to do
         schedule(campaign, when, None)
     except CampaignError as exc:
         raise click.UsageError(str(exc)) from exc

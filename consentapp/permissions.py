@@ -182,6 +182,8 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
         resume=P.CAMPAIGN_SEND,
         cancel=P.CAMPAIGN_CANCEL,
     ),
+    # Publishing in the public archive: who may send a campaign decides what is public.
+    "staff.campaign_archive": Requirement(by_method={"POST": P.CAMPAIGN_SEND}),
     # Accounts, settings, audit log
     "staff.users": every(P.ACCOUNTS),
     "staff.user": every(P.ACCOUNTS),

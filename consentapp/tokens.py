@@ -30,6 +30,7 @@ class Purpose(enum.StrEnum):
     EMAIL_CHANGE = "email-change"
     IDENTITY = "identity-check"
     EXPORT = "data-export"
+    WEB_VERSION = "web-version"  # a newsletter's "view in browser" link
 
 
 # None: the link does not expire (it dies with the address or the contact).
@@ -41,6 +42,7 @@ LIFETIMES: dict[Purpose, timedelta | None] = {
     Purpose.EMAIL_CHANGE: timedelta(days=1),
     Purpose.IDENTITY: timedelta(days=1),
     Purpose.EXPORT: timedelta(hours=1),
+    Purpose.WEB_VERSION: None,
 }
 
 

@@ -648,6 +648,8 @@ def make_links(app: Flask) -> dict[str, str]:
             ),
             "identity": make_token(Purpose.IDENTITY, contact, r=request.public_id),
             "export": make_token(Purpose.EXPORT, contact, r=request.public_id),
+            # No campaign went out in this world: a genuine signature for one that did not.
+            "web-version": make_token(Purpose.WEB_VERSION, contact, k="no-such-campaign"),
         }
         foreign = URLSafeTimedSerializer(
             "another-secret-key-altogether", salt="consentapp.unsubscribe"
@@ -787,6 +789,7 @@ LINKS: dict[str, tuple[str, str, Callable[[str], Pairs]]] = {
     "subscriptions.receipt_download": ("/preferences/{t}/receipt.json", "preferences", button_base),
     "rights.verify": ("/my-data/verify/{t}", "identity", button_base),
     "rights.export": ("/my-data/export/{t}.json", "export", button_base),
+    "subscriptions.web_version": ("/newsletter/{t}", "web-version", button_base),
 }
 # Pages that only show something: fuzzed through the query string, headers and path.
 PAGES: dict[str, str] = {
@@ -795,6 +798,9 @@ PAGES: dict[str, str] = {
     "public.privacy": "/privacy",
     "public.privacy_version": "/privacy/{v}",
     "public.cookies": "/cookies",
+    "public.archive_index": "/archive",
+    "public.archive_entry": "/archive/service-news/{v}",
+    "public.archive_feed": "/archive/{v}.atom",
     "public.healthz": "/healthz",
     "public.follow_link": "/r/{v}",
     "static": "/static/{v}",

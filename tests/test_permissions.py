@@ -39,6 +39,9 @@ ADMIN = "admin only"
 EXPECTED: dict[tuple[str, str, str], str] = {
     # The public site, subscriptions and data-subject rights
     ("public.home", "GET", ""): PUBLIC,
+    ("public.archive_index", "GET", ""): PUBLIC,
+    ("public.archive_entry", "GET", ""): PUBLIC,
+    ("public.archive_feed", "GET", ""): PUBLIC,
     ("public.contact", "GET", ""): PUBLIC,
     ("public.contact", "POST", ""): PUBLIC,
     ("public.contact_thanks", "GET", ""): PUBLIC,
@@ -58,6 +61,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("subscriptions.confirm", "GET", ""): PUBLIC,
     ("subscriptions.confirm", "POST", ""): PUBLIC,
     ("subscriptions.unsubscribe", "GET", ""): PUBLIC,
+    ("subscriptions.web_version", "GET", ""): PUBLIC,
     ("subscriptions.unsubscribe", "POST", ""): PUBLIC,
     ("subscriptions.request_preferences", "GET", ""): PUBLIC,
     ("subscriptions.request_preferences", "POST", ""): PUBLIC,
@@ -167,6 +171,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.campaign_action", "POST", "send"): ADMIN,
     ("staff.campaign_action", "POST", "resume"): ADMIN,
     ("staff.campaign_action", "POST", "cancel"): ADMIN,
+    ("staff.campaign_archive", "POST", ""): ADMIN,
     # Accounts, settings, audit log
     ("staff.users", "GET", ""): ADMIN,
     ("staff.user", "GET", ""): ADMIN,

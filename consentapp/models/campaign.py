@@ -58,6 +58,8 @@ class Campaign(Base):
     # The admin who sent or scheduled it; empty when an operator did (send-campaign).
     approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Published in the public archive (/archive) once sent: staff opt in per campaign.
+    in_archive: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     topic: Mapped[Topic] = relationship()
 

@@ -1,4 +1,5 @@
-"""Public pages: home, contact form, privacy notice, cookie list, health check."""
+"""Public pages: home, contact form, privacy notice, cookie list, newsletter archive,
+health check."""
 
 from flask import Blueprint
 
@@ -7,4 +8,4 @@ from consentapp.request_checks import form_body_check
 bp = Blueprint("public", __name__)
 bp.before_request(form_body_check())
 
-from consentapp.public import clicks, routes  # noqa: E402,F401
+from consentapp.public import archive, clicks, routes  # noqa: E402,F401

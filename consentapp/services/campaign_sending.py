@@ -21,7 +21,12 @@ from flask import current_app
 from markupsafe import Markup
 
 from consentapp.extensions import db
-from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
+from consentapp.links import (
+    external_url,
+    list_unsubscribe_headers,
+    preferences_url,
+    web_version_url,
+)
 from consentapp.mail.outbox import feedback_id, queue_rendered, sender_domain
 from consentapp.mail.render import RenderedMail, fill_in, render_mail
 from consentapp.markdown import LinkMap, render_markdown, render_plain_text
@@ -118,6 +123,7 @@ class _Edition:
     marker: str
     unsubscribe: str
     preferences: str
+    web_version: str
 
 
 def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Edition]:
@@ -132,6 +138,7 @@ def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Ed
         marker = secrets.token_hex(12)
         stand_in = f"https://{marker}.invalid/"
         unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
+        web_version = stand_in + "web-version"
         mail = render_mail(
             "newsletter",
             language,
@@ -141,8 +148,9 @@ def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Ed
             topic=campaign.topic.label(language),
             unsubscribe_url=unsubscribe,
             preferences_url=preferences,
+            web_version_url=web_version,
         )
-        editions[language] = _Edition(mail, marker, unsubscribe, preferences)
+        editions[language] = _Edition(mail, marker, unsubscribe, preferences, web_version)
     return editions
 
 
@@ -166,7 +174,11 @@ def _queue_one(
         kind="newsletter",
         rendered=fill_in(
             edition.mail,
-            {edition.unsubscribe: unsubscribe, edition.preferences: preferences_url(contact)},
+            {
+                edition.unsubscribe: unsubscribe,
+                edition.preferences: preferences_url(contact),
+                edition.web_version: web_version_url(contact, campaign.public_id),
+            },
             edition.marker,
         ),
         contact_id=None if test else contact.id,

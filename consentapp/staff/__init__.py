@@ -114,6 +114,7 @@ from consentapp.staff import (  # noqa: E402,F401
     audit_views,
     auth,
     bounces,
+    campaign_archive,
     campaign_progress,
     campaigns,
     contacts,

@@ -55,7 +55,7 @@ def new_campaign() -> View:
 def edit_campaign(public_id: str) -> View:
     """Change a newsletter until it is scheduled (the texts and the newsletter it is for).
     A change that comes too late is refused with the typed text still in the form."""
-    found = _find(public_id)
+    found = find_campaign(public_id)
     if request.method == "GET" and found.status not in campaign_service.EDITABLE_STATUSES:
         flash(campaign_service.CampaignError(campaign_drafts.TOO_LATE).translated(), "info")
         return redirect(url_for("staff.campaign", public_id=public_id))
@@ -98,7 +98,7 @@ def _texts(form: CampaignForm) -> tuple[str, str, str, str]:
     )
 
 
-def _find(public_id: str) -> Campaign:
+def find_campaign(public_id: str) -> Campaign:
     found: Campaign = db.one_or_404(sa.select(Campaign).where(Campaign.public_id == public_id))
     return found
 
@@ -106,7 +106,7 @@ def _find(public_id: str) -> Campaign:
 @bp.get("/campaigns/<public_id>")
 def campaign(public_id: str) -> str:
     """Preview in both languages, progress, and the actions left."""
-    return _campaign_page(_find(public_id), ScheduleForm())
+    return _campaign_page(find_campaign(public_id), ScheduleForm())
 
 
 def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
@@ -149,7 +149,7 @@ def campaign_clicks_csv(public_id: str) -> Response:
 def campaign_action(public_id: str, action: str) -> View:
     """test, submit, withdraw, send, pause, resume, cancel (who may: consentapp/permissions).
     Send and cancel first answer with a page to confirm; its button (`confirmed=1`) acts."""
-    found = _find(public_id)
+    found = find_campaign(public_id)
     form = ScheduleForm()
     if action == "send" and not form.validate():
         return _campaign_page(found, form), 400
