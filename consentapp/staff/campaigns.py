@@ -137,7 +137,7 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
 @bp.get("/campaigns/<public_id>/clicks.csv")
 def campaign_clicks_csv(public_id: str) -> Response:
     """The click report as CSV, with the same "< 5" as the page."""
-    found = _find(public_id)
+    found = find_campaign(public_id)
     return Response(
         click_report_csv(click_report(found)),
         mimetype="text/csv",
