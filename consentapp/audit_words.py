@@ -13,6 +13,7 @@ ACTIONS: dict[str, LazyString] = {
     "audit.redacted": _l("Audit details erased"),
     "bounces.list": _l("Bounce list viewed"),
     "campaign.archive": _l("Newsletter published in the public archive"),
+    "campaign.open_pixel": _l("Open pixel of a newsletter switched on or off"),
     "campaign.cancel": _l("Newsletter cancelled"),
     "campaign.create": _l("Newsletter created"),
     "campaign.edit": _l("Newsletter changed"),

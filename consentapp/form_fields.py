@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    BooleanField,
     EmailField,
     Field,
     HiddenField,
@@ -244,6 +245,14 @@ def detail_field(name: str, required: bool = False) -> Any:
     return kind(
         _DETAIL_LABELS[name],
         validators=[presence, Length(max=Contact.DETAIL_LENGTHS[name]), check],
+    )
+
+
+def statistics_field() -> Any:
+    """The `statistics` checkbox: personal newsletter statistics, never pre-ticked."""
+    return BooleanField(
+        _l("Personal statistics: record which links I click in the newsletters"),
+        default=False,
     )
 
 

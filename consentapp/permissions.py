@@ -184,6 +184,7 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     ),
     # Publishing in the public archive: who may send a campaign decides what is public.
     "staff.campaign_archive": Requirement(by_method={"POST": P.CAMPAIGN_SEND}),
+    "staff.campaign_open_pixel": Requirement(by_method={"POST": P.CAMPAIGN_SEND}),
     # Accounts, settings, audit log
     "staff.users": every(P.ACCOUNTS),
     "staff.user": every(P.ACCOUNTS),

@@ -15,6 +15,7 @@ from consentapp.form_fields import (
     detail_field,
     email_field,
     language_choices,
+    statistics_field,
     topic_choices,
 )
 from consentapp.i18n import current_language
@@ -37,6 +38,8 @@ class SubscribeForm(Form):
     language = SelectField(
         _l("Language of the mails"), choices=language_choices(), validators=[Optional()]
     )
+    # A consent of its own, beside the newsletters; the name is part of the contract.
+    statistics = statistics_field()
     website = StringField(_l("Leave this field empty"))
     notice_version = HiddenField()
     altcha = altcha_field()

@@ -30,6 +30,9 @@ class Purpose(enum.StrEnum):
     EMAIL_CHANGE = "email-change"
     IDENTITY = "identity-check"
     EXPORT = "data-export"
+    # A newsletter link or open pixel for someone who agreed to personal statistics.
+    CLICK = "personal-click"
+    OPEN = "personal-open"
     WEB_VERSION = "web-version"  # a newsletter's "view in browser" link
 
 
@@ -42,6 +45,8 @@ LIFETIMES: dict[Purpose, timedelta | None] = {
     Purpose.EMAIL_CHANGE: timedelta(days=1),
     Purpose.IDENTITY: timedelta(days=1),
     Purpose.EXPORT: timedelta(hours=1),
+    Purpose.CLICK: None,
+    Purpose.OPEN: None,
     Purpose.WEB_VERSION: None,
 }
 

@@ -67,6 +67,7 @@ EXCLUDED = {
     "staff.campaign_progress": "JSON, not a page",
     "staff.campaign_clicks_csv": "a CSV download",
     "public.follow_link": "a redirect to a newsletter's link, not a page",
+    "public.open_pixel": "an image of one pixel",
     "api.list_campaigns": "JSON API",
     "api.read_campaign": "JSON API",
     "api.list_contacts": "JSON API",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from altcha import v1 as altcha
 from flask import Flask
 from flask.testing import FlaskClient
@@ -16,7 +17,7 @@ from werkzeug.test import TestResponse
 
 from consentapp.config import ConfigError, TestingConfig
 from consentapp.extensions import db
-from consentapp.models import ConsentAction, Setting
+from consentapp.models import ConsentAction, ConsentEvent, Setting
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services.embed import ALTCHA_SETTING
 from tests.builders import ADDRESS
@@ -454,3 +455,14 @@ def test_altcha_without_rate_limiting_still_answers(
     finally:
         with app.app_context():  # this app's own connections, closed before the next test
             db.engine.dispose()
+
+
+def test_json_asks_personal_statistics_only_with_true(embed_app: Flask) -> None:
+    client = embed_app.test_client(use_cookies=False)
+    for wrong in ("yes", 1, "true"):
+        response = post_json(client, {**JSON_FIELDS, "statistics": wrong})
+        assert response.status_code == 422, wrong
+    assert post_json(client, {**JSON_FIELDS, "statistics": True}).status_code == 202
+    with embed_app.app_context():
+        purposes = db.session.scalars(sa.select(ConsentEvent.purpose)).all()
+    assert "statistics" in purposes

@@ -803,6 +803,7 @@ PAGES: dict[str, str] = {
     "public.archive_feed": "/archive/{v}.atom",
     "public.healthz": "/healthz",
     "public.follow_link": "/r/{v}",
+    "public.open_pixel": "/o/{v}.gif",
     "static": "/static/{v}",
 }
 # Endpoints for servers, signed instead of carrying a CSRF token: fuzzed with every

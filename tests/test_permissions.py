@@ -172,6 +172,8 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("staff.campaign_action", "POST", "resume"): ADMIN,
     ("staff.campaign_action", "POST", "cancel"): ADMIN,
     ("staff.campaign_archive", "POST", ""): ADMIN,
+    ("staff.campaign_open_pixel", "POST", ""): ADMIN,
+    ("public.open_pixel", "GET", ""): PUBLIC,
     # Accounts, settings, audit log
     ("staff.users", "GET", ""): ADMIN,
     ("staff.user", "GET", ""): ADMIN,

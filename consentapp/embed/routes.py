@@ -72,6 +72,8 @@ def json_fields() -> MultiDict[str, str]:
     topics = body.get("topics", [])
     if not isinstance(topics, list) or not all(isinstance(slug, str) for slug in topics):
         wrong.append("topics")
+    if body.get("statistics") is not None and not isinstance(body["statistics"], bool):
+        wrong.append("statistics")  # personal statistics: true, or false / left out
     if wrong:
         raise Problem(
             422, "fields of the wrong type", errors={key: ["wrong type"] for key in wrong}
@@ -81,6 +83,8 @@ def json_fields() -> MultiDict[str, str]:
             fields.add(key, str(body[key]))
     for slug in topics:
         fields.add("topics", slug)
+    if body.get("statistics") is True:
+        fields.add("statistics", "y")
     return fields
 
 
@@ -107,6 +111,7 @@ def subscribe() -> tuple[Response, int]:
             email=normalise_email(form.email.data or ""),
             name=form.name.data or "",
             topic_slugs=list(form.topics.data or []),
+            statistics=bool(form.statistics.data),
             language=language,
             origin=Origin.from_request(request),
             notice=notices.notice_shown(form.notice_version.data, language) or notice,

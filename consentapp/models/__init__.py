@@ -5,7 +5,7 @@ from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonic
 from consentapp.models.base import DATABASE_ONLY_INDEXES, Base, in_models, new_public_id, utcnow
 from consentapp.models.bounce import Bounce, BounceType, IncomingReport
 from consentapp.models.campaign import Campaign, CampaignStatus
-from consentapp.models.clicks import CampaignLink, LinkClickDay
+from consentapp.models.clicks import CampaignLink, LinkClickDay, PersonalStatistic
 from consentapp.models.consent import (
     ConsentAction,
     ConsentChannel,
@@ -66,6 +66,7 @@ __all__ = [
     "LinkClickDay",
     "OutboundEmail",
     "OutboundStatus",
+    "PersonalStatistic",
     "PrivacyNotice",
     "ProcessingActivity",
     "RequestKind",

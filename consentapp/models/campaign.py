@@ -57,6 +57,8 @@ class Campaign(Base):
     submitted_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
     # The admin who sent or scheduled it; empty when an operator did (send-campaign).
     approved_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("staff_users.id"))
+    # An open pixel in the mails of those who agreed to personal statistics (no one else).
+    open_pixel: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Published in the public archive (/archive) once sent: staff opt in per campaign.
     in_archive: Mapped[bool] = mapped_column(default=False, server_default=sa.false())

@@ -8,12 +8,12 @@ the day.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from consentapp.models.base import Base
+from consentapp.models.base import Base, utcnow
 
 
 class CampaignLink(Base):
@@ -43,3 +43,22 @@ class LinkClickDay(Base):
     )
     day: Mapped[date] = mapped_column(primary_key=True)
     clicks: Mapped[int] = mapped_column(default=0)
+
+
+class PersonalStatistic(Base):
+    """A click (or an open) by someone who agreed to personal statistics. Written only
+    while that consent holds; withdrawing it deletes every row of theirs."""
+
+    __tablename__ = "personal_statistics"
+    __table_args__ = (sa.Index("ix_personal_statistics_contact", "contact_id", "occurred_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    # Empty for an open (the pixel); the link for a click.
+    link_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("campaign_links.id", ondelete="CASCADE")
+    )
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)

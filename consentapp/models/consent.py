@@ -68,6 +68,9 @@ class ConsentPurpose(enum.StrEnum):
 
     CONTACT = "contact"
     NEWSLETTER = "newsletter"
+    # Opt-in to personal newsletter statistics: one's own clicks (and opens, where
+    # staff switch the pixel on) recorded; never pre-ticked, withdrawn at any time.
+    STATISTICS = "statistics"
 
 
 class ConsentEvent(Base):

@@ -63,6 +63,9 @@ class Contact(Base):
     # the company starts goes to it until the person shows the mailbox works again.
     undeliverable_at: Mapped[datetime | None]
     undeliverable_reason: Mapped[str | None] = mapped_column(sa.String(16))
+    # Since when the person agrees to personal newsletter statistics (the ledger holds
+    # the record); empty: only anonymous counts, no personal links, no pixel.
+    statistics_since: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

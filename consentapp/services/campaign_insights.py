@@ -7,12 +7,22 @@ import csv
 import io
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 
 from consentapp.extensions import db
-from consentapp.models import Campaign, CampaignLink, LinkClickDay
+from consentapp.models import (
+    Campaign,
+    CampaignLink,
+    Contact,
+    LinkClickDay,
+    PersonalStatistic,
+    StaffUser,
+)
+from consentapp.permissions import Permission
+from consentapp.services import audit
+from consentapp.services.campaigns import EDITABLE_STATUSES, require_permission
 from consentapp.services.small_counts import Figure, breakdown, figure
 
 
@@ -60,6 +70,68 @@ def click_report(campaign: Campaign) -> ClickReport:
         days=breakdown(dict(sorted(per_day.items()))),
         languages=breakdown(dict(sorted(per_language.items()))),
     )
+
+
+@dataclass(frozen=True)
+class PersonalRecord:
+    """One click or open of a person who agreed to personal statistics."""
+
+    occurred_at: datetime
+    campaign: str  # the Dutch subject
+    campaign_id: str
+    url: str | None  # None: an open
+
+
+def personal_records(contact: Contact, limit: int = 100) -> list[PersonalRecord]:
+    """The person's latest recorded clicks and opens, newest first."""
+    rows = db.session.execute(
+        sa.select(
+            PersonalStatistic.occurred_at,
+            Campaign.subject_nl,
+            Campaign.public_id,
+            CampaignLink.url,
+        )
+        .join(Campaign, Campaign.id == PersonalStatistic.campaign_id)
+        .outerjoin(CampaignLink, CampaignLink.id == PersonalStatistic.link_id)
+        .where(PersonalStatistic.contact_id == contact.id)
+        .order_by(PersonalStatistic.occurred_at.desc(), PersonalStatistic.id.desc())
+        .limit(limit)
+    )
+    return [PersonalRecord(*row) for row in rows]
+
+
+def opens(campaign: Campaign) -> Figure:
+    """How many consenting readers opened it (the pixel), when staff switched it on."""
+    return figure(
+        db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(PersonalStatistic)
+            .where(
+                PersonalStatistic.campaign_id == campaign.id, PersonalStatistic.link_id.is_(None)
+            )
+        )
+        or 0
+    )
+
+
+def set_open_pixel(campaign: Campaign, wanted: bool, actor: StaffUser | None) -> bool:
+    """Switch the open pixel on or off before sending; audited. Commits. False when
+    the campaign is scheduled or further (its mails may be made already)."""
+    require_permission(actor, Permission.CAMPAIGN_SEND)
+    if campaign.status not in EDITABLE_STATUSES:
+        return False
+    if campaign.open_pixel == wanted:
+        return True
+    campaign.open_pixel = wanted
+    audit.record(
+        "campaign.open_pixel",
+        target_type="campaign",
+        target_id=campaign.public_id,
+        actor=actor,
+        details={"open_pixel": wanted},
+    )
+    db.session.commit()
+    return True
 
 
 def click_report_csv(report: ClickReport) -> str:

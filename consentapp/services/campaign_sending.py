@@ -44,7 +44,7 @@ from consentapp.models import (
 )
 from consentapp.permissions import Permission
 from consentapp.services import audit
-from consentapp.services.campaign_links import CampaignLinks
+from consentapp.services.campaign_links import CampaignLinks, link_values, pixel_url
 from consentapp.services.campaigns import require_permission
 from consentapp.tokens import Purpose, make_token
 
@@ -124,6 +124,10 @@ class _Edition:
     unsubscribe: str
     preferences: str
     web_version: str
+    links: tuple[int, ...] = ()  # the campaign links in the text, each a stand-in
+    # The same mail with the open pixel, for those who agreed to personal statistics
+    # (only when staff switched the pixel on for this campaign).
+    with_pixel: RenderedMail | None = None
 
 
 def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Edition]:
@@ -132,25 +136,32 @@ def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Ed
     editions = {}
     links = CampaignLinks(campaign) if count_clicks else None
     for language in current_app.config["LANGUAGES"]:
-        link = links.mapper(language) if links else None
-        body_html, body_text = render_body(campaign.body(language), link)
         # Unguessable, so no text a staff member writes can contain it.
         marker = secrets.token_hex(12)
         stand_in = f"https://{marker}.invalid/"
+        used: list[int] = []
+        link = links.mapper(language, stand_in, used) if links else None
+        body_html, body_text = render_body(campaign.body(language), link)
         unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
         web_version = stand_in + "web-version"
-        mail = render_mail(
-            "newsletter",
-            language,
-            campaign.subject(language),
-            body_html=body_html,
-            body_text=body_text,
-            topic=campaign.topic.label(language),
-            unsubscribe_url=unsubscribe,
-            preferences_url=preferences,
-            web_version_url=web_version,
+        context = {
+            "body_html": body_html,
+            "body_text": body_text,
+            "topic": campaign.topic.label(language),
+            "unsubscribe_url": unsubscribe,
+            "preferences_url": preferences,
+            "web_version_url": web_version,
+        }
+        subject = campaign.subject(language)
+        mail = render_mail("newsletter", language, subject, **context)
+        with_pixel = (
+            render_mail("newsletter", language, subject, pixel_url=stand_in + "open", **context)
+            if campaign.open_pixel and count_clicks
+            else None
         )
-        editions[language] = _Edition(mail, marker, unsubscribe, preferences, web_version)
+        editions[language] = _Edition(
+            mail, marker, unsubscribe, preferences, web_version, tuple(used), with_pixel
+        )
     return editions
 
 
@@ -169,18 +180,21 @@ def _queue_one(
         "List-Id": list_id(campaign.topic),
         "Feedback-ID": feedback_id("newsletter", campaign.public_id, campaign.topic.slug),
     }
+    personal = contact if contact.statistics_since is not None and not test else None
+    stand_in = f"https://{edition.marker}.invalid/"
+    values = {
+        edition.unsubscribe: unsubscribe,
+        edition.preferences: preferences_url(contact),
+        edition.web_version: web_version_url(contact, campaign.public_id),
+        **link_values(stand_in, edition.links, personal),
+    }
+    mail = edition.mail
+    if personal is not None and edition.with_pixel is not None:
+        mail, values[stand_in + "open"] = edition.with_pixel, pixel_url(campaign, personal)
     return queue_rendered(
         to=contact.mail_address,
         kind="newsletter",
-        rendered=fill_in(
-            edition.mail,
-            {
-                edition.unsubscribe: unsubscribe,
-                edition.preferences: preferences_url(contact),
-                edition.web_version: web_version_url(contact, campaign.public_id),
-            },
-            edition.marker,
-        ),
+        rendered=fill_in(mail, values, edition.marker),
         contact_id=None if test else contact.id,
         headers=headers,
         requires_subscription=not test,

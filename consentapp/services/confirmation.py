@@ -19,7 +19,7 @@ from consentapp.models import (
     SubscriptionStatus,
     Topic,
 )
-from consentapp.services import notices, undeliverable
+from consentapp.services import notices, statistics_consent, undeliverable
 from consentapp.services.consent import ConsentSource, Origin
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.subscription_mails import (
@@ -49,6 +49,7 @@ class ConfirmResult:
     outcome: ConfirmOutcome
     topics: list[Topic]
     contact: Contact
+    statistics: bool = False  # personal statistics were confirmed by this link
 
 
 def resend_confirmation(payload: dict[str, object]) -> None:
@@ -77,13 +78,21 @@ def read_confirmation(raw: str) -> tuple[Token, Contact]:
 
 
 def pending_topic_labels(token: Token, contact: Contact, language: str) -> list[str]:
-    """Labels of the topics a confirmation link would confirm now."""
+    """Labels of what a confirmation link would confirm now: topics, and personal
+    statistics when the link asks for them and they are not given yet."""
     slugs = token.payload.get("t") or []
-    return [
+    labels = [
         sub.topic.label(language)
         for slug, sub in subscriptions_of(contact).items()
         if slug in slugs and sub.status == SubscriptionStatus.PENDING
     ]
+    if _asks_statistics(token, contact):
+        labels.append(str(statistics_consent.LABEL))
+    return labels
+
+
+def _asks_statistics(token: Token, contact: Contact) -> bool:
+    return token.payload.get("s") == 1 and contact.statistics_since is None
 
 
 def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResult:
@@ -93,7 +102,8 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
     subs = subscriptions_of(contact)
     chosen = [subs[slug] for slug in slugs if slug in subs]
     pending = [sub for sub in chosen if sub.status == SubscriptionStatus.PENDING]
-    if not pending:
+    statistics = _asks_statistics(token, contact)
+    if not pending and not statistics:
         return _outcome_without_change(chosen, contact)
 
     notice = notices.current_notice(language)
@@ -107,23 +117,25 @@ def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResu
     if undeliverable.clear(contact, undeliverable.CLEARED_BY_OPT_IN):
         # A confirmed opt-in shows the mailbox takes mail again.
         details["undeliverable_cleared"] = True
+    source = ConsentSource(ConsentChannel.WEB_FORM, notice, origin, details=details)
     topics = [
         sub.topic
         for sub in pending
         if change_subscription(
-            sub,
-            SubscriptionStatus.CONFIRMED,
-            action=ConsentAction.CONFIRMED,
-            source=ConsentSource(ConsentChannel.WEB_FORM, notice, origin, details=details),
+            sub, SubscriptionStatus.CONFIRMED, action=ConsentAction.CONFIRMED, source=source
         )
     ]
-    if not topics:
+    given = statistics and statistics_consent.give(contact, source)
+    if not topics and not given:
         # A second press that lost the race: the first one made the change.
         db.session.commit()
         return _outcome_without_change(chosen, contact)
-    queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))
+    if topics:
+        queue_welcome(contact, topics, str(token.payload.get("l") or contact.language))
     db.session.commit()
-    return ConfirmResult(outcome=ConfirmOutcome.CONFIRMED, topics=topics, contact=contact)
+    return ConfirmResult(
+        outcome=ConfirmOutcome.CONFIRMED, topics=topics, contact=contact, statistics=given
+    )
 
 
 def _outcome_without_change(chosen: Sequence[Subscription], contact: Contact) -> ConfirmResult:

@@ -30,6 +30,7 @@ from consentapp.models import (
     Inquiry,
     InquiryNote,
     OutboundEmail,
+    PersonalStatistic,
     StaffUser,
     Subscription,
     utcnow,
@@ -277,6 +278,9 @@ def erase_person(
     db.session.execute(sa.delete(Inquiry).where(Inquiry.contact_id == contact.id))
     db.session.execute(sa.delete(Subscription).where(Subscription.contact_id == contact.id))
     db.session.execute(sa.delete(Bounce).where(Bounce.contact_id == contact.id))
+    db.session.execute(
+        sa.delete(PersonalStatistic).where(PersonalStatistic.contact_id == contact.id)
+    )
 
     addresses = [address for address in (email, contact.pending_email) if address]
     remove_mails_and_client_data(contact, addresses, evidence=True)
@@ -294,6 +298,7 @@ def erase_person(
         contact.erased_at = now
         contact.undeliverable_at = None
         contact.undeliverable_reason = None
+        contact.statistics_since = None
         contact.search_text = search_key(contact.name, "", contact.company)
     else:
         db.session.delete(contact)

@@ -26,7 +26,7 @@ from consentapp.models import (
     SubscriptionStatus,
     utcnow,
 )
-from consentapp.services import audit, notices, undeliverable
+from consentapp.services import audit, notices, statistics_consent, undeliverable
 from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contact_details import normalise_phone
 from consentapp.services.contacts import find_contact, find_contact_by_public_id
@@ -121,15 +121,29 @@ class TopicChanges:
     added: list[str]
     requested: list[str]
     removed: list[str]
+    # Personal statistics: "given", "requested" (a confirmation mail), "withdrawn", "".
+    statistics: str = ""
 
     def __bool__(self) -> bool:
-        return bool(self.added or self.requested or self.removed)
+        return bool(self.added or self.requested or self.removed or self.statistics)
+
+    @property
+    def mail_sent(self) -> bool:
+        """A confirmation mail went out for something switched on."""
+        return bool(self.requested) or self.statistics == "requested"
 
 
 def update_topics(
-    access: PreferencesAccess, wanted: Sequence[str], origin: Origin, language: str
+    access: PreferencesAccess,
+    wanted: Sequence[str],
+    origin: Origin,
+    language: str,
+    statistics: bool | None = None,
 ) -> TopicChanges:
-    """Switch topics on and off. The caller commits.
+    """Switch topics (and, unless `statistics` is None, personal statistics) on and
+    off. The caller commits. Personal statistics follow the topics' rule: given at
+    once through the requested link, by the confirmation mail through the footer link,
+    withdrawn at once through either (what was recorded deleted with it).
 
     Confirmed topics left out stop at once. A topic ticked that is not confirmed yet
     is confirmed at once through the requested link; through the footer link it gets
@@ -159,9 +173,16 @@ def update_topics(
                 ConsentChannel.WEB_FORM, notice, origin, details={"via": "preferences link"}
             ),
         )
-    else:
+    switch_on = bool(statistics) and contact.statistics_since is None
+    stats = ""
+    if access.full and switch_on:
+        source = ConsentSource(
+            ConsentChannel.WEB_FORM, notice, origin, details={"via": "preferences link"}
+        )
+        stats = "given" if statistics_consent.give(contact, source) else ""
+    elif not access.full:
         requested = [topic.slug for topic in topics if topic.slug not in confirmed]
-        if requested:
+        if requested or switch_on:
             request_in_transaction(
                 email=contact.mail_address,
                 name="",
@@ -171,11 +192,21 @@ def update_topics(
                     ConsentChannel.WEB_FORM, notice, origin, details={"via": FOOTER_LINK}
                 ),
                 contact=contact,
+                statistics=switch_on,
             )
+            stats = "requested" if switch_on else ""
+    if statistics is False and contact.statistics_since is not None:
+        source = ConsentSource(ConsentChannel.WEB_FORM, notice, origin)
+        stats = "withdrawn" if statistics_consent.withdraw(contact, source) is not None else ""
     wanted_set = {topic.slug for topic in topics}
     to_stop = sorted(confirmed - wanted_set)
     removed = withdraw(contact, to_stop, ConsentChannel.WEB_FORM, origin, language)
-    return TopicChanges(added=added, requested=requested, removed=[topic.slug for topic in removed])
+    return TopicChanges(
+        added=added,
+        requested=requested,
+        removed=[topic.slug for topic in removed],
+        statistics=stats,
+    )
 
 
 def pending_slugs(contact: Contact) -> list[str]:

@@ -9,6 +9,7 @@ from consentapp.links import unsubscribe_url as make_unsubscribe_url
 from consentapp.mail.outbox import queue_email
 from consentapp.models import Contact, Topic
 from consentapp.services.receipts import build_receipt
+from consentapp.services.statistics_consent import LABEL as STATISTICS_LABEL
 from consentapp.tokens import Purpose, lifetime_days, make_token
 
 # Link mails one address may receive per hour, whoever asks: the forms cannot be
@@ -16,9 +17,15 @@ from consentapp.tokens import Purpose, lifetime_days, make_token
 CONFIRMATION_KINDS = ("subscribe_confirm", "subscribe_already")
 
 
-def queue_confirmation(contact: Contact, topics: list[Topic], language: str) -> None:
-    """The link confirms exactly `topics`, in the language the person chose."""
-    token = make_token(Purpose.CONFIRM, contact, t=[topic.slug for topic in topics], l=language)
+def queue_confirmation(
+    contact: Contact, topics: list[Topic], language: str, *, statistics: bool = False
+) -> None:
+    """The link confirms exactly `topics` (and personal statistics, when asked for
+    with them), in the language the person chose."""
+    extra = {"s": 1} if statistics else {}
+    token = make_token(
+        Purpose.CONFIRM, contact, t=[topic.slug for topic in topics], l=language, **extra
+    )
     queue_email(
         to=contact.mail_address,
         template="subscribe_confirm",
@@ -26,7 +33,8 @@ def queue_confirmation(contact: Contact, topics: list[Topic], language: str) -> 
         subject=_l("Please confirm your subscription"),
         context={
             "confirm_url": external_url("subscriptions.confirm", token=token),
-            "topics": [topic.label(language) for topic in topics],
+            "topics": [topic.label(language) for topic in topics]
+            + ([str(STATISTICS_LABEL)] if statistics else []),
             "valid_days": lifetime_days(Purpose.CONFIRM),
         },
         contact_id=contact.id,

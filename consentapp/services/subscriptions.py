@@ -26,7 +26,7 @@ from consentapp.models import (
     Topic,
     utcnow,
 )
-from consentapp.services import notices
+from consentapp.services import notices, statistics_consent
 from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
 from consentapp.services.subscription_mails import (
@@ -175,8 +175,10 @@ def request_in_transaction(
     source: ConsentSource,
     send_mail: bool = True,
     contact: Contact | None = None,
+    statistics: bool = False,
 ) -> None:
     """Record a subscription request and queue its confirmation mail, without committing.
+    With `statistics`, personal statistics are asked for too (confirmed by the same link).
 
     Topics already confirmed stay as they are. The answer to the person is the same
     whatever happens here, so nothing tells whether the address was known. The
@@ -200,10 +202,11 @@ def request_in_transaction(
             },
         ),
     )
+    asked = statistics and statistics_consent.request(contact, source)
     if not send_mail or not may_mail(contact.mail_address, CONFIRMATION_KINDS):
         return
-    if to_confirm:
-        queue_confirmation(contact, to_confirm, language)
+    if to_confirm or asked:
+        queue_confirmation(contact, to_confirm, language, statistics=asked)
     else:
         queue_already_subscribed(contact, language)
 
@@ -258,6 +261,7 @@ def request_subscription(
     language: str,
     origin: Origin | None,
     notice: PrivacyNotice,
+    statistics: bool = False,
 ) -> None:
     """Step 1 of the double opt-in, from the subscribe form."""
     request_in_transaction(
@@ -266,6 +270,7 @@ def request_subscription(
         topic_slugs=topic_slugs,
         language=language,
         source=ConsentSource(ConsentChannel.WEB_FORM, notice, origin),
+        statistics=statistics,
     )
     db.session.commit()
 

@@ -115,6 +115,7 @@ from consentapp.staff import (  # noqa: E402,F401
     auth,
     bounces,
     campaign_archive,
+    campaign_pixel,
     campaign_progress,
     campaigns,
     contacts,

@@ -17,7 +17,7 @@ from consentapp.request_checks import View
 from consentapp.services import campaign_drafts, campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.bounces_admin import campaign_figures
-from consentapp.services.campaign_insights import click_report, click_report_csv
+from consentapp.services.campaign_insights import click_report, click_report_csv, opens
 from consentapp.services.campaigns import N_
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
@@ -127,6 +127,7 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
         else None,
         bounce_figures=campaign_figures(found),
         clicks=click_report(found),
+        opens=opens(found),
         button=ButtonForm(),
         schedule_form=schedule_form,
         submitted_by=db.session.get(StaffUser, found.submitted_by_id or 0),

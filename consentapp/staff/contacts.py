@@ -27,6 +27,7 @@ from consentapp.models import Contact, SubscriptionStatus
 from consentapp.request_checks import View, small_int
 from consentapp.services import audit
 from consentapp.services.bounces_admin import bounces_of
+from consentapp.services.campaign_insights import personal_records
 from consentapp.services.contact_details import InvalidDetail
 from consentapp.services.contacts_admin import (
     EDITABLE,
@@ -129,6 +130,7 @@ def render_contact(
         button=ButtonForm(),
         disclosures=disclosures_about(record.contact.public_id),
         bounces=bounces_of(record.contact),
+        personal=personal_records(record.contact),
         clear_form=clear_form or ClearUndeliverableForm(),
     ), status
 

@@ -14,6 +14,7 @@ from consentapp.form_fields import (
     detail_field,
     email_field,
     language_choices,
+    statistics_field,
 )
 
 
@@ -33,6 +34,7 @@ class PreferencesForm(Form):
 
     topics = MultiCheckboxField(_l("Newsletters"), choices=[], validate_choice=True)
     language = SelectField(_l("Language of the mails"), choices=language_choices())
+    statistics = statistics_field()
     name = detail_field("name")
     company = detail_field("company")
     address = detail_field("address")

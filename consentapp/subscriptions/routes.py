@@ -83,6 +83,7 @@ def subscribe() -> View:
             email=normalise_email(form.email.data or ""),
             name=form.name.data or "",
             topic_slugs=list(form.topics.data or []),
+            statistics=bool(form.statistics.data),
             language=chosen_language(form.language.data),
             origin=Origin.from_request(request),
             notice=shown or notices.current_notice(language),
@@ -133,6 +134,7 @@ def _confirmed(result: ConfirmResult) -> View:
         return render_template(
             "subscriptions/confirmed.html",
             topics=result.topics,
+            statistics=result.statistics,
             preferences_url=preferences_url(result.contact),
         )
     if result.outcome is ConfirmOutcome.ALREADY_CONFIRMED:
@@ -213,6 +215,7 @@ def _preferences_form(contact: Contact) -> PreferencesForm:
     if not form.is_submitted():
         form.topics.data = confirmed_slugs(contact)
         form.language.data = contact.language
+        form.statistics.data = contact.statistics_since is not None
         for field in ("name", "company", "address", "phone", "fax"):
             getattr(form, field).data = getattr(contact, field)
     return form
@@ -240,7 +243,7 @@ def preferences(token: str) -> View:
 
     origin = Origin.from_request(request)
     language = current_language()
-    changes = update_topics(access, list(form.topics.data or []), origin, language)
+    changes = update_topics(access, form.topics.data or [], origin, language, form.statistics.data)
     changed_language = set_language(contact, chosen_language(form.language.data))
     corrected = (
         rectify(
@@ -253,7 +256,7 @@ def preferences(token: str) -> View:
         else []
     )
     db.session.commit()
-    _flash_saved(bool(changes.requested), bool(changes or changed_language or corrected))
+    _flash_saved(changes.mail_sent, bool(changes or changed_language or corrected))
     return redirect(url_for("subscriptions.preferences", token=token))
 
 
@@ -262,8 +265,8 @@ def _flash_saved(confirmation_sent: bool, changed: bool) -> None:
     if confirmation_sent:
         flash(
             _(
-                "Your choices are saved. For the newsletters you added we sent a confirmation"
-                " mail to your address: they start once you use the link in it."
+                "Your choices are saved. For what you added we sent a confirmation mail to"
+                " your address: it starts once you use the link in it."
             ),
             "success",
         )
