@@ -251,7 +251,7 @@ def detail_field(name: str, required: bool = False) -> Any:
 def statistics_field() -> Any:
     """The `statistics` checkbox: personal newsletter statistics, never pre-ticked."""
     return BooleanField(
-        _l("Personal statistics: record which links I click in the newsletters"),
+        _l("Record which links I click in the newsletters"),
         default=False,
     )
 

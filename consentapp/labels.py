@@ -58,6 +58,7 @@ LABELS: dict[str, LazyString] = {
     # ledger purposes and actions
     "contact": _l("contact"),
     "newsletter": _l("newsletter"),
+    "statistics": _l("personal statistics"),
     "given": _l("given"),
     "requested": _l("requested"),
     "withdrawn": _l("withdrawn"),

@@ -91,6 +91,9 @@ def test_the_box_is_never_ticked_and_confirming_records_the_consent(
         rows = _statistics_rows(fan.public_id)
         assert [action for action, _, _ in rows] == ["requested", "confirmed"]
         assert all(version == 1 and digest for _, version, digest in rows)
+    # The welcome mail's receipt names it beside the newsletter.
+    [welcome] = [m for m in smtp_server.to(FAN) if "Welkom" in str(m["Subject"])]
+    assert "Persoonlijke statistieken" in text_of(welcome)  # type: ignore[arg-type]
 
 
 def test_without_the_consent_nothing_is_requested(

@@ -16,7 +16,8 @@ def test_a_count_below_the_threshold_is_hidden() -> None:
 
 def test_a_lone_hidden_cell_takes_the_smallest_shown_one_with_it() -> None:
     cells = breakdown({"a": 5, "b": 2, "c": 9, "d": 6})
-    assert [str(cell) for cell in cells.values()] == ["< 5", "< 5", "9", "6"]
+    assert [str(cell) for cell in cells.values()] == ["—", "< 5", "9", "6"]
+    assert cells["a"].export() == "withheld"
     assert [str(c) for c in breakdown({"a": 5, "b": 2}, total_shown=False).values()] == [
         "5",
         "< 5",

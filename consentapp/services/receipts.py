@@ -44,6 +44,10 @@ HOW: dict[str, Any] = {
 # its code's label (`labels.label`), so a new purpose appears on the receipt as it is.
 PURPOSES: dict[str, Any] = {
     "contact": _l("Answering your messages and keeping your contact details for that"),
+    "statistics": _l(
+        "Personal statistics: recording which links you click in our newsletters (and,"
+        " where a newsletter asks it, whether you open it)"
+    ),
 }
 
 

@@ -17,24 +17,33 @@ K = TypeVar("K")
 
 MIN_GROUP = 5
 BELOW = f"< {MIN_GROUP}"
+# A figure of 5 or more hidden only so that a smaller one cannot be worked out.
+WITHHELD = "—"
+WITHHELD_EXPORT = "withheld"
 
 
 @dataclass(frozen=True)
 class Figure:
-    """A count as staff may see it: `value` is None when it is hidden."""
+    """A count as staff may see it: `value` is None when it is hidden, `withheld`
+    when it is hidden although not small (to protect a small one beside it)."""
 
     value: int | None
+    withheld: bool = False
 
     @property
     def hidden(self) -> bool:
         return self.value is None
 
     def __str__(self) -> str:
-        return BELOW if self.value is None else f"{self.value:,}"
+        if self.value is None:
+            return WITHHELD if self.withheld else BELOW
+        return f"{self.value:,}"
 
     def export(self) -> int | str:
-        """The figure for CSV and JSON: the number, or the string "< 5"."""
-        return BELOW if self.value is None else self.value
+        """The figure for CSV and JSON: the number, "< 5", or "withheld"."""
+        if self.value is None:
+            return WITHHELD_EXPORT if self.withheld else BELOW
+        return self.value
 
 
 def figure(count: int) -> Figure:
@@ -54,5 +63,5 @@ def breakdown(counts: Mapping[K, int], *, total_shown: bool = True) -> dict[K, F
         visible = [key for key, cell in shown.items() if not cell.hidden]
         if visible:
             smallest = min(visible, key=lambda key: counts[key])
-            shown[smallest] = Figure(None)
+            shown[smallest] = Figure(None, withheld=True)
     return shown
