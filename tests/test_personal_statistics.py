@@ -209,3 +209,86 @@ def test_a_personal_link_of_an_erased_reader_counts_only_anonymously(
     assert app.test_client().get(link).status_code == 302
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalStatistic)) == 0
+
+
+def test_an_old_confirmation_link_does_not_give_it_again_after_a_withdrawal(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    fields = {"email": FAN, "topics": "service-news", "language": "nl", "statistics": "y"}
+    post_form(client, "/subscribe", fields)
+    link = confirmation_link(app, smtp_server, FAN)
+    confirm(client, link)
+    with app.test_request_context():
+        fan = _contact(FAN)
+        update_topics(
+            PreferencesAccess(contact=fan, full=True),
+            ["service-news"],
+            Origin(None, None),
+            "nl",
+            False,
+        )
+        db.session.commit()
+    confirm(app.test_client(), link)
+    with app.app_context():
+        fan = _contact(FAN)
+        assert fan.statistics_since is None
+        assert [a for a, _, _ in _statistics_rows(fan.public_id)] == [
+            "requested",
+            "confirmed",
+            "withdrawn",
+        ]
+
+
+def test_a_stale_read_gives_or_withdraws_once(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    _sign_up(app, client, smtp_server, OTHER, stats=False)
+    from consentapp.services import statistics_consent
+    from consentapp.services.consent import ConsentSource
+
+    with app.app_context():
+        stale = _contact(OTHER)  # read before another request gives the consent
+        with db.engine.begin() as other_request:
+            other_request.execute(
+                sa.text("UPDATE contacts SET statistics_since = CURRENT_TIMESTAMP WHERE id = :id"),
+                {"id": stale.id},
+            )
+        assert not statistics_consent.give(stale, ConsentSource("web_form", None))
+        db.session.commit()
+        assert _statistics_rows(stale.public_id) == []
+
+
+def test_leaving_the_last_newsletter_ends_it(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    _sign_up(app, client, smtp_server, FAN, stats=True)
+    _send(app)
+    mail = _newsletter(smtp_server, FAN)
+    app.test_client().get(_links(mail)[0])
+    unsubscribe = re.findall(r"http://localhost(/unsubscribe/[\w.-]+)", text_of(mail))[0]  # type: ignore[arg-type]
+    response = app.test_client().post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    with app.app_context():
+        fan = _contact(FAN)
+        assert fan.statistics_since is None
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalStatistic)) == 0
+        assert [a for a, _, _ in _statistics_rows(fan.public_id)][-1] == "withdrawn"
+
+
+def test_the_pixel_counts_one_open_however_often_fetched_and_the_export_shows_it(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    _sign_up(app, client, smtp_server, FAN, stats=True)
+    _send(app, pixel=True)
+    html = html_of(_newsletter(smtp_server, FAN))  # type: ignore[arg-type]
+    [pixel] = re.findall(r'src="http://localhost(/o/[\w.-]+\.gif)"', html)
+    for _ in range(3):
+        assert app.test_client().get(pixel).status_code == 200
+    assert app.test_client().get("/o/forged.gif").mimetype == "image/gif"
+    with app.app_context():
+        fan = _contact(FAN)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalStatistic)) == 1
+        from consentapp.services.rights_export import build_export
+
+        exported = build_export(fan)["personal_statistics"]
+        assert exported["agreed_since"] and exported["records"][0]["opened"] is True

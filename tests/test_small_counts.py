@@ -14,10 +14,12 @@ def test_a_count_below_the_threshold_is_hidden() -> None:
     assert figure(7).export() == 7
 
 
-def test_a_lone_hidden_cell_takes_the_smallest_shown_one_with_it() -> None:
+def test_a_lone_hidden_cell_takes_the_largest_shown_one_with_it() -> None:
     cells = breakdown({"a": 5, "b": 2, "c": 9, "d": 6})
-    assert [str(cell) for cell in cells.values()] == ["—", "< 5", "9", "6"]
-    assert cells["a"].export() == "withheld"
+    assert [str(cell) for cell in cells.values()] == ["5", "< 5", "—", "6"]
+    assert cells["c"].export() == "withheld"
+    # The smallest would be pinned: 13 in all, "5" shown, a withheld one at most 5.
+    assert [str(c) for c in breakdown({"a": 3, "b": 5, "c": 5}).values()] == ["< 5", "—", "5"]
     assert [str(c) for c in breakdown({"a": 5, "b": 2}, total_shown=False).values()] == [
         "5",
         "< 5",

@@ -50,7 +50,18 @@ class PersonalStatistic(Base):
     while that consent holds; withdrawing it deletes every row of theirs."""
 
     __tablename__ = "personal_statistics"
-    __table_args__ = (sa.Index("ix_personal_statistics_contact", "contact_id", "occurred_at"),)
+    __table_args__ = (
+        sa.Index("ix_personal_statistics_contact", "contact_id", "occurred_at"),
+        # One open per reader and campaign, however often the pixel is fetched.
+        sa.Index(
+            "uq_personal_statistics_open",
+            "contact_id",
+            "campaign_id",
+            unique=True,
+            sqlite_where=sa.text("link_id IS NULL"),
+            postgresql_where=sa.text("link_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     contact_id: Mapped[int] = mapped_column(sa.ForeignKey("contacts.id", ondelete="CASCADE"))

@@ -28,12 +28,14 @@ from consentapp.services.small_counts import Figure, breakdown, figure
 
 @dataclass(frozen=True)
 class ClickReport:
-    """The clicks of one campaign: each breakdown sums to `total`."""
+    """The clicks of one campaign: each breakdown sums to `total`.
+
+    No breakdown per language of the mail: each language's text has links of its own,
+    so its figure is the sum of some link figures and would give a hidden one away."""
 
     total: Figure
     links: dict[str, Figure]  # address → clicks, in the order the text has them
     days: dict[date, Figure]
-    languages: dict[str, Figure]
 
     @property
     def any_links(self) -> bool:
@@ -41,34 +43,28 @@ class ClickReport:
 
 
 def click_report(campaign: Campaign) -> ClickReport:
-    """One grouped read of the (link, day) counts, summed three ways in Python (a
+    """One grouped read of the (link, day) counts, summed two ways in Python (a
     campaign has a row per link and day, however many clicks they count)."""
     links = db.session.execute(
-        sa.select(CampaignLink.id, CampaignLink.url, CampaignLink.language)
+        sa.select(CampaignLink.id, CampaignLink.url)
         .where(CampaignLink.campaign_id == campaign.id)
         .order_by(CampaignLink.position, CampaignLink.language)
     ).all()
-    per_link: dict[str, int] = {url: 0 for _, url, _ in links}
-    per_language: dict[str, int] = defaultdict(int)
+    per_link: dict[str, int] = {url: 0 for _, url in links}
     per_day: dict[date, int] = defaultdict(int)
     rows = db.session.execute(
         sa.select(LinkClickDay.link_id, LinkClickDay.day, LinkClickDay.clicks)
         .join(CampaignLink, CampaignLink.id == LinkClickDay.link_id)
         .where(CampaignLink.campaign_id == campaign.id)
     )
-    where = {link_id: (url, language) for link_id, url, language in links}
+    where = dict(links)
     for link_id, day, clicks in rows:
-        url, language = where[link_id]
-        per_link[url] += clicks
-        per_language[language] += clicks
+        per_link[where[link_id]] += clicks
         per_day[day] += clicks
-    for _, _, language in links:
-        per_language.setdefault(language, 0)
     return ClickReport(
         total=figure(sum(per_link.values())),
         links=breakdown(per_link),
         days=breakdown(dict(sorted(per_day.items()))),
-        languages=breakdown(dict(sorted(per_language.items()))),
     )
 
 
@@ -82,8 +78,8 @@ class PersonalRecord:
     url: str | None  # None: an open
 
 
-def personal_records(contact: Contact, limit: int = 100) -> list[PersonalRecord]:
-    """The person's latest recorded clicks and opens, newest first."""
+def personal_records(contact: Contact, limit: int | None = 100) -> list[PersonalRecord]:
+    """The person's latest recorded clicks and opens, newest first (all: no limit)."""
     rows = db.session.execute(
         sa.select(
             PersonalStatistic.occurred_at,
@@ -144,6 +140,4 @@ def click_report_csv(report: ClickReport) -> str:
         writer.writerow(["link", url, cell.export()])
     for day, cell in report.days.items():
         writer.writerow(["day", day.isoformat(), cell.export()])
-    for language, cell in report.languages.items():
-        writer.writerow(["language", language, cell.export()])
     return out.getvalue()

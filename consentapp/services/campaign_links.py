@@ -200,16 +200,16 @@ def count_open(token: str) -> None:
     contact = consenting(parsed)
     if contact is None or not isinstance(campaign_id, int):
         return
-    seen = db.session.scalar(
-        sa.select(PersonalStatistic.id).where(
-            PersonalStatistic.contact_id == contact.id,
-            PersonalStatistic.campaign_id == campaign_id,
-            PersonalStatistic.link_id.is_(None),
-        )
+    if db.session.get(Campaign, campaign_id) is None:
+        return
+    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
+    # A second fetch (or two at once) finds the open recorded: the unique index says so.
+    db.session.execute(
+        dialect.insert(PersonalStatistic)
+        .values(contact_id=contact.id, campaign_id=campaign_id, link_id=None, occurred_at=utcnow())
+        .on_conflict_do_nothing()
     )
-    if seen is None and db.session.get(Campaign, campaign_id) is not None:
-        record_personal(contact, campaign_id, None)
-        db.session.commit()
+    db.session.commit()
 
 
 def count_click(link_id: int) -> None:

@@ -65,8 +65,9 @@ def resend_confirmation(payload: dict[str, object]) -> None:
         if slug in slugs and sub.status == SubscriptionStatus.PENDING
     ]
     language = str(payload.get("l") or contact.language)
-    if pending and may_mail(contact.mail_address, CONFIRMATION_KINDS):
-        queue_confirmation(contact, pending, language)
+    statistics = payload.get("s") == 1 and statistics_consent.awaits_confirmation(contact)
+    if (pending or statistics) and may_mail(contact.mail_address, CONFIRMATION_KINDS):
+        queue_confirmation(contact, pending, language, statistics=statistics)
         db.session.commit()
 
 
@@ -92,7 +93,7 @@ def pending_topic_labels(token: Token, contact: Contact, language: str) -> list[
 
 
 def _asks_statistics(token: Token, contact: Contact) -> bool:
-    return token.payload.get("s") == 1 and contact.statistics_since is None
+    return token.payload.get("s") == 1 and statistics_consent.awaits_confirmation(contact)
 
 
 def confirm_subscription(raw: str, origin: Origin, language: str) -> ConfirmResult:

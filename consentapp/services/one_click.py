@@ -32,6 +32,7 @@ from consentapp.models import (
     Topic,
     utcnow,
 )
+from consentapp.services import statistics_consent
 from consentapp.services.consent import Origin
 from consentapp.services.notices import NO_NOTICE_PUBLISHED, NoticeMissing
 from consentapp.services.withdrawal import ACTIVE, stop_subscriptions
@@ -45,8 +46,10 @@ _NOTICES = cast(sa.Table, PrivacyNotice.__table__)
 _LATEST = sa.select(sa.func.max(_NOTICES.c.version)).scalar_subquery()
 _READING = (
     sa.select(
+        _CONTACTS.c.id.label("contact_id"),
         _CONTACTS.c.email,
         _CONTACTS.c.language,
+        _CONTACTS.c.statistics_since,
         _SUBSCRIPTIONS.c.id.label("subscription"),
         _SUBSCRIPTIONS.c.topic_id,
         _SUBSCRIPTIONS.c.status,
@@ -122,5 +125,15 @@ def one_click_unsubscribe(raw: str, channel: str, origin: Origin, default_langua
         details={"campaign": str(campaign)} if campaign else None,
         now=utcnow(),
     )
+    active = {row.topic_id for row in rows if row.status in ACTIVE}
+    if rows[0].statistics_since is not None and stopped and active <= set(stopped):
+        # The last newsletter is left: personal statistics end with it.
+        statistics_consent.end_with_last_newsletter(
+            contact_id=rows[0].contact_id,
+            subject_id=public_id,
+            channel=channel,
+            notice=notice,
+            origin=origin,
+        )
     db.session.commit()
     return len(stopped)

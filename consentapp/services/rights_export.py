@@ -20,6 +20,7 @@ from consentapp.models import (
     ProcessingActivity,
     utcnow,
 )
+from consentapp.services.campaign_insights import personal_records
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.csv_cells import csv_line
 from consentapp.services.rights import COMPLAINT_AUTHORITY
@@ -118,6 +119,20 @@ def build_export(contact: Contact) -> dict[str, Any]:
                     "diagnostic": b.diagnostic,
                 }
                 for b in returned
+            ],
+        },
+        "personal_statistics": {
+            "agreed_since": contact.statistics_since.isoformat(timespec="seconds")
+            if contact.statistics_since
+            else None,
+            "records": [
+                {
+                    "at": r.occurred_at.isoformat(timespec="seconds"),
+                    "newsletter": r.campaign,
+                    "clicked": r.url,
+                    "opened": r.url is None,
+                }
+                for r in personal_records(contact, limit=None)
             ],
         },
         "disclosures": [

@@ -4,7 +4,10 @@ count below `MIN_GROUP` is shown as "< 5", never as itself.
 
 A breakdown hides one more cell when exactly one is hidden and the total is known,
 since the hidden one would otherwise follow by subtraction ("12 in all, 5 and 5
-shown" reveals a 2).
+shown" reveals a 2). It hides the largest cell left: that tells only that the hidden
+large one is at least every cell shown, which bounds the small one by nothing it did
+not already have (below 5). The smallest would bound the large one from above and
+could pin both ("13 in all, 5 shown, the withheld one at most 5": 5 and 3).
 """
 
 from __future__ import annotations
@@ -55,13 +58,13 @@ def figure(count: int) -> Figure:
 def breakdown(counts: Mapping[K, int], *, total_shown: bool = True) -> dict[K, Figure]:
     """Each cell of a breakdown (per link, per day, per language, per answer) as a
     Figure, in the order given. With `total_shown` (the total of the cells is printed
-    beside them), a lone hidden cell takes the smallest shown cell with it, so no cell
-    can be worked out from the others."""
+    beside them), a lone hidden cell takes the largest shown cell with it, so no cell
+    can be worked out from the others (the largest, see above)."""
     shown = {key: figure(count) for key, count in counts.items()}
     hidden = [key for key, cell in shown.items() if cell.hidden]
     if total_shown and len(hidden) == 1:
         visible = [key for key, cell in shown.items() if not cell.hidden]
         if visible:
-            smallest = min(visible, key=lambda key: counts[key])
-            shown[smallest] = Figure(None, withheld=True)
+            largest = max(visible, key=lambda key: counts[key])
+            shown[largest] = Figure(None, withheld=True)
     return shown

@@ -315,6 +315,11 @@ def withdraw(
             continue
         for key, value in values.items():
             set_committed_value(sub, key, value)
+    left = [sub for sub in subscriptions_of(contact).values() if sub.status in ACTIVE]
+    if stopped and not left and contact.statistics_since is not None:
+        # Personal statistics end with the last newsletter (the record of processing).
+        source = ConsentSource(channel, notice, origin, details={"reason": "no newsletter left"})
+        statistics_consent.withdraw(contact, source)
     return [sub.topic for sub in chosen if sub.topic_id in stopped]
 
 

@@ -87,6 +87,14 @@ def upgrade():
     op.create_index(
         op.f("ix_personal_statistics_campaign_id"), "personal_statistics", ["campaign_id"]
     )
+    op.create_index(
+        "uq_personal_statistics_open",
+        "personal_statistics",
+        ["contact_id", "campaign_id"],
+        unique=True,
+        sqlite_where=sa.text("link_id IS NULL"),
+        postgresql_where=sa.text("link_id IS NULL"),
+    )
     with op.batch_alter_table("contacts") as batch:
         batch.add_column(sa.Column("statistics_since", sa.DateTime(), nullable=True))
     with op.batch_alter_table("campaigns") as batch:
@@ -98,9 +106,10 @@ def upgrade():
 def downgrade():
     with op.batch_alter_table("campaigns") as batch:
         batch.drop_column("open_pixel")
-    with op.batch_alter_table("contacts") as batch:
-        batch.drop_column("statistics_since")
+    # Not a batch: on SQLite that rebuilds the table and drops 0013's search triggers.
+    op.execute("ALTER TABLE contacts DROP COLUMN statistics_since")
     op.drop_index(op.f("ix_personal_statistics_campaign_id"), table_name="personal_statistics")
+    op.drop_index("uq_personal_statistics_open", table_name="personal_statistics")
     op.drop_index("ix_personal_statistics_contact", table_name="personal_statistics")
     op.drop_table("personal_statistics")
     op.drop_table("link_click_days")
