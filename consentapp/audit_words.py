@@ -41,6 +41,7 @@ ACTIONS: dict[str, LazyString] = {
     "disclosure.release": _l("Disclosure released"),
     "disclosure.withhold": _l("Disclosure withheld"),
     "disclosures.export": _l("Disclosure register exported"),
+    "feedback.never_asked": _l("Unsubscribed saying they never asked for it: check the consents"),
     "inquiries.list": _l("Inquiry list viewed"),
     "inquiry.note": _l("Note added to an inquiry"),
     "inquiry.update": _l("Inquiry changed"),
@@ -89,6 +90,8 @@ ACTIONS: dict[str, LazyString] = {
 # The keys of audit details, in words.
 DETAILS: dict[str, LazyString] = {
     "at": _l("At"),
+    "campaign": _l("Newsletter"),
+    "period": _l("Month"),
     "by": _l("By"),
     "bounces": _l("Bounces"),
     "channel": _l("Channel"),

@@ -19,6 +19,7 @@ from consentapp.services.csv_import import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
 from consentapp.services.retention import purge_unconfirmed
 from consentapp.services.rights import expire_unverified
+from consentapp.services.unsubscribe_feedback import flag_never_asked
 from consentapp.services.webhook_delivery import deliver_webhooks
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,12 @@ class Schedule:
 
 def clean_up() -> int:
     """Sign-ups never confirmed in time, requests never verified, import files never
-    imported. Returns how many sign-ups were removed."""
+    imported; "never asked for it" answers reported to the audit log. Returns how many
+    sign-ups were removed."""
     removed = purge_unconfirmed()
     expire_unverified()
     discard_old_uploads()
+    flag_never_asked()
     if removed:
         log.info("worker: removed %d unconfirmed sign-ups", removed)
     return removed

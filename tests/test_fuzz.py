@@ -254,6 +254,11 @@ def preferences_base(email: str) -> Pairs:
     return [("email", email)]
 
 
+def feedback_base(email: str) -> Pairs:
+    # The form's token is signed by the app; the fuzz sends a forged one (a 400).
+    return [("survey", "not.a-signed.form"), ("answer", "too_many")]
+
+
 def my_data_base(email: str) -> Pairs:
     return [("email", email), ("kind", "access")]
 
@@ -753,6 +758,7 @@ FORM_EXAMPLES = {
     "subscriptions.subscribe": 1200,
     "subscriptions.request_preferences": 900,
     "rights.my_data": 900,
+    "subscriptions.unsubscribe_feedback": 600,
     "staff.login": 120,
     "staff.login_totp": 400,
 }
@@ -761,6 +767,7 @@ FORMS: dict[str, tuple[str, Callable[[str], Pairs]]] = {
     "subscriptions.subscribe": ("/subscribe", subscribe_base),
     "subscriptions.request_preferences": ("/preferences", preferences_base),
     "rights.my_data": ("/my-data", my_data_base),
+    "subscriptions.unsubscribe_feedback": ("/unsubscribe-feedback", feedback_base),
     "staff.login": ("/staff/login", login_base),
     "staff.login_totp": ("/staff/login/totp", totp_base),
 }

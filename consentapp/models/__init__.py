@@ -16,6 +16,7 @@ from consentapp.models.consent import (
     text_sha256,
 )
 from consentapp.models.contact import Contact, Inquiry, InquiryNote, InquiryStatus
+from consentapp.models.feedback import FeedbackAnswer, FeedbackCount, FeedbackNonce
 from consentapp.models.outbox import OutboundEmail, OutboundStatus
 from consentapp.models.rights import (
     OPEN_REQUEST_STATUSES,
@@ -57,6 +58,9 @@ __all__ = [
     "Disclosure",
     "DisclosureKind",
     "DisclosureSubject",
+    "FeedbackAnswer",
+    "FeedbackCount",
+    "FeedbackNonce",
     "FollowUpTask",
     "ImmutableRowError",
     "IncomingReport",

@@ -12,14 +12,16 @@ from flask_babel import ngettext
 from consentapp.extensions import db
 from consentapp.form_fields import choices
 from consentapp.i18n import current_language, supported_languages
-from consentapp.models import Campaign, StaffUser, Topic
+from consentapp.models import Campaign, FeedbackAnswer, StaffUser, Topic
 from consentapp.request_checks import View
 from consentapp.services import campaign_drafts, campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.bounces_admin import campaign_figures
 from consentapp.services.campaign_insights import click_report, click_report_csv, opens
 from consentapp.services.campaigns import N_
+from consentapp.services.small_counts import breakdown
 from consentapp.services.topics import active_topics
+from consentapp.services.unsubscribe_feedback import campaign_answers
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.campaign_forms import CampaignForm, ScheduleForm
@@ -128,6 +130,8 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
         bounce_figures=campaign_figures(found),
         clicks=click_report(found),
         opens=opens(found),
+        feedback=breakdown(counts := campaign_answers(found)),
+        never_asked=counts[FeedbackAnswer.NEVER_ASKED] > 0,
         button=ButtonForm(),
         schedule_form=schedule_form,
         submitted_by=db.session.get(StaffUser, found.submitted_by_id or 0),

@@ -41,8 +41,10 @@ from consentapp.services.preferences import (
 from consentapp.services.reference import notice_in_force, offered_topics
 from consentapp.services.subscriptions import read_unsubscribe, request_subscription, withdraw
 from consentapp.services.topics import confirmed_slugs
+from consentapp.services.unsubscribe_feedback import campaign_of_link
 from consentapp.subscribe_form import SubscribeForm, subscribe_form
 from consentapp.subscriptions import bp
+from consentapp.subscriptions.feedback import unsubscribed_page
 from consentapp.subscriptions.forms import (
     AddressForm,
     ButtonForm,
@@ -160,8 +162,11 @@ def unsubscribe(token: str) -> View:
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     channel = ConsentChannel.ONE_CLICK if one_click else ConsentChannel.WEB_FORM
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    one_click_unsubscribe(token, channel.value, Origin.from_request(request), default)
-    return shared_page(lambda: render_template("subscriptions/unsubscribed.html"))
+    stopped = one_click_unsubscribe(token, channel.value, Origin.from_request(request), default)
+    if one_click or not stopped:
+        # A mail provider's POST (nobody reads it) or a second press: no question.
+        return shared_page(lambda: render_template("subscriptions/unsubscribed.html"))
+    return unsubscribed_page(campaign_of_link(token))
 
 
 # RFC 8058: mail providers POST here without a token or cookie, by design.
@@ -307,7 +312,7 @@ def unsubscribe_all(token: str) -> View:
     opened = access.contact
     if not ButtonForm().validate():
         return redirect(url_for("subscriptions.preferences", token=token))
-    withdraw(
+    stopped = withdraw(
         opened,
         None,
         ConsentChannel.WEB_FORM,
@@ -315,7 +320,9 @@ def unsubscribe_all(token: str) -> View:
         current_language(),
     )
     db.session.commit()
-    return render_template("subscriptions/unsubscribed.html")
+    return (
+        unsubscribed_page(None) if stopped else render_template("subscriptions/unsubscribed.html")
+    )
 
 
 @bp.post("/preferences/<token>/details-link")
