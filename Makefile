@@ -66,6 +66,7 @@ bench: install
 		[ "$$(id -u)" = 0 ] && apt-get install -y -q wrk; } || \
 		echo "bench.load needs wrk (apt-get install wrk)"
 	$(BIN)/python -m bench.load
+	$(BIN)/python -m bench.insights
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -13,11 +13,12 @@ the benchmark before the workers start.
 
 from __future__ import annotations
 
+import datetime
 import os
 import sqlite3
 from collections.abc import Callable
 
-from flask import Flask, request
+from flask import Flask, Response, request
 
 PAGE = (
     '<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Bare</title></head>'
@@ -25,41 +26,61 @@ PAGE = (
 )
 TABLE = "CREATE TABLE IF NOT EXISTS bench_hits (id INTEGER PRIMARY KEY, token TEXT NOT NULL)"
 PG_TABLE = "CREATE TABLE IF NOT EXISTS bench_hits (id BIGSERIAL PRIMARY KEY, token TEXT NOT NULL)"
+COUNTERS = (
+    "CREATE TABLE IF NOT EXISTS bench_click_days (link_id INTEGER NOT NULL, day DATE NOT NULL, "
+    "clicks INTEGER NOT NULL, PRIMARY KEY (link_id, day))"
+)
+TARGET = "https://example.org/landing?utm_source=newsletter"
+UPSERT = (
+    "INSERT INTO bench_click_days (link_id, day, clicks) VALUES ({0}, {1}, 1) "
+    "ON CONFLICT (link_id, day) DO UPDATE SET clicks = bench_click_days.clicks + 1"
+)
 
 
-def sqlite_inserter(path: str) -> Callable[[str], None]:
+Writer = Callable[[str, object], None]
+
+
+def sqlite_writer(path: str) -> Writer:
     connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
     connection.execute("PRAGMA busy_timeout=10000")
 
-    def insert(token: str) -> None:
+    def write(statement: str, value: object) -> None:
         connection.execute("BEGIN IMMEDIATE")
-        connection.execute("INSERT INTO bench_hits (token) VALUES (?)", (token,))
+        if statement == "hit":
+            connection.execute("INSERT INTO bench_hits (token) VALUES (?)", (value,))
+        else:
+            day = datetime.date.today().isoformat()
+            connection.execute(UPSERT.format("?", "?"), (value, day))
         connection.execute("COMMIT")
 
-    return insert
+    return write
 
 
-def postgres_inserter(conninfo: str) -> Callable[[str], None]:
+def postgres_writer(conninfo: str) -> Writer:
     from psycopg_pool import ConnectionPool
 
     pool = ConnectionPool(conninfo, min_size=1, max_size=2, open=True)
 
-    def insert(token: str) -> None:
+    def write(statement: str, value: object) -> None:
         with pool.connection() as connection:
-            connection.execute("INSERT INTO bench_hits (token) VALUES (%s)", (token,))
+            if statement == "hit":
+                connection.execute("INSERT INTO bench_hits (token) VALUES (%s)", (value,))
+            else:
+                day = datetime.date.today()
+                connection.execute(UPSERT.format("%s", "%s"), (value, day))
 
-    return insert
+    return write
 
 
 def create() -> Flask:
     """The app gunicorn serves; each worker opens its own connection or pool."""
     app = Flask("bare")
     if os.environ.get("BARE_POSTGRES"):
-        insert = postgres_inserter(os.environ["BARE_POSTGRES"])
+        write = postgres_writer(os.environ["BARE_POSTGRES"])
     else:
-        insert = sqlite_inserter(os.environ["BARE_SQLITE"])
+        write = sqlite_writer(os.environ["BARE_SQLITE"])
 
     @app.get("/")
     def page() -> str:
@@ -67,7 +88,23 @@ def create() -> Flask:
 
     @app.post("/insert")
     def insert_one() -> str:
-        insert(request.form["token"])
+        write("hit", request.form["token"])
         return "<!doctype html>\n<p>Stored.</p>\n"
 
+    @app.get("/redirect")
+    def redirect_only() -> Response:
+        return moved()
+
+    @app.get("/redirect/count")
+    def redirect_counted() -> Response:
+        write("count", int(request.args["link"]))
+        return moved()
+
     return app
+
+
+def moved() -> Response:
+    response = Response(status=302)
+    response.headers["Location"] = TARGET
+    response.headers["Cache-Control"] = "no-store"
+    return response
