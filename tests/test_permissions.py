@@ -70,6 +70,7 @@ EXPECTED: dict[tuple[str, str, str], str] = {
     ("subscriptions.send_details_link", "POST", ""): PUBLIC,
     ("subscriptions.change_email", "POST", ""): PUBLIC,
     ("subscriptions.unsubscribe_all", "POST", ""): PUBLIC,
+    ("subscriptions.unsubscribe_feedback", "POST", ""): PUBLIC,
     ("subscriptions.verify_email", "GET", ""): PUBLIC,
     ("subscriptions.verify_email", "POST", ""): PUBLIC,
     ("subscriptions.receipt", "GET", ""): PUBLIC,

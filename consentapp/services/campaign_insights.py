@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -43,24 +42,27 @@ class ClickReport:
 
 
 def click_report(campaign: Campaign) -> ClickReport:
-    """One grouped read of the (link, day) counts, summed two ways in Python (a
-    campaign has a row per link and day, however many clicks they count)."""
-    links = db.session.execute(
-        sa.select(CampaignLink.id, CampaignLink.url)
+    """Two grouped reads of the (link, day) counts, summed by the database: per link
+    and per day (a campaign has a row per link and day, however many clicks)."""
+    clicks = sa.func.coalesce(sa.func.sum(LinkClickDay.clicks), 0)
+    per_link: dict[str, int] = {}
+    for url, count in db.session.execute(
+        sa.select(CampaignLink.url, clicks)
+        .outerjoin(LinkClickDay, LinkClickDay.link_id == CampaignLink.id)
         .where(CampaignLink.campaign_id == campaign.id)
+        .group_by(CampaignLink.id, CampaignLink.url, CampaignLink.position, CampaignLink.language)
         .order_by(CampaignLink.position, CampaignLink.language)
-    ).all()
-    per_link: dict[str, int] = {url: 0 for _, url in links}
-    per_day: dict[date, int] = defaultdict(int)
-    rows = db.session.execute(
-        sa.select(LinkClickDay.link_id, LinkClickDay.day, LinkClickDay.clicks)
-        .join(CampaignLink, CampaignLink.id == LinkClickDay.link_id)
-        .where(CampaignLink.campaign_id == campaign.id)
-    )
-    where = dict(links)
-    for link_id, day, clicks in rows:
-        per_link[where[link_id]] += clicks
-        per_day[day] += clicks
+    ):
+        per_link[url] = per_link.get(url, 0) + int(count)
+    per_day = {
+        day: int(count)
+        for day, count in db.session.execute(
+            sa.select(LinkClickDay.day, sa.func.sum(LinkClickDay.clicks))
+            .join(CampaignLink, CampaignLink.id == LinkClickDay.link_id)
+            .where(CampaignLink.campaign_id == campaign.id)
+            .group_by(LinkClickDay.day)
+        )
+    }
     return ClickReport(
         total=figure(sum(per_link.values())),
         links=breakdown(per_link),
