@@ -212,15 +212,26 @@ def count_open(token: str) -> None:
     db.session.commit()
 
 
-def count_click(link_id: int) -> None:
-    """One more click on the link today: one upsert, committed (with a personal record
-    the caller added, if any)."""
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(LinkClickDay).values(link_id=link_id, day=local_day(utcnow()), clicks=1)
-    db.session.execute(
-        upsert.on_conflict_do_update(
-            index_elements=[LinkClickDay.link_id, LinkClickDay.day],
-            set_={"clicks": LinkClickDay.clicks + 1},
-        )
+def _build_upsert(dialect_name: str) -> sa.Executable:
+    dialect = postgresql if dialect_name == "postgresql" else sqlite
+    insert = dialect.insert(LinkClickDay).values(
+        link_id=sa.bindparam("link_id"), day=sa.bindparam("day"), clicks=1
     )
+    upsert: sa.Executable = insert.on_conflict_do_update(
+        index_elements=[LinkClickDay.link_id, LinkClickDay.day],
+        set_={"clicks": LinkClickDay.clicks + 1},
+    )
+    return upsert
+
+
+# Built once per database kind: a click runs the compiled statement with its values.
+_UPSERTS = {name: _build_upsert(name) for name in ("sqlite", "postgresql")}
+
+
+def count_click(link_id: int) -> None:
+    """One more click on the link today: one upsert on the session's connection (Core,
+    not the ORM path), committed with a personal record the caller added, if any."""
+    connection = db.session.connection()
+    upsert = _UPSERTS["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+    connection.execute(upsert, {"link_id": link_id, "day": local_day(utcnow())})
     db.session.commit()
