@@ -292,3 +292,25 @@ def test_the_pixel_counts_one_open_however_often_fetched_and_the_export_shows_it
 
         exported = build_export(fan)["personal_statistics"]
         assert exported["agreed_since"] and exported["records"][0]["opened"] is True
+
+
+def test_a_click_read_before_a_withdrawal_committed_writes_nothing_after_it(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    from consentapp.models import CampaignLink
+    from consentapp.services.campaign_links import record_personal
+
+    _sign_up(app, client, smtp_server, FAN, stats=True)
+    _send(app)
+    with app.app_context():
+        stale = _contact(FAN)  # the click read the consent here
+        link = db.session.scalars(sa.select(CampaignLink)).first()
+        assert link is not None and stale.statistics_since is not None
+        with db.engine.begin() as withdrawal:  # another request withdraws meanwhile
+            withdrawal.execute(
+                sa.text("UPDATE contacts SET statistics_since = NULL WHERE id = :id"),
+                {"id": stale.id},
+            )
+        record_personal(stale, link.campaign_id, link.id)
+        db.session.commit()
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(PersonalStatistic)) == 0

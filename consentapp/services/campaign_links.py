@@ -183,9 +183,24 @@ def consenting(parsed: Token) -> Contact | None:
 
 
 def record_personal(contact: Contact, campaign_id: int, link_id: int | None) -> None:
-    """One click (or, with no link, an open) of a consenting reader. No commit."""
-    db.session.add(
-        PersonalStatistic(contact_id=contact.id, campaign_id=campaign_id, link_id=link_id)
+    """One click of a reader, written only if they still agree when it is written: the
+    consent is read again in the INSERT itself, under a share lock on the contact's row
+    (PostgreSQL; SQLite has one writer), so a withdrawal committing meanwhile either
+    waits for this row and deletes it, or is seen and nothing is written. No commit."""
+    still_agreeing = (
+        sa.select(
+            Contact.id,
+            sa.literal(campaign_id),
+            sa.literal(link_id, sa.Integer),
+            sa.literal(utcnow(), sa.DateTime),
+        )
+        .where(Contact.id == contact.id, Contact.statistics_since.is_not(None))
+        .with_for_update(read=True)
+    )
+    db.session.execute(
+        sa.insert(PersonalStatistic).from_select(
+            ["contact_id", "campaign_id", "link_id", "occurred_at"], still_agreeing
+        )
     )
 
 
