@@ -140,6 +140,11 @@ def carry_out_requests(app: Flask, admin_id: int) -> None:
         admin = db.session.get(models.StaffUser, admin_id)
         found = db.session.scalars(sa.select(models.DataRequest).order_by(models.DataRequest.id))
         for request in list(found):
+            if request.status not in (
+                models.RequestStatus.UNVERIFIED,
+                models.RequestStatus.VERIFIED,
+            ):
+                continue  # carried out already through the mailed identity link
             if request.status == models.RequestStatus.UNVERIFIED and request.email:
                 mark_verified(request, "staff: ID card shown at the desk", admin)
             contact = find_contact(request.email or "")
