@@ -126,9 +126,10 @@ def register_request_hooks(app: Flask) -> None:
 
 def register_commands(app: Flask) -> None:
     """`flask --app wsgi ...` commands."""
-    from consentapp import api_cli, cli, dkim_cli, webhook_commands
+    from consentapp import api_cli, campaign_cli, cli, dkim_cli, webhook_commands
 
     cli.init_app(app)
     api_cli.init_app(app)
+    campaign_cli.init_app(app)
     dkim_cli.init_app(app)
     webhook_commands.init_app(app)

@@ -18,7 +18,6 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from consentapp.extensions import db
-from consentapp.models import Topic
 from consentapp.seed import seed_notice, seed_topics
 from consentapp.services import notices
 
@@ -198,53 +197,6 @@ def audit_verify_command() -> None:
     raise SystemExit(1)
 
 
-@click.command("send-campaign")
-@click.option("--topic", "topic_slug", required=True, help="The topic whose subscribers get it.")
-@click.option("--subject", required=True, help="Dutch subject.")
-@click.option("--body", type=click.Path(exists=True, dir_okay=False), required=True)
-@click.option("--subject-en", default="", help="English subject (else the Dutch one).")
-@click.option("--body-en", type=click.Path(exists=True, dir_okay=False), default=None)
-@click.option("--at", "at", default=None, help="ISO time to send (UTC unless it has an offset).")
-@click.option("--archive", is_flag=True, help="Publish it in the public archive once sent.")
-@with_appcontext
-def send_campaign_command(
-    topic_slug: str,
-    subject: str,
-    body: str,
-    subject_en: str,
-    body_en: str | None,
-    at: str | None,
-    archive: bool,
-) -> None:
-    """Create a newsletter from Markdown files, queue it, and print its id."""
-    from datetime import UTC, datetime
-
-    from consentapp.services.archive import set_in_archive
-    from consentapp.services.campaign_drafts import create_campaign
-    from consentapp.services.campaigns import CampaignError, schedule
-
-    topic = db.session.scalar(sa.select(Topic).where(Topic.slug == topic_slug))
-    if topic is None:
-        raise click.UsageError(f"No topic {topic_slug!r}.")
-    when = None
-    if at:
-        try:
-            when = datetime.fromisoformat(at)
-        except ValueError as exc:
-            raise click.UsageError(f"--at: not an ISO time: {at!r}") from exc
-        when = when if when.tzinfo else when.replace(tzinfo=UTC)
-    text_en = Path(body_en).read_text(encoding="utf-8") if body_en else ""
-    try:
-        campaign = create_campaign(
-            topic, subject, Path(body).read_text(encoding="utf-8"), subject_en, text_en, None
-        )
-        set_in_archive(campaign, archive, None)  # without --archive: nothing to do
-        schedule(campaign, when, None)
-    except CampaignError as exc:
-        raise click.UsageError(str(exc)) from exc
-    click.echo(campaign.public_id)
-
-
 @click.command("mail-sink")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8025, show_default=True, type=int)
@@ -391,7 +343,6 @@ def init_app(app: Flask) -> None:
         purge_unconfirmed_command,
         staff_group,
         audit_group,
-        send_campaign_command,
         mail_sink_command,
         bounce_server_command,
         bounce_mailbox_command,

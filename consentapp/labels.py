@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
 
 import phonenumbers
@@ -10,9 +11,10 @@ from flask_babel import LazyString, format_date, format_datetime, format_decimal
 from flask_babel import lazy_gettext as _l
 
 from consentapp.audit_words import ACTIONS, DETAILS, REASONS, TARGET_TYPES
+from consentapp.models import Topic
 from consentapp.services.processing_terms import bases_text, recipients_text
 from consentapp.services.register import in_language
-from consentapp.services.topics import topic_labels
+from consentapp.services.topics import topic_labels, topic_names
 
 LABELS: dict[str, LazyString] = {
     # subscriptions, inquiries, mails, requests
@@ -126,6 +128,7 @@ FIELDS: dict[str, LazyString] = {
     "body_nl": _l("Text (Dutch)"),
     "subject_en": _l("Subject (English)"),
     "body_en": _l("Text (English)"),
+    "customers_only": _l("Only customers"),
 }
 
 
@@ -188,6 +191,7 @@ def _detail_text(key: str, text: str) -> str:
         "held_until": when,
         "topic": topic_name,
         "topics": topic_name,
+        "language": label,
         "confirmed": topic_name,
         "pending": topic_name,
         "obtained_on": when,
@@ -291,6 +295,11 @@ def label(code: object) -> str:
     return str(found) if found is not None else text
 
 
+def topic_list(topics: Iterable[Topic]) -> str:
+    """Topics' names as one phrase in the page's language ("A, B and C")."""
+    return topic_names(topics, str(get_locale() or "nl"))
+
+
 def init_app(app: Flask) -> None:
     """Register the template filters of this module."""
     app.jinja_env.filters["label"] = label
@@ -303,6 +312,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["target_label"] = target_label
     app.jinja_env.filters["phone"] = phone
     app.jinja_env.filters["role_label"] = role_label
+    app.jinja_env.filters["topic_names"] = topic_list
     app.jinja_env.filters["topic_name"] = topic_name
     app.jinja_env.filters["register_text"] = register_text
     app.jinja_env.filters["legal_bases"] = bases_text

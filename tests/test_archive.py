@@ -371,10 +371,10 @@ def test_send_campaign_with_archive_publishes_it(
     assert published.exit_code == 0, published.output
     quiet = runner.invoke(args=[*args[:4], "Besloten", *args[5:]])
     assert quiet.exit_code == 0, quiet.output
-    assert in_archive(app, published.output.strip())
-    assert not in_archive(app, quiet.output.strip())
+    assert in_archive(app, published.stdout.strip())
+    assert not in_archive(app, quiet.stdout.strip())
     [entry] = audited(app, "campaign.archive")
-    assert entry.actor_id is None and entry.target_id == published.output.strip()
+    assert entry.actor_id is None and entry.target_id == published.stdout.strip()
     with app.app_context():
         campaign_sending.run_due_campaigns()
     deliver(app)

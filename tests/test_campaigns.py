@@ -396,7 +396,7 @@ def test_send_campaign_command(
     with app.app_context():
         campaign = db.session.scalar(sa.select(Campaign))
         assert campaign is not None
-        assert campaign.public_id == result.output.strip()
+        assert campaign.public_id == result.stdout.strip()
         assert campaign.status == "scheduled"
         assert campaign.scheduled_at is not None and campaign.scheduled_at.year == 2030
         assert campaign_sending.run_due_campaigns() == 0, "not before its time"

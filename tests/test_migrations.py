@@ -156,3 +156,46 @@ def test_upgrade_rehashes_old_entries_and_names_earlier_erasures(app: Flask) -> 
             previous = row["entry_hash"]
         assert tuple(head) == (4, previous)
         upgrade()
+
+
+def test_campaigns_written_before_audiences_go_to_their_one_topic(app: Flask) -> None:
+    """0019 lists each older campaign's topic as its audience, and starts the cursor of
+    one still queueing again (it now walks contacts, not subscriptions)."""
+    with app.app_context():
+        db.session.remove()
+        downgrade(revision="0018_unsubscribe_feedback")
+        with db.engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO topics (id, slug, label_nl, label_en, description_nl,"
+                    " description_en, active, position)"
+                    " VALUES (7, 'oud', 'Oud', 'Old', '', '', :yes, 1)"
+                ),
+                {"yes": True},
+            )
+            for number, queued_all in ((1, True), (2, False)):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO campaigns (id, public_id, topic_id, subject_nl, body_nl,"
+                        " subject_en, body_en, status, queue_cursor, queued_all, recipients,"
+                        " consecutive_failures, created_at)"
+                        " VALUES (:id, :public_id, 7, 'S', 'B', '', '', 'sending', 40,"
+                        " :queued_all, 0, 0, :now)"
+                    ),
+                    {
+                        "id": number,
+                        "public_id": f"old-{number}",
+                        "queued_all": queued_all,
+                        "now": datetime(2026, 1, 1),
+                    },
+                )
+        upgrade()
+        with db.engine.connect() as connection:
+            listed = connection.execute(
+                sa.text("SELECT campaign_id, topic_id FROM campaign_topics ORDER BY campaign_id")
+            ).all()
+            cursors = connection.execute(
+                sa.text("SELECT queue_cursor, customers_only FROM campaigns ORDER BY id")
+            ).all()
+        assert [tuple(row) for row in listed] == [(1, 7), (2, 7)]
+        assert [(row[0], bool(row[1])) for row in cursors] == [(40, False), (0, False)]

@@ -24,6 +24,7 @@ from consentapp.api.schemas import (
 from consentapp.models import ApiScope
 from consentapp.problems import ApiProblem
 from consentapp.services import api_data
+from consentapp.services.campaign_audience import AudienceChoice
 from consentapp.services.campaign_drafts import create_campaign
 from consentapp.services.campaigns import CampaignError, report, schedule
 from consentapp.services.topics import UnknownTopic, topics_by_slug
@@ -73,15 +74,21 @@ def read_campaign(public_id: str) -> CampaignDetail:
     tags=["campaigns"],
 )
 def create_campaign_draft(json: CampaignCreate) -> tuple[CampaignOut, int]:
-    """Write a newsletter draft for a topic, in Dutch and (optionally) English Markdown.
-    Nothing is sent until it is scheduled."""
+    """Write a newsletter draft for a topic (and optionally more: each person gets it
+    once), in Dutch and (optionally) English Markdown, optionally only for one language's
+    subscribers or for customers. Nothing is sent until it is scheduled."""
     try:
         (topic,) = topics_by_slug([json.topic])
     except UnknownTopic:
         raise field_problem("topic", "unknown topic") from None
     try:
+        more = topics_by_slug(json.more_topics)
+    except UnknownTopic:
+        raise field_problem("more_topics", "unknown topic") from None
+    choice = AudienceChoice((topic, *more), json.language, json.customers_only)
+    try:
         campaign = create_campaign(
-            topic, json.subject_nl, json.body_nl, json.subject_en, json.body_en, current_token()
+            choice, json.subject_nl, json.body_nl, json.subject_en, json.body_en, current_token()
         )
     except CampaignError as error:
         raise ApiProblem(422, f"The draft is not saved: {error}.") from None

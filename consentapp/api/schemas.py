@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -280,7 +280,10 @@ class Withdrawn(BaseModel):
 
 class CampaignOut(BaseModel):
     id: str
-    topic: str
+    topic: str = Field(description="The main topic's slug (the mail's List-Id)")
+    topics: list[str] = Field(description="Every topic whose subscribers get it, main first")
+    language: str | None = Field(description="Only subscribers of this language, or null")
+    customers_only: bool
     subject_nl: str
     subject_en: str
     status: str
@@ -295,6 +298,9 @@ class CampaignOut(BaseModel):
         return cls(
             id=campaign.public_id,
             topic=campaign.topic.slug,
+            topics=[topic.slug for topic in campaign.all_topics],
+            language=campaign.audience_language,
+            customers_only=campaign.customers_only,
             subject_nl=campaign.subject_nl,
             subject_en=campaign.subject_en,
             status=campaign.status.value,
@@ -326,6 +332,17 @@ class CampaignCreate(Strict):
     """A newsletter draft in both languages (Markdown), as the staff form takes it."""
 
     topic: str = Field(min_length=1, max_length=100, description="A topic's slug")
+    more_topics: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        default=[],
+        max_length=50,
+        description="More topics' slugs: their subscribers get it too, each person once",
+    )
+    language: Literal["nl", "en"] | None = Field(
+        default=None, description="Only subscribers who read this language"
+    )
+    customers_only: bool = Field(
+        default=False, description="Only contacts with an invoice or a signed agreement"
+    )
     subject_nl: str = Field(min_length=1, max_length=200, pattern=r"^[^\r\n]*\S[^\r\n]*$")
     body_nl: str = Field(min_length=1, max_length=100_000, pattern=r"\S")
     subject_en: str = Field(default="", max_length=200, pattern=SINGLE_LINE)

@@ -1,4 +1,5 @@
-"""Newsletter campaigns: one topic's confirmed subscribers, each in their own language."""
+"""Newsletter campaigns: the confirmed subscribers of one topic or several (each person
+once), each in their own language."""
 
 from __future__ import annotations
 
@@ -11,6 +12,15 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from consentapp.models.base import Base, StrEnumType, new_public_id, utcnow
 from consentapp.models.topics import Topic
+
+# The topics whose confirmed subscribers a campaign goes to, its main one (`topic_id`)
+# among them: the union, each person once.
+campaign_topics = sa.Table(
+    "campaign_topics",
+    Base.metadata,
+    sa.Column("campaign_id", sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("topic_id", sa.ForeignKey("topics.id"), primary_key=True),
+)
 
 
 class CampaignStatus(enum.StrEnum):
@@ -27,10 +37,11 @@ class CampaignStatus(enum.StrEnum):
 
 
 class Campaign(Base):
-    """A newsletter in Dutch and English (Markdown), for one topic's subscribers.
+    """A newsletter in Dutch and English (Markdown), for the subscribers of its topics,
+    optionally only those of one language, or only customers.
 
-    Recipients are queued into the outbox in batches by subscription id
-    (`queue_cursor`), never all at once; `queued_all` marks the end of queueing.
+    Recipients are queued into the outbox in batches by contact id (`queue_cursor`),
+    never all at once; `queued_all` marks the end of queueing.
     """
 
     __tablename__ = "campaigns"
@@ -62,8 +73,26 @@ class Campaign(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Published in the public archive (/archive) once sent: staff opt in per campaign.
     in_archive: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
+    # Only subscribers who read this language (empty: every language).
+    audience_language: Mapped[str | None] = mapped_column(sa.String(8))
+    # Only customers: contacts with an invoice or who came through an agreement.
+    customers_only: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
+    # The main topic: the mail's List-Id and the name it goes out under.
     topic: Mapped[Topic] = relationship()
+    # Every topic of the audience, the main one among them.
+    topics: Mapped[list[Topic]] = relationship(
+        secondary=campaign_topics, order_by=Topic.id, lazy="selectin"
+    )
+
+    @property
+    def all_topics(self) -> list[Topic]:
+        """The audience's topics, the main one first (it alone before any is stored)."""
+        return [self.topic, *(t for t in self.topics if t.id != self.topic_id)]
+
+    @property
+    def topic_ids(self) -> list[int]:
+        return [topic.id for topic in self.all_topics]
 
     def subject(self, language: str) -> str:
         """The subject in `language` (Dutch when there is no English one)."""
@@ -77,7 +106,12 @@ class Campaign(Base):
     def revision(self) -> str:
         """A short fingerprint of what would be sent: an approval carries the one of the
         text the admin read, so a text changed meanwhile is not approved unread."""
-        parts = (str(self.topic_id), self.subject_nl, self.body_nl, self.subject_en, self.body_en)
+        parts = [str(self.topic_id), self.subject_nl, self.body_nl, self.subject_en, self.body_en]
+        more = sorted(topic.id for topic in self.topics if topic.id != self.topic_id)
+        if more or self.audience_language or self.customers_only:
+            # Only a wider or narrower audience adds to it: older fingerprints hold.
+            audience = (more, self.audience_language, self.customers_only)
+            parts.append(repr(audience))
         return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:16]
 
     @property

@@ -38,6 +38,8 @@ class OutboundEmail(Base):
     __table_args__ = (
         sa.Index("ix_outbound_emails_due", "status", "next_attempt_at"),
         sa.Index("ix_outbound_emails_campaign", "campaign_id", "status"),
+        # Whether a campaign has queued a mail for someone already.
+        sa.Index("ix_outbound_emails_campaign_contact", "campaign_id", "contact_id"),
         sa.Index("ix_outbound_emails_sent", "status", "sent_at"),
     )
 

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from consentapp.extensions import db
 from consentapp.models import Campaign, CampaignStatus, StaffUser, Topic, utcnow
+from consentapp.models.campaign import campaign_topics
 from consentapp.permissions import Permission
 from consentapp.services import audit
 from consentapp.services.campaigns import require_permission
@@ -98,15 +99,17 @@ def archive_sections(language: str) -> list[ArchiveSection]:
 
 
 def _published_by_topic() -> dict[int, list[ArchiveItem]]:
-    """Every published newsletter by topic id, newest first: one query, no bodies."""
+    """Every published newsletter by topic id (under each topic it went to), newest
+    first: one query, no bodies."""
     rows = db.session.execute(
         sa.select(
-            Campaign.topic_id,
+            campaign_topics.c.topic_id,
             Campaign.public_id,
             Campaign.subject_nl,
             Campaign.subject_en,
             PUBLISHED,
         )
+        .join(campaign_topics, campaign_topics.c.campaign_id == Campaign.id)
         .where(*_published_rule())
         .order_by(PUBLISHED.desc(), Campaign.id.desc())
     ).all()
@@ -116,6 +119,15 @@ def _published_by_topic() -> dict[int, list[ArchiveItem]]:
             ArchiveItem(public_id, subject_nl, subject_en, published)
         )
     return items
+
+
+def _of_topic(topic: Topic) -> sa.ColumnElement[bool]:
+    """The campaign went to this topic (as its main one or one of several)."""
+    return (
+        sa.select(campaign_topics.c.campaign_id)
+        .where(campaign_topics.c.campaign_id == Campaign.id, campaign_topics.c.topic_id == topic.id)
+        .exists()
+    )
 
 
 def find_topic(slug: str) -> Topic | None:
@@ -128,7 +140,7 @@ def find_published(topic: Topic, public_id: str) -> Campaign | None:
     """A published newsletter of this topic, or None."""
     campaign: Campaign | None = db.session.scalar(
         sa.select(Campaign).where(
-            Campaign.topic_id == topic.id, Campaign.public_id == public_id, *_published_rule()
+            _of_topic(topic), Campaign.public_id == public_id, *_published_rule()
         )
     )
     return campaign
@@ -138,7 +150,7 @@ def latest_published(topic: Topic, limit: int = FEED_ENTRIES) -> Sequence[Campai
     """The topic's newest published newsletters, for its feed."""
     return db.session.scalars(
         sa.select(Campaign)
-        .where(Campaign.topic_id == topic.id, *_published_rule())
+        .where(_of_topic(topic), *_published_rule())
         .order_by(PUBLISHED.desc(), Campaign.id.desc())
         .limit(limit)
     ).all()

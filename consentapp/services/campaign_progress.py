@@ -30,10 +30,9 @@ from consentapp.models import (
     Contact,
     OutboundEmail,
     OutboundStatus,
-    Subscription,
     utcnow,
 )
-from consentapp.services.campaign_sending import audience_rule
+from consentapp.services.campaign_audience import still_to_queue
 
 # The rate while sending is measured over the mails of the last minutes.
 RATE_WINDOW = timedelta(minutes=10)
@@ -137,13 +136,9 @@ def _outbox_counts(campaign: Campaign) -> dict[str, int]:
 
 
 def _not_yet_queued(campaign: Campaign) -> int:
-    """Subscribers the next batches would queue (the rule of `queue_batch`)."""
+    """People the next batches would queue (the rule of `queue_batch`)."""
     return int(
-        db.session.scalar(
-            sa.select(sa.func.count(Subscription.id))
-            .join(Contact, Contact.id == Subscription.contact_id)
-            .where(*audience_rule(campaign.topic_id), Subscription.id > campaign.queue_cursor)
-        )
+        db.session.scalar(sa.select(sa.func.count(Contact.id)).where(*still_to_queue(campaign)))
         or 0
     )
 

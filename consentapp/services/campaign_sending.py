@@ -1,16 +1,17 @@
-"""Sending a campaign: render it once per language, queue it in batches to the
-confirmed subscribers of its topic, start and close campaigns on time, and count the
-failures in a row that pause one.
+"""Sending a campaign: render it once per language, queue it in batches to its
+audience (`consentapp/services/campaign_audience.py`), start and close campaigns on
+time, and count the failures in a row that pause one.
 
-Each recipient gets the mail in their own language with a personal one-click
-unsubscribe for that topic. Consent is checked again by the delivery pass just
-before each message goes out. The campaign's steps (draft to approval, pause,
-cancel) and its report are `consentapp/services/campaigns.py`.
+Each recipient gets the mail once, in their own language, with a personal one-click
+unsubscribe for the topics through which it reached them. Consent is checked again by
+the delivery pass just before each message goes out. The campaign's steps (draft to
+approval, pause, cancel) and its report are `consentapp/services/campaigns.py`.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
@@ -37,15 +38,15 @@ from consentapp.models import (
     OutboundEmail,
     OutboundStatus,
     StaffUser,
-    Subscription,
-    SubscriptionStatus,
     Topic,
     utcnow,
 )
 from consentapp.permissions import Permission
 from consentapp.services import audit
+from consentapp.services.campaign_audience import still_to_queue, topics_reached
 from consentapp.services.campaign_links import CampaignLinks, link_values, pixel_url
 from consentapp.services.campaigns import require_permission
+from consentapp.services.topics import topic_names
 from consentapp.tokens import Purpose, make_token
 
 ALLOWED_TAGS = {
@@ -53,47 +54,6 @@ ALLOWED_TAGS = {
     "blockquote", "code", "pre", "hr",
 }  # fmt: skip
 QUEUE_BATCH = 1000
-
-
-def audience_rule(topic_id: int) -> tuple[sa.ColumnElement[bool], ...]:
-    """Who a campaign of this topic goes to, on a join of subscriptions and contacts: the
-    rule the queue follows, and the count a draft shows."""
-    return (
-        Subscription.topic_id == topic_id,
-        Subscription.status == SubscriptionStatus.CONFIRMED,
-        Contact.email.is_not(None),
-        # Bounces or a complaint showed the address takes no mail: skipped.
-        Contact.undeliverable_at.is_(None),
-    )
-
-
-@dataclass(frozen=True)
-class Audience:
-    """How many people a campaign would go to now, by the language they get it in."""
-
-    by_language: dict[str, int]
-
-    @property
-    def total(self) -> int:
-        return sum(self.by_language.values())
-
-
-def audience(topic_id: int) -> Audience:
-    """Count the recipients as the queue would pick them, each under the language of
-    the edition they get (an unknown language gets the default one)."""
-    languages = list(current_app.config["LANGUAGES"])
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    counts = dict.fromkeys(languages, 0)
-    rows = db.session.execute(
-        sa.select(Contact.language, sa.func.count())
-        .select_from(Subscription)
-        .join(Contact, Contact.id == Subscription.contact_id)
-        .where(*audience_rule(topic_id))
-        .group_by(Contact.language)
-    )
-    for language, count in rows:
-        counts[language if language in counts else default] += int(count)
-    return Audience(counts)
 
 
 def render_body(markdown: str, link: LinkMap | None = None) -> tuple[Markup, str]:
@@ -124,6 +84,7 @@ class _Edition:
     unsubscribe: str
     preferences: str
     web_version: str
+    topics: str = ""  # stands in for the names of the topics that reached the person
     links: tuple[int, ...] = ()  # the campaign links in the text, each a stand-in
     # The same mail with the open pixel, for those who agreed to personal statistics
     # (only when staff switched the pixel on for this campaign).
@@ -143,11 +104,11 @@ def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Ed
         link = links.mapper(language, stand_in, used) if links else None
         body_html, body_text = render_body(campaign.body(language), link)
         unsubscribe, preferences = stand_in + "unsubscribe", stand_in + "preferences"
-        web_version = stand_in + "web-version"
+        web_version, topics = stand_in + "web-version", stand_in + "topics"
         context = {
             "body_html": body_html,
             "body_text": body_text,
-            "topic": campaign.topic.label(language),
+            "topic": topics,
             "unsubscribe_url": unsubscribe,
             "preferences_url": preferences,
             "web_version_url": web_version,
@@ -160,7 +121,7 @@ def _editions(campaign: Campaign, *, count_clicks: bool = True) -> dict[str, _Ed
             else None
         )
         editions[language] = _Edition(
-            mail, marker, unsubscribe, preferences, web_version, tuple(used), with_pixel
+            mail, marker, unsubscribe, preferences, web_version, topics, tuple(used), with_pixel
         )
     return editions
 
@@ -169,12 +130,16 @@ def _queue_one(
     campaign: Campaign,
     contact: Contact,
     editions: dict[str, _Edition],
+    reached: Sequence[Topic],
     *,
     test: bool = False,
 ) -> OutboundEmail:
+    """Queue the mail of one recipient, reached through the topics `reached`."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    edition = editions[contact.language if contact.language in editions else default]
-    token = make_token(Purpose.UNSUBSCRIBE, contact, t=[campaign.topic.slug], k=campaign.public_id)
+    language = contact.language if contact.language in editions else default
+    edition = editions[language]
+    slugs = [topic.slug for topic in reached]
+    token = make_token(Purpose.UNSUBSCRIBE, contact, t=slugs, k=campaign.public_id)
     unsubscribe = external_url("subscriptions.unsubscribe", token=token)
     headers = list_unsubscribe_headers(unsubscribe) | {
         "List-Id": list_id(campaign.topic),
@@ -186,6 +151,7 @@ def _queue_one(
         edition.unsubscribe: unsubscribe,
         edition.preferences: preferences_url(contact),
         edition.web_version: web_version_url(contact, campaign.public_id),
+        edition.topics: topic_names(reached, language),
         **link_values(stand_in, edition.links, personal),
     }
     mail = edition.mail
@@ -198,7 +164,7 @@ def _queue_one(
         contact_id=None if test else contact.id,
         headers=headers,
         requires_subscription=not test,
-        topic_id=None if test else campaign.topic_id,
+        topic_id=None if test else reached[0].id,
         campaign_id=None if test else campaign.id,
     )
 
@@ -209,14 +175,14 @@ def send_test(campaign: Campaign, actor: StaffUser) -> None:
     editions = _editions(campaign, count_clicks=False)
     for language in current_app.config["LANGUAGES"]:
         stand_in = Contact(email=actor.email, public_id=f"test-{language}", language=language)
-        row = _queue_one(campaign, stand_in, editions, test=True)
+        row = _queue_one(campaign, stand_in, editions, campaign.all_topics, test=True)
         row.subject = f"[TEST] {row.subject}"
     audit.record("campaign.test", target_type="campaign", target_id=campaign.public_id, actor=actor)
     db.session.commit()
 
 
 def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
-    """Queue the next batch of confirmed subscribers (by subscription id). Commits.
+    """Queue the next batch of the audience (by contact id), each person once. Commits.
 
     Workers may run this at the same time: a no-op UPDATE of the campaign row takes
     its lock first (SQLite: the write lock), then the cursor is read fresh, so no two
@@ -233,22 +199,22 @@ def queue_batch(campaign: Campaign, size: int = QUEUE_BATCH) -> int:
         db.session.commit()
         return 0
     db.session.refresh(campaign)
-    rows = db.session.execute(
-        sa.select(Subscription.id, Contact)
-        .join(Contact, Contact.id == Subscription.contact_id)
-        .where(*audience_rule(campaign.topic_id), Subscription.id > campaign.queue_cursor)
-        .order_by(Subscription.id)
-        .limit(size)
+    found = db.session.scalars(
+        sa.select(Contact).where(*still_to_queue(campaign)).order_by(Contact.id).limit(size)
     ).all()
+    reached = topics_reached(campaign, [contact.id for contact in found])
     editions = _editions(campaign)
-    for subscription_id, contact in rows:
-        _queue_one(campaign, contact, editions)
-        campaign.queue_cursor = subscription_id
-    campaign.recipients += len(rows)
-    if len(rows) < size:
+    queued = 0
+    for contact in found:
+        if reached[contact.id]:  # else withdrawn between the two reads: not queued
+            _queue_one(campaign, contact, editions, reached[contact.id])
+            queued += 1
+        campaign.queue_cursor = contact.id
+    campaign.recipients += queued
+    if len(found) < size:
         campaign.queued_all = True
     db.session.commit()
-    return len(rows)
+    return queued
 
 
 def run_due_campaigns(now: datetime | None = None, batch: int = QUEUE_BATCH) -> int:

@@ -269,15 +269,18 @@ def report(campaign: Campaign) -> CampaignReport:
 def unsubscribes_from(campaign: Campaign) -> int:
     """Withdrawals through this campaign's own unsubscribe links (its id in the
     ledger row), read through the ledger's (purpose, action, time) index."""
-    withdrawn = db.session.scalars(
-        sa.select(ConsentEvent.details).where(
+    withdrawn = db.session.execute(
+        sa.select(ConsentEvent.subject_id, ConsentEvent.details).where(
             ConsentEvent.purpose == ConsentPurpose.NEWSLETTER,
             ConsentEvent.action == ConsentAction.WITHDRAWN,
             ConsentEvent.occurred_at >= (campaign.started_at or campaign.created_at),
-            ConsentEvent.topic_id == campaign.topic_id,
+            ConsentEvent.topic_id.in_(campaign.topic_ids),
         )
     )
-    return sum(1 for d in withdrawn if d and d.get("campaign") == campaign.public_id)
+    # One person leaving two of the campaign's topics with one click is one unsubscribe.
+    return len(
+        {contact for contact, d in withdrawn if d and d.get("campaign") == campaign.public_id}
+    )
 
 
 def campaigns_holding(ids: Sequence[int]) -> dict[int, str]:

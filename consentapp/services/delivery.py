@@ -55,10 +55,10 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services import bounces
+from consentapp.services.campaign_audience import consent_still_given
 from consentapp.services.campaign_sending import note_delivery
 from consentapp.services.campaigns import HOLDING_STATUSES, campaigns_holding
 from consentapp.services.storage_scrub import scrub_storage
-from consentapp.services.subscriptions import consent_given_among
 from consentapp.services.undeliverable import undeliverable_among
 
 log = logging.getLogger(__name__)
@@ -166,13 +166,14 @@ class Pass:
 
     def check_group(self, rows: list[Outgoing]) -> None:
         """Read again, for the next CHECK_GROUP messages, whether each may still go:
-        consent given, the address not undeliverable. Two or three queries."""
+        consent given (for a campaign: to one of its topics), the address not
+        undeliverable. Three or four queries."""
         needing = [row for row in rows if row.requires_subscription and row.contact_id]
-        given = consent_given_among((row.contact_id or 0, row.topic_id) for row in needing)
+        given = consent_still_given(needing)
         blocked = undeliverable_among((row.contact_id, row.to_address, row.kind) for row in rows)
         self.refused = {}
         for row in rows:
-            if row.requires_subscription and (row.contact_id or 0, row.topic_id) not in given:
+            if row.requires_subscription and row.id not in given:
                 self.refused[row.id] = "consent withdrawn before sending"
             elif row.contact_id is not None and (row.contact_id, row.to_address) in blocked:
                 self.refused[row.id] = "address undeliverable"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from babel.lists import format_list
 
 from consentapp.extensions import db
 from consentapp.models import Contact, Subscription, SubscriptionStatus, Topic
@@ -26,6 +27,11 @@ def active_topics() -> list[Topic]:
 def topic_labels(language: str) -> dict[str, str]:
     """Every topic's name in `language` by slug, retired topics included."""
     return {topic.slug: topic.label(language) for topic in db.session.scalars(sa.select(Topic))}
+
+
+def topic_names(topics: Iterable[Topic], language: str) -> str:
+    """The topics' names as one phrase in `language` ("A, B and C")."""
+    return format_list([topic.label(language) for topic in topics], locale=language)
 
 
 def topics_by_slug(slugs: Iterable[str]) -> list[Topic]:

@@ -9,16 +9,28 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional, ValidationError
 
-from consentapp.form_fields import DataRequired, Form, Length, single_line
+from consentapp.form_fields import (
+    DataRequired,
+    Form,
+    Length,
+    MultiCheckboxField,
+    choices,
+    language_choices,
+    single_line,
+)
 
 
 class CampaignForm(Form):
     """A newsletter in both languages (Markdown)."""
 
     topic = SelectField(_l("Newsletter"), choices=[])
+    # The audience: the union with other newsletters' subscribers, narrowed at will.
+    more_topics = MultiCheckboxField(_l("Also to the subscribers of"), choices=[])
+    audience_language = SelectField(_l("Subscribers' language"), choices=[], default="")
+    customers_only = BooleanField(_l("Only customers (invoiced, or under a signed agreement)"))
     subject_nl = StringField(
         _l("Subject (Dutch)"), validators=[DataRequired(), Length(max=200), single_line]
     )
@@ -31,6 +43,11 @@ class CampaignForm(Form):
     body_en = TextAreaField(
         _l("Text (English, Markdown)"), validators=[Optional(), Length(max=100_000)]
     )
+
+
+def audience_languages() -> list[Any]:
+    """The language choice of a campaign's audience: everyone, or one language."""
+    return choices([("", _("Every language"))]) + language_choices()
 
 
 def local_to_utc(moment: datetime, zone_name: str) -> datetime:

@@ -17,6 +17,7 @@ from consentapp.request_checks import View
 from consentapp.services import campaign_drafts, campaign_sending
 from consentapp.services import campaigns as campaign_service
 from consentapp.services.bounces_admin import campaign_figures
+from consentapp.services.campaign_audience import AudienceChoice, audience
 from consentapp.services.campaign_insights import click_report, click_report_csv, opens
 from consentapp.services.campaigns import N_
 from consentapp.services.small_counts import breakdown
@@ -24,7 +25,7 @@ from consentapp.services.topics import active_topics
 from consentapp.services.unsubscribe_feedback import campaign_answers
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
-from consentapp.staff.campaign_forms import CampaignForm, ScheduleForm
+from consentapp.staff.campaign_forms import CampaignForm, ScheduleForm, audience_languages
 from consentapp.staff.forms import ButtonForm
 
 
@@ -43,7 +44,7 @@ def new_campaign() -> View:
     if request.method == "POST" and form.validate():
         try:
             campaign = campaign_drafts.create_campaign(
-                topics[form.topic.data or ""], *_texts(form), current_staff()
+                _choice(form, topics), *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
             form.subject_nl.errors = [exc.translated()]
@@ -62,14 +63,15 @@ def edit_campaign(public_id: str) -> View:
         flash(campaign_service.CampaignError(campaign_drafts.TOO_LATE).translated(), "info")
         return redirect(url_for("staff.campaign", public_id=public_id))
     form = CampaignForm(obj=None if request.method == "POST" else found)
-    topics = _topic_choices(form, found.topic)
+    topics = _topic_choices(form, found)
     refusal, status = None, 400 if request.method == "POST" else 200
     if request.method == "GET":
         form.topic.data = found.topic.slug
+        form.more_topics.data = [t.slug for t in found.all_topics[1:]]
     elif form.validate():
         try:
             changed = campaign_drafts.edit_campaign(
-                found, topics[form.topic.data or ""], *_texts(form), current_staff()
+                found, _choice(form, topics), *_texts(form), current_staff()
             )
         except campaign_service.CampaignError as exc:
             db.session.rollback()
@@ -82,13 +84,26 @@ def edit_campaign(public_id: str) -> View:
     ), status
 
 
-def _topic_choices(form: CampaignForm, current: Topic | None = None) -> dict[str, Topic]:
-    """The newsletters one can write for (the current one too, even if closed since)."""
+def _topic_choices(form: CampaignForm, current: Campaign | None = None) -> dict[str, Topic]:
+    """The newsletters one can write for (the campaign's own too, even if closed since),
+    and the languages its audience may be limited to."""
     topics = {t.slug: t for t in active_topics()}
-    if current is not None:
-        topics.setdefault(current.slug, current)
-    form.topic.choices = choices((slug, t.label(current_language())) for slug, t in topics.items())
+    for topic in current.all_topics if current is not None else ():
+        topics.setdefault(topic.slug, topic)
+    named = [(slug, t.label(current_language())) for slug, t in topics.items()]
+    form.topic.choices, form.more_topics.choices = choices(named), choices(named)
+    form.audience_language.choices = audience_languages()
     return topics
+
+
+def _choice(form: CampaignForm, topics: dict[str, Topic]) -> AudienceChoice:
+    """The audience the form describes: its main newsletter first."""
+    slugs = [form.topic.data or "", *(form.more_topics.data or [])]
+    return AudienceChoice(
+        tuple(topics[slug] for slug in dict.fromkeys(slugs)),
+        form.audience_language.data or None,
+        bool(form.customers_only.data),
+    )
 
 
 def _texts(form: CampaignForm) -> tuple[str, str, str, str]:
@@ -124,9 +139,7 @@ def _campaign_page(found: Campaign, schedule_form: ScheduleForm) -> str:
         campaign=found,
         previews=previews,
         report=campaign_service.report(found),
-        audience=campaign_sending.audience(found.topic_id)
-        if found.status in campaign_service.EDITABLE_STATUSES
-        else None,
+        audience=audience(found) if found.status in campaign_service.EDITABLE_STATUSES else None,
         bounce_figures=campaign_figures(found),
         clicks=click_report(found),
         opens=opens(found),
@@ -187,7 +200,7 @@ def _confirmation(found: Campaign, action: str, form: ScheduleForm) -> str:
         campaign=found,
         action=action,
         schedule_form=form,
-        audience=campaign_sending.audience(found.topic_id) if action == "send" else None,
+        audience=audience(found) if action == "send" else None,
         report=report,
         queued=sum(report.by_status.values()),
         button=ButtonForm(),

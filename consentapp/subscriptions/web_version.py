@@ -8,7 +8,9 @@ from flask import Response, make_response, render_template
 from flask_babel import force_locale
 
 from consentapp.links import preferences_url, unsubscribe_url
+from consentapp.services.campaign_audience import topics_reached
 from consentapp.services.campaign_sending import render_body
+from consentapp.services.topics import topic_names
 from consentapp.services.web_version import WebVersion, read_web_version
 from consentapp.subscriptions import bp
 
@@ -26,14 +28,17 @@ def web_version(token: str) -> Response:
 
 def _render(opened: WebVersion) -> str:
     campaign, language = opened.campaign, opened.language
+    # The topics that brought the mail, as now (all of them once none is left).
+    reached = topics_reached(campaign, [opened.contact.id])[opened.contact.id]
+    reached = reached or campaign.all_topics
     return render_template(
         "subscriptions/web_version.html",
         subject=campaign.subject(language),
         body=render_body(campaign.body(language))[0],
-        topic=campaign.topic.label(language),
+        topic=topic_names(reached, language),
         sent=campaign.started_at,
         unsubscribe_url=unsubscribe_url(
-            opened.contact, [campaign.topic.slug], campaign=campaign.public_id
+            opened.contact, [topic.slug for topic in reached], campaign=campaign.public_id
         ),
         preferences_url=preferences_url(opened.contact),
     )
