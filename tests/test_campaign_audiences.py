@@ -17,6 +17,7 @@ from consentapp.models import ApiScope, Campaign, Contact
 from consentapp.services.campaign_audience import AudienceChoice, audience
 from consentapp.services.campaign_drafts import create_campaign
 from consentapp.services.campaigns import CampaignError
+from consentapp.services.consent import record_consent
 from consentapp.services.subscriptions import withdraw
 from consentapp.services.topics import topics_by_slug
 from tests.builders import set_subscription
@@ -145,17 +146,25 @@ def test_an_audience_limited_by_language_or_to_customers(
         news = db.session.scalar(sa.select(Contact).where(Contact.email == "news@example.be"))
         assert news is not None
         news.last_invoice_on = date(2026, 11, 2)
+        updates = db.session.scalar(sa.select(Contact).where(Contact.email == "updates@example.be"))
+        assert updates is not None
+        # A signed agreement recorded for someone who first came through the web form.
+        record_consent(
+            contact=updates, purpose="contact", action="given", channel="agreement", notice=None
+        )
         db.session.commit()
     english = draft(app, *BOTH, language="en")
     customers = draft(app, *BOTH, customers=True)
     with app.app_context():
-        for public_id, expected in ((english, {"nl": 0, "en": 1}), (customers, {"nl": 1, "en": 0})):
+        for public_id, expected in ((english, {"nl": 0, "en": 1}), (customers, {"nl": 1, "en": 1})):
             campaign = db.session.scalar(sa.select(Campaign).where(Campaign.public_id == public_id))
             assert campaign is not None and audience(campaign).by_language == expected
     start(app, english)
     start(app, customers)
     deliver(app)
-    assert sorted(newsletters(smtp_server)) == ["news@example.be", "updates@example.be"]
+    mails = newsletters(smtp_server)
+    assert sorted(mails) == ["news@example.be", "updates@example.be"]
+    assert len(mails["updates@example.be"]) == 2, "English reader and customer: both"
 
 
 def test_a_draft_needs_a_topic_and_a_language_we_write_in(app: Flask) -> None:
@@ -198,13 +207,17 @@ def test_staff_choose_the_audience_and_see_its_size_before_sending(
     ticked = re.findall(r'<input checked id="more_topics-\d"[^>]*value="([a-z-]+)"', edit)
     assert ticked == ["product-updates"], "the edit form shows the audience as it is"
     form |= {"csrf_token": csrf_token(admin_client, f"{path}/edit"), "more_topics": []}
-    form |= {"audience_language": "", "customers_only": "y"}
+    form |= {"audience_language": "", "customers_only": "y", "topic": "product-updates"}
     assert admin_client.post(f"{path}/edit", data=form).status_code == 302
     [change] = audited(app, "campaign.edit")
     assert change.details is not None
-    assert sorted(change.details["fields"]) == ["customers_only", "language", "topics"]
+    assert sorted(change.details["fields"]) == ["customers_only", "language", "topic", "topics"]
+    assert change.details["topic"] == "product-updates" and change.details["customers_only"]
+    with app.app_context():
+        edited = campaign_of(path.rsplit("/", 1)[1])
+        assert change.details["revision"] == edited.revision, "the fingerprint of what is stored"
     page = visible_text(admin_client.get(path).get_data(as_text=True))
-    assert "Newsletter: Service news · only customers" in page
+    assert "Newsletter: Product updates · only customers" in page
     assert "Goes to 0 subscribers" in page
 
 

@@ -20,6 +20,7 @@ from consentapp.mail.leases import Outgoing
 from consentapp.models import (
     Campaign,
     ConsentChannel,
+    ConsentEvent,
     Contact,
     OutboundEmail,
     Subscription,
@@ -49,10 +50,20 @@ class AudienceChoice:
 
 
 def is_customer() -> sa.ColumnElement[bool]:
-    """A customer: invoiced at least once, or came to us through an agreement."""
+    """A customer: invoiced at least once, or linked to a signed agreement (came to us
+    through one, or one was recorded for them later, in the ledger)."""
+    agreement = (
+        sa.select(ConsentEvent.id)
+        .where(
+            ConsentEvent.subject_id == Contact.public_id,
+            ConsentEvent.channel == ConsentChannel.AGREEMENT,
+        )
+        .exists()
+    )
     return sa.or_(
         Contact.last_invoice_on.is_not(None),
         Contact.source_channel == ConsentChannel.AGREEMENT.value,
+        agreement,
     )
 
 

@@ -134,15 +134,19 @@ def edit_campaign(
     changed = [name for name, value in wanted.items() if getattr(campaign, name) != value]
     if not changed:
         return []
-    for name in set(changed) - {"topic_id", "topic_ids"}:
+    for name in set(changed) - {"topic_ids"}:
         setattr(campaign, name, wanted[name])
+    # The key and the relationships together: the fingerprint reads them before a flush.
     campaign.topic, campaign.topics = choice.topics[0], list(choice.topics)
     fields = [_FIELD_NAMES.get(name, name) for name in changed]
+    details: dict[str, Any] = {"fields": fields, "revision": campaign.revision}
+    if {"topic_id", "topic_ids", "audience_language", "customers_only"} & set(changed):
+        details |= _audience_details(choice)  # the audience as it is now
     audit.record(
         "campaign.edit",
         target_type="campaign",
         target_id=campaign.public_id,
-        details={"fields": fields, "revision": campaign.revision},
+        details=details,
         actor=actor,
     )
     if campaign.status == CampaignStatus.SUBMITTED:
