@@ -48,7 +48,12 @@ def seed_command() -> None:
 @with_appcontext
 @click.option("--nl", "nl_file", type=click.Path(exists=True, dir_okay=False), required=True)
 @click.option("--en", "en_file", type=click.Path(exists=True, dir_okay=False), required=True)
-def publish_notice_command(nl_file: str, en_file: str) -> None:
+@click.option(
+    "--purposes-changed",
+    is_flag=True,
+    help="The purposes changed: the staff notice page offers to ask subscribers again.",
+)
+def publish_notice_command(nl_file: str, en_file: str, purposes_changed: bool) -> None:
     """Publish a new privacy-notice version from two Markdown files (first line: # Title)."""
     texts = {}
     for language, path in (("nl", nl_file), ("en", en_file)):
@@ -57,7 +62,7 @@ def publish_notice_command(nl_file: str, en_file: str) -> None:
         if not title:
             raise click.UsageError(f"{path}: the first line must be the title (# Title).")
         texts[language] = (title, text)
-    rows = notices.publish_notice(texts)
+    rows = notices.publish_notice(texts, purposes_changed=purposes_changed)
     db.session.commit()
     click.echo(f"Privacy notice version {rows[0].version} published.")
 

@@ -37,6 +37,7 @@ LABELS: dict[str, LazyString] = {
     "submitted": _l("waiting for an admin's approval"),
     "scheduled": _l("scheduled"),
     "paused": _l("paused"),
+    "closed": _l("closed"),
     # request kinds
     "access": _l("access and copy"),
     "rectification": _l("correction"),
@@ -53,6 +54,8 @@ LABELS: dict[str, LazyString] = {
     "import": _l("import"),
     "staff": _l("staff"),
     "api": _l("another system, through the API"),
+    "repermission": _l('answer to "do you still want it?"'),
+    "lapsed": _l('lapsed: no answer to "do you still want it?"'),
     # disclosures
     "partner": _l("partner"),
     "authority": _l("authority"),

@@ -185,6 +185,12 @@ ENDPOINT_PERMISSIONS: Mapping[str, Requirement] = {
     # Publishing in the public archive: who may send a campaign decides what is public.
     "staff.campaign_archive": Requirement(by_method={"POST": P.CAMPAIGN_SEND}),
     "staff.campaign_open_pixel": Requirement(by_method={"POST": P.CAMPAIGN_SEND}),
+    # Asking subscribers again: staff see the rounds, an admin starts one or lets it lapse.
+    "staff.repermissions": Requirement(
+        by_method={"GET": P.CAMPAIGN_WRITE, "POST": P.CAMPAIGN_SEND}
+    ),
+    "staff.repermission": every(P.CAMPAIGN_WRITE),
+    "staff.repermission_action": per_action(lapse=P.CAMPAIGN_SEND, close=P.CAMPAIGN_SEND),
     # Accounts, settings, audit log
     "staff.users": every(P.ACCOUNTS),
     "staff.user": every(P.ACCOUNTS),

@@ -17,6 +17,7 @@ from consentapp.services.bounces import process_queue
 from consentapp.services.campaign_sending import run_due_campaigns
 from consentapp.services.csv_import import discard_old_uploads
 from consentapp.services.dashboard import refresh_snapshot
+from consentapp.services.repermission_mail import run_due_repermissions
 from consentapp.services.retention import purge_unconfirmed
 from consentapp.services.rights import expire_unverified
 from consentapp.services.unsubscribe_feedback import flag_never_asked
@@ -74,6 +75,12 @@ def clean_up() -> int:
     return removed
 
 
+def queue_due_mail() -> int:
+    """The tick's work: start due campaigns and queue a batch of each, and of every
+    re-permission round still sending. Returns how many mails were queued."""
+    return run_due_campaigns() + run_due_repermissions()
+
+
 def schedule(config: Mapping[str, Any]) -> Schedule:
     """The jobs and their intervals: WORKER_POLL_SECONDS for the tick,
     PURGE_INTERVAL_MINUTES for the clean-ups, DASHBOARD_REFRESH_SECONDS for the
@@ -89,6 +96,6 @@ def schedule(config: Mapping[str, Any]) -> Schedule:
     if config.get("BOUNCE_MAILBOX_URL"):
         jobs.append(Job("bounce_mailbox", poll_job, float(config["BOUNCE_MAILBOX_POLL_SECONDS"])))
     return Schedule(
-        tick=Job("tick", run_due_campaigns, float(config["WORKER_POLL_SECONDS"])),
+        tick=Job("tick", queue_due_mail, float(config["WORKER_POLL_SECONDS"])),
         jobs=tuple(jobs),
     )

@@ -34,6 +34,8 @@ class Purpose(enum.StrEnum):
     CLICK = "personal-click"
     OPEN = "personal-open"
     WEB_VERSION = "web-version"  # a newsletter's "view in browser" link
+    # "Yes, I still want it": one topic of one re-permission round, good until its deadline.
+    STILL_WANTED = "still-wanted"
 
 
 # None: the link does not expire (it dies with the address or the contact).
@@ -48,6 +50,7 @@ LIFETIMES: dict[Purpose, timedelta | None] = {
     Purpose.CLICK: None,
     Purpose.OPEN: None,
     Purpose.WEB_VERSION: None,
+    Purpose.STILL_WANTED: None,  # the round's own deadline decides
 }
 
 

@@ -7,6 +7,8 @@ Journeys through the forms live in tests/flows.py.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from flask import Flask
 
@@ -130,3 +132,30 @@ def bulk_subscribers(app: Flask, count: int) -> None:
             ],
         )
         db.session.commit()
+
+
+def confirmed_long_ago(app: Flask, email: str, months: int = 30) -> None:
+    """Move the contact's confirmations `months` back, as if they were that old."""
+    with app.app_context():
+        contact = find_contact(email)
+        assert contact is not None
+        then = utcnow() - timedelta(days=31 * months)
+        db.session.execute(
+            sa.update(Subscription)
+            .where(Subscription.contact_id == contact.id, Subscription.confirmed_at.is_not(None))
+            .values(confirmed_at=then)
+        )
+        db.session.commit()
+
+
+def make_round(app: Flask, months: int = 24, days: int = 30) -> str:
+    """A re-permission round asking who confirmed more than `months` ago, its mails
+    queued; its public id."""
+    from consentapp.models import RepermissionRule
+    from consentapp.services.repermission import RoundChoice, start_round
+    from consentapp.services.repermission_mail import run_due_repermissions
+
+    with app.app_context():
+        started = start_round(RoundChoice(RepermissionRule.CONFIRMED_BEFORE, months), days, None)
+        run_due_repermissions()
+        return started.public_id

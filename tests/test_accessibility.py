@@ -26,6 +26,7 @@ from consentapp.models import (
     DataRequest,
     Inquiry,
     ProcessingActivity,
+    Repermission,
     StaffUser,
     WebhookEndpoint,
 )
@@ -35,7 +36,16 @@ from consentapp.services.campaigns import schedule
 from consentapp.services.contacts import find_contact
 from consentapp.services.outgoing_webhooks import add_endpoint
 from consentapp.services.preferences import request_email_change
-from tests.builders import ADDRESS, EMAIL, NEW_ADDRESS, STAFF_PASSWORD, make_campaign, make_staff
+from tests.builders import (
+    ADDRESS,
+    EMAIL,
+    NEW_ADDRESS,
+    STAFF_PASSWORD,
+    confirmed_long_ago,
+    make_campaign,
+    make_round,
+    make_staff,
+)
 from tests.flows import (
     ask,
     confirm,
@@ -147,6 +157,11 @@ def make_objects(app: Flask, smtp_server: SMTPServer, admin_id: int) -> dict[str
     deliver(app)
     with app.app_context():
         run_due_campaigns()
+    confirmed_long_ago(app, ADDRESS)
+    make_round(app)
+    deliver(app)
+    [question] = [m for m in smtp_server.to(ADDRESS) if "/still-wanted/" in text_of(m)]
+    paths["subscriptions.still_wanted"] = path_in(question, "/still-wanted/")
     token_for(app)
     with app.app_context():
         add_endpoint("https://hooks.example.com/crm", ["contact.created"])
@@ -181,6 +196,7 @@ def detail_arguments(app: Flask) -> dict[str, dict[str, Any]]:
             "staff.inquiry": {"public_id": first(Inquiry.public_id)},
             "staff.request_detail": {"public_id": first(DataRequest.public_id)},
             "staff.campaign": {"public_id": draft},
+            "staff.repermission": {"public_id": first(Repermission.public_id)},
             "staff.edit_campaign": {"public_id": draft},
             "public.archive_entry": {"topic": "service-news", "public_id": sent},
             "staff.edit_activity": {"activity_id": first(ProcessingActivity.id)},

@@ -78,6 +78,7 @@ PERSONAL_TABLES = (
     "suppressions",
     "incoming_reports",
     "bounces",
+    "repermission_asks",
 )
 # Rows a refused request may rightly write: wrong passwords that lock a staff account
 # mail its owner (a staff member, not the visitor) that it was locked.
@@ -655,6 +656,10 @@ def make_links(app: Flask) -> dict[str, str]:
             "export": make_token(Purpose.EXPORT, contact, r=request.public_id),
             # No campaign went out in this world: a genuine signature for one that did not.
             "web-version": make_token(Purpose.WEB_VERSION, contact, k="no-such-campaign"),
+            # No round asked anything in this world either.
+            "still-wanted": make_token(
+                Purpose.STILL_WANTED, contact, r="no-such-round", t="product-updates"
+            ),
         }
         foreign = URLSafeTimedSerializer(
             "another-secret-key-altogether", salt="consentapp.unsubscribe"
@@ -797,6 +802,7 @@ LINKS: dict[str, tuple[str, str, Callable[[str], Pairs]]] = {
     "rights.verify": ("/my-data/verify/{t}", "identity", button_base),
     "rights.export": ("/my-data/export/{t}.json", "export", button_base),
     "subscriptions.web_version": ("/newsletter/{t}", "web-version", button_base),
+    "subscriptions.still_wanted": ("/still-wanted/{t}", "still-wanted", button_base),
 }
 # Pages that only show something: fuzzed through the query string, headers and path.
 PAGES: dict[str, str] = {

@@ -41,7 +41,7 @@ def test_admins_see_dashboard_then_four_groups(admin_client: FlaskClient) -> Non
             "CSV importeren",
             "CSV exporteren",
         ],
-        "Nieuwsbrieven": ["Alle nieuwsbrieven", "Bounces", "Op uw website"],
+        "Nieuwsbrieven": ["Alle nieuwsbrieven", "Opnieuw vragen", "Bounces", "Op uw website"],
         "Privacy en rechten": ["Verzoeken", "Verstrekkingen", "Register", "Privacyverklaring"],
         "Beheer": ["Auditlog", "Medewerkers", "Webhooks", "API-tokens", "Instellingen"],
     }
@@ -63,6 +63,7 @@ def test_staff_members_see_no_admin_items(staff_client: FlaskClient) -> None:
         ("/staff/inquiries", "Contacten", "Vragen"),
         ("/staff/contacts/import", "Contacten", "CSV importeren"),
         ("/staff/campaigns", "Nieuwsbrieven", "Alle nieuwsbrieven"),
+        ("/staff/repermission", "Nieuwsbrieven", "Opnieuw vragen"),
         ("/staff/requests", "Privacy en rechten", "Verzoeken"),
         ("/staff/settings", "Beheer", "Instellingen"),
     ],

@@ -18,6 +18,12 @@ from consentapp.models.consent import (
 from consentapp.models.contact import Contact, Inquiry, InquiryNote, InquiryStatus
 from consentapp.models.feedback import FeedbackAnswer, FeedbackCount, FeedbackNonce
 from consentapp.models.outbox import OutboundEmail, OutboundStatus
+from consentapp.models.repermission import (
+    Repermission,
+    RepermissionAsk,
+    RepermissionRule,
+    RepermissionStatus,
+)
 from consentapp.models.rights import (
     OPEN_REQUEST_STATUSES,
     DataRequest,
@@ -73,6 +79,10 @@ __all__ = [
     "PersonalStatistic",
     "PrivacyNotice",
     "ProcessingActivity",
+    "Repermission",
+    "RepermissionAsk",
+    "RepermissionRule",
+    "RepermissionStatus",
     "RequestKind",
     "RequestStatus",
     "Role",

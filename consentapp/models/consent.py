@@ -33,6 +33,8 @@ class PrivacyNotice(Base):
     text: Mapped[str] = mapped_column(sa.Text)
     sha256: Mapped[str] = mapped_column(sa.String(64))
     published_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Published as changing what data serve: subscribers should be asked again.
+    purposes_changed: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
 
     def __repr__(self) -> str:
         return f"<PrivacyNotice v{self.version} {self.language}>"
@@ -61,6 +63,8 @@ class ConsentChannel(enum.StrEnum):
     STAFF = "staff"
     COMPLAINT = "complaint"
     API = "api"  # another system of the company, through the REST API with a token
+    REPERMISSION = "repermission"  # the person's answer to "do you still want this?"
+    LAPSED = "lapsed"  # no answer to that question by its deadline: stopped, by an admin
 
 
 class ConsentPurpose(enum.StrEnum):

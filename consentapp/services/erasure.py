@@ -31,6 +31,7 @@ from consentapp.models import (
     InquiryNote,
     OutboundEmail,
     PersonalStatistic,
+    RepermissionAsk,
     StaffUser,
     Subscription,
     utcnow,
@@ -281,6 +282,7 @@ def erase_person(
     db.session.execute(
         sa.delete(PersonalStatistic).where(PersonalStatistic.contact_id == contact.id)
     )
+    db.session.execute(sa.delete(RepermissionAsk).where(RepermissionAsk.contact_id == contact.id))
 
     addresses = [address for address in (email, contact.pending_email) if address]
     remove_mails_and_client_data(contact, addresses, evidence=True)

@@ -66,8 +66,12 @@ def normalise_notice_text(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip() + "\n"
 
 
-def publish_notice(texts: Mapping[str, tuple[str, str]]) -> list[PrivacyNotice]:
-    """Publish a new version: `texts` maps language to (title, Markdown text).
+def publish_notice(
+    texts: Mapping[str, tuple[str, str]], *, purposes_changed: bool = False
+) -> list[PrivacyNotice]:
+    """Publish a new version: `texts` maps language to (title, Markdown text);
+    `purposes_changed` marks one that changes what data serve (subscribers are then
+    offered to be asked again).
 
     The text is the whole document as shown, its title heading included.
 
@@ -77,7 +81,12 @@ def publish_notice(texts: Mapping[str, tuple[str, str]]) -> list[PrivacyNotice]:
     version = (latest_version() or 0) + 1
     rows = [
         PrivacyNotice(
-            version=version, language=language, title=title, text=text, sha256=text_sha256(text)
+            version=version,
+            language=language,
+            title=title,
+            text=text,
+            sha256=text_sha256(text),
+            purposes_changed=purposes_changed,
         )
         for language, (title, text) in texts.items()
     ]

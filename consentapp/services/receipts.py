@@ -38,6 +38,7 @@ HOW: dict[str, Any] = {
     "import": _l("recorded by us from an earlier contact"),
     "staff": _l("recorded by our staff"),
     "api": _l("through another system of ours"),
+    "repermission": _l('you pressed "yes" when we asked whether you still wanted it'),
 }
 
 # What a purpose of the ledger covers, in words; a purpose not named here is shown by

@@ -125,6 +125,7 @@ from consentapp.staff import (  # noqa: E402,F401
     inquiries,
     outgoing_webhooks,
     registers,
+    repermission,
     requests,
     users,
 )

@@ -9,14 +9,24 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from wtforms import BooleanField, DateTimeLocalField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import Optional, ValidationError
 
 from consentapp.form_fields import (
     DataRequired,
     Form,
+    InputRequired,
     Length,
     MultiCheckboxField,
+    NumberRange,
     choices,
     language_choices,
     single_line,
@@ -97,3 +107,50 @@ class ScheduleForm(Form):
             self.at_utc = local_to_utc(field.data, self.zone)
         except ValueError as exc:
             raise ValidationError(str(exc)) from exc
+
+
+RULES = (
+    ("confirmed_before", _l("Subscribers who confirmed more than a number of months ago")),
+    ("notice_before", _l("Subscribers who never confirmed under a notice version")),
+)
+
+
+class RepermissionForm(Form):
+    """Who a re-permission round asks, about what, and for how long."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rule.choices = choices(RULES)
+
+    rule = RadioField(
+        _l("Who is asked"),
+        choices=[],  # RULES, named in the page's language when the form is made
+        default="confirmed_before",
+        validators=[InputRequired()],
+    )
+    months = IntegerField(
+        _l("Confirmed more than this many months ago"),
+        default=24,
+        validators=[Optional(), NumberRange(min=1, max=240)],
+    )
+    notice_version = IntegerField(
+        _l("Never confirmed under this notice version or a later one"),
+        validators=[Optional(), NumberRange(min=2, max=100_000)],
+    )
+    topics = MultiCheckboxField(_l("About these newsletters"), choices=[])
+    days = IntegerField(
+        _l("Days to answer"),
+        default=30,
+        validators=[InputRequired(), NumberRange(min=7, max=365)],
+    )
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        """The number the chosen rule needs is required (the other one is not)."""
+        valid = bool(super().validate(extra_validators))
+        by_age = self.rule.data == "confirmed_before"
+        needed = self.months if by_age else self.notice_version
+        if needed.data is None and not needed.errors:
+            message = _("Give the number of months.") if by_age else _("Give the notice version.")
+            needed.errors = [message]
+            return False
+        return valid

@@ -339,6 +339,9 @@ class NoticeForm(Form):
 
     text_nl = TextAreaField(_l("Dutch text"), validators=[DataRequired(), Length(max=100_000)])
     text_en = TextAreaField(_l("English text"), validators=[DataRequired(), Length(max=100_000)])
+    purposes_changed = BooleanField(
+        _l("The purposes changed: subscribers should be asked whether they still agree")
+    )
 
 
 class WebhookForm(Form):

@@ -23,6 +23,7 @@ from consentapp.services import audit, notices
 from consentapp.services import disclosures as disclosure_service
 from consentapp.services import register as register_service
 from consentapp.services.processing_terms import LEGAL_BASES, RECIPIENT_KINDS
+from consentapp.services.repermission import notice_offering_a_round
 from consentapp.staff import bp
 from consentapp.staff.access import current_staff
 from consentapp.staff.forms import (
@@ -270,14 +271,20 @@ def notices_view() -> View:
             for lang, text in texts.items()
         }
         return _notices_page(form, preview)
-    return _publish_notice(texts)
+    return _publish_notice(texts, bool(form.purposes_changed.data))
 
 
 def _notices_page(
     form: NoticeForm, preview: dict[str, Any] | None = None, status: int = 200
 ) -> tuple[str, int]:
     versions = notices.all_versions(current_language())
-    page = render_template("staff/notices.html", form=form, versions=versions, preview=preview)
+    page = render_template(
+        "staff/notices.html",
+        form=form,
+        versions=versions,
+        preview=preview,
+        offer=notice_offering_a_round(),
+    )
     return page, status
 
 
@@ -293,16 +300,20 @@ def _notice_texts(form: NoticeForm) -> dict[str, str]:
     return texts
 
 
-def _publish_notice(texts: dict[str, str]) -> BaseResponse:
+def _publish_notice(texts: dict[str, str], purposes_changed: bool) -> BaseResponse:
     """Publish the texts as the next version, in force at once, and audit it."""
     rows = notices.publish_notice(
-        {lang: (notices.notice_title(text), text) for lang, text in texts.items()}
+        {lang: (notices.notice_title(text), text) for lang, text in texts.items()},
+        purposes_changed=purposes_changed,
     )
+    details: dict[str, Any] = {"sha256": {row.language: row.sha256 for row in rows}}
+    if purposes_changed:
+        details["purposes_changed"] = True
     audit.record(
         "notice.publish",
         target_type="notice",
         target_id=str(rows[0].version),
-        details={"sha256": {row.language: row.sha256 for row in rows}},
+        details=details,
         actor=current_staff(),
     )
     db.session.commit()

@@ -10,4 +10,10 @@ bp.before_request(form_body_check(one_click={"subscriptions.unsubscribe"}))
 # Every page here is reached through a personal link or shows what the person entered.
 bp.after_request(no_store)
 
-from consentapp.subscriptions import feedback, receipt_routes, routes, web_version  # noqa: E402,F401
+from consentapp.subscriptions import (  # noqa: E402,F401
+    feedback,
+    receipt_routes,
+    routes,
+    still_wanted,
+    web_version,
+)
