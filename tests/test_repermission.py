@@ -4,6 +4,7 @@ admin decides it after the deadline."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from email.message import EmailMessage
 
@@ -305,3 +306,83 @@ def test_an_erasure_takes_the_persons_questions_with_it(
         erase_person(contact)
         db.session.commit()
         assert db.session.scalars(sa.select(RepermissionAsk)).all() == []
+
+
+def test_a_second_press_starts_nothing_and_a_new_confirmation_never_lapses(
+    app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient
+) -> None:
+    readers(app, smtp_server)
+    public_id = make_round(app)
+    token = csrf_token(admin_client, "/staff/repermission")
+    again = {"csrf_token": token, "rule": "confirmed_before", "months": "24", "days": "30"}
+    answer = admin_client.post("/staff/repermission", data=again | {"confirmed": "1"})
+    assert answer.status_code == 409, "everyone matching is asked already"
+    with app.app_context():
+        assert len(db.session.scalars(sa.select(Repermission)).all()) == 1
+    # Left and signed up again while asked: a confirmation newer than the question.
+    set_subscription(app, OLD, "product-updates", "unsubscribed")
+    set_subscription(app, OLD, "product-updates", "confirmed")
+    past_deadline(app, public_id)
+    with app.app_context():
+        round_ = db.session.scalar(sa.select(Repermission))
+        assert round_ is not None
+        assert service.lapse_preview(round_).by_topic == {"service-news": 1}
+        admin = db.session.scalar(sa.select(StaffUser))
+        assert service.lapse(round_, admin) == 1
+    assert subscribed(app, OLD) == {"service-news": "unsubscribed", "product-updates": "confirmed"}
+
+
+def test_answers_until_the_end_of_the_named_day_and_only_with_the_button(
+    app: Flask, smtp_server: SMTPServer
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    readers(app, smtp_server)
+    make_round(app, days=10)
+    with app.app_context():
+        deadline = db.session.scalar(sa.select(Repermission.deadline_at))
+        assert deadline is not None
+        local = deadline.astimezone(ZoneInfo(app.config["TIMEZONE"]))
+        assert (local.hour, local.minute) == (23, 59)
+        assert local.date() == (utcnow() + timedelta(days=10)).astimezone(local.tzinfo).date()
+    deliver(app)
+    link = buttons(question_mail(smtp_server, OLD))["Ja, stuur mij verder Productupdates"]
+    visitor = app.test_client(use_cookies=False)
+    before = len(ledger(app))
+    assert visitor.post(link, data={"answer": "no"}).status_code == 400
+    assert len(ledger(app)) == before
+
+
+def test_a_round_still_sending_can_be_closed_and_sends_no_more(
+    app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient
+) -> None:
+    readers(app, smtp_server)
+    subscriber(app, app.test_client(), smtp_server, "quiet@example.be")
+    confirmed_long_ago(app, "quiet@example.be")
+    with app.app_context():
+        started = service.start_round(
+            service.RoundChoice(RepermissionRule.CONFIRMED_BEFORE, 24), 30, None
+        )
+        from consentapp.services.repermission_mail import queue_batch
+
+        assert queue_batch(started, size=1) == 1
+        path = f"/staff/repermission/{started.public_id}"
+    token = csrf_token(admin_client, path)
+    assert admin_client.post(f"{path}/close", data={"csrf_token": token}).status_code == 302
+    with app.app_context():
+        assert run_due_repermissions() == 0
+        assert db.session.scalar(sa.select(Repermission.status)) == "closed"
+    deliver(app)
+    asked = [m for m in smtp_server.handler.messages if "/still-wanted/" in text_of(m)]
+    assert len(asked) == 1, "the second person's mail was never queued"
+
+
+def test_the_round_form_takes_only_a_plain_version_number(
+    app: Flask, admin_client: FlaskClient
+) -> None:
+    preset = re.compile(r'<input checked[^>]*value="notice_before"')
+    assert preset.search(admin_client.get("/staff/repermission?version=2").get_data(as_text=True))
+    for odd in ("%C2%B2", "9" * 5000, "-1", "x"):
+        page = admin_client.get(f"/staff/repermission?version={odd}")
+        assert page.status_code == 200, odd
+        assert not preset.search(page.get_data(as_text=True)), odd

@@ -13,7 +13,8 @@ are `repermission_answers.py`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import current_app
@@ -71,6 +72,14 @@ def months_before(moment: datetime, months: int) -> datetime:
     return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
+def end_of_local_day(moment: datetime) -> datetime:
+    """The last second of `moment`'s day where the company is (`TIMEZONE`), in UTC: the
+    mail names a date, and answers are taken until that day is over."""
+    zone = ZoneInfo(current_app.config["TIMEZONE"])
+    local = moment.astimezone(zone).date()
+    return datetime.combine(local, time(23, 59, 59), zone).astimezone(UTC)
+
+
 def _confirmed_under(version: int) -> sa.ColumnElement[bool]:
     """The subscription was confirmed (or given) under notice `version` or later."""
     return (
@@ -87,7 +96,18 @@ def _confirmed_under(version: int) -> sa.ColumnElement[bool]:
 
 
 def _asked(choice: RoundChoice, now: datetime) -> sa.Select[int, int]:
-    """(contact id, topic id) of every confirmed subscription the round asks about."""
+    """(contact id, topic id) of every confirmed subscription the round asks about:
+    not those a round that is still open asks about already."""
+    asked_already = (
+        sa.select(RepermissionAsk.id)
+        .join(Repermission, Repermission.id == RepermissionAsk.repermission_id)
+        .where(
+            RepermissionAsk.contact_id == Subscription.contact_id,
+            RepermissionAsk.topic_id == Subscription.topic_id,
+            Repermission.status != RepermissionStatus.CLOSED,
+        )
+        .exists()
+    )
     statement = (
         sa.select(Subscription.contact_id, Subscription.topic_id)
         .join(Contact, Contact.id == Subscription.contact_id)
@@ -95,6 +115,8 @@ def _asked(choice: RoundChoice, now: datetime) -> sa.Select[int, int]:
             Subscription.status == SubscriptionStatus.CONFIRMED,
             Contact.email.is_not(None),
             Contact.undeliverable_at.is_(None),
+            # A round still running asks them already (a second press starts nothing).
+            ~asked_already,
         )
     )
     if choice.topics:
@@ -154,7 +176,7 @@ def start_round(choice: RoundChoice, days: int, actor: StaffUser | None) -> Repe
         if choice.rule == RepermissionRule.NOTICE_BEFORE
         else None,
         topics=[topic.slug for topic in choice.topics],
-        deadline_at=now + timedelta(days=days),
+        deadline_at=end_of_local_day(now + timedelta(days=days)),
         created_by_id=actor.id if actor else None,
     )
     db.session.add(round_)
@@ -223,14 +245,17 @@ def figures(round_: Repermission) -> Figures:
 
 
 def _unanswered(round_: Repermission) -> tuple[sa.ColumnElement[bool], ...]:
-    """Questions not answered whose subscription is still confirmed (who left on their
-    own meanwhile is not waiting for anything)."""
+    """Questions not answered whose subscription is still confirmed as it was when they
+    were asked (who left on their own meanwhile, or confirmed again some other way, is
+    not waiting for anything)."""
     still = (
         sa.select(Subscription.id)
         .where(
             Subscription.contact_id == RepermissionAsk.contact_id,
             Subscription.topic_id == RepermissionAsk.topic_id,
             Subscription.status == SubscriptionStatus.CONFIRMED,
+            # Confirmed again since the question (another round, a new sign-up): answered.
+            Subscription.confirmed_at < round_.created_at,
         )
         .exists()
     )
@@ -270,21 +295,22 @@ def lapse(round_: Repermission, actor: StaffUser | None) -> int:
     by_contact: dict[int, list[tuple[RepermissionAsk, str]]] = {}
     for ask, slug in rows:
         by_contact.setdefault(ask.contact_id, []).append((ask, slug))
-    now, details = utcnow(), {"repermission": round_.public_id}
+    now, details, people = utcnow(), {"repermission": round_.public_id}, 0
     for contact_id, asks in by_contact.items():
         contact = db.session.get(Contact, contact_id)
         assert contact is not None  # the ask is deleted with the contact
         slugs = [slug for _, slug in asks]
         stopped = {
-            t.slug
-            for t in withdraw(
+            topic.slug
+            for topic in withdraw(
                 contact, slugs, ConsentChannel.LAPSED, None, contact.language, details
             )
         }
         for ask, slug in asks:
             if slug in stopped:
                 ask.lapsed_at = now
-    round_.lapsed = len(by_contact)
+        people += bool(stopped)
+    round_.lapsed = people
     audit.record(
         "repermission.lapse",
         target_type="repermission",
@@ -297,21 +323,27 @@ def lapse(round_: Repermission, actor: StaffUser | None) -> int:
 
 
 def close_round(round_: Repermission, actor: StaffUser | None) -> None:
-    """Close the round without letting anyone lapse (audited). Commits."""
+    """Close the round without letting anyone lapse (audited), also while its mails are
+    still being queued (those not queued yet are not sent). Commits."""
     require_permission(actor, Permission.CAMPAIGN_SEND)
-    _close(round_, actor)
+    _close(round_, actor, (RepermissionStatus.OPEN, RepermissionStatus.SENDING))
     audit.record(
         "repermission.close", target_type="repermission", target_id=round_.public_id, actor=actor
     )
     db.session.commit()
 
 
-def _close(round_: Repermission, actor: StaffUser | None) -> None:
-    """Take the round from open to closed, once: of two admins pressing together, one
-    closes it and the other is told it is closed already."""
+def _close(
+    round_: Repermission,
+    actor: StaffUser | None,
+    since: tuple[RepermissionStatus, ...] = (RepermissionStatus.OPEN,),
+) -> None:
+    """Take the round from open (or `since`) to closed, once: of two admins pressing
+    together, one closes it and the other is told it is closed already. The row stays
+    locked until the caller commits: an answer arriving meanwhile waits for it."""
     closed = db.session.execute(
         sa.update(Repermission)
-        .where(Repermission.id == round_.id, Repermission.status == RepermissionStatus.OPEN)
+        .where(Repermission.id == round_.id, Repermission.status.in_(since))
         .values(
             status=RepermissionStatus.CLOSED,
             closed_at=utcnow(),

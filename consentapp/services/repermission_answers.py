@@ -94,15 +94,34 @@ def answer_yes(question: Question, origin: Origin | None) -> Answer:
     refused = state_of(question)
     if refused is not None:
         return refused
+    now = utcnow()
+    # The round's row, shared-locked on PostgreSQL: a lapse closing it holds the row, so
+    # this waits and then sees it closed. (SQLite: the lapse holds the one write lock.)
+    still_open = db.session.scalar(
+        sa.select(Repermission.id)
+        .where(
+            Repermission.id == question.round.id,
+            Repermission.status == RepermissionStatus.OPEN,
+            Repermission.deadline_at > now,
+        )
+        .with_for_update(read=True)
+    )
     marked = db.session.execute(
         sa.update(RepermissionAsk)
-        .where(RepermissionAsk.id == question.ask.id, RepermissionAsk.answered_at.is_(None))
-        .values(answered_at=utcnow()),
+        .where(
+            RepermissionAsk.id == question.ask.id,
+            RepermissionAsk.answered_at.is_(None),
+            RepermissionAsk.lapsed_at.is_(None),
+        )
+        .values(answered_at=now),
         execution_options={"synchronize_session": False},
     )
-    if getattr(marked, "rowcount", 0) != 1:  # the same button, pressed twice at once
+    if still_open is None or getattr(marked, "rowcount", 0) != 1:
+        # Closed meanwhile, or the same button pressed twice at once.
         db.session.rollback()
-        return Answer.ALREADY
+        db.session.refresh(question.round)
+        db.session.refresh(question.ask)
+        return state_of(question) or Answer.ALREADY
     sub = db.session.scalar(
         sa.select(Subscription).where(
             Subscription.contact_id == question.contact.id,

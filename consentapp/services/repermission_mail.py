@@ -22,6 +22,8 @@ from consentapp.models import (
     Repermission,
     RepermissionAsk,
     RepermissionStatus,
+    Subscription,
+    SubscriptionStatus,
     Topic,
 )
 from consentapp.tokens import Purpose, make_token
@@ -92,7 +94,19 @@ def queue_batch(round_: Repermission, size: int = QUEUE_BATCH) -> int:
     asks = db.session.execute(
         sa.select(RepermissionAsk.contact_id, Topic)
         .join(Topic, Topic.id == RepermissionAsk.topic_id)
-        .where(RepermissionAsk.repermission_id == round_.id, RepermissionAsk.contact_id.in_(people))
+        .join(
+            Subscription,
+            sa.and_(
+                Subscription.contact_id == RepermissionAsk.contact_id,
+                Subscription.topic_id == RepermissionAsk.topic_id,
+            ),
+        )
+        .where(
+            RepermissionAsk.repermission_id == round_.id,
+            RepermissionAsk.contact_id.in_(people),
+            # Left since the round started: no button for it.
+            Subscription.status == SubscriptionStatus.CONFIRMED,
+        )
         .order_by(Topic.position, Topic.id)
     ).all()
     topics: dict[int, list[Topic]] = {}
@@ -100,7 +114,8 @@ def queue_batch(round_: Repermission, size: int = QUEUE_BATCH) -> int:
         topics.setdefault(contact_id, []).append(topic)
     contacts = db.session.scalars(sa.select(Contact).where(Contact.id.in_(people)))
     for contact in contacts:
-        if contact.email is not None:  # erased under a legal hold meanwhile: no mail
+        # Not when erased under a legal hold meanwhile, or every topic was left since.
+        if contact.email is not None and topics.get(contact.id):
             _queue_one(round_, contact, topics[contact.id])
     db.session.execute(
         sa.update(RepermissionAsk)

@@ -146,11 +146,13 @@ class RepermissionForm(Form):
 
     def validate(self, extra_validators: Any = None) -> bool:
         """The number the chosen rule needs is required (the other one is not)."""
-        valid = bool(super().validate(extra_validators))
+        super().validate(extra_validators)
         by_age = self.rule.data == "confirmed_before"
-        needed = self.months if by_age else self.notice_version
+        needed, unused = (
+            (self.months, self.notice_version) if by_age else (self.notice_version, self.months)
+        )
+        unused.errors, unused.data = [], None  # the other rule's number plays no part
         if needed.data is None and not needed.errors:
             message = _("Give the number of months.") if by_age else _("Give the notice version.")
             needed.errors = [message]
-            return False
-        return valid
+        return not any(field.errors for field in self)

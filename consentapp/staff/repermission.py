@@ -13,7 +13,7 @@ from consentapp.extensions import db
 from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language
 from consentapp.models import Repermission, RepermissionRule, RepermissionStatus, StaffUser
-from consentapp.request_checks import View
+from consentapp.request_checks import View, small_int
 from consentapp.services import repermission as service
 from consentapp.services.campaigns import N_, CampaignError
 from consentapp.services.notices import latest_version
@@ -31,8 +31,9 @@ def repermissions() -> View:
     topics = {topic.slug: topic for topic in active_topics()}
     form.topics.choices = topic_choices(topics.values(), current_language())
     if request.method == "GET":
-        if request.args.get("version", "").isdigit():  # offered by the notice page
-            form.rule.data, form.notice_version.data = "notice_before", int(request.args["version"])
+        version = small_int(request.args.get("version"))  # offered by the notice page
+        if version is not None:
+            form.rule.data, form.notice_version.data = "notice_before", version
         return _rounds_page(form)
     if not form.validate():
         return _rounds_page(form, 400)

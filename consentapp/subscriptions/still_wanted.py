@@ -6,7 +6,7 @@ needs no CSRF token and no cookie."""
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import abort, render_template, request
 
 from consentapp.extensions import csrf
 from consentapp.links import preferences_url
@@ -21,6 +21,8 @@ def still_wanted(token: str) -> View:
     """One topic of one round: the question, then the answer; a link that can no
     longer be used says why (409 answered, 410 closed or left meanwhile)."""
     question = read_question(token)
+    if request.method == "POST" and request.form.get("answer") != "yes":
+        abort(400)  # the page's button sends answer=yes; nothing else confirms
     outcome = (
         state_of(question)
         if request.method == "GET"

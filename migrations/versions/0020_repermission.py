@@ -7,6 +7,9 @@ Create Date: 2026-12-04 02:40:00
 `repermissions` is one round of "do you still want this?" mails, `repermission_asks`
 one person's question about one topic; `privacy_notices.purposes_changed` marks a
 version published as changing the purposes, for which the notice page offers a round.
+
+A downgrade keeps the ledger rows with the channels `repermission` and `lapsed`
+(the ledger is append-only); the code of before this revision cannot name them.
 """
 
 import sqlalchemy as sa
