@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from flask import current_app
 from itsdangerous import BadSignature, Signer
-from sqlalchemy.dialects import postgresql, sqlite
 
 from consentapp.extensions import db
 from consentapp.keyring import serializer_keys
@@ -35,6 +34,7 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services.contacts import find_contact_by_public_id
+from consentapp.services.dialects import dialect_insert
 from consentapp.tokens import Purpose, Token, TokenError, make_token, read_token, token_matches
 
 SALT = "consentapp.campaign-link"
@@ -217,10 +217,9 @@ def count_open(token: str) -> None:
         return
     if db.session.get(Campaign, campaign_id) is None:
         return
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
     # A second fetch (or two at once) finds the open recorded: the unique index says so.
     db.session.execute(
-        dialect.insert(PersonalStatistic)
+        dialect_insert(PersonalStatistic)
         .values(contact_id=contact.id, campaign_id=campaign_id, link_id=None, occurred_at=utcnow())
         .on_conflict_do_nothing()
     )
@@ -228,8 +227,7 @@ def count_open(token: str) -> None:
 
 
 def _build_upsert(dialect_name: str) -> sa.Executable:
-    dialect = postgresql if dialect_name == "postgresql" else sqlite
-    insert = dialect.insert(LinkClickDay).values(
+    insert = dialect_insert(LinkClickDay, dialect_name).values(
         link_id=sa.bindparam("link_id"), day=sa.bindparam("day"), clicks=1
     )
     upsert: sa.Executable = insert.on_conflict_do_update(

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from consentapp.extensions import db
 from consentapp.models import (
@@ -27,6 +26,7 @@ from consentapp.models import (
     utcnow,
 )
 from consentapp.services.bounces_admin import BounceFigures, recent_figures
+from consentapp.services.dialects import dialect_insert
 
 CHART_WEEKS = 12
 
@@ -177,8 +177,7 @@ def refresh_snapshot() -> DashboardNumbers:
     numbers = dashboard_numbers(now)
     # One statement, so two workers (or a worker and a page) refreshing at once for the
     # first time cannot both insert the row.
-    dialect = postgresql if db.session.get_bind().dialect.name == "postgresql" else sqlite
-    upsert = dialect.insert(DashboardSnapshot).values(
+    upsert = dialect_insert(DashboardSnapshot).values(
         id=SNAPSHOT_ID, computed_at=now, data=_to_json(numbers)
     )
     db.session.execute(

@@ -10,8 +10,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm.attributes import set_committed_value
 
 from consentapp.extensions import db
@@ -29,6 +27,7 @@ from consentapp.models import (
 from consentapp.services import notices, statistics_consent
 from consentapp.services.consent import ConsentSource, Origin, record_consent
 from consentapp.services.contacts import find_contact_by_public_id, find_or_create_contact
+from consentapp.services.dialects import dialect_insert
 from consentapp.services.subscription_mails import (
     CONFIRMATION_KINDS,
     queue_already_subscribed,
@@ -73,9 +72,7 @@ def subscription_for(
 
 def _insert_if_absent(**values: object) -> sa.Executable:
     """INSERT ... ON CONFLICT DO NOTHING on the (contact, topic) pair."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql_insert(Subscription).values(**values).on_conflict_do_nothing()
-    return sqlite_insert(Subscription).values(**values).on_conflict_do_nothing()
+    return dialect_insert(Subscription).values(**values).on_conflict_do_nothing()
 
 
 def change_subscription(

@@ -20,12 +20,12 @@ from datetime import date, datetime, timedelta
 
 import sqlalchemy as sa
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.dialects import postgresql, sqlite
 
 from consentapp.extensions import db
 from consentapp.keyring import serializer_keys
 from consentapp.models import Campaign, FeedbackAnswer, FeedbackCount, FeedbackNonce, utcnow
 from consentapp.services import audit
+from consentapp.services.dialects import dialect_insert
 from consentapp.tokens import Purpose, TokenError, read_token
 
 FORM_LIFETIME = timedelta(days=1)
@@ -98,11 +98,6 @@ def read_survey_token(raw: str) -> SurveyForm:
     return SurveyForm(campaign, nonce)
 
 
-def _insert() -> type[sqlite.Insert] | type[postgresql.Insert]:
-    name = db.session.get_bind().dialect.name
-    return postgresql.Insert if name == "postgresql" else sqlite.Insert
-
-
 def record_answer(raw_token: str, raw_answer: str, today: date | None = None) -> FeedbackAnswer:
     """Count one answer and commit. Raises UnknownAnswer, FormInvalid, FormExpired or
     AlreadyAnswered (then nothing is counted)."""
@@ -112,9 +107,8 @@ def record_answer(raw_token: str, raw_answer: str, today: date | None = None) ->
         raise UnknownAnswer from exc
     form = read_survey_token(raw_token)
     today = today or utcnow().date()
-    insert = _insert()
     used = db.session.execute(
-        insert(FeedbackNonce)
+        dialect_insert(FeedbackNonce)
         .values(
             nonce_sha256=hashlib.sha256(form.nonce.encode()).hexdigest(),
             expires_on=today + FORM_LIFETIME + timedelta(days=1),
@@ -126,7 +120,7 @@ def record_answer(raw_token: str, raw_answer: str, today: date | None = None) ->
         db.session.rollback()
         raise AlreadyAnswered
     period = NO_CAMPAIGN if form.campaign else today.strftime("%Y-%m")
-    counted = insert(FeedbackCount).values(
+    counted = dialect_insert(FeedbackCount).values(
         campaign=form.campaign, answer=answer.value, period=period, count=1, flagged=0
     )
     db.session.execute(
