@@ -52,6 +52,12 @@ def readers(app: Flask, smtp_server: SMTPServer) -> None:
     smtp_server.handler.clear()
 
 
+def quiet_reader(app: Flask, smtp_server: SMTPServer) -> None:
+    """quiet@ confirmed service news long ago too, and will not answer."""
+    subscriber(app, app.test_client(), smtp_server, "quiet@example.be")
+    confirmed_long_ago(app, "quiet@example.be")
+
+
 def question_mail(smtp_server: SMTPServer, email: str) -> EmailMessage:
     [mail] = [m for m in smtp_server.to(email) if "/still-wanted/" in text_of(m)]
     return mail
@@ -180,8 +186,7 @@ def test_after_the_deadline_an_admin_lets_the_unanswered_lapse(
     app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient
 ) -> None:
     readers(app, smtp_server)
-    subscriber(app, app.test_client(), smtp_server, "quiet@example.be")
-    confirmed_long_ago(app, "quiet@example.be")
+    quiet_reader(app, smtp_server)
     public_id = make_round(app)
     deliver(app)
     link = buttons(question_mail(smtp_server, OLD))["Ja, stuur mij verder Productupdates"]
@@ -357,8 +362,7 @@ def test_a_round_still_sending_can_be_closed_and_sends_no_more(
     app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient
 ) -> None:
     readers(app, smtp_server)
-    subscriber(app, app.test_client(), smtp_server, "quiet@example.be")
-    confirmed_long_ago(app, "quiet@example.be")
+    quiet_reader(app, smtp_server)
     with app.app_context():
         started = service.start_round(
             service.RoundChoice(RepermissionRule.CONFIRMED_BEFORE, 24), 30, None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import render_template
+from flask import current_app, render_template
 from flask_babel import LazyString, force_locale
 from markupsafe import escape
 
@@ -17,6 +17,14 @@ class RenderedMail:
     subject: str
     text: str
     html: str
+
+
+def edition_language(language: str) -> str:
+    """The language a mail goes out in for someone who reads `language`: that one when
+    we write in it, else the default."""
+    if language in current_app.config["LANGUAGES"]:
+        return language
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def render_mail(

@@ -17,6 +17,7 @@ from flask import current_app
 
 from consentapp.extensions import db
 from consentapp.mail.leases import Outgoing
+from consentapp.mail.render import edition_language
 from consentapp.models import (
     Campaign,
     ConsentChannel,
@@ -130,7 +131,6 @@ def audience(choice: AudienceChoice | Campaign) -> Audience:
     the edition they get (an unknown language gets the default one)."""
     if isinstance(choice, Campaign):
         choice = AudienceChoice.of(choice)
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
     counts = dict.fromkeys(current_app.config["LANGUAGES"], 0)
     rows = db.session.execute(
         sa.select(Contact.language, sa.func.count())
@@ -138,7 +138,7 @@ def audience(choice: AudienceChoice | Campaign) -> Audience:
         .group_by(Contact.language)
     )
     for language, count in rows:
-        counts[language if language in counts else default] += int(count)
+        counts[edition_language(language)] += int(count)
     return Audience(counts)
 
 

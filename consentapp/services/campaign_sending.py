@@ -29,7 +29,7 @@ from consentapp.links import (
     web_version_url,
 )
 from consentapp.mail.outbox import feedback_id, queue_rendered, sender_domain
-from consentapp.mail.render import RenderedMail, fill_in, render_mail
+from consentapp.mail.render import RenderedMail, edition_language, fill_in, render_mail
 from consentapp.markdown import LinkMap, render_markdown, render_plain_text
 from consentapp.models import (
     Campaign,
@@ -135,8 +135,7 @@ def _queue_one(
     test: bool = False,
 ) -> OutboundEmail:
     """Queue the mail of one recipient, reached through the topics `reached`."""
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    language = contact.language if contact.language in editions else default
+    language = edition_language(contact.language)
     edition = editions[language]
     slugs = [topic.slug for topic in reached]
     token = make_token(Purpose.UNSUBSCRIBE, contact, t=slugs, k=campaign.public_id)

@@ -271,8 +271,17 @@ def is_past_deadline(round_: Repermission, now: datetime | None = None) -> bool:
     return (now or utcnow()) >= round_.deadline_at
 
 
+def check_lapsable(round_: Repermission) -> None:
+    """Refuse a lapse before the deadline or of a round that is not open."""
+    if not is_past_deadline(round_):
+        raise RepermissionError(N_("people may still answer: wait until the deadline"))
+    if round_.status != RepermissionStatus.OPEN:
+        raise RepermissionError(N_("this round is not open (closed already, or still sending)"))
+
+
 def lapse_preview(round_: Repermission) -> Preview:
-    """Who would lapse now: the questions still unanswered."""
+    """Who would lapse now: the questions still unanswered (refused as `lapse` would)."""
+    check_lapsable(round_)
     return _preview(
         sa.select(RepermissionAsk.contact_id, RepermissionAsk.topic_id).where(*_unanswered(round_))
     )
@@ -283,9 +292,8 @@ def lapse(round_: Repermission, actor: StaffUser | None) -> int:
     (`withdrawn`, channel `lapsed`, a ledger row each) and close the round (audited).
     Returns how many people lapsed. Commits."""
     require_permission(actor, Permission.CAMPAIGN_SEND)
-    if not is_past_deadline(round_):
-        raise RepermissionError(N_("people may still answer: wait until the deadline"))
-    _close(round_, actor)
+    check_lapsable(round_)
+    _close(round_, actor)  # and once more under the round's lock, for two admins at once
     rows = db.session.execute(
         sa.select(RepermissionAsk, Topic.slug)
         .join(Topic, Topic.id == RepermissionAsk.topic_id)

@@ -71,18 +71,23 @@ def read_question(raw: str) -> Question:
     return Question(ask, contact, topic, round_)
 
 
+def _subscription(question: Question) -> Subscription | None:
+    found: Subscription | None = db.session.scalar(
+        sa.select(Subscription).where(
+            Subscription.contact_id == question.contact.id,
+            Subscription.topic_id == question.topic.id,
+        )
+    )
+    return found
+
+
 def state_of(question: Question) -> Answer | None:
     """Whether the question can still be answered (None) or why not."""
     if question.round.status == RepermissionStatus.CLOSED or is_past_deadline(question.round):
         return Answer.CLOSED
     if question.ask.answered_at is not None:
         return Answer.ALREADY
-    sub = db.session.scalar(
-        sa.select(Subscription).where(
-            Subscription.contact_id == question.contact.id,
-            Subscription.topic_id == question.topic.id,
-        )
-    )
+    sub = _subscription(question)
     if sub is None or sub.status != SubscriptionStatus.CONFIRMED:
         return Answer.LEFT
     return None
@@ -122,12 +127,7 @@ def answer_yes(question: Question, origin: Origin | None) -> Answer:
         db.session.refresh(question.round)
         db.session.refresh(question.ask)
         return state_of(question) or Answer.ALREADY
-    sub = db.session.scalar(
-        sa.select(Subscription).where(
-            Subscription.contact_id == question.contact.id,
-            Subscription.topic_id == question.topic.id,
-        )
-    )
+    sub = _subscription(question)
     assert sub is not None
     language = question.contact.language
     source = ConsentSource(

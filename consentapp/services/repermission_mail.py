@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from flask_babel import force_locale, format_date
 from flask_babel import lazy_gettext as _l
 
 from consentapp.extensions import db
 from consentapp.links import external_url, list_unsubscribe_headers, preferences_url
 from consentapp.mail.outbox import queue_email
+from consentapp.mail.render import edition_language
 from consentapp.models import (
     Contact,
     Repermission,
@@ -39,8 +39,7 @@ def still_wanted_url(round_: Repermission, contact: Contact, topic: Topic) -> st
 
 
 def _queue_one(round_: Repermission, contact: Contact, topics: list[Topic]) -> None:
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    language = contact.language if contact.language in current_app.config["LANGUAGES"] else default
+    language = edition_language(contact.language)
     unsubscribe = external_url(
         "subscriptions.unsubscribe",
         token=make_token(Purpose.UNSUBSCRIBE, contact, t=[topic.slug for topic in topics]),

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask import current_app
 
 from consentapp.extensions import db
+from consentapp.mail.render import edition_language
 from consentapp.models import Campaign, Contact
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.tokens import Purpose, TokenInvalid, read_token, token_contact
@@ -36,7 +36,4 @@ def read_web_version(raw: str) -> WebVersion:
     )
     if campaign is None:
         raise TokenInvalid("campaign gone")
-    languages = current_app.config["LANGUAGES"]
-    default = current_app.config["BABEL_DEFAULT_LOCALE"]
-    language = contact.language if contact.language in languages else default
-    return WebVersion(contact, campaign, language)
+    return WebVersion(contact, campaign, edition_language(contact.language))

@@ -12,10 +12,10 @@ from flask_babel import ngettext
 from consentapp.extensions import db
 from consentapp.form_fields import topic_choices
 from consentapp.i18n import current_language
-from consentapp.models import Repermission, RepermissionRule, RepermissionStatus, StaffUser
+from consentapp.models import Repermission, RepermissionRule, StaffUser
 from consentapp.request_checks import View, small_int
 from consentapp.services import repermission as service
-from consentapp.services.campaigns import N_, CampaignError
+from consentapp.services.campaigns import CampaignError
 from consentapp.services.notices import latest_version
 from consentapp.services.topics import active_topics
 from consentapp.staff import bp
@@ -97,8 +97,6 @@ def repermission_action(public_id: str, action: str) -> View:
         abort(400)
     try:
         if action == "lapse" and request.form.get("confirmed") != "1":
-            if found.status != RepermissionStatus.OPEN or not service.is_past_deadline(found):
-                raise service.RepermissionError(N_("this round cannot lapse now"))
             return render_template(
                 "staff/repermission_lapse.html",
                 round=found,
