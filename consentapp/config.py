@@ -33,17 +33,15 @@ def default_instance_dir() -> Path:
 # The test suite's own key: public, so production refuses it like any default.
 TESTING_SECRET_KEY = "testing-secret-key-that-is-long-enough-0123456789"  # noqa: S105
 
-# Values that must never sign anything in production: well-known defaults and every key
-# that appears in this repository (tests, documentation). A test greps the repository
-# for key-like literals and fails when one is missing here.
+# Never to sign anything in production: well-known defaults and every key in this
+# repository (tests, docs); a test fails when a key-like literal found there is missing.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {"", "dev", "changeme", "change-me", "secret", "secret-key", "development", "test",
      TESTING_SECRET_KEY, "a-brand-new-secret-key-of-enough-length-123"}
 )  # fmt: skip
 _KNOWN_DEFAULTS_FOLDED = frozenset(key.strip().lower() for key in KNOWN_DEFAULT_SECRETS)
 MIN_SECRET_LENGTH = 32
-# A random key of 32 or more characters has far more different characters than this.
-MIN_SECRET_DISTINCT_CHARACTERS = 10
+MIN_SECRET_DISTINCT_CHARACTERS = 10  # a random key of 32 characters has far more
 HOW_TO_GENERATE_A_KEY = (
     'Generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))"'
 )
@@ -179,6 +177,7 @@ class Config:
         self.IMPORT_MAX_BYTES = _int(env, "IMPORT_MAX_BYTES", 20 * 1024 * 1024)
         self.UNCONFIRMED_RETENTION_DAYS = _int(env, "UNCONFIRMED_RETENTION_DAYS", 30)
         self.PURGE_INTERVAL_MINUTES = _int(env, "PURGE_INTERVAL_MINUTES", 60)
+        self.CLICK_FLUSH_SECONDS = _int(env, "CLICK_FLUSH_SECONDS", 1)  # see click_tally.py
 
         # Number of reverse proxies in front of the app whose X-Forwarded-For is trusted.
         self.TRUSTED_PROXY_COUNT = _int(env, "TRUSTED_PROXY_COUNT", 0)
@@ -361,9 +360,10 @@ class TestingConfig(Config):
 
     def __init__(self, environ: Mapping[str, str] | None = None) -> None:
         super().__init__(environ)
-        # Tests read the dashboard right after changing data: no kept numbers.
-        if environ is None or "DASHBOARD_MAX_AGE_SECONDS" not in environ:
-            self.DASHBOARD_MAX_AGE_SECONDS = 0
+        # Tests read the dashboard and the click counts right after changing data.
+        for name in ("DASHBOARD_MAX_AGE_SECONDS", "CLICK_FLUSH_SECONDS"):
+            if environ is None or name not in environ:
+                setattr(self, name, 0)
 
 
 PROFILES: dict[str, type[Config]] = {

@@ -29,10 +29,10 @@ from consentapp.models import (
     Campaign,
     CampaignLink,
     Contact,
-    LinkClickDay,
     PersonalStatistic,
     utcnow,
 )
+from consentapp.services.click_tally import add_clicks, tally
 from consentapp.services.contacts import find_contact_by_public_id
 from consentapp.services.dialects import dialect_insert
 from consentapp.tokens import Purpose, Token, TokenError, make_token, read_token, token_matches
@@ -226,25 +226,15 @@ def count_open(token: str) -> None:
     db.session.commit()
 
 
-def _build_upsert(dialect_name: str) -> sa.Executable:
-    insert = dialect_insert(LinkClickDay, dialect_name).values(
-        link_id=sa.bindparam("link_id"), day=sa.bindparam("day"), clicks=1
-    )
-    upsert: sa.Executable = insert.on_conflict_do_update(
-        index_elements=[LinkClickDay.link_id, LinkClickDay.day],
-        set_={"clicks": LinkClickDay.clicks + 1},
-    )
-    return upsert
-
-
-# Built once per database kind: a click runs the compiled statement with its values.
-_UPSERTS = {name: _build_upsert(name) for name in ("sqlite", "postgresql")}
-
-
 def count_click(link_id: int) -> None:
-    """One more click on the link today: one upsert on the session's connection (Core,
-    not the ORM path), committed with a personal record the caller added, if any."""
-    connection = db.session.connection()
-    upsert = _UPSERTS["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
-    connection.execute(upsert, {"link_id": link_id, "day": local_day(utcnow())})
-    db.session.commit()
+    """One more click on the link today: held by this process's tally and written with
+    the next batch (see click_tally.py), or written now when there is none. Commits
+    what the request wrote (a personal record the caller added, if any)."""
+    day = local_day(utcnow())
+    held = tally()
+    if held is None:
+        add_clicks({(link_id, day): 1})
+    else:
+        held.add(link_id, day)
+    if db.session().in_transaction():
+        db.session.commit()
