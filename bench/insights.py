@@ -14,7 +14,8 @@ bench/bare_app.py beside it.
    after one upsert and commit of a (link, day) counter row). Afterwards the counters in
    the database are summed against the 302 answers.
 2. The report: campaigns whose `link_click_days` rows sum to over a million clicks
-   (40 links x 2 languages x 365 days; 100 x 2 x 1,095 days), then
+   (40 links x 2 languages x 365 days; 100 x 2 x 1,095 days), written by the app's
+   own click write (which keeps the link totals and campaign days beside them), then
    `campaign_insights.click_report` timed in process and the staff page
    `GET /staff/campaigns/<public_id>` over HTTP with a staff session.
 
@@ -131,25 +132,26 @@ def make_campaign(links: int, tag: str) -> Campaign:
 
 
 def fill_clicks(campaign: Campaign, days: int, low: int, high: int, seed: int) -> int:
-    """`link_click_days` rows for every link and each of the last `days` days, random
-    counts between `low` and `high`; returns the clicks they sum to."""
+    """A `link_click_days` row for every link and each of the last `days` days, random
+    counts between `low` and `high`, written by the app's own click write (which keeps
+    the link totals and campaign days the report reads); returns the clicks they sum to."""
     from consentapp.extensions import db
-    from consentapp.models import LinkClickDay
+    from consentapp.services.click_tally import add_clicks
 
     chance = random.Random(seed)
     today = date.today()
     total = 0
-    rows: list[dict[str, Any]] = []
+    rows: dict[tuple[int, date], int] = {}
     for link_id in campaign.link_ids:
         for back in range(days):
             clicks = chance.randint(low, high)
             total += clicks
-            rows.append({"link_id": link_id, "day": today - timedelta(days=back), "clicks": clicks})
+            rows[(link_id, today - timedelta(days=back))] = clicks
             if len(rows) >= 20_000:
-                db.session.execute(sa.insert(LinkClickDay), rows)
-                rows = []
+                add_clicks(rows)
+                rows = {}
     if rows:
-        db.session.execute(sa.insert(LinkClickDay), rows)
+        add_clicks(rows)
     db.session.commit()
     return total
 

@@ -1,17 +1,18 @@
 """Clicks on `/r/<token>` are added up in the process and written in batches: none is
 lost between the answer and the write (a failed write keeps them, a normal stop writes
-them), each (link, day) gets exactly the clicks it had, and the interval writes them by
-itself."""
+them), each (link, day) gets exactly the clicks it had, the totals the report reads
+always equal the (link, day) rows, and the interval writes them by itself."""
 
 from __future__ import annotations
 
 import http.client
+import random
 import secrets
 import signal
 import threading
 import time
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,10 +21,18 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.models import LinkClickDay, StaffUser, Topic
+from consentapp.models import (
+    Campaign,
+    CampaignClickDay,
+    CampaignLink,
+    LinkClickDay,
+    StaffUser,
+    Topic,
+)
 from consentapp.services.campaign_drafts import create_campaign
+from consentapp.services.campaign_insights import click_report
 from consentapp.services.campaign_links import CampaignLinks, link_token
-from consentapp.services.click_tally import ClickTally, tally
+from consentapp.services.click_tally import ClickTally, add_clicks, tally
 from tests.conftest import make_app
 from tests.services import LiveApp, SMTPServer
 
@@ -118,6 +127,74 @@ def test_each_day_keeps_its_own_clicks(held_app: Flask, client: FlaskClient) -> 
     written = _written(held_app)
     assert written[(link_id, before)] == 3 and written[(link_id, after)] == 5
     assert sum(written.values()) == 9
+
+
+def _sums_of_the_day_rows(campaign_id: int) -> tuple[dict[int, int], dict[date, int]]:
+    """Per link and per day, summed from `link_click_days` itself."""
+    per_link: dict[int, int] = {}
+    per_day: dict[date, int] = {}
+    rows = db.session.execute(
+        sa.select(LinkClickDay.link_id, LinkClickDay.day, LinkClickDay.clicks)
+        .join(CampaignLink, CampaignLink.id == LinkClickDay.link_id)
+        .where(CampaignLink.campaign_id == campaign_id)
+    )
+    for link_id, day, clicks in rows:
+        per_link[link_id] = per_link.get(link_id, 0) + clicks
+        per_day[day] = per_day.get(day, 0) + clicks
+    return per_link, per_day
+
+
+def test_the_totals_the_report_reads_equal_the_day_rows(held_app: Flask) -> None:
+    """Random batches over two campaigns and a month of days: each link's total and
+    each campaign's day equal the sums of the (link, day) rows, and so does the report."""
+    links = [link_id for link_id, _ in _links(held_app) + _links(held_app)]
+    chance = random.Random(16)
+    first = date(2026, 11, 1)
+    with held_app.app_context():
+        for _ in range(12):
+            batch: dict[tuple[int, date], int] = {}
+            for _ in range(chance.randint(1, 30)):
+                key = (chance.choice(links), first + timedelta(days=chance.randrange(30)))
+                batch[key] = batch.get(key, 0) + chance.randint(1, 9)
+            add_clicks(batch)
+            db.session.commit()
+        campaigns = db.session.scalars(sa.select(Campaign)).all()
+        assert len(campaigns) == 2
+        for campaign in campaigns:
+            per_link, per_day = _sums_of_the_day_rows(campaign.id)
+            totals = dict(
+                db.session.execute(
+                    sa.select(CampaignLink.id, CampaignLink.clicks).where(
+                        CampaignLink.campaign_id == campaign.id
+                    )
+                ).all()
+            )
+            assert totals == {link_id: per_link.get(link_id, 0) for link_id in totals}
+            kept_days = db.session.execute(
+                sa.select(CampaignClickDay.day, CampaignClickDay.clicks).where(
+                    CampaignClickDay.campaign_id == campaign.id
+                )
+            )
+            assert dict(kept_days.all()) == per_day
+            report = click_report(campaign)
+            assert report.total.value == sum(per_day.values())
+            assert report.days.keys() == per_day.keys()
+            assert all(shown.value in (None, per_day[day]) for day, shown in report.days.items())
+
+
+def test_clicks_on_a_link_gone_from_the_database_do_not_block_the_others(
+    held_app: Flask, client: FlaskClient
+) -> None:
+    [(kept, kept_path), _] = _links(held_app)
+    [(gone, gone_path), _] = _links(held_app)
+    _click(client, kept_path, 2)
+    _click(client, gone_path, 3)
+    with held_app.app_context():
+        db.session.execute(sa.delete(CampaignLink).where(CampaignLink.id == gone))
+        db.session.commit()
+    held = _tally(held_app)
+    assert held.flush() == 5 and held.held() == 0
+    assert [(key[0], clicks) for key, clicks in _written(held_app).items()] == [(kept, 2)]
 
 
 def test_clicks_answered_by_many_threads_are_all_counted(

@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from consentapp.extensions import db
-from consentapp.models import CampaignLink, LinkClickDay, StaffUser, Topic
+from consentapp.models import CampaignClickDay, CampaignLink, LinkClickDay, StaffUser, Topic
 from consentapp.services import campaign_sending
 from consentapp.services.campaign_drafts import create_campaign
 from consentapp.services.campaign_links import link_token
@@ -91,6 +91,9 @@ def test_every_reader_gets_the_same_links_and_a_click_keeps_only_link_and_day(
         rows = db.session.execute(sa.select(LinkClickDay)).scalars().all()
         assert [(row.clicks) for row in rows] == [3]
         assert set(LinkClickDay.__table__.columns.keys()) == {"link_id", "day", "clicks"}
+        kept = db.session.execute(sa.select(CampaignClickDay)).scalars().all()
+        assert [row.clicks for row in kept] == [3]  # the campaign's day, for the report
+        assert set(CampaignClickDay.__table__.columns.keys()) == {"campaign_id", "day", "clicks"}
 
 
 def test_only_the_campaigns_own_links_can_be_reached(

@@ -158,6 +158,45 @@ def test_upgrade_rehashes_old_entries_and_names_earlier_erasures(app: Flask) -> 
         upgrade()
 
 
+def _read(*statements: str) -> list[list[tuple[Any, ...]]]:
+    """The rows of each statement, as tuples."""
+    with db.engine.connect() as connection:
+        return [[tuple(row) for row in connection.execute(sa.text(sql))] for sql in statements]
+
+
+def _old_campaign(
+    connection: sa.Connection, number: int, status: str, cursor: int, queued_all: bool
+) -> None:
+    """A campaign row of the columns older revisions have (later ones have defaults);
+    the first also makes its topic (id 7)."""
+    if number == 1:
+        connection.execute(
+            sa.text(
+                "INSERT INTO topics (id, slug, label_nl, label_en, description_nl,"
+                " description_en, active, position)"
+                " VALUES (7, 'oud', 'Oud', 'Old', '', '', :yes, 1)"
+            ),
+            {"yes": True},
+        )
+    connection.execute(
+        sa.text(
+            "INSERT INTO campaigns (id, public_id, topic_id, subject_nl, body_nl,"
+            " subject_en, body_en, status, queue_cursor, queued_all, recipients,"
+            " consecutive_failures, created_at)"
+            " VALUES (:id, :public_id, 7, 'S', 'B', '', '', :status, :cursor,"
+            " :queued_all, 0, 0, :now)"
+        ),
+        {
+            "id": number,
+            "public_id": f"old-{number}",
+            "status": status,
+            "cursor": cursor,
+            "queued_all": queued_all,
+            "now": datetime(2026, 1, 1),
+        },
+    )
+
+
 def test_campaigns_written_before_audiences_go_to_their_one_topic(app: Flask) -> None:
     """0019 lists each older campaign's topic as its audience, and starts the cursor of
     one still queueing again (it now walks contacts, not subscriptions)."""
@@ -165,37 +204,45 @@ def test_campaigns_written_before_audiences_go_to_their_one_topic(app: Flask) ->
         db.session.remove()
         downgrade(revision="0018_unsubscribe_feedback")
         with db.engine.begin() as connection:
-            connection.execute(
-                sa.text(
-                    "INSERT INTO topics (id, slug, label_nl, label_en, description_nl,"
-                    " description_en, active, position)"
-                    " VALUES (7, 'oud', 'Oud', 'Old', '', '', :yes, 1)"
-                ),
-                {"yes": True},
-            )
             for number, queued_all in ((1, True), (2, False)):
+                _old_campaign(connection, number, "sending", 40, queued_all)
+        upgrade()
+        listed, cursors = _read(
+            "SELECT campaign_id, topic_id FROM campaign_topics ORDER BY campaign_id",
+            "SELECT queue_cursor, customers_only FROM campaigns ORDER BY id",
+        )
+        assert listed == [(1, 7), (2, 7)]
+        assert [(row[0], bool(row[1])) for row in cursors] == [(40, False), (0, False)]
+
+
+def test_click_totals_are_filled_from_the_day_rows_already_there(app: Flask) -> None:
+    """0021 gives each link the sum of its (link, day) rows and each campaign its days."""
+    with app.app_context():
+        db.session.remove()
+        downgrade(revision="0020_repermission")
+        with db.engine.begin() as connection:
+            _old_campaign(connection, 1, "sent", 0, True)
+            for link in (1, 2, 3):
                 connection.execute(
                     sa.text(
-                        "INSERT INTO campaigns (id, public_id, topic_id, subject_nl, body_nl,"
-                        " subject_en, body_en, status, queue_cursor, queued_all, recipients,"
-                        " consecutive_failures, created_at)"
-                        " VALUES (:id, :public_id, 7, 'S', 'B', '', '', 'sending', 40,"
-                        " :queued_all, 0, 0, :now)"
+                        "INSERT INTO campaign_links (id, campaign_id, language, position, url)"
+                        " VALUES (:id, 1, 'nl', :id, :url)"
                     ),
-                    {
-                        "id": number,
-                        "public_id": f"old-{number}",
-                        "queued_all": queued_all,
-                        "now": datetime(2026, 1, 1),
-                    },
+                    {"id": link, "url": f"https://example.be/{link}"},
+                )
+            days = [(1, "2026-01-02", 4), (1, "2026-01-03", 6), (2, "2026-01-03", 5)]
+            for link, day, clicks in days:
+                connection.execute(
+                    sa.text("INSERT INTO link_click_days VALUES (:link, :day, :clicks)"),
+                    {"link": link, "day": datetime.fromisoformat(day).date(), "clicks": clicks},
                 )
         upgrade()
-        with db.engine.connect() as connection:
-            listed = connection.execute(
-                sa.text("SELECT campaign_id, topic_id FROM campaign_topics ORDER BY campaign_id")
-            ).all()
-            cursors = connection.execute(
-                sa.text("SELECT queue_cursor, customers_only FROM campaigns ORDER BY id")
-            ).all()
-        assert [tuple(row) for row in listed] == [(1, 7), (2, 7)]
-        assert [(row[0], bool(row[1])) for row in cursors] == [(40, False), (0, False)]
+        totals, per_day = _read(
+            "SELECT id, clicks FROM campaign_links ORDER BY id",
+            "SELECT campaign_id, day, clicks FROM campaign_click_days ORDER BY day",
+        )
+        assert totals == [(1, 10), (2, 5), (3, 0)]
+        assert [(row[0], str(row[1]), row[2]) for row in per_day] == [
+            (1, "2026-01-02", 4),
+            (1, "2026-01-03", 11),
+        ]

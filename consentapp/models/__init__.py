@@ -5,7 +5,12 @@ from consentapp.models.audit import GENESIS_HASH, AuditEntry, AuditHead, canonic
 from consentapp.models.base import DATABASE_ONLY_INDEXES, Base, in_models, new_public_id, utcnow
 from consentapp.models.bounce import Bounce, BounceType, IncomingReport
 from consentapp.models.campaign import Campaign, CampaignStatus
-from consentapp.models.clicks import CampaignLink, LinkClickDay, PersonalStatistic
+from consentapp.models.clicks import (
+    CampaignClickDay,
+    CampaignLink,
+    LinkClickDay,
+    PersonalStatistic,
+)
 from consentapp.models.consent import (
     ConsentAction,
     ConsentChannel,
@@ -52,6 +57,7 @@ __all__ = [
     "Bounce",
     "BounceType",
     "Campaign",
+    "CampaignClickDay",
     "CampaignLink",
     "CampaignStatus",
     "ConsentAction",

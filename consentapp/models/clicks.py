@@ -3,7 +3,9 @@
 Each link of a campaign's edition (one per language) is a `CampaignLink`; the signed
 redirect `/r/<token>` names only the link. A click adds one to the link's row for that
 day in `LinkClickDay`: no person, no address, no cookie, no IP, no time finer than
-the day.
+the day. The same write raises the link's total (`CampaignLink.clicks`) and the
+campaign's row for the day (`CampaignClickDay`), so the report reads a row per link
+and a row per day however long the campaign has been clicked.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ class CampaignLink(Base):
     position: Mapped[int]
     # The address exactly as the mail would have linked it: the redirect's target.
     url: Mapped[str] = mapped_column(sa.Text)
+    # The sum of the link's `LinkClickDay` rows, raised in the same transaction.
+    clicks: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class LinkClickDay(Base):
@@ -40,6 +44,20 @@ class LinkClickDay(Base):
 
     link_id: Mapped[int] = mapped_column(
         sa.ForeignKey("campaign_links.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(primary_key=True)
+    clicks: Mapped[int] = mapped_column(default=0)
+
+
+class CampaignClickDay(Base):
+    """How often any link of a campaign was followed on one day: the sum of that day's
+    `LinkClickDay` rows of its links, raised in the same transaction."""
+
+    __tablename__ = "campaign_click_days"
+    __table_args__ = {"sqlite_with_rowid": False}
+
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
     )
     day: Mapped[date] = mapped_column(primary_key=True)
     clicks: Mapped[int] = mapped_column(default=0)

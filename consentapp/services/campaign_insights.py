@@ -1,5 +1,5 @@
-"""How a campaign's links did: clicks per link, per day and per language, from the
-anonymous (link, day) counts, every figure through `small_counts` (below 5: "< 5")."""
+"""How a campaign's links did: clicks per link and per day, from the totals kept with
+the anonymous (link, day) counts, every figure through `small_counts` (below 5: "< 5")."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import sqlalchemy as sa
 from consentapp.extensions import db
 from consentapp.models import (
     Campaign,
+    CampaignClickDay,
     CampaignLink,
     Contact,
-    LinkClickDay,
     PersonalStatistic,
     StaffUser,
 )
@@ -42,31 +42,28 @@ class ClickReport:
 
 
 def click_report(campaign: Campaign) -> ClickReport:
-    """Two grouped reads of the (link, day) counts, summed by the database: per link
-    and per day (a campaign has a row per link and day, however many clicks)."""
-    clicks = sa.func.coalesce(sa.func.sum(LinkClickDay.clicks), 0)
+    """The link totals and the campaign's day counts, kept by the click write (see
+    `click_tally.add_clicks`): a row per link and a row per day, however many (link,
+    day) rows lie behind them."""
     per_link: dict[str, int] = {}
     for url, count in db.session.execute(
-        sa.select(CampaignLink.url, clicks)
-        .outerjoin(LinkClickDay, LinkClickDay.link_id == CampaignLink.id)
+        sa.select(CampaignLink.url, CampaignLink.clicks)
         .where(CampaignLink.campaign_id == campaign.id)
-        .group_by(CampaignLink.id, CampaignLink.url, CampaignLink.position, CampaignLink.language)
         .order_by(CampaignLink.position, CampaignLink.language)
     ):
-        per_link[url] = per_link.get(url, 0) + int(count)
-    per_day = {
-        day: int(count)
+        per_link[url] = per_link.get(url, 0) + count
+    per_day: dict[date, int] = {
+        day: count
         for day, count in db.session.execute(
-            sa.select(LinkClickDay.day, sa.func.sum(LinkClickDay.clicks))
-            .join(CampaignLink, CampaignLink.id == LinkClickDay.link_id)
-            .where(CampaignLink.campaign_id == campaign.id)
-            .group_by(LinkClickDay.day)
+            sa.select(CampaignClickDay.day, CampaignClickDay.clicks)
+            .where(CampaignClickDay.campaign_id == campaign.id)
+            .order_by(CampaignClickDay.day)
         )
     }
     return ClickReport(
         total=figure(sum(per_link.values())),
         links=breakdown(per_link),
-        days=breakdown(dict(sorted(per_day.items()))),
+        days=breakdown(per_day),
     )
 
 

@@ -1,12 +1,13 @@
-"""Link clicks added up in the process and written to `link_click_days` in batches.
+"""Link clicks added up in the process and written in batches.
 
 A click is one more on its (link, day) counter. Writing each one in its own
 transaction puts a commit, and on SQLite a wait for the one writer, on every request of
 `/r/<token>`. Instead each process keeps the clicks it answered in memory, keyed by
 link and day (so a click at 23:59 stays on its day), and a thread of its own writes
-them every `CLICK_FLUSH_SECONDS` in one transaction: one upsert per (link, day), the
-counter raised by the number of clicks, in a fixed order so that two processes writing
-the same rows on PostgreSQL never wait on each other crosswise.
+them every `CLICK_FLUSH_SECONDS` in one transaction: one upsert per (link, day) in
+`link_click_days`, the counter raised by the number of clicks, with the link's total
+and the campaign's day (what the report reads), in a fixed order so that two processes
+writing the same rows on PostgreSQL never wait on each other crosswise.
 
 What it costs: a click is in the report up to `CLICK_FLUSH_SECONDS` after it was
 answered. A process that stops normally (gunicorn's SIGTERM, a restart, the end of
@@ -34,7 +35,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app
 
 from consentapp.extensions import db
-from consentapp.models import LinkClickDay
+from consentapp.models import CampaignClickDay, CampaignLink, LinkClickDay
 from consentapp.services.dialects import dialect_insert
 
 log = logging.getLogger(__name__)
@@ -42,31 +43,63 @@ EXTENSION = "click_tally"
 _MADE = threading.Lock()  # one tally per app, however many threads click at first
 
 
-def _build_upsert(dialect_name: str) -> sa.Executable:
-    insert = dialect_insert(LinkClickDay, dialect_name).values(
-        link_id=sa.bindparam("link_id"), day=sa.bindparam("day"), clicks=sa.bindparam("clicks")
-    )
-    upsert: sa.Executable = insert.on_conflict_do_update(
-        index_elements=[LinkClickDay.link_id, LinkClickDay.day],
-        set_={"clicks": LinkClickDay.clicks + insert.excluded.clicks},
-    )
-    return upsert
+def _build_upserts(dialect_name: str) -> tuple[sa.Executable, sa.Executable]:
+    """The day-count upsert of `LinkClickDay` and of `CampaignClickDay`: the row made,
+    or its counter raised by the number of clicks."""
+    built = []
+    for model, key in ((LinkClickDay, "link_id"), (CampaignClickDay, "campaign_id")):
+        insert = dialect_insert(model, dialect_name).values(
+            {key: sa.bindparam(key), "day": sa.bindparam("day"), "clicks": sa.bindparam("clicks")}
+        )
+        upsert: sa.Executable = insert.on_conflict_do_update(
+            index_elements=[getattr(model, key), model.day],
+            set_={"clicks": model.clicks + insert.excluded.clicks},
+        )
+        built.append(upsert)
+    return built[0], built[1]
 
 
-# Built once per database kind: a write runs the compiled statement with its values.
-_UPSERTS = {name: _build_upsert(name) for name in ("sqlite", "postgresql")}
+# Built once per database kind: a write runs the compiled statements with its values.
+_UPSERTS = {name: _build_upserts(name) for name in ("sqlite", "postgresql")}
+_RAISE_LINK = (
+    sa.update(CampaignLink)
+    .where(CampaignLink.id == sa.bindparam("link"))
+    .values(clicks=CampaignLink.clicks + sa.bindparam("clicks"))
+)
+
+
+def _campaigns_of(connection: sa.Connection, links: set[int]) -> dict[int, int]:
+    """Each link's campaign, for the links that still exist."""
+    found = sa.select(CampaignLink.id, CampaignLink.campaign_id).where(CampaignLink.id.in_(links))
+    return {link: campaign for link, campaign in connection.execute(found)}
 
 
 def add_clicks(rows: dict[tuple[int, date], int]) -> None:
-    """Raise each (link, day) counter by its number, on the session's connection (Core,
-    not the ORM path), sorted by link and day. No commit."""
+    """Raise each (link, day) counter by its number, with the link's total and its
+    campaign's day, on the session's connection (Core, not the ORM path). Each table in
+    turn, sorted by key, so concurrent writers lock rows in one order. Clicks on a link
+    deleted meanwhile (its campaign removed from the database) are dropped: no write
+    fails on them for ever. No commit."""
     connection = db.session.connection()
-    upsert = _UPSERTS["postgresql" if connection.dialect.name == "postgresql" else "sqlite"]
+    link_upsert, campaign_upsert = _UPSERTS[
+        "postgresql" if connection.dialect.name == "postgresql" else "sqlite"
+    ]
+    campaign_of = _campaigns_of(connection, {link for link, _ in rows})
+    kept = sorted((key, clicks) for key, clicks in rows.items() if key[0] in campaign_of)
+    if not kept:
+        return
+    per_link: Counter[int] = Counter()
+    per_campaign_day: Counter[tuple[int, date]] = Counter()
+    for (link, day), clicks in kept:
+        per_link[link] += clicks
+        per_campaign_day[(campaign_of[link], day)] += clicks
+    connection.execute(link_upsert, [{"link_id": k, "day": d, "clicks": n} for (k, d), n in kept])
+    connection.execute(_RAISE_LINK, [{"link": k, "clicks": n} for k, n in sorted(per_link.items())])
     connection.execute(
-        upsert,
+        campaign_upsert,
         [
-            {"link_id": link_id, "day": day, "clicks": clicks}
-            for (link_id, day), clicks in sorted(rows.items())
+            {"campaign_id": c, "day": d, "clicks": n}
+            for (c, d), n in sorted(per_campaign_day.items())
         ],
     )
 
