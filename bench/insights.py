@@ -1,7 +1,8 @@
 """The click redirect under load and the campaign click report at a million clicks.
 
     .venv/bin/python -m bench.insights [--backends sqlite,postgresql] [--seconds 10]
-                                       [--connections 50] [--threads 2] [--runs 30] [--quick]
+                                       [--connections 50] [--threads 2] [--runs 30] [--rounds 3]
+                                       [--quick]
 
 Per backend (SQLite; PostgreSQL as a throw-away cluster, as bench/load.py makes it): a
 fresh database migrated and seeded with the app's own commands, the app under gunicorn
@@ -183,6 +184,7 @@ class Backend:
         self.name, self.url, self.work, self.args = name, url, work, args
         self.env = data.environ_for(url, work / "instance", secrets.token_urlsafe(48))
         self.loads: list[Load] = []
+        self.pairs: list[tuple[Outcome, Outcome]] = []  # (bare, consentapp) a round
         self.timings: list[Timing] = []
         self.fills: list[str] = []
 
@@ -252,7 +254,7 @@ class Backend:
         return load
 
     def redirects(self, server: Server, bare: Server, campaign: Campaign) -> None:
-        self.wrk("bare GET /redirect", bare, ["/redirect"] * 4)
+        self.pair(1, server, bare, campaign)
         count = "SELECT coalesce(sum(clicks), 0) FROM bench_click_days"
         load = self.wrk(
             "bare GET /redirect/count (upsert + commit)",
@@ -260,7 +262,6 @@ class Backend:
             [f"/redirect/count?link={number}" for number in range(len(campaign.link_ids))],
         )
         load.counted = settled(lambda: data.count_rows(self.url, count))
-        self.clicks(CONSENTAPP, server, campaign)
         # The same route with a token that fails its signature: no database, a 404 page.
         self.wrk("consentapp GET /r/<bad token> (404)", server, ["/r/7.not-signed"] * 4)
         # Every click written in its own request, as CLICK_FLUSH_SECONDS=0 has it.
@@ -270,8 +271,17 @@ class Backend:
             self.clicks(PER_CLICK, each, campaign)
         finally:
             each.stop()
+        for number in range(2, self.args.rounds + 1):
+            self.pair(number, server, bare, campaign)
 
-    def clicks(self, endpoint: str, server: Server, campaign: Campaign) -> None:
+    def pair(self, number: int, server: Server, bare: Server, campaign: Campaign) -> None:
+        """The bare redirect and consentapp's right after it: one round of the ratio."""
+        label = f" (round {number})" if number > 1 else ""
+        plain = self.wrk(f"bare GET /redirect{label}", bare, ["/redirect"] * 4)
+        mine = self.clicks(f"{CONSENTAPP}{label}", server, campaign)
+        self.pairs.append((plain.outcome, mine.outcome))
+
+    def clicks(self, endpoint: str, server: Server, campaign: Campaign) -> Load:
         """wrk over the campaign's links, and what the counters gained meanwhile."""
         for token in campaign.tokens:  # each worker reads the targets once, before the clock
             for _ in range(4):
@@ -281,6 +291,7 @@ class Backend:
         before = settled(lambda: clicks_of(self.url, campaign.link_ids), still)
         load = self.wrk(endpoint, server, [f"/r/{t}" for t in campaign.tokens])
         load.counted = settled(lambda: clicks_of(self.url, campaign.link_ids), still) - before
+        return load
 
     def reports(self, app: Any, server: Server, reports: list[tuple[Campaign, str]]) -> None:
         from consentapp.extensions import db
@@ -324,6 +335,20 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
 
+def summary(backend: Backend) -> str:
+    """The backend's line of the goal table: the ratio of each round, their median."""
+    ratios = [mine.rate / bare.rate if bare.rate else 0.0 for bare, mine in backend.pairs]
+    middle = statistics.median(ratios)
+    worst = max(mine.p99_ms for _, mine in backend.pairs)
+    met = middle >= GOAL_RATIO and worst < GOAL_P99_MS
+    rows = {row.endpoint.split(" (")[0]: row.outcome for row in backend.loads}
+    each, upsert = rows[PER_CLICK.split(" (")[0]], rows["bare GET /redirect/count"]
+    return (
+        f"| {backend.name} | {', '.join(f'{ratio:.2f}' for ratio in ratios)} | {middle:.2f} "
+        f"| {worst:.1f} ms | {verdict(met)} | {each.rate / upsert.rate if upsert.rate else 0:.2f} |"
+    )
+
+
 def report(args: argparse.Namespace, backends: list[Backend], versions: list[str]) -> str:
     wrk = subprocess.run(
         [wrk_path() or "wrk", "--version"], capture_output=True, text=True, check=False
@@ -341,7 +366,7 @@ def report(args: argparse.Namespace, backends: list[Backend], versions: list[str
         "",
         f"Command: `.venv/bin/python -m bench.insights --backends {args.backends} --seconds "
         f"{args.seconds} --connections {args.connections} --threads {args.threads} --runs "
-        f"{args.runs}{quick}` (also `make bench`).",
+        f"{args.runs} --rounds {args.rounds}{quick}` (also `make bench`).",
         "",
         "## The redirect `GET /r/<token>`",
         "",
@@ -371,19 +396,10 @@ def report(args: argparse.Namespace, backends: list[Backend], versions: list[str
         )
     lines += [
         "",
-        "| backend | consentapp / bare redirect | consentapp p99 | goal | a write per click / bare redirect + upsert |",
-        "|---|---:|---:|---|---:|",
+        "| backend | consentapp / bare redirect, each round | median | consentapp p99, highest | goal | a write per click / bare redirect + upsert |",
+        "|---|---|---:|---:|---|---:|",
     ]
-    for backend in backends:
-        rows = {row.endpoint.split(" (")[0]: row.outcome for row in backend.loads}
-        mine, each = rows[CONSENTAPP], rows[PER_CLICK.split(" (")[0]]
-        bare, upsert = rows["bare GET /redirect"], rows["bare GET /redirect/count"]
-        ratio = mine.rate / bare.rate if bare.rate else 0.0
-        met = ratio >= GOAL_RATIO and mine.p99_ms < GOAL_P99_MS
-        lines.append(
-            f"| {backend.name} | {ratio:.2f} | {mine.p99_ms:.1f} ms | {verdict(met)} "
-            f"| {each.rate / upsert.rate if upsert.rate else 0:.2f} |"
-        )
+    lines += [summary(backend) for backend in backends]
     lines += [
         "",
         "How to read: req/s is completed answers per second over the run, p50 and p99 "
@@ -392,7 +408,11 @@ def report(args: argparse.Namespace, backends: list[Backend], versions: list[str
         "statuses (the bad token's 404s) and socket errors. Counted is what the counter rows "
         "gained during the run, read once the workers had written the clicks they held: it "
         "should be the 302s plus the requests still unanswered when wrk's time ran out (the "
-        "server finishes them), so a lost count would show as a shortfall.",
+        "server finishes them), so a lost count would show as a shortfall. The ratio is "
+        "taken in rounds, the bare redirect and consentapp's right after it, "
+        f"{args.rounds} times: the goal holds when the median of the rounds reaches it and "
+        "no round's p99 misses it, so that one noisy run on a shared machine decides "
+        "nothing either way.",
         "",
         "consentapp adds clicks up in each worker and writes them once a second "
         "(`CLICK_FLUSH_SECONDS=1`, the default; see `consentapp/services/click_tally.py`): "
@@ -430,6 +450,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--runs", type=int, help="timed runs of the report (30; 10 with --quick)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of bare redirect then consentapp (3)"
+    )
     parser.add_argument("--quick", action="store_true", help="a short run: one report shape")
     args = parser.parse_args()
     args.seconds = args.seconds or (3 if args.quick else 10)
