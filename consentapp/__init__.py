@@ -60,10 +60,12 @@ def create_app(
 def register_extensions(app: Flask) -> None:
     """Bind the extension singletons to this app."""
     from consentapp import i18n
+    from consentapp.cookies import SessionCookie
     from consentapp.extensions import babel, csrf, db, limiter, login_manager, mail, migrate
     from consentapp.services import passwords, reference
     from consentapp.services.staff_accounts import load_session_user
 
+    app.session_interface = SessionCookie()
     db.init_app(app)
     migrate.init_app(app, db, directory=_resource_dir("migrations"))
     csrf.init_app(app)

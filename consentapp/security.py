@@ -20,15 +20,27 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+
+
 def set_security_headers(response: Response) -> Response:
-    """Add the headers every response carries."""
+    """Add the headers every response carries, leaving any a view set itself.
+
+    One pass over the response's headers: `Headers.setdefault` would scan them and
+    raise a KeyError for each missing one, on every response, the redirect included.
+    """
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    headers.setdefault("Referrer-Policy", "no-referrer")
-    headers.setdefault("X-Content-Type-Options", "nosniff")
-    headers.setdefault("X-Frame-Options", "DENY")
-    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    present = {key.lower() for key, _ in headers.items()}
+    for key, value in SECURITY_HEADERS:
+        if key.lower() not in present:
+            headers.add(key, value)
     return response
 
 

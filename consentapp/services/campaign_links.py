@@ -236,5 +236,6 @@ def count_click(link_id: int) -> None:
         add_clicks({(link_id, day): 1})
     else:
         held.add(link_id, day)
-    if db.session().in_transaction():
+    # Asking a session that was never made would make one, for nothing to commit.
+    if db.session.registry.has() and db.session().in_transaction():
         db.session.commit()
