@@ -129,9 +129,15 @@ def test_a_test_mail_links_straight_and_records_no_link(
         assert actor is not None
         campaign_sending.send_test(campaign, actor)
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CampaignLink)) == 0
+        public_id = campaign.public_id
     deliver(app)
     [mail, *_] = [m for m in smtp_server.handler.messages if "[TEST]" in str(m["Subject"])]
     assert "https://example.be/nieuws" in _html(mail)
+    # Its "view in browser" link leads to the campaign's preview in the staff area.
+    [copy] = re.findall(r'href="[^"]*(/staff/campaigns/[^"#]+)#(preview-[a-z]+)"', _html(mail))
+    assert copy[0] == f"/staff/campaigns/{public_id}"
+    page = staff_client.get(copy[0])
+    assert page.status_code == 200 and f'id="{copy[1]}"' in page.get_data(as_text=True)
 
 
 def _figures(html: str) -> list[str]:

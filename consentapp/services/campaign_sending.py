@@ -149,7 +149,9 @@ def _queue_one(
     values = {
         edition.unsubscribe: unsubscribe,
         edition.preferences: preferences_url(contact),
-        edition.web_version: web_version_url(contact, campaign.public_id),
+        edition.web_version: _staff_copy_url(campaign, language)
+        if test
+        else web_version_url(contact, campaign.public_id),
         edition.topics: topic_names(reached, language),
         **link_values(stand_in, edition.links, personal),
     }
@@ -165,7 +167,14 @@ def _queue_one(
         requires_subscription=not test,
         topic_id=None if test else reached[0].id,
         campaign_id=None if test else campaign.id,
+        reached_topics=None if test else [topic.id for topic in reached],
     )
+
+
+def _staff_copy_url(campaign: Campaign, language: str) -> str:
+    """A test mail's "view in browser" link: the campaign's page in the staff area, at
+    that language's preview (the stand-in reader of a test has no web version)."""
+    return external_url("staff.campaign", public_id=campaign.public_id) + f"#preview-{language}"
 
 
 def send_test(campaign: Campaign, actor: StaffUser) -> None:
