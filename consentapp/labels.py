@@ -7,7 +7,14 @@ from datetime import date, datetime
 
 import phonenumbers
 from flask import Flask
-from flask_babel import LazyString, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import (
+    LazyString,
+    format_date,
+    format_datetime,
+    format_decimal,
+    format_time,
+    get_locale,
+)
 from flask_babel import lazy_gettext as _l
 
 from consentapp.audit_words import ACTIONS, DETAILS, REASONS, TARGET_TYPES
@@ -278,6 +285,13 @@ def when(value: str | date | datetime | None) -> str:
     return str(format_date(moment, "long"))
 
 
+def long_moment(value: datetime) -> str:
+    """A moment for a record the reader keeps (a consent receipt): the long date, then
+    the time with its zone written out ("Central European Standard Time"), where the
+    long format alone prints English readers a bare offset ("+0100")."""
+    return f"{format_date(value, 'long')}, {format_time(value, 'full')}"
+
+
 def undeliverable_reason(code: object) -> str:
     """Why an address gets no mail, in words; an unknown reason as it is stored."""
     found = UNDELIVERABLE_REASONS.get(str(code))
@@ -308,6 +322,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["label"] = label
     app.jinja_env.filters["field_label"] = field_label
     app.jinja_env.filters["when"] = when
+    app.jinja_env.filters["long_moment"] = long_moment
     app.jinja_env.filters["undeliverable_reason"] = undeliverable_reason
     app.jinja_env.filters["percent"] = percent
     app.jinja_env.filters["action_label"] = action_label

@@ -6,9 +6,11 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from babel.dates import get_timezone_name
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -98,6 +100,30 @@ def test_welcome_mail_in_english_carries_the_receipt(
         assert "Service news" in body and "version 1" in body
         assert utc_text(row.occurred_at) in body
         assert f"/privacy/1?lang={row.notice_language}" in body
+
+
+def test_receipt_times_name_their_zone_in_words(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer, footer_path: str
+) -> None:
+    """Babel's long format would print an English reader "+0100"; the receipt writes the
+    zone out, in the mail and on the page, in both languages."""
+    row = confirmed_row(app)
+    given = row.occurred_at.replace(tzinfo=row.occurred_at.tzinfo or UTC)
+    zone = ZoneInfo(app.config["TIMEZONE"])
+    named = {
+        language: get_timezone_name(given.astimezone(zone), "long", locale=language)
+        for language in ("nl", "en")
+    }
+    assert named["en"].startswith("Central European")  # Europe/Brussels, the default
+    dutch = visible_text(client.get(f"{footer_path}/receipt").get_data(as_text=True))
+    english = visible_text(client.get(f"{footer_path}/receipt?lang=en").get_data(as_text=True))
+    for language, shown in (
+        ("nl", dutch),
+        ("nl", text_of(welcome_mail(smtp_server))),
+        ("en", english),
+    ):
+        assert named[language] in shown
+        assert not re.search(r"\d [+-]\d{4}\b", shown)
 
 
 def test_notice_link_keeps_showing_that_version_after_a_newer_one(
