@@ -13,7 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from consentapp.extensions import db
-from consentapp.models import ApiScope, Campaign, Contact
+from consentapp.models import ApiScope, Campaign, Contact, OutboundEmail
 from consentapp.services.campaign_audience import AudienceChoice, audience
 from consentapp.services.campaign_drafts import create_campaign
 from consentapp.services.campaigns import CampaignError
@@ -136,6 +136,45 @@ def test_the_mail_goes_while_one_of_the_campaigns_topics_still_holds(
     report = deliver(app)
     assert report.cancelled == 1 and report.sent == 2
     assert sorted(newsletters(smtp_server)) == ["both@example.be", "news@example.be"]
+
+
+def test_a_mail_waits_on_the_topics_that_reached_the_person(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    """news@ was reached through service news alone. Joining product updates (also in
+    the campaign) and leaving service news before the mail goes cancels it: its footer
+    and one-click link name only the topic left. A mail queued before the reached
+    topics were kept falls back to all the campaign's topics."""
+    readers(app, client, smtp_server)
+    start(app, draft(app, *BOTH))
+    set_subscription(app, "news@example.be", "product-updates", "confirmed")
+    set_subscription(app, "updates@example.be", "service-news", "confirmed")
+    with app.app_context():
+        ids = {topic.slug: topic.id for topic in topics_by_slug(BOTH)}
+        mails = sa.select(OutboundEmail.to_address, OutboundEmail.reached_topics)
+        rows = db.session.execute(mails.where(OutboundEmail.campaign_id.is_not(None)))
+        reached = {address: topics for address, topics in rows}
+        assert reached == {
+            "both@example.be": [ids["service-news"], ids["product-updates"]],
+            "news@example.be": [ids["service-news"]],
+            "updates@example.be": [ids["product-updates"]],
+        }
+        db.session.execute(
+            sa.update(OutboundEmail)
+            .where(OutboundEmail.to_address == "updates@example.be")
+            .values(reached_topics=None)
+        )
+        for email, slug in (
+            ("news@example.be", "service-news"),
+            ("updates@example.be", "product-updates"),
+        ):
+            contact = db.session.scalar(sa.select(Contact).where(Contact.email == email))
+            assert contact is not None
+            withdraw(contact, [slug], "web_form", None, contact.language)
+        db.session.commit()
+    report = deliver(app)
+    assert report.cancelled == 1 and report.sent == 2
+    assert sorted(newsletters(smtp_server)) == ["both@example.be", "updates@example.be"]
 
 
 def test_an_audience_limited_by_language_or_to_customers(

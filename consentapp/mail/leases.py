@@ -54,6 +54,7 @@ class Outgoing:
     contact_id: int | None
     topic_id: int | None
     campaign_id: int | None
+    reached_topics: list[int] | None
     delete_after_send: bool
     claim_token: str
 

@@ -63,6 +63,7 @@ class OutboxOptions(TypedDict, total=False):
     topic_id: int | None
     delete_after_send: bool
     campaign_id: int | None
+    reached_topics: list[int] | None
 
 
 def queue_email(
@@ -97,6 +98,7 @@ def queue_rendered(
         topic_id=options.get("topic_id"),
         delete_after_send=options.get("delete_after_send", False),
         campaign_id=options.get("campaign_id"),
+        reached_topics=options.get("reached_topics"),
         to_address=_check_header(to),
         subject=_check_header(rendered.subject),
         body_text=rendered.text,

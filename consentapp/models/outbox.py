@@ -26,8 +26,10 @@ class OutboundEmail(Base):
     """A mail waiting for, or done with, delivery.
 
     A mail that needs consent (`requires_subscription`) is sent only if, just
-    before sending, the contact still has a confirmed subscription: to `topic_id`,
-    or to any topic when `topic_id` is empty. Otherwise it is cancelled.
+    before sending, the contact still has a confirmed subscription: to one of
+    `reached_topics` (a campaign mail: the topics that reached the person, which its
+    one-click link leaves), else to `topic_id`, or to any topic when both are empty.
+    Otherwise it is cancelled.
 
     The worker claims due rows with a lease: if it dies mid-send, the lease runs out
     and another pass takes the row again. `message_id` is fixed when the row is
@@ -52,6 +54,8 @@ class OutboundEmail(Base):
     requires_subscription: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     topic_id: Mapped[int | None] = mapped_column(sa.ForeignKey("topics.id"))
     campaign_id: Mapped[int | None] = mapped_column(sa.ForeignKey("campaigns.id"))
+    # Topic ids; empty on campaign mails queued before it was kept (migration 0022).
+    reached_topics: Mapped[list[int] | None] = mapped_column(sa.JSON)
     # The last mail to an erased person: removed as soon as the server accepted it.
     delete_after_send: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     to_address: Mapped[str] = mapped_column(sa.String(254), index=True)

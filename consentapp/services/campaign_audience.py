@@ -176,12 +176,18 @@ def campaign_topic_ids(campaign_ids: Iterable[int]) -> dict[int, list[int]]:
 
 
 def consent_still_given(rows: Sequence[Outgoing]) -> set[int]:
-    """Of these mails, those whose recipient still follows a topic they may have: any
-    of the campaign's topics for a campaign mail, else the mail's own topic (or any
-    topic without one). Two or three queries however many rows."""
-    by_campaign = campaign_topic_ids(row.campaign_id for row in rows if row.campaign_id)
+    """Of these mails, those whose recipient still follows a topic they may have: for a
+    campaign mail one of the topics that reached them (its footer and one-click link
+    name those; the campaign's topics for a mail queued before they were kept), else
+    the mail's own topic (or any topic without one). Two or three queries however many
+    rows."""
+    by_campaign = campaign_topic_ids(
+        row.campaign_id for row in rows if row.campaign_id and not row.reached_topics
+    )
 
     def topics(row: Outgoing) -> list[int | None]:
+        if row.reached_topics:
+            return [*row.reached_topics]
         own: list[int | None] = [row.topic_id]
         return [*by_campaign.get(row.campaign_id or 0, [])] or own
 
