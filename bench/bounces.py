@@ -182,14 +182,14 @@ def prepare(database: Path, instance: Path, count: int) -> list[Mail]:
     import sqlalchemy as sa
     from flask_migrate import upgrade
 
-    from bench.campaign import add_subscribers, series
+    from bench.load_data import TOPIC_ID, add_subscribers
     from consentapp import create_app
     from consentapp.config import TestingConfig
     from consentapp.extensions import db
     from consentapp.mail.verp import envelope_sender
     from consentapp.models import Topic
     from consentapp.seed import seed_notice, seed_topics
-    from consentapp.services import campaigns
+    from consentapp.services.campaign_drafts import create_campaign
 
     app = create_app(
         TestingConfig(
@@ -205,28 +205,28 @@ def prepare(database: Path, instance: Path, count: int) -> list[Mail]:
         seed_topics()
         seed_notice()
         db.session.commit()
-        topic = db.session.scalar(sa.select(Topic).where(Topic.id == 2))
+        topic = db.session.scalar(sa.select(Topic).where(Topic.id == TOPIC_ID))
         assert topic is not None
-        campaign = campaigns.create_campaign(
+        campaign = create_campaign(
             topic, "Nieuws", "Het **nieuws**.", "News", "The **news**.", None
         )
         db.session.execute(
             sa.text("UPDATE campaigns SET status = 'sent', recipients = :n WHERE id = :id"),
             {"n": count, "id": campaign.id},
         )
-        add_subscribers(count)
-        numbers = series(count)
+        db.session.commit()
+        add_subscribers(db.engine, count)
         db.session.execute(
             sa.text(
                 "INSERT INTO outbound_emails (created_at, kind, contact_id, requires_subscription, "
                 "topic_id, campaign_id, delete_after_send, to_address, subject, body_text, body_html, "
                 "headers, message_id, status, attempts, next_attempt_at, sent_at) "
-                "SELECT datetime('now'), 'newsletter', n, 1, 2, :campaign, 0, "
-                "'reader' || n || '@example.be', 'Nieuws', 'Het nieuws.', '<p>Het nieuws.</p>', "
-                "'{}', '<' || n || '.nieuws@crm.example>', 'sent', 1, datetime('now'), "
-                f"datetime('now') FROM ({numbers})"
+                "SELECT datetime('now'), 'newsletter', id, 1, :topic, :campaign, 0, "
+                "email, 'Nieuws', 'Het nieuws.', '<p>Het nieuws.</p>', "
+                "'{}', '<' || id || '.nieuws@crm.example>', 'sent', 1, datetime('now'), "
+                "datetime('now') FROM contacts ORDER BY id"
             ),
-            {"campaign": campaign.id},
+            {"campaign": campaign.id, "topic": TOPIC_ID},
         )
         db.session.commit()
         rows = db.session.execute(

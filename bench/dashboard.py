@@ -150,7 +150,12 @@ def measure(app: Flask) -> list[tuple[str, float, float]]:
         with app.app_context():
             return refresh_snapshot()
 
-    def count(condition: Callable[[], object]) -> Callable[[], object]:
+    def search_filter() -> sa.ColumnElement[bool]:
+        found = text_filter(SEARCH)
+        assert found is not None, "a search text always filters"
+        return found
+
+    def count(condition: Callable[[], sa.ColumnElement[bool]]) -> Callable[[], object]:
         def call() -> object:
             with app.app_context():
                 statement = sa.select(sa.func.count(Contact.id)).where(condition())
@@ -166,7 +171,7 @@ def measure(app: Flask) -> list[tuple[str, float, float]]:
         ),
         (
             "search query alone: `text_filter` (what the page runs)",
-            *timed(count(lambda: text_filter(SEARCH))),
+            *timed(count(search_filter)),
         ),
     ]
     with app.app_context():
