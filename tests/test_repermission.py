@@ -4,6 +4,7 @@ admin decides it after the deadline."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from email.message import EmailMessage
@@ -26,7 +27,7 @@ from consentapp.services import repermission as service
 from consentapp.services.campaigns import CampaignError
 from consentapp.services.repermission_mail import run_due_repermissions
 from tests.builders import confirmed_long_ago, make_round, set_subscription
-from tests.flows import subscriber
+from tests.flows import ask, press, subscriber, verification_path
 from tests.helpers import (
     audited,
     csrf_token,
@@ -217,6 +218,38 @@ def test_after_the_deadline_an_admin_lets_the_unanswered_lapse(
     assert app.test_client(use_cookies=False).post(link, data=YES).status_code == 410, "closed"
     page = visible_text(admin_client.get(path).get_data(as_text=True))
     assert "Lapsed 2" in page and "Still want it 1" in page
+
+
+def test_the_access_copy_lists_each_question_with_its_answer_or_lapse(
+    app: Flask, client: FlaskClient, smtp_server: SMTPServer
+) -> None:
+    readers(app, smtp_server)
+    public_id = make_round(app)
+    deliver(app)
+    link = buttons(question_mail(smtp_server, OLD))["Ja, stuur mij verder Productupdates"]
+    assert app.test_client(use_cookies=False).post(link, data=YES).status_code == 200
+    past_deadline(app, public_id)
+    with app.app_context():
+        round_ = db.session.scalar(sa.select(Repermission))
+        assert round_ is not None
+        assert service.lapse(round_, db.session.scalar(sa.select(StaffUser))) == 1
+    assert ask(client, "access", OLD) == 200
+    status, html = press(client, verification_path(app, smtp_server, OLD))
+    assert status == 200
+    shown = visible_text(html)
+    assert "Gevraagd of u een nieuwsbrief nog wilt ontvangen" in shown
+    assert re.search(r"Productupdates: u zei ja op \d", shown)
+    assert re.search(r"Nieuws over onze diensten: geen antwoord, gestopt op \d", shown)
+    export = re.search(r'href="(/my-data/export/[^"]+\.json)"', html)
+    assert export is not None
+    asked = json.loads(client.get(export.group(1)).get_data(as_text=True))["asked_again"]
+    assert [
+        (a["topic"], a["mailed"], bool(a["answered_at"]), bool(a["lapsed_at"])) for a in asked
+    ] == [
+        ("product-updates", True, True, False),
+        ("service-news", True, False, True),
+    ]
+    assert all(a["asked_at"] and a["answer_by"] for a in asked)
 
 
 def test_a_round_can_close_without_anyone_lapsing(

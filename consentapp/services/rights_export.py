@@ -4,6 +4,7 @@ and the one-hour link that opens it."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +19,9 @@ from consentapp.models import (
     DisclosureSubject,
     OutboundEmail,
     ProcessingActivity,
+    Repermission,
+    RepermissionAsk,
+    Topic,
     utcnow,
 )
 from consentapp.services.campaign_insights import personal_records
@@ -89,6 +93,7 @@ def build_export(contact: Contact) -> dict[str, Any]:
             }
             for e in events
         ],
+        "asked_again": asked_again(contact),
         "messages": [
             {
                 "at": i.created_at.isoformat(timespec="seconds"),
@@ -152,6 +157,41 @@ def build_export(contact: Contact) -> dict[str, Any]:
             "(Gegevensbeschermingsautoriteit), " + COMPLAINT_AUTHORITY + "."
         ),
     }
+
+
+def _moment(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def asked_again(contact: Contact) -> list[dict[str, Any]]:
+    """Each time we asked the person whether they still want a newsletter (a
+    re-permission round): when, which newsletter, the deadline, and the answer or the
+    lapse. Their ledger rows are in `consent_ledger` as well."""
+    rows = db.session.execute(
+        sa.select(
+            Repermission.created_at,
+            Repermission.deadline_at,
+            Topic.slug,
+            RepermissionAsk.mailed,
+            RepermissionAsk.answered_at,
+            RepermissionAsk.lapsed_at,
+        )
+        .join(RepermissionAsk.repermission)
+        .join(RepermissionAsk.topic)
+        .where(RepermissionAsk.contact_id == contact.id)
+        .order_by(Repermission.created_at, Topic.slug)
+    )
+    return [
+        {
+            "asked_at": _moment(created),
+            "topic": slug,
+            "mailed": mailed,
+            "answer_by": _moment(deadline),
+            "answered_at": _moment(answered),
+            "lapsed_at": _moment(lapsed),
+        }
+        for created, deadline, slug, mailed, answered, lapsed in rows
+    ]
 
 
 def export_csv(data: dict[str, Any]) -> Iterator[str]:
