@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import sqlite3
@@ -25,6 +27,7 @@ from consentapp.models import (
     Subscription,
     Suppression,
 )
+from consentapp.services.rights_export import export_csv
 from tests.builders import EMAIL, VALID
 from tests.flows import ask, confirm, confirmation_link, press, subscribe, verification_path
 from tests.helpers import (
@@ -107,6 +110,9 @@ def test_access_shows_everything_and_offers_json_and_csv(
     csv_text = client.get(csv_path.group(1)).get_data(as_text=True)
     assert csv_text.startswith("section,item,field,value")
     assert f"contact,1,email,{EMAIL}" in csv_text
+    cells = [row[3] for row in csv.reader(io.StringIO(csv_text))]
+    assert not [cell for cell in cells if cell.startswith(("[", "{"))], "nothing nested as code"
+    assert "mail_returned,1,reports," in csv_text, "an empty list is an empty cell"
     with app.app_context():
         request = db.session.scalar(sa.select(DataRequest))
         assert request is not None
@@ -528,3 +534,21 @@ def test_rectification_requests_are_completed_by_staff(
         request = db.session.scalar(sa.select(DataRequest))
         assert request is not None
         assert request.status == "done" and request.outcome == "Invoice address corrected"
+
+
+def test_the_csv_copy_gives_nested_values_a_row_each() -> None:
+    data = {
+        "mail_returned": {"reason": None, "reports": [{"type": "hard"}, {"type": "soft"}]},
+        "disclosures": [{"kind": "partner", "data": ["name", "email"]}],
+        "your_rights": "You may see them.",
+    }
+    rows = list(csv.reader(io.StringIO("".join(export_csv(data)))))
+    assert rows == [
+        ["section", "item", "field", "value"],
+        ["mail_returned", "1", "reason", ""],
+        ["mail_returned", "1", "reports.1.type", "hard"],
+        ["mail_returned", "1", "reports.2.type", "soft"],
+        ["disclosures", "1", "kind", "partner"],
+        ["disclosures", "1", "data", "name; email"],
+        ["your_rights", "1", "", "You may see them."],
+    ]

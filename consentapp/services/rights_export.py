@@ -195,16 +195,29 @@ def asked_again(contact: Contact) -> list[dict[str, Any]]:
 
 
 def export_csv(data: dict[str, Any]) -> Iterator[str]:
-    """The export as CSV: section, item number, field, value."""
+    """The export as CSV: section, item number, field, value. A value that holds more
+    items gets a row each, its field named by its path ("reports.2.type"); a list of
+    plain values is one cell, "; " between them."""
     yield csv_line(["section", "item", "field", "value"])
     for section, value in data.items():
         items = value if isinstance(value, list) else [value]
         for number, item in enumerate(items, start=1):
-            if isinstance(item, dict):
-                for field, cell in item.items():
-                    yield csv_line([section, number, field, cell])
-            else:
-                yield csv_line([section, number, "", item])
+            for field, cell in _cells("", item):
+                yield csv_line([section, number, field, cell])
+
+
+def _cells(path: str, value: object) -> Iterator[tuple[str, object]]:
+    """(field path, plain value) of everything inside `value`."""
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _cells(f"{path}.{key}" if path else str(key), inner)
+    elif isinstance(value, list) and any(isinstance(inner, dict | list) for inner in value):
+        for number, inner in enumerate(value, start=1):
+            yield from _cells(f"{path}.{number}", inner)
+    elif isinstance(value, list):
+        yield path, "; ".join("" if inner is None else str(inner) for inner in value)
+    else:
+        yield path, value
 
 
 def read_export_link(raw: str) -> Contact:
