@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 
 import sqlalchemy as sa
@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from consentapp.extensions import db
 from consentapp.models import (
     ConsentEvent,
+    Contact,
     Repermission,
     RepermissionRule,
     StaffUser,
@@ -266,10 +267,20 @@ def test_a_round_can_close_without_anyone_lapsing(
         assert db.session.scalar(sa.select(Repermission.status)) == "closed"
 
 
+def mail_returns(app: Flask, email: str, since: datetime | None) -> None:
+    """Mark the address undeliverable from `since` (None: it takes mail again)."""
+    with app.app_context():
+        db.session.execute(
+            sa.update(Contact).where(Contact.email == email).values(undeliverable_at=since)
+        )
+        db.session.commit()
+
+
 def test_a_notice_that_changed_the_purposes_offers_a_round_for_who_agreed_before(
     app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient
 ) -> None:
     subscriber(app, app.test_client(), smtp_server, OLD)
+    mail_returns(app, OLD, utcnow())  # nobody to ask for now
     page = admin_client.get("/staff/notices")
     form = {
         "csrf_token": csrf_token(admin_client, "/staff/notices"),
@@ -282,6 +293,9 @@ def test_a_notice_that_changed_the_purposes_offers_a_round_for_who_agreed_before
     assert admin_client.post("/staff/notices", data=form).status_code == 302
     [published] = audited(app, "notice.publish")
     assert published.details is not None and published.details["purposes_changed"] is True
+    notice_page = admin_client.get("/staff/notices").get_data(as_text=True)
+    assert "/staff/repermission?version=2" not in notice_page, "no one agreed before"
+    mail_returns(app, OLD, None)  # agreed under version 1, and takes mail again
     subscriber(app, app.test_client(), smtp_server, RECENT)  # agreed under version 2
     notice_page = admin_client.get("/staff/notices").get_data(as_text=True)
     assert "/staff/repermission?version=2" in notice_page

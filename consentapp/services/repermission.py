@@ -367,16 +367,19 @@ def _close(
 
 
 def notice_offering_a_round() -> PrivacyNotice | None:
-    """The notice in force when it was published as changing the purposes and no round
-    has asked about it yet: the notice page offers to start one."""
+    """The notice in force when it was published as changing the purposes, no round
+    has asked about it yet, and someone agreed under an older one only: the notice page
+    offers to start a round."""
     default = current_app.config["BABEL_DEFAULT_LOCALE"]
     try:
         notice = notices.current_notice(default)
     except notices.NoticeMissing:
         return None
-    if not notice.purposes_changed:
+    if not notice.purposes_changed or notice.version < 2:
         return None
     asked = db.session.scalar(
         sa.select(Repermission.id).where(Repermission.notice_version == notice.version)
     )
-    return notice if asked is None else None
+    choice = RoundChoice(RepermissionRule.NOTICE_BEFORE, notice_version=notice.version)
+    anyone = db.session.scalar(sa.select(_asked(choice, utcnow()).exists()))
+    return notice if asked is None and anyone else None
