@@ -8,6 +8,7 @@ import json
 import re
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -253,18 +254,40 @@ def test_the_access_copy_lists_each_question_with_its_answer_or_lapse(
     assert all(a["asked_at"] and a["answer_by"] for a in asked)
 
 
+def access_copy(app: Flask, client: FlaskClient, smtp_server: SMTPServer) -> tuple[str, Any]:
+    """The access page OLD sees (its visible text) and the `asked_again` of its JSON."""
+    assert ask(client, "access", OLD) == 200
+    status, html = press(client, verification_path(app, smtp_server, OLD))
+    assert status == 200
+    export = re.search(r'href="(/my-data/export/[^"]+\.json)"', html)
+    assert export is not None
+    data = json.loads(client.get(export.group(1)).get_data(as_text=True))
+    return visible_text(html), data["asked_again"]
+
+
 def test_a_round_can_close_without_anyone_lapsing(
-    app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient
+    app: Flask, smtp_server: SMTPServer, admin_client: FlaskClient, client: FlaskClient
 ) -> None:
     readers(app, smtp_server)
     public_id = make_round(app)
+    deliver(app)
+    shown, asked = access_copy(app, client, smtp_server)
+    assert [(a["state"], a["round_closed_at"]) for a in asked] == [("open", None)] * 2
+    assert re.search(r"Productupdates: u kunt antwoorden tot \d", shown)
     path = f"/staff/repermission/{public_id}"
     token = csrf_token(admin_client, path)
     assert admin_client.post(f"{path}/close", data={"csrf_token": token}).status_code == 302
     assert subscribed(app, OLD) == {"service-news": "confirmed", "product-updates": "confirmed"}
     assert len(audited(app, "repermission.close")) == 1
     with app.app_context():
-        assert db.session.scalar(sa.select(Repermission.status)) == "closed"
+        round_ = db.session.scalar(sa.select(Repermission))
+        assert round_ is not None and round_.status == "closed" and round_.closed_at
+        closed_at = round_.closed_at.isoformat(timespec="seconds")
+    # The person is no longer told they can answer: the buttons are refused now.
+    shown, asked = access_copy(app, client, smtp_server)
+    assert [(a["state"], a["round_closed_at"]) for a in asked] == [("closed", closed_at)] * 2
+    assert "u kunt antwoorden" not in shown
+    assert re.search(r"Productupdates: geen antwoord; de vraag sloot op \d.*niets gestopt", shown)
 
 
 def mail_returns(app: Flask, email: str, since: datetime | None) -> None:

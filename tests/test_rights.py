@@ -539,7 +539,7 @@ def test_rectification_requests_are_completed_by_staff(
 def test_the_csv_copy_gives_nested_values_a_row_each() -> None:
     data = {
         "mail_returned": {"reason": None, "reports": [{"type": "hard"}, {"type": "soft"}]},
-        "disclosures": [{"kind": "partner", "data": ["name", "email"]}],
+        "disclosures": [{"kind": "partner", "data": ["name", "email"], "extra": {}}],
         "your_rights": "You may see them.",
     }
     rows = list(csv.reader(io.StringIO("".join(export_csv(data)))))
@@ -550,5 +550,6 @@ def test_the_csv_copy_gives_nested_values_a_row_each() -> None:
         ["mail_returned", "1", "reports.2.type", "soft"],
         ["disclosures", "1", "kind", "partner"],
         ["disclosures", "1", "data", "name; email"],
+        ["disclosures", "1", "extra", ""],
         ["your_rights", "1", "", "You may see them."],
     ]

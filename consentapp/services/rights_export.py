@@ -21,6 +21,7 @@ from consentapp.models import (
     ProcessingActivity,
     Repermission,
     RepermissionAsk,
+    RepermissionStatus,
     Topic,
     utcnow,
 )
@@ -165,12 +166,17 @@ def _moment(value: datetime | None) -> str | None:
 
 def asked_again(contact: Contact) -> list[dict[str, Any]]:
     """Each time we asked the person whether they still want a newsletter (a
-    re-permission round): when, which newsletter, the deadline, and the answer or the
-    lapse. Their ledger rows are in `consent_ledger` as well."""
+    re-permission round): when, which newsletter, the deadline, and where the question
+    stands (`state`): `answered`, `lapsed`, `open` (they may still answer), `closed`
+    (the round ended without an answer from them and without a lapse: closed by staff,
+    or they had left the newsletter meanwhile) or `not_mailed` (the mail has not gone
+    out yet). Their ledger rows are in `consent_ledger` as well."""
     rows = db.session.execute(
         sa.select(
             Repermission.created_at,
             Repermission.deadline_at,
+            Repermission.status,
+            Repermission.closed_at,
             Topic.slug,
             RepermissionAsk.mailed,
             RepermissionAsk.answered_at,
@@ -181,17 +187,35 @@ def asked_again(contact: Contact) -> list[dict[str, Any]]:
         .where(RepermissionAsk.contact_id == contact.id)
         .order_by(Repermission.created_at, Topic.slug)
     )
-    return [
-        {
-            "asked_at": _moment(created),
-            "topic": slug,
-            "mailed": mailed,
-            "answer_by": _moment(deadline),
-            "answered_at": _moment(answered),
-            "lapsed_at": _moment(lapsed),
-        }
-        for created, deadline, slug, mailed, answered, lapsed in rows
-    ]
+    now = utcnow()
+    asked = []
+    for created, deadline, status, closed, slug, mailed, answered, lapsed in rows:
+        ended = status == RepermissionStatus.CLOSED or now >= deadline
+        asked.append(
+            {
+                "asked_at": _moment(created),
+                "topic": slug,
+                "mailed": mailed,
+                "answer_by": _moment(deadline),
+                "answered_at": _moment(answered),
+                "lapsed_at": _moment(lapsed),
+                "round_closed_at": _moment(closed if closed else deadline if ended else None),
+                "state": _ask_state(answered, lapsed, ended, mailed),
+            }
+        )
+    return asked
+
+
+def _ask_state(
+    answered: datetime | None, lapsed: datetime | None, ended: bool, mailed: bool
+) -> str:
+    if answered is not None:
+        return "answered"
+    if lapsed is not None:
+        return "lapsed"
+    if ended:
+        return "closed"
+    return "open" if mailed else "not_mailed"
 
 
 def export_csv(data: dict[str, Any]) -> Iterator[str]:
@@ -208,7 +232,9 @@ def export_csv(data: dict[str, Any]) -> Iterator[str]:
 
 def _cells(path: str, value: object) -> Iterator[tuple[str, object]]:
     """(field path, plain value) of everything inside `value`."""
-    if isinstance(value, dict):
+    if isinstance(value, dict) and not value:
+        yield path, ""
+    elif isinstance(value, dict):
         for key, inner in value.items():
             yield from _cells(f"{path}.{key}" if path else str(key), inner)
     elif isinstance(value, list) and any(isinstance(inner, dict | list) for inner in value):
