@@ -25,6 +25,7 @@ from tests.helpers import deliver, html_of, link_in, post_form, text_of, visible
 from tests.services import SMTPServer
 
 TOPICS = ("product-updates", "service-news")
+ENGLISH = "reader@example.be"  # subscribes in English
 
 
 def confirmed_row(app: Flask, email: str = ADDRESS) -> ConsentEvent:
@@ -117,10 +118,19 @@ def test_receipt_times_name_their_zone_in_words(
     assert named["en"].startswith("Central European")  # Europe/Brussels, the default
     dutch = visible_text(client.get(f"{footer_path}/receipt").get_data(as_text=True))
     english = visible_text(client.get(f"{footer_path}/receipt?lang=en").get_data(as_text=True))
+    reader = app.test_client()
+    reader.get("/?lang=en")
+    form = {"email": ENGLISH, "topics": "service-news", "language": "en"}
+    post_form(reader, "/subscribe", form)
+    assert confirm(reader, confirmation_link_en(app, smtp_server, ENGLISH)) == 200
+    deliver(app)
+    [welcome] = [m for m in smtp_server.to(ENGLISH) if "Welcome" in str(m["Subject"])]
     for language, shown in (
         ("nl", dutch),
         ("nl", text_of(welcome_mail(smtp_server))),
         ("en", english),
+        ("en", text_of(welcome)),
+        ("en", visible_text(html_of(welcome))),
     ):
         assert named[language] in shown
         assert not re.search(r"\d [+-]\d{4}\b", shown)
