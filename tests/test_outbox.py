@@ -131,8 +131,11 @@ def test_a_pass_longer_than_its_lease_keeps_its_rows(app: Flask, smtp_server: SM
     import threading
 
     ids = [queue(app, to=f"r{n}@example.be") for n in range(16)]
-    app.config["MAIL_LEASE_SECONDS"] = 1.5
-    app.config["MAIL_RATE_PER_SECOND"] = 4  # 16 mails take 3.75 s, over twice the lease
+    # A lease short enough to run out twice over during the pass, long enough that a
+    # renewal kept waiting a second for SQLite's write lock on a busy machine still
+    # lands in time (the pass stops at half the lease without one).
+    app.config["MAIL_LEASE_SECONDS"] = 3
+    app.config["MAIL_RATE_PER_SECOND"] = 2.5  # 16 mails take 6 s, twice the lease
     pass_report: list[DeliveryReport] = []
     running = threading.Thread(target=lambda: pass_report.append(deliver(app)))
     running.start()
@@ -143,7 +146,7 @@ def test_a_pass_longer_than_its_lease_keeps_its_rows(app: Flask, smtp_server: SM
         while running.is_alive():
             taken += [r.id for r in claim_due(utcnow(), 50)]
             db.session.remove()
-            time.sleep(0.05)
+            time.sleep(0.2)
     running.join()
     assert taken == [], "no row was taken from the live pass"
     assert pass_report[0].sent == 16
